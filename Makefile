@@ -1,0 +1,32 @@
+# Each target builds .venv itself when it is missing or pyproject.toml changed
+# (the stamp name carries a hash of pyproject.toml, so a second call starts at once).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HASH   := $(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
+STAMP  := $(VENV)/.stamp-$(HASH)
+EXTRAS ?= test
+
+.PHONY: run test bench bundle bundle-test clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# pip takes torch/torchvision from this machine's wheel store where it has them.
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.stamp-*
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/gcam-desktop --demo
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
