@@ -1,0 +1,36 @@
+"""Squeeze-and-excitation attention (Hu et al.), in the key layout timm uses (`fc1`, `fc2`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def reduced_channels(channels: int, ratio: float = 1 / 16, divisor: int = 8) -> int:
+    """C/16 rounded to a multiple of 8, as timm's make_divisible(round_limit=0) does: 256 -> 16."""
+    return max(divisor, int(channels * ratio + divisor / 2) // divisor * divisor)
+
+
+class SEGate(nn.Module):
+    """Computes the channel gate s = sigmoid(W2 relu(W1 avgpool(u))), shape N x C x 1 x 1.
+
+    s_se-ResNet50 keeps this gate and reuses it, so the gate is its own module's output.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        rd = reduced_channels(channels)
+        self.fc1 = nn.Conv2d(channels, rd, kernel_size=1, bias=True)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(rd, channels, kernel_size=1, bias=True)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        s = u.mean((2, 3), keepdim=True)
+        return torch.sigmoid(self.fc2(self.act(self.fc1(s))))
+
+
+class SqueezeExcite(SEGate):
+    """The classic SE block: returns u * s."""
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return u * super().forward(u)

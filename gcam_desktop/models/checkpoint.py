@@ -1,0 +1,239 @@
+"""One checkpoint format: the state dict plus what the viewer needs to use it without questions.
+
+A checkpoint is data, never code: files are read with `torch.load(weights_only=True)` (or
+safetensors), and plain torchvision / timm state dicts are recognised by their keys.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .registry import ARCHS, build_model
+
+FORMAT = "gcam-desktop/checkpoint"
+FORMAT_VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_HEADS = {"small_cnn": "fc3"}
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and what to do."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def make_meta(arch: str, class_names, input_size: int = 128, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+              recipe: Mapping | None = None, epoch: int = 0, metrics: Mapping | None = None) -> dict:
+    return {
+        "arch": arch,
+        "class_names": [str(c) for c in class_names],
+        "num_classes": len(class_names),
+        "input_size": int(input_size),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "recipe": dict(recipe or {}),
+        "epoch": int(epoch),
+        "metrics": dict(metrics or {}),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call write(tmp_path), then move the finished file over `path` in one step.
+
+    A crash or kill mid-write leaves the old file intact and only a stray temp file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path, model: nn.Module, meta: Mapping, extra: Mapping | None = None) -> Path:
+    """Write model weights, `meta` and optional training state (`extra`) atomically."""
+    meta = dict(meta)
+    arch = meta.get("arch") or getattr(model, "arch", None)
+    if arch not in ARCHS:
+        raise ValueError(f"meta['arch'] must be one of {ARCHS}, not {arch!r}")
+    meta["arch"] = arch
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "meta": meta,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return Path(path)
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(path, "no such file")
+    if path.is_dir():
+        raise CheckpointError(path, "is a folder, not a checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "empty file (0 bytes): not a checkpoint")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:  # pragma: no cover - safetensors is a dependency
+            raise CheckpointError(path, "reading .safetensors needs the safetensors package") from exc
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise CheckpointError(path, f"not a readable safetensors file ({exc})") from exc
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+        raise CheckpointError(path, "truncated or damaged (the archive's directory is missing); "
+                                    "the file was probably cut off while copying or saving")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise CheckpointError(path, "carries Python code or objects besides tensors; refusing to "
+                                        "load it (a checkpoint must be data). Re-save its state_dict.") from exc
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({exc})") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        msg = str(exc)
+        if "zip" in msg.lower() or isinstance(exc, EOFError) or "truncat" in msg.lower():
+            raise CheckpointError(path, f"truncated or damaged ({msg.splitlines()[0] if msg else type(exc).__name__})") from exc
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({msg.splitlines()[0] if msg else type(exc).__name__})") from exc
+    except Exception as exc:
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def guess_arch(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """Recognise an architecture from its key names (torchvision / timm / ours)."""
+    keys = set(state_dict)
+    if "conv1.0.weight" in keys and "fc3.weight" in keys:
+        return "small_cnn"
+    is_r50 = ("layer4.2.conv3.weight" in keys and "layer3.5.conv3.weight" in keys
+              and "layer3.6.conv1.weight" not in keys and "layer4.3.conv1.weight" not in keys)
+    if not is_r50:
+        return None
+    if "layer1.se.fc1.weight" in keys:
+        return "s_se_resnet50"
+    if "layer1.0.se.fc1.weight" in keys:
+        return "se_resnet50"
+    return "resnet50"
+
+
+def describe_unknown(state_dict: Mapping[str, torch.Tensor]) -> str:
+    keys = set(state_dict)
+    blocks = [sum(1 for k in keys if k.startswith(f"layer{s}.") and k.endswith(".conv1.weight")) for s in range(1, 5)]
+    if any(blocks):
+        kind = "bottleneck" if any(k.endswith("conv3.weight") for k in keys) else "basic-block"
+        return (f"looks like a ResNet with {blocks} {kind} blocks per stage (ResNet50 has [3, 4, 6, 3] bottlenecks); "
+                f"supported architectures: {', '.join(ARCHS)}")
+    sample = ", ".join(sorted(keys)[:3])
+    return f"its keys ({sample}, ...) match none of the supported architectures: {', '.join(ARCHS)}"
+
+
+def _unwrap(obj: Any) -> tuple[dict, dict, dict]:
+    """(state_dict, meta, extra) from our format or a plain / wrapped state dict."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        return dict(obj["state_dict"]), dict(obj.get("meta") or {}), dict(obj.get("extra") or {})
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if _is_state_dict(obj.get(key)):
+                obj = obj[key]
+                break
+    if not _is_state_dict(obj):
+        raise ValueError("no state dict of tensors inside")
+    sd = {k.removeprefix("module."): v for k, v in obj.items()}  # DataParallel prefixes
+    return sd, {}, {}
+
+
+def _check_keys(path: Path, model: nn.Module, sd: Mapping[str, torch.Tensor], arch: str) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (first: {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} tensors of the wrong shape (first: {'; '.join(wrong[:3])})")
+    if problems:
+        raise CheckpointError(path, f"does not fit {arch}: " + "; ".join(problems))
+
+
+def read_checkpoint(path) -> tuple[dict, dict, dict]:
+    """(state_dict, meta, extra) with meta completed for plain state dicts; no model built."""
+    path = Path(path)
+    obj = _read(path)
+    try:
+        sd, meta, extra = _unwrap(obj)
+    except ValueError as exc:
+        raise CheckpointError(path, f"not a checkpoint: {exc} (found {type(obj).__name__})") from exc
+    arch = meta.get("arch") or guess_arch(sd)
+    if arch is None:
+        raise CheckpointError(path, describe_unknown(sd))
+    if arch not in ARCHS:
+        raise CheckpointError(path, f"made for architecture {arch!r}, which this program does not know "
+                                    f"(supported: {', '.join(ARCHS)})")
+    if not meta:
+        head = sd.get(f"{_HEADS.get(arch, 'fc')}.weight")
+        if head is None:
+            raise CheckpointError(path, f"looks like {arch} but has no classifier weights")
+        n = int(head.shape[0])
+        meta = make_meta(arch, [f"class {i}" for i in range(n)], input_size=224)
+        meta["source"] = "plain state dict"
+    meta.setdefault("num_classes", len(meta.get("class_names", [])))
+    return sd, meta, extra
+
+
+def load_checkpoint(path, map_location=None, expect_arch: str | None = None,
+                    expect_num_classes: int | None = None) -> tuple[nn.Module, dict]:
+    """The model in eval mode on `map_location` (CPU by default) and its metadata."""
+    path = Path(path)
+    sd, meta, _ = read_checkpoint(path)
+    arch, n = meta["arch"], int(meta["num_classes"])
+    if expect_arch is not None and arch != expect_arch:
+        raise CheckpointError(path, f"is a {arch} checkpoint, not {expect_arch}; pick a {expect_arch} "
+                                    f"checkpoint or switch the slot to {arch}")
+    if expect_num_classes is not None and n != int(expect_num_classes):
+        raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
+    model = build_model(arch, n)
+    _check_keys(path, model, sd, arch)
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    if map_location is not None:
+        model.to(map_location)
+    return model, meta
+
+
+def load_training_state(path) -> dict:
+    """The optimizer / scheduler / RNG state saved beside the weights ({} if none)."""
+    return read_checkpoint(path)[2]

@@ -1,0 +1,60 @@
+"""Architectures by name."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .resnet import RESNETS
+from .small_cnn import small_cnn
+
+_BUILDERS: dict[str, Callable[[int], nn.Module]] = {**RESNETS, "small_cnn": small_cnn}
+ARCHS: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build_model(arch: str, num_classes: int) -> nn.Module:
+    """A freshly initialised model of a named architecture."""
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be at least 1, not {num_classes}")
+    return _BUILDERS[arch](int(num_classes))
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The explainable layer `name` of a model (e.g. "layer4" or "layer4.2")."""
+    valid = tuple(getattr(model, "explainable_layers", ()))
+    if name not in valid:
+        raise ValueError(f"unknown layer {name!r} for {getattr(model, 'arch', type(model).__name__)}; "
+                         f"valid layers: {', '.join(valid)}")
+    return model.get_submodule(name)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """auto: CUDA, then Apple's MPS, then the CPU; otherwise the named device."""
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r} asked for, but MPS is not available here")
+    return device
+
+
+def available_devices() -> list[str]:
+    """Device names the user can pick, "auto" first."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
