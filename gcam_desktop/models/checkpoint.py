@@ -17,12 +17,11 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .registry import ARCHS, build_model
 
 FORMAT = "gcam-desktop/checkpoint"
 FORMAT_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _HEADS = {"small_cnn": "fc3"}
 
 
