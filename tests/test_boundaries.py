@@ -1,0 +1,49 @@
+"""Qt stays in gcam_desktop/app/; the image loader and paths stay light enough for start-up."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QT_FREE = ["gcam_desktop/models", "gcam_desktop/explain", "gcam_desktop/imaging", "training"]
+QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "PySide2", "pyqtgraph", "shiboken6", "qtpy")
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def test_core_packages_import_no_qt_in_source():
+    offenders = []
+    files = [f for d in QT_FREE for f in (ROOT / d).rglob("*.py")]
+    assert any(f.parent.name == "models" for f in files) and any(f.parent.name == "imaging" for f in files)
+    for f in files:
+        for name in _imports(f):
+            if name.split(".")[0] in QT_MODULES:
+                offenders.append(f"{f.relative_to(ROOT)} imports {name}")
+    assert not offenders, offenders
+
+
+def test_core_packages_load_no_qt_at_runtime():
+    code = (
+        "import sys, importlib\n"
+        "for m in ['gcam_desktop.models', 'gcam_desktop.imaging', 'gcam_desktop.imaging.preprocess',"
+        " 'gcam_desktop.explain', 'training']:\n"
+        "    importlib.import_module(m)\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_loader_and_paths_do_not_import_torch():
+    code = ("import sys, gcam_desktop.imaging, gcam_desktop.paths\n"
+            "sys.exit(1 if 'torch' in sys.modules else 0)\n")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
