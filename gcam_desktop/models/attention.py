@@ -14,7 +14,8 @@ def reduced_channels(channels: int, ratio: float = 1 / 16, divisor: int = 8) -> 
 class SEGate(nn.Module):
     """Computes the channel gate s = sigmoid(W2 relu(W1 avgpool(u))), shape N x C x 1 x 1.
 
-    s_se-ResNet50 keeps this gate and reuses it, so the gate is its own module's output.
+    The module returns the gate, not u * s: the bottleneck folds the product into the residual
+    addition (one fused addcmul), and s_se-ResNet50 keeps the gate to reuse it.
     """
 
     def __init__(self, channels: int) -> None:
@@ -27,10 +28,3 @@ class SEGate(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         s = u.mean((2, 3), keepdim=True)
         return torch.sigmoid(self.fc2(self.act(self.fc1(s))))
-
-
-class SqueezeExcite(SEGate):
-    """The classic SE block: returns u * s."""
-
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        return u * super().forward(u)

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .attention import SEGate, SqueezeExcite
+from .attention import SEGate
 
 STAGE_BLOCKS = (3, 4, 6, 3)
 STAGE_WIDTHS = (64, 128, 256, 512)
@@ -31,10 +31,10 @@ class StageGate:
         self.se = se
         self.gate: torch.Tensor | None = None
 
-    def apply(self, branch: torch.Tensor) -> torch.Tensor:
+    def for_branch(self, branch: torch.Tensor) -> torch.Tensor:
         if self.gate is None:  # the stage's first block computes it ...
             self.gate = self.se(branch)
-        return branch * self.gate  # ... the later blocks reuse it
+        return self.gate  # ... the later blocks reuse it
 
 
 class Bottleneck(nn.Module):
@@ -50,7 +50,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(width, out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out)
         self.relu = nn.ReLU(inplace=True)
-        self.se = SqueezeExcite(out) if se else None
+        self.se = SEGate(out) if se else None
         self.downsample = None
         if stride != 1 or inplanes != out:
             self.downsample = nn.Sequential(
@@ -66,10 +66,13 @@ class Bottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.branch(x)
         if self.se is not None:
-            out = self.se(out)
+            gate = self.se(out)
         elif stage_gate is not None:
-            out = stage_gate.apply(out)
-        return self.relu(out + identity)
+            gate = stage_gate.for_branch(out)
+        else:
+            return self.relu(out + identity)
+        # identity + out * gate in one pass over memory: attention costs no extra elementwise op.
+        return self.relu(torch.addcmul(identity, out, gate))
 
 
 class SharedSEStage(nn.Sequential):
