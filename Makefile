@@ -28,5 +28,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# Desktop build (issue 6): PyInstaller goes into .venv, the bundle into dist/gcam-desktop/.
+bundle: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bundle]'
+	$(PY) packaging/build.py
+
+bundle-test: bundle
+	$(PY) packaging/bundle_test.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
