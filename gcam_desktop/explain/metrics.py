@@ -18,6 +18,7 @@ booleans at any resolution (the map is stretched over the mask, as over the imag
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -259,24 +260,24 @@ def deletion_insertion(model: nn.Module, images: Tensor, maps: Tensor, targets=N
                 out[:, steps] = clean
                 jobs += [(kind, i, k) for i in range(n) for k in range(steps)]
 
+        # Pictures are written into one reused buffer, a run of steps of one image at a time:
+        # where() broadcasts that image against its step thresholds, so nothing is gathered,
+        # copied or concatenated besides the pictures themselves.
+        buf = torch.empty((min(batch_size, len(jobs)),) + tuple(images.shape[1:]), dtype=images.dtype,
+                          device=device)
         for lo in range(0, len(jobs), batch_size):
             chunk = jobs[lo:lo + batch_size]
-            pictures = []
-            for kind in kinds:  # one vectorised where() per kind present in the chunk
-                sel = [(i, k) for kk, i, k in chunk if kk == kind]
-                if not sel:
-                    continue
-                idx = torch.tensor([i for i, _ in sel], device=device)
-                ks = torch.tensor([k for _, k in sel], device=device)
+            a = 0
+            for (kind, i), run in itertools.groupby(chunk, key=lambda job: job[:2]):
+                ks = [k for _, _, k in run]
                 plan = plans[kind]
-                changed = ranks[idx] < counts_dev[ks].view(-1, 1, 1, 1)
-                pictures.append(torch.where(changed, plan.end[idx], plan.start[idx]))
-            batch = pictures[0] if len(pictures) == 1 else torch.cat(pictures)
-            p = _softmax_probs(model, batch)
-            order = [(kind, i, k) for kind in kinds for kk, i, k in chunk if kk == kind]
-            t_idx = targets[torch.tensor([i for _, i, _ in order], device=device)]
-            got = p.gather(1, t_idx.view(-1, 1))[:, 0].double().cpu().tolist()
-            for (kind, i, k), value in zip(order, got):
+                changed = ranks[i] < counts_dev[ks[0]:ks[-1] + 1].view(-1, 1, 1, 1)
+                torch.where(changed, plan.end[i], plan.start[i], out=buf[a:a + len(ks)])
+                a += len(ks)
+            p = _softmax_probs(model, buf[:a])
+            rows = torch.tensor([i for _, i, _ in chunk], device=device)
+            got = p.gather(1, targets[rows].view(-1, 1))[:, 0].double().cpu().tolist()
+            for (kind, i, k), value in zip(chunk, got):
                 plans[kind].out[i, k] = value
 
     result = {}
