@@ -1,0 +1,42 @@
+"""Atomic file writes: a temp file in the same folder, then os.replace (torch-free).
+
+A crash or kill mid-write leaves the previous file whole and at most a stray `.tmp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: bool = True) -> Path:
+    """Call write(tmp_path), then move the finished file over `path` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+
+    return atomic_write(path, write, fsync)
+
+
+def write_json(path: str | os.PathLike, data: Any, indent: int | None = 1, fsync: bool = True) -> Path:
+    return write_text(path, json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False) + "\n", fsync)
