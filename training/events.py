@@ -1,0 +1,214 @@
+"""The trainer's event protocol: one JSON object per line on stdout, for the GUI (EVENTS.md).
+
+`SCHEMA` is the single source of the protocol: EVENTS.md documents it and a test checks both
+the document and real events from a trainer process against it. Torch-free.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+PROTOCOL = 1
+
+# name -> {field: (JSON type(s), description)}; every event also has "event", "protocol", "time".
+# Types: "str", "int", "number" (int or float), "bool", "object", "array", "null", joined by "|".
+COMMON: dict[str, tuple[str, str]] = {
+    "event": ("str", "the event name"),
+    "protocol": ("int", f"protocol version, {PROTOCOL}; a reader should refuse versions it does not know"),
+    "time": ("number", "Unix time in seconds when the event was written"),
+}
+SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
+    "run_started": {
+        "arch": ("str", "architecture trained in this run part"),
+        "run_dir": ("str", "the arch's folder (RUN_DIR/<arch>) holding its checkpoints and report"),
+        "config": ("object", "the full configuration (also in RUN_DIR/config.json)"),
+        "sizes": ("object", "images per split: {\"train\": int, \"val\": int, \"test\": int}"),
+        "class_names": ("array", "class names in label order"),
+        "skipped": ("int", "images left out because they could not be read"),
+        "skipped_files": ("array", "up to 100 of them as {\"path\": str, \"reason\": str}"),
+        "device": ("str", "torch device the model runs on, e.g. \"cpu\", \"cuda\""),
+        "params": ("int", "number of model parameters"),
+        "start_epoch": ("int", "epochs already done (non-zero when resuming)"),
+        "epochs": ("int", "epochs the run ends after"),
+        "steps_per_epoch": ("int", "optimizer steps per epoch"),
+    },
+    "epoch_end": {
+        "arch": ("str", "architecture"),
+        "epoch": ("int", "the epoch just finished, counted from 1"),
+        "epochs": ("int", "total epochs of the run"),
+        "train_loss": ("number", "mean cross-entropy over the epoch's training batches"),
+        "train_acc": ("number", "training accuracy in [0, 1] (augmented images, weights changing)"),
+        "val_loss": ("number|null", "validation loss; null when there is no validation split"),
+        "val_acc": ("number|null", "validation accuracy in [0, 1]; null without validation split"),
+        "lr": ("number", "learning rate at the end of the epoch"),
+        "seconds": ("number", "wall seconds of the epoch (training and validation)"),
+        "images_per_s": ("number", "training images per second in this epoch"),
+    },
+    "checkpoint": {
+        "arch": ("str", "architecture"),
+        "path": ("str", "checkpoint file just written (atomically): .../best.pt or .../last.pt"),
+        "epoch": ("int", "epochs completed in the weights of that file"),
+        "is_best": ("bool", "true for best.pt (best validation accuracy so far)"),
+    },
+    "finished": {
+        "arch": ("str", "architecture"),
+        "split": ("str", "split the metrics were measured on: \"test\", or \"val\" without a test split"),
+        "test_acc": ("number|null", "accuracy of best.pt on that split; null if it is empty"),
+        "test_loss": ("number|null", "mean loss of best.pt on that split"),
+        "metrics": ("object", "accuracy, per_class {name: {precision, recall, support}}, confusion"),
+        "report": ("str", "path of report.json"),
+        "best": ("str", "path of best.pt"),
+        "best_epoch": ("int", "epoch of best.pt"),
+        "best_val_acc": ("number|null", "its validation accuracy"),
+    },
+    "stopped": {
+        "arch": ("str", "architecture"),
+        "epoch": ("int", "epochs fully completed"),
+        "step": ("int", "optimizer steps done in the next, unfinished epoch (0 at an epoch boundary)"),
+        "path": ("str", "last.pt, from which --resume RUN_DIR continues exactly"),
+    },
+    "error": {
+        "message": ("str", "what went wrong, naming the file or option at fault"),
+        "arch": ("str|null", "architecture being trained when it happened, if any"),
+    },
+    "all_finished": {
+        "archs": ("array", "architectures trained, in order"),
+        "run_dir": ("str", "the run folder"),
+        "results": ("object", "per arch {\"test_acc\", \"best_val_acc\", \"best\", \"report\"}"),
+    },
+}
+
+_TYPES = {"str": str, "int": int, "number": (int, float), "bool": bool, "object": dict, "array": list,
+          "null": type(None)}
+
+
+def check_event(obj: Mapping[str, Any]) -> list[str]:
+    """Problems of one decoded event against SCHEMA ([] when it conforms)."""
+    name = obj.get("event")
+    if name not in SCHEMA:
+        return [f"unknown event {name!r}"]
+    problems = []
+    fields = {**COMMON, **SCHEMA[name]}
+    for key, (types, _) in fields.items():
+        if key not in obj:
+            problems.append(f"{name}: missing field {key!r}")
+            continue
+        allowed = tuple(_TYPES[t] for t in types.split("|"))
+        value = obj[key]
+        ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+        if not ok:
+            problems.append(f"{name}.{key}: {type(value).__name__} is not {types}")
+    extra = set(obj) - set(fields)
+    if extra:
+        problems.append(f"{name}: undocumented fields {sorted(extra)}")
+    if obj.get("protocol") != PROTOCOL:
+        problems.append(f"{name}: protocol {obj.get('protocol')!r} is not {PROTOCOL}")
+    return problems
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null (strict JSON has no NaN), tuples lists, paths strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return _clean(value.item())
+    return str(value)
+
+
+def make_event(name: str, **fields: Any) -> dict:
+    if name not in SCHEMA:
+        raise ValueError(f"unknown event {name!r}")
+    return _clean({"event": name, "protocol": PROTOCOL, "time": round(time.time(), 3), **fields})
+
+
+EventSink = Callable[[dict], None]
+
+
+class JsonLinesWriter:
+    """Writes events as UTF-8 JSON lines to a stream, one flush per event, thread-safe.
+
+    A reader that went away (broken pipe) must not crash the run: the write error is remembered
+    in `broken`, later events are dropped, and `on_broken` is called once (the trainer then
+    stops cleanly, saving its state, since nobody is listening any more).
+    """
+
+    def __init__(self, stream: io.TextIOBase, on_broken: Callable[[], None] | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._on_broken = on_broken
+        self.broken = False
+
+    def __call__(self, event: dict) -> None:
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self.broken = True
+                if self._on_broken:
+                    self._on_broken()
+
+
+class StdoutGuard:
+    """Reserve the real stdout for events; everything else that prints goes to stderr.
+
+    The process's fd 1 is duplicated for the event stream, then fd 1 is pointed at stderr and
+    `sys.stdout` replaced, so a stray print() in a library or a C extension writing to fd 1
+    cannot corrupt the protocol. `restore()` undoes it (tests run the CLI in-process).
+    """
+
+    def __init__(self) -> None:
+        self._saved_sys_stdout = sys.stdout
+        self._saved_fd: int | None = None
+        try:
+            fd = (sys.__stdout__ or sys.stdout).fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            fd = None
+        if fd is None:  # e.g. a windowed frozen app with no console: events go nowhere useful
+            self.stream: io.TextIOBase = sys.stdout if sys.stdout is not None else open(os.devnull, "w")
+            return
+        try:
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        event_fd = os.dup(fd)
+        self.stream = open(event_fd, "w", encoding="utf-8", newline="\n", buffering=1, closefd=True)
+        try:
+            err_fd = (sys.__stderr__ or sys.stderr).fileno()
+            self._saved_fd = os.dup(fd)
+            os.dup2(err_fd, fd)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            self._saved_fd = None
+        self._fd = fd
+        sys.stdout = sys.stderr
+
+    def restore(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+        sys.stdout = self._saved_sys_stdout
+        if self._saved_fd is not None:
+            os.dup2(self._saved_fd, self._fd)
+            os.close(self._saved_fd)
+            self._saved_fd = None
+        try:
+            self.stream.close()
+        except (OSError, ValueError):
+            pass
