@@ -1,0 +1,92 @@
+"""What a training run is asked to do. Defaults are the paper's recipe; torch-free.
+
+Paper (Bai and Joe 2024): from scratch, input 128 x 128, batch 128, Adam lr 1e-3,
+cross-entropy, random horizontal flip, 100 epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+KNOWN_ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")  # = gcam_desktop.models.ARCHS
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "onecycle", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = None
+    archs: list[str] = field(default_factory=lambda: ["resnet50"])
+    out: str | None = None  # run folder; default: a new folder under gcam_desktop.paths.runs_dir()
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    scheduler: str = "none"  # "onecycle": warm-up then cosine decay per step; "cosine": per step
+    input_size: int = 128
+    hflip: bool = True
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    workers: int | None = None  # None: automatic (0 when frozen or when the images fit in memory)
+    device: str = "auto"
+    amp: bool = False  # mixed precision, CUDA only
+    init: dict[str, str] = field(default_factory=dict)  # {arch or "*": checkpoint / state dict}
+    cache_mb: int = 2048  # keep decoded, resized images in memory up to this size
+
+    def validate(self) -> None:
+        """ValueError naming the option at fault."""
+        if not self.archs:
+            raise ValueError("--arch: name at least one architecture")
+        unknown = [a for a in self.archs if a not in KNOWN_ARCHS]
+        if unknown:
+            raise ValueError(f"--arch: unknown architecture {', '.join(unknown)}; choose from {', '.join(KNOWN_ARCHS)}")
+        if len(set(self.archs)) != len(self.archs):
+            raise ValueError("--arch: each architecture once")
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 2, "--batch-size must be at least 2 (batch norm needs two images)"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.weight_decay >= 0, "--weight-decay must not be negative"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
+            (16 <= self.input_size <= 1024, "--input-size must be between 16 and 1024"),
+            (0 <= self.val_fraction < 1, "--val-fraction must be in [0, 1)"),
+            (0 <= self.test_fraction < 1, "--test-fraction must be in [0, 1)"),
+            (self.val_fraction + self.test_fraction < 1, "--val-fraction + --test-fraction must leave training images"),
+            (self.workers is None or self.workers >= 0, "--workers must not be negative"),
+            (self.cache_mb >= 0, "--cache-mb must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        for key in self.init:
+            if key != "*" and key not in self.archs:
+                raise ValueError(f"--init {key}=...: {key} is not among the trained architectures")
+
+    def init_for(self, arch: str) -> str | None:
+        return self.init.get(arch) or self.init.get("*")
+
+    def recipe(self) -> dict:
+        """The part stored in each checkpoint's metadata: how these weights were made."""
+        keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "input_size",
+                "hflip", "seed", "val_fraction", "test_fraction", "amp")
+        return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init)}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# The demo preset: small enough to train all three ResNet50 variants on a 2-core CPU in
+# minutes, big enough for each to pass 90 % validation accuracy on the synthetic set.
+# See docs/adr/0004-trainer-data-and-resume.md for how it was measured.
+DEMO_SYNTH = {"classes": 6, "per_class": 100, "size": 64, "seed": 0}
+DEMO_TRAIN = {"epochs": 6, "batch_size": 32, "lr": 2e-3, "optimizer": "adam", "scheduler": "onecycle",
+              "input_size": 64, "val_fraction": 0.2, "test_fraction": 0.1, "seed": 0}
