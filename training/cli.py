@@ -1,0 +1,251 @@
+"""`gcam-train`: train, make the synthetic set, or build the demo models.
+
+stdout carries only the JSON-lines events of training/EVENTS.md; people read stderr.
+Exit status: 0 finished or stopped on request, 2 a problem with the options or the data
+(an `error` event says which), 1 anything unexpected (an `error` event and a traceback on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from typing import Sequence
+
+from .config import KNOWN_ARCHS, OPTIMIZERS, SCHEDULERS, TrainConfig
+from .events import JsonLinesWriter, StdoutGuard, make_event
+from .stopping import StopFlag
+
+SUBCOMMANDS = ("train", "synth", "demo")
+log = logging.getLogger("training")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # an `error` event as well as the usual usage line
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU; default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes (default: automatic; 0 when frozen or the images fit in memory)")
+    p.add_argument("--stop-on-stdin", action="store_true",
+                   help='also stop cleanly when a line "stop" arrives on stdin (for parents on Windows, '
+                        "where SIGTERM cannot be caught)")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = _Parser(
+        prog="gcam-train",
+        description="Train image classifiers on an image folder (the paper's recipe by default). "
+                    "Other commands: `gcam-train synth --help`, `gcam-train demo --help`. "
+                    "stdout carries JSON-lines events only (training/EVENTS.md); progress goes to stderr.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", metavar="DIR", help="ImageFolder (one subfolder per class) or a folder with "
+                   "train/, val/ and optionally test/")
+    p.add_argument("--arch", nargs="+", metavar="ARCH", default=None,
+                   help=f"one or more of {', '.join(KNOWN_ARCHS)}, trained in turn on one split (default: resnet50)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the user data folder)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly (its saved options apply; "
+                   "only --device, --workers and --stop-on-stdin may change)")
+    g = p.add_argument_group("recipe")
+    g.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
+    g.add_argument("--batch-size", type=int, default=None, help=f"default {d.batch_size}")
+    g.add_argument("--lr", type=float, default=None, help=f"learning rate (peak rate with onecycle); default {d.lr}")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"default {d.optimizer}")
+    g.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
+    g.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                   help=f"learning-rate schedule, stepped per batch; default {d.scheduler}")
+    g.add_argument("--input-size", type=int, default=None, help=f"square input side in pixels; default {d.input_size}")
+    g.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
+    g.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
+    g.add_argument("--val-fraction", type=float, default=None, help=f"default {d.val_fraction}")
+    g.add_argument("--test-fraction", type=float, default=None, help=f"default {d.test_fraction}")
+    g.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    g.add_argument("--init", action="append", metavar="[ARCH=]PATH", default=None,
+                   help="start from weights: one of our checkpoints or a torchvision / timm state dict; "
+                        "the classifier is replaced when the class count differs. Repeat with ARCH= per arch")
+    g.add_argument("--cache-mb", type=int, default=None,
+                   help=f"keep decoded images in memory up to this many MB; default {d.cache_mb}")
+    _common(p)
+    return p
+
+
+def synth_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gcam-train synth", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                description="Write a synthetic ImageFolder with a ground-truth mask per image: "
+                            "OUT/images/<class>/<name>.png, OUT/masks/<class>/<name>.png (255 = object), "
+                            "OUT/synth.json. Deterministic by seed.")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--classes", type=int, default=6)
+    p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace images/ and masks/ in a non-empty OUT")
+    return p
+
+
+def demo_parser() -> argparse.ArgumentParser:
+    from .config import DEMO_SYNTH, DEMO_TRAIN
+
+    p = _Parser(prog="gcam-train demo",
+                description="Make the synthetic set and train resnet50, se_resnet50 and s_se_resnet50 on it "
+                            f"(set {DEMO_SYNTH}; recipe {DEMO_TRAIN}); the checkpoints go where the app "
+                            "finds its demo models. Run again to resume a stopped demo.")
+    _common(p)
+    return p
+
+
+def _config_from(args: argparse.Namespace) -> TrainConfig:
+    cfg = TrainConfig()
+    mapping = {"data": "data", "out": "out", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
+               "optimizer": "optimizer", "weight_decay": "weight_decay", "scheduler": "scheduler",
+               "input_size": "input_size", "seed": "seed", "val_fraction": "val_fraction",
+               "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_mb": "cache_mb"}
+    for arg, key in mapping.items():
+        value = getattr(args, arg)
+        if value is not None:
+            setattr(cfg, key, value)
+    if args.arch:
+        cfg.archs = list(args.arch)
+    cfg.hflip = not args.no_hflip
+    cfg.amp = bool(args.amp)
+    for item in args.init or []:
+        arch, sep, path = item.partition("=")
+        if sep and arch in KNOWN_ARCHS:
+            cfg.init[arch] = path
+        else:
+            cfg.init["*"] = item
+    return cfg
+
+
+_RESUMABLE = {"resume", "device", "workers", "stop_on_stdin"}
+
+
+def _check_resume_args(args: argparse.Namespace) -> None:
+    given = [k for k, v in vars(args).items() if k not in _RESUMABLE and v not in (None, False)]
+    if given:
+        raise UsageError(f"gcam-train: --resume continues with the run's saved options; drop "
+                         f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)
+        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+
+
+def _setup_logging() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return handler
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from .synth import make_synthetic
+
+    step = max(1, args.classes * args.per_class // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            log.info("synth: %d/%d images", done, total)
+
+    manifest = make_synthetic(args.out, args.classes, args.per_class, args.size, args.seed,
+                              force=args.force, progress=progress)
+    log.info("synth: %d images of %d classes (%s) in %s", len(manifest["images"]), args.classes,
+             ", ".join(manifest["class_names"]), args.out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
+    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
+    # Parsing happens before stdout is reserved for events, so --help prints normally.
+    try:
+        parser = {"train": train_parser, "synth": synth_parser, "demo": demo_parser}[command]()
+        args = parser.parse_args(rest)
+        if command == "train":
+            if args.resume:
+                _check_resume_args(args)
+            elif not args.data:
+                raise UsageError("gcam-train: --data DIR is required (or --resume RUN_DIR)")
+    except UsageError as exc:
+        print(json_line(make_event("error", message=str(exc), arch=None)), flush=True)
+        print(f"{exc}\n(see gcam-train {'' if command == 'train' else command + ' '}--help)", file=sys.stderr)
+        return 2
+
+    guard = StdoutGuard()
+    stop = StopFlag()
+    writer = JsonLinesWriter(guard.stream, on_broken=lambda: stop.set("stdout closed"))
+    handler = _setup_logging()
+    stop.install_signal_handlers()
+    stop.on_set(lambda why: log.info("stop requested (%s): finishing the current step", why))
+    if getattr(args, "stop_on_stdin", False):
+        stop.watch_stdin()
+    current = {"arch": None}
+
+    def on_event(event: dict) -> None:
+        if event["event"] == "run_started":
+            current["arch"] = event["arch"]
+        writer(event)
+
+    try:
+        if command == "synth":
+            return _run_synth(args)
+        if command == "demo":
+            from .demo import run_demo
+
+            run_demo(on_event=on_event, stop=stop, device=args.device, workers=args.workers)
+            return 0
+        from .run import train
+
+        if args.resume:
+            train(resume=args.resume, on_event=on_event, stop=stop, device=args.device, workers=args.workers)
+        else:
+            train(_config_from(args), on_event=on_event, stop=stop)
+        return 0
+    except KeyboardInterrupt:  # a second Ctrl-C: the user chose not to wait for the save
+        writer(make_event("error", message="interrupted before the state was saved", arch=current["arch"]))
+        return 130
+    except Exception as exc:
+        known = _user_error(exc)
+        message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        if not known:
+            traceback.print_exc(file=sys.stderr)
+        log.error("%s", message)
+        writer(make_event("error", message=message, arch=current["arch"]))
+        return 2 if known else 1
+    finally:
+        stop.uninstall()
+        log.removeHandler(handler)
+        guard.restore()
+
+
+def _user_error(exc: Exception) -> bool:
+    from .data import DataError
+    from .run import RunError
+
+    known: tuple = (DataError, RunError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+    try:
+        from gcam_desktop.models import CheckpointError
+
+        known += (CheckpointError,)
+    except Exception:  # pragma: no cover - torch missing entirely
+        pass
+    return isinstance(exc, known)
+
+
+def json_line(event: dict) -> str:
+    import json
+
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

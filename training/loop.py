@@ -1,0 +1,367 @@
+"""The training loop for one architecture: epochs, evaluation, checkpoints, stop and resume.
+
+Resume is exact (see docs/adr/0004-trainer-data-and-resume.md): last.pt records the position
+(epochs done, optimizer steps done in the current epoch), the model, optimizer, scheduler,
+grad-scaler and RNG states and the epoch's running sums; the epoch's batch plan is a function
+of (seed, epoch), so the resumed loop skips the steps already done and continues with the very
+batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_meta, read_checkpoint
+
+from .batches import EpochPlan, ImageSet, Normalizer, make_loader
+from .checkpoints import CheckpointWriter, init_from
+from .config import TrainConfig
+from .files import write_json, write_text
+from .metrics import classification_report
+from .state import capture_rng, restore_rng
+from .stopping import StopFlag
+
+log = logging.getLogger("training")
+STATE_FORMAT = 1
+Emit = Callable[..., None]
+
+
+@dataclass
+class PreparedData:
+    root: str
+    class_names: list[str]
+    sets: dict[str, ImageSet]  # "train", "val", "test"
+    skipped: list[dict]
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.sets.items()}
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, optimizer, total_steps: int):
+    """Stepped once per optimizer step (so a mid-epoch resume lands on the same rate)."""
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=max(total_steps, 1),
+                                                   pct_start=0.25)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    return None
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class ArchTrainer:
+    def __init__(self, cfg: TrainConfig, arch: str, data: PreparedData, run_dir: Path, emit: Emit,
+                 stop: StopFlag, device: torch.device, workers: int) -> None:
+        self.cfg, self.arch, self.data, self.dir = cfg, arch, data, Path(run_dir)
+        self.emit, self.stop, self.device, self.workers = emit, stop, device, workers
+        self.last_path, self.best_path = self.dir / "last.pt", self.dir / "best.pt"
+        self.metrics_path, self.report_path = self.dir / "metrics.jsonl", self.dir / "report.json"
+        self.amp = bool(cfg.amp and device.type == "cuda")
+        if cfg.amp and not self.amp:
+            log.warning("--amp applies on CUDA only; training in float32 on %s", device.type)
+        self.plan = EpochPlan(len(data.sets["train"]), cfg.batch_size, cfg.seed, shuffle=True, hflip=cfg.hflip)
+        self.steps_per_epoch = self.plan.steps()
+        self.normalize = Normalizer(IMAGENET_MEAN, IMAGENET_STD, device)
+        self.history: list[dict] = []
+        self.best_val_acc: float | None = None
+        self.best_epoch = 0
+        self.writer = CheckpointWriter(self._written)
+
+    # ------------------------------------------------------------------ setup
+    def _build(self) -> None:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)  # the same initial weights for a given seed
+        self.model = build_model(self.arch, len(self.data.class_names))
+        init = cfg.init_for(self.arch)
+        if init:
+            log.info("%s: %s", self.arch, init_from(self.model, init))
+        self.model.to(self.device)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        self.scheduler = make_scheduler(cfg, self.optimizer, cfg.epochs * self.steps_per_epoch)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.params = sum(p.numel() for p in self.model.parameters())
+
+    def _meta(self, epoch: int, metrics: dict) -> dict:
+        meta = make_meta(self.arch, self.data.class_names, self.cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
+                         recipe=self.cfg.recipe(), epoch=epoch, metrics=metrics)
+        meta["data"] = self.data.root
+        return meta
+
+    def _state(self, epochs_done: int, step: int, accum: dict | None) -> dict:
+        return {
+            "trainer_state": STATE_FORMAT, "arch": self.arch, "epochs_done": epochs_done, "step": step,
+            "steps_per_epoch": self.steps_per_epoch, "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict(), "rng": capture_rng(), "accum": accum,
+            "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+        }
+
+    def _resume(self) -> tuple[int, int, dict | None]:
+        """Restore from last.pt when there is one: (epochs done, steps done, running sums)."""
+        if not self.last_path.exists():
+            return 0, 0, None
+        sd, meta, st = read_checkpoint(self.last_path)
+        if st.get("trainer_state") != STATE_FORMAT or st.get("arch") != self.arch:
+            raise ValueError(f"{self.last_path}: holds no training state of this trainer for {self.arch}")
+        if st["steps_per_epoch"] != self.steps_per_epoch:
+            raise ValueError(f"{self.last_path}: saved with {st['steps_per_epoch']} steps per epoch, but the "
+                             f"data now gives {self.steps_per_epoch}; the dataset changed, cannot resume exactly")
+        self.model.load_state_dict(sd)
+        self.optimizer.load_state_dict(st["optimizer"])
+        if self.scheduler is not None and st.get("scheduler"):
+            self.scheduler.load_state_dict(st["scheduler"])
+        self.scaler.load_state_dict(st["scaler"])
+        self.best_val_acc, self.best_epoch = st.get("best_val_acc"), int(st.get("best_epoch", 0))
+        restore_rng(st["rng"])
+        epochs_done, step = int(st["epochs_done"]), int(st["step"])
+        # metrics.jsonl may hold a line written after last.pt (a kill in between): drop it.
+        self.history = [h for h in self._read_history() if h["epoch"] <= epochs_done]
+        write_text(self.metrics_path, "".join(json.dumps(h) + "\n" for h in self.history))
+        log.info("%s: resuming after epoch %d%s", self.arch, epochs_done, f", step {step}" if step else "")
+        return epochs_done, step, st.get("accum")
+
+    def _read_history(self) -> list[dict]:
+        try:
+            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                break  # a line cut off by a kill ends the history
+        return out
+
+    def _written(self, path: Path, meta: dict) -> None:
+        self.emit("checkpoint", arch=self.arch, path=str(path), epoch=int(meta["epoch"]),
+                  is_best=path == self.best_path)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._eval_loaders: dict[str, Any] = {}
+        self._build()
+        start_epoch, start_step, accum = self._resume()
+        cfg = self.cfg
+        self.emit("run_started", arch=self.arch, run_dir=str(self.dir), config=cfg.to_json(),
+                  sizes=self.data.sizes(), class_names=self.data.class_names,
+                  skipped=len(self.data.skipped), skipped_files=self.data.skipped[:100],
+                  device=str(self.device), params=self.params, start_epoch=start_epoch,
+                  epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch)
+        loader, sampler = make_loader(self.data.sets["train"], self.plan, self.workers, self.device)
+        try:
+            if self.stop.is_set():  # asked to stop while the data was being prepared
+                return self._stopped(start_epoch, start_step, accum)
+            for epoch in range(start_epoch, cfg.epochs):
+                sampler.set_epoch(epoch, start_step)
+                accum, step = self._train_epoch(loader, epoch, start_step, accum)
+                if step < self.steps_per_epoch:
+                    return self._stopped(epoch, step, accum)
+                t_val = time.perf_counter()
+                val = self._evaluate("val") if len(self.data.sets["val"]) else {"loss": None, "acc": None}
+                if val is None:
+                    return self._stopped(epoch, step, accum)
+                accum["seconds"] += time.perf_counter() - t_val
+                self._end_epoch(epoch, accum, val)
+                start_step, accum = 0, None
+                if self.stop.is_set():
+                    return self._stopped(epoch + 1, 0, None)
+            return self._finish()
+        finally:
+            self.writer.close()
+
+    def _train_epoch(self, loader, epoch: int, step: int, accum: dict | None) -> tuple[dict, int]:
+        """Train from `step` to the end of the epoch or until a stop; returns (sums, steps done)."""
+        dev = self.device
+        if accum is None:
+            accum = {"loss_sum": torch.zeros((), device=dev), "correct": torch.zeros((), dtype=torch.long, device=dev),
+                     "seen": 0, "seconds": 0.0, "train_seconds": 0.0}
+        else:
+            accum = {**accum, "loss_sum": accum["loss_sum"].to(dev), "correct": accum["correct"].to(dev)}
+        if step >= self.steps_per_epoch:
+            return accum, step
+        self.model.train()
+        bar = _progress(self.steps_per_epoch, step, f"{self.arch} {epoch + 1}/{self.cfg.epochs}")
+        t0 = time.perf_counter()
+        try:
+            for batch in loader:
+                if batch is not None:  # every image of the batch vanished from disk
+                    x, y = batch
+                    x, y = self.normalize(x), y.to(dev, non_blocking=True)
+                    with torch.autocast(dev.type, dtype=torch.float16, enabled=self.amp):
+                        logits = self.model(x)
+                        loss = F.cross_entropy(logits, y)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    accum["loss_sum"] += loss.detach().float() * y.shape[0]
+                    accum["correct"] += (logits.detach().argmax(1) == y).sum()
+                    accum["seen"] += int(y.shape[0])
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+                    if step % 10 == 0 and accum["seen"]:
+                        bar.set_postfix(loss=f"{accum['loss_sum'].item() / accum['seen']:.3f}")
+                if self.stop.is_set():
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            dt = time.perf_counter() - t0
+            accum["seconds"] += dt
+            accum["train_seconds"] += dt
+        return accum, step
+
+    @torch.no_grad()
+    def _evaluate(self, split: str, predictions: bool = False) -> dict | None:
+        """Loss and accuracy on a split (None when a stop came first)."""
+        data = self.data.sets[split]
+        if split not in self._eval_loaders:  # kept: persistent workers are not respawned per epoch
+            plan = EpochPlan(len(data), self.cfg.batch_size, 0, shuffle=False)
+            self._eval_loaders[split] = make_loader(data, plan, self.workers, self.device)
+        loader, sampler = self._eval_loaders[split]
+        sampler.set_epoch(0)
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        n, labels, preds = 0, [], []
+        for batch in loader:
+            if self.stop.is_set():
+                return None
+            if batch is None:
+                continue
+            x, y = batch
+            x, y = self.normalize(x), y.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                logits = self.model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+            p = logits.argmax(1)
+            correct += (p == y).sum()
+            n += int(y.shape[0])
+            if predictions:
+                labels += y.tolist()
+                preds += p.tolist()
+        if n == 0:
+            return {"loss": None, "acc": None, "n": 0, "labels": [], "preds": []}
+        return {"loss": loss_sum.item() / n, "acc": correct.item() / n, "n": n, "labels": labels, "preds": preds}
+
+    def _end_epoch(self, epoch: int, accum: dict, val: dict) -> None:
+        # The previous epoch's files are on disk before this epoch's are queued: at most one
+        # epoch of snapshots waits in memory, and the writes stay in order.
+        self.writer.wait()
+        done = epoch + 1
+        seen = max(accum["seen"], 1)
+        row = {"epoch": done, "train_loss": _num(accum["loss_sum"].item() / seen),
+               "train_acc": accum["correct"].item() / seen, "val_loss": _num(val["loss"]),
+               "val_acc": _num(val["acc"]), "lr": self.optimizer.param_groups[0]["lr"],
+               "seconds": accum["seconds"],
+               "images_per_s": accum["seen"] / accum["train_seconds"] if accum["train_seconds"] else 0.0}
+        self.history.append(row)
+        with open(self.metrics_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+        self.emit("epoch_end", arch=self.arch, epochs=self.cfg.epochs, **row)
+        log.info("%s epoch %d/%d  train loss %.4f acc %.3f | val loss %s acc %s | %.1f s, %.1f img/s",
+                 self.arch, done, self.cfg.epochs, row["train_loss"] or float("nan"), row["train_acc"],
+                 _fmt(row["val_loss"], ".4f"), _fmt(row["val_acc"], ".3f"), row["seconds"], row["images_per_s"])
+
+        metrics = {k: row[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+        # Without a validation split the latest weights count as the best.
+        improved = row["val_acc"] is None or self.best_val_acc is None or row["val_acc"] > self.best_val_acc
+        if improved:
+            self.best_val_acc, self.best_epoch = row["val_acc"], done
+            self.writer.submit(self.best_path, self.model, self._meta(done, metrics))
+        # last.pt after every epoch: a kill loses at most the epoch in progress.
+        self.writer.submit(self.last_path, self.model, self._meta(done, metrics), self._state(done, 0, None))
+
+    def _stopped(self, epochs_done: int, step: int, accum: dict | None) -> dict:
+        self.writer.wait()
+        if step > 0 and accum is not None:
+            saved = {**accum, "loss_sum": accum["loss_sum"].detach().cpu(), "correct": accum["correct"].detach().cpu()}
+            last = self.history[-1] if self.history else {}
+            metrics = {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+            self.writer.submit(self.last_path, self.model, self._meta(epochs_done, metrics),
+                               self._state(epochs_done, step, saved), background=False)
+        elif not self.last_path.exists():  # stopped before the first step: nothing to lose, but resumable
+            self.writer.submit(self.last_path, self.model, self._meta(epochs_done, {}),
+                               self._state(epochs_done, 0, None), background=False)
+        log.info("%s: stopped after epoch %d%s; resume with --resume %s", self.arch, epochs_done,
+                 f" and step {step}" if step else "", self.dir.parent)
+        self.emit("stopped", arch=self.arch, epoch=epochs_done, step=step, path=str(self.last_path))
+        return {"status": "stopped", "arch": self.arch, "epoch": epochs_done, "step": step}
+
+    def _finish(self) -> dict:
+        """Test best.pt (on the test split, else on validation) and write report.json."""
+        self.writer.wait()
+        split = "test" if len(self.data.sets["test"]) else "val"
+        sd, meta, _ = read_checkpoint(self.best_path)
+        self.model.load_state_dict(sd)
+        result = self._evaluate(split, predictions=True)
+        if result is None:
+            return self._stopped(self.cfg.epochs, 0, None)
+        report = classification_report(result["labels"], result["preds"], self.data.class_names)
+        secs = [h["seconds"] for h in self.history]
+        ips = [h["images_per_s"] for h in self.history]
+        full = {
+            "arch": self.arch, "split": split, "accuracy": report["accuracy"], "loss": _num(result["loss"]),
+            "per_class": report["per_class"], "confusion": report["confusion"],
+            "class_names": self.data.class_names, "n": report["n"], "params": self.params,
+            "epochs": self.cfg.epochs, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
+            "seconds_per_epoch": sum(secs) / len(secs) if secs else None,
+            "train_images_per_s": sum(ips) / len(ips) if ips else None,
+            "device": str(self.device), "sizes": self.data.sizes(), "skipped": len(self.data.skipped),
+            "best": str(self.best_path), "history": self.history,
+        }
+        write_json(self.report_path, full)
+        metrics = {k: full[k] for k in ("accuracy", "per_class", "confusion")}
+        self.emit("finished", arch=self.arch, split=split, test_acc=full["accuracy"], test_loss=full["loss"],
+                  metrics=metrics, report=str(self.report_path), best=str(self.best_path),
+                  best_epoch=self.best_epoch, best_val_acc=self.best_val_acc)
+        log.info("%s: %s accuracy %s (best.pt from epoch %d); report %s", self.arch, split,
+                 _fmt(full["accuracy"], ".4f"), self.best_epoch, self.report_path)
+        return {"status": "finished", "arch": self.arch, "test_acc": full["accuracy"],
+                "best_val_acc": self.best_val_acc, "best": str(self.best_path), "report": str(self.report_path)}
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _progress(total: int, initial: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal; None otherwise (logs and pipes stay clean)."""
+    stream = sys.stderr
+    if stream is None or not getattr(stream, "isatty", lambda: False)():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, file=stream, leave=False, dynamic_ncols=True,
+                unit="step")

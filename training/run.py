@@ -1,0 +1,241 @@
+"""A training run: the run folder, the data checked and split once, then each arch in turn.
+
+Run folder layout:
+    RUN_DIR/config.json       the configuration (TrainConfig) of the whole command
+    RUN_DIR/split.json        the stratified, seeded split every arch shares
+    RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .config import TrainConfig
+from .data import DataError, DatasetSplit, build_split, decode_all, find_dataset
+from .events import EventSink, make_event
+from .files import write_json
+from .stopping import StopFlag
+
+log = logging.getLogger("training")
+RUN_FORMAT = "gcam-desktop/run"
+AfterArch = Callable[[str, dict], None]
+
+
+class RunError(Exception):
+    """A run that cannot start or resume (bad folder, options); the message says why."""
+
+
+def _emitter(on_event: EventSink | None):
+    def emit(name: str, **fields) -> None:
+        if on_event is not None:
+            on_event(make_event(name, **fields))
+
+    return emit
+
+
+def _new_run_dir(cfg: TrainConfig) -> Path:
+    if cfg.out:
+        run_dir = Path(cfg.out).expanduser()
+        if (run_dir / "config.json").exists():
+            raise RunError(f"{run_dir}: already holds a training run; continue it with --resume {run_dir} "
+                           f"or choose another --out")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunError(f"{run_dir}: exists and is not a folder")
+        return run_dir
+    from gcam_desktop.paths import runs_dir
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = Path(cfg.data or "data").expanduser().resolve().name or "data"
+    run_dir = runs_dir() / f"{stamp}-{name}"
+    k = 1
+    while run_dir.exists():
+        k += 1
+        run_dir = runs_dir() / f"{stamp}-{name}-{k}"
+    return run_dir
+
+
+def open_run(resume: str | os.PathLike) -> tuple[Path, TrainConfig, list[str]]:
+    """(run folder, its config, archs to run) for --resume, which may also name an arch folder."""
+    path = Path(resume).expanduser()
+    archs = None
+    if not (path / "config.json").exists() and (path.parent / "config.json").exists():
+        archs, path = [path.name], path.parent  # RUN_DIR/<arch>: resume that arch only
+    try:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: no config.json; --resume takes a run folder written by gcam-train") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path / 'config.json'}: cannot read it ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise RunError(f"{path / 'config.json'}: not a run configuration of this trainer")
+    cfg = TrainConfig.from_json(data.get("config", {}))
+    if archs and archs[0] not in cfg.archs:
+        raise RunError(f"{path}: the run has no arch {archs[0]} (it trains {', '.join(cfg.archs)})")
+    return path, cfg, archs or list(cfg.archs)
+
+
+def _auto_workers(cfg: TrainConfig, cached: bool) -> int:
+    if cfg.workers is not None:
+        return cfg.workers
+    if getattr(sys, "frozen", False) or cached:
+        # Frozen: child processes would start the app again. Cached: nothing left to offload.
+        return 0
+    return min(4, max(1, (os.cpu_count() or 2) // 2))
+
+
+def _decode(paths: list[Path], size: int, keep: bool):
+    from .loop import _progress
+
+    bar = _progress(len(paths), 0, "checking images")
+    if bar is None:
+        log.info("checking %d images%s", len(paths), " (kept in memory)" if keep else "")
+    arr, failures = decode_all(paths, size, keep, progress=(lambda _: bar.update(1)) if bar else None)
+    if bar is not None:
+        bar.close()
+    for f in failures:
+        log.warning("skipping %s: %s", f["path"], f["reason"])
+    return arr, failures
+
+
+def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
+    """Check every image once; (split, PreparedData). A new split unless one is given (resume)."""
+    import numpy as np
+    import torch
+
+    from .batches import ImageSet
+    from .loop import PreparedData
+
+    size = cfg.input_size
+    per_image = size * size * 3
+    if split is None:
+        listing = find_dataset(cfg.data, warn=log.warning)
+        paths = [p for part in listing.parts.values() for p, _ in part]
+        keep = len(paths) * per_image <= cfg.cache_mb * 2**20
+        arr, failures = _decode(paths, size, keep)
+        split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning)
+        row_of = {str(p): i for i, p in enumerate(paths)}
+        root = Path(split.root)
+        rows = {s: [row_of[str(root / p)] for p, _ in split.items(s)] for s in ("train", "val", "test")}
+    else:
+        root = Path(split.root)
+        if not root.is_dir():
+            raise DataError(f"{root}: the run's data folder is gone; it must stay in place to resume")
+        paths = [root / p for s in ("train", "val", "test") for p, _ in split.items(s)]
+        keep = len(paths) * per_image <= cfg.cache_mb * 2**20
+        arr, failures = _decode(paths, size, keep)
+        if failures:
+            raise DataError(f"{len(failures)} images of the saved split can no longer be read (first: "
+                            f"{failures[0]['path']}: {failures[0]['reason']}); cannot resume exactly")
+        counts = [len(split.items(s)) for s in ("train", "val", "test")]
+        starts = [0, counts[0], counts[0] + counts[1]]
+        rows = {s: list(range(b, b + n)) for s, b, n in zip(("train", "val", "test"), starts, counts)}
+
+    sets = {}
+    for s in ("train", "val", "test"):
+        cache = None
+        if arr is not None:
+            idx = np.asarray(rows[s], dtype=np.int64)
+            cache = torch.from_numpy(arr[idx]).permute(0, 3, 1, 2).contiguous() if len(idx) else \
+                torch.zeros((0, 3, size, size), dtype=torch.uint8)
+        sets[s] = ImageSet(root, split.items(s), size, cache)
+    return split, PreparedData(split.root, list(split.class_names), sets, list(split.skipped)), arr is not None
+
+
+def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = None,
+          on_event: EventSink | None = None, stop: StopFlag | None = None,
+          device: str | None = None, workers: int | None = None,
+          after_arch: AfterArch | None = None) -> dict:
+    """Train every arch of `cfg` (or continue the run at `resume`); the Python API of gcam-train.
+
+    Events go to `on_event` as dicts (the CLI writes them as JSON lines); `stop.set()` from
+    another thread or a signal handler ends the current step and saves a resumable last.pt.
+    `device` / `workers` override the configuration (also when resuming). Returns
+    {"status": "finished" | "stopped", "run_dir": str, "results": {arch: {...}}}.
+    Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix.
+    """
+    import torch
+
+    from gcam_desktop.models import pick_device
+
+    from .loop import ArchTrainer
+
+    stop = stop if stop is not None else StopFlag()
+    emit = _emitter(on_event)
+    if resume is not None:
+        run_dir, cfg, archs = open_run(resume)
+        split = DatasetSplit.load(run_dir / "split.json")
+    else:
+        if cfg is None:
+            raise ValueError("train() needs a TrainConfig or resume=RUN_DIR")
+        cfg = TrainConfig.from_json(cfg.to_json())  # a copy: the caller's object stays as given
+        if not cfg.data:
+            raise ValueError("--data: name the image folder to train on")
+        cfg.validate()
+        run_dir = _new_run_dir(cfg)
+        archs, split = list(cfg.archs), None
+        cfg.data = str(Path(cfg.data).expanduser().resolve())
+        cfg.out = str(run_dir.resolve())
+    if device is not None:
+        cfg.device = device
+    if workers is not None:
+        cfg.workers = workers
+    try:
+        dev = pick_device(cfg.device)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"--device: {exc}") from exc
+
+    split, data, cached = prepare(cfg, split)
+    if resume is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", {"format": RUN_FORMAT, "version": 1,
+                                             "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                             "torch": torch.__version__, "config": cfg.to_json()})
+        split.save(run_dir / "split.json")
+    n_workers = _auto_workers(cfg, cached)
+    sizes = data.sizes()
+    log.info("data %s: %d classes; %d train, %d val, %d test images%s; run folder %s; device %s",
+             split.root, len(split.class_names), sizes["train"], sizes["val"], sizes["test"],
+             f"; {len(split.skipped)} skipped" if split.skipped else "", run_dir, dev)
+
+    results: dict[str, dict] = {}
+    for arch in archs:
+        arch_dir = run_dir / arch
+        done = _finished_report(arch_dir)
+        if done is not None:
+            log.info("%s: already finished (%s)", arch, arch_dir / "report.json")
+            results[arch] = _replay_finished(emit, arch, arch_dir, done)
+        else:
+            trainer = ArchTrainer(cfg, arch, data, arch_dir, emit, stop, dev, n_workers)
+            result = trainer.run()
+            results[arch] = result
+            if result["status"] == "stopped":
+                return {"status": "stopped", "run_dir": str(run_dir), "results": results}
+        if after_arch is not None:
+            after_arch(arch, results[arch])
+    emit("all_finished", archs=list(archs), run_dir=str(run_dir),
+         results={a: {k: r.get(k) for k in ("test_acc", "best_val_acc", "best", "report")} for a, r in results.items()})
+    return {"status": "finished", "run_dir": str(run_dir), "results": results}
+
+
+def _finished_report(arch_dir: Path) -> dict | None:
+    try:
+        return json.loads((arch_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _replay_finished(emit, arch: str, arch_dir: Path, report: dict) -> dict:
+    """An arch finished in an earlier session: its `finished` event again, from report.json."""
+    best = str(arch_dir / "best.pt")
+    emit("finished", arch=arch, split=report.get("split", "test"), test_acc=report.get("accuracy"),
+         test_loss=report.get("loss"), metrics={k: report.get(k) for k in ("accuracy", "per_class", "confusion")},
+         report=str(arch_dir / "report.json"), best=best, best_epoch=int(report.get("best_epoch", 0)),
+         best_val_acc=report.get("best_val_acc"))
+    return {"status": "finished", "arch": arch, "test_acc": report.get("accuracy"),
+            "best_val_acc": report.get("best_val_acc"), "best": best, "report": str(arch_dir / "report.json")}
