@@ -196,7 +196,7 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
     A consumer that stops iterating (a cancelled job) stops the work after the current batch.
     Unreadable images and masks are yielded as SkippedImage / scored without a mask.
     """
-    from . import explain  # the engine; imported late so the metrics stay usable without it
+    from .. import explain as engine  # the package; imported late so the metrics work without it
     from ..imaging.preprocess import preprocess_batch, true_class_from_path
 
     if target not in ("true", "pred"):
@@ -240,7 +240,7 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
             scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}) for i in range(len(kept))]
             maps_by[e.name] = {}
             for method in methods:
-                ex = explain.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
+                ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
                 maps = ex.maps[:, 0].detach().float().to(device)
                 maps_by[e.name][method] = maps.cpu()
                 curves = M.deletion_insertion(e.model, x, maps, targets, steps, probs=probs,
