@@ -1,0 +1,167 @@
+"""Images in: real drops of files and folders, background scans, lazy thumbnails, bad files."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+
+def drop(widget, paths, pos=None) -> bool:
+    """Drag-enter then drop local paths on `widget`, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = pos or widget.rect().center()
+    enter = QDragEnterEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    ev = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, ev)
+    return ev.isAccepted()
+
+
+def test_drop_files_and_folders_fill_the_list(qtbot, make_window, tiny_set, tmp_path):
+    win = make_window(start_engine=False)
+    # A path with a space and non-ASCII characters: toLocalFile() must decode it.
+    odd = tmp_path / "my images ü"
+    odd.mkdir()
+    single = odd / "one pic.png"
+    shutil.copy(next(tiny_set.rglob("*.png")), single)
+    assert drop(win, [single])
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == 1, timeout=5000)
+    assert win.list_model.paths[0] == str(single)
+    assert drop(win, [tiny_set, single])      # a folder, and the same file again (no duplicate)
+    n = len(list(tiny_set.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n + 1, timeout=10_000)
+    qtbot.waitUntil(lambda: not win.scanner.busy(), timeout=5000)
+    assert win.list_model.rowCount() == n + 1
+    assert win.settings["recent_folders"][0] == str(tiny_set)
+    # Within a folder, natural order: img2 before img10.
+    names = [Path(p).name for p in win.list_model.paths[1:]]
+    first_class = [nm for nm, p in zip(names, win.list_model.paths[1:]) if Path(p).parent == Path(win.list_model.paths[1]).parent]
+    assert first_class == sorted(first_class, key=lambda s: [int(t) if t.isdigit() else t for t in
+                                                            __import__("re").split(r"(\d+)", s)])
+
+
+def test_drop_of_non_local_or_non_image_data(qtbot, make_window, tmp_path):
+    win = make_window(start_engine=False)
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/cat.png")])
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert not enter.isAccepted()           # nothing is downloaded
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    messages = []
+    win.statusBar().messageChanged.connect(messages.append)
+    assert drop(win, [text])
+    qtbot.waitUntil(lambda: any("not an image" in m for m in messages), timeout=5000)
+    assert win.list_model.rowCount() == 0
+
+
+def test_big_folder_scans_in_background_without_freezing(qtbot, make_window, tmp_path):
+    root = tmp_path / "big"
+    for c in range(10):
+        (root / f"c{c}").mkdir(parents=True)
+    n = 3000
+    for i in range(n):
+        (root / f"c{i % 10}" / f"img{i}.png").touch()   # empty files: listing must not decode
+    win = make_window(start_engine=False)
+    beats, last = [], [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        beats.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(10)
+    t0 = time.perf_counter()
+    win.add_paths([root])
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=30_000)
+    took = time.perf_counter() - t0
+    qtbot.wait(200)  # let the visible thumbnails fail (empty files) and repaint
+    timer.stop()
+    assert win.list_model.rowCount() == n
+    assert len(beats) > 3 and max(beats) < 0.5, f"UI thread stalled {max(beats):.3f} s during a scan ({took:.2f} s)"
+    # Lazy: only rows that were painted asked for thumbnails, not the whole folder.
+    asked = len(win.thumbnails.cache) + len(win.thumbnails.errors) + win.thumbnails.pending()
+    assert 0 < asked < 200
+
+
+def test_thumbnail_cache_is_bounded_by_bytes(qtbot, tmp_path):
+    from PySide6.QtCore import QThreadPool
+
+    from gcam_desktop.app.thumbnails import ThumbnailLoader
+
+    paths = []
+    for i in range(12):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray(np.full((120, 90, 3), i * 20, np.uint8)).save(p)
+        paths.append(str(p))
+    pool = QThreadPool()
+    loader = ThumbnailLoader(pool, size=64, max_bytes=5 * 64 * 64 * 3)
+    try:
+        for p in paths:
+            loader.get(p)
+        qtbot.waitUntil(lambda: loader.pending() == 0, timeout=10_000)
+        qtbot.wait(50)
+        one = 64 * 48 * 3   # 120 x 90 scaled to fit 64 x 64
+        assert loader.cache.bytes <= loader.cache.max_bytes
+        assert len(loader.cache) == loader.cache.max_bytes // one < len(paths)
+        img = loader.cache.get(next(p for p in reversed(paths) if p in loader.cache))
+        assert max(img.width(), img.height()) == 64          # thumbnails, not full pictures
+    finally:
+        loader.shutdown()
+        pool.waitForDone()
+
+
+def test_bad_image_shows_its_reason_and_the_rest_works(qtbot, make_window, tiny_set, tmp_path):
+    good = tmp_path / "good.png"
+    shutil.copy(next(tiny_set.rglob("*.png")), good)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    win = make_window(start_engine=False)
+    win.add_paths([bad, good])
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == 2, timeout=5000)
+    win.image_list.select_path(str(bad))
+    qtbot.waitUntil(lambda: str(bad) in win.list_model.errors, timeout=10_000)
+    reason = win.list_model.errors[str(bad)]
+    assert "not an image" in reason or "corrupt" in reason or "cannot" in reason
+    row = win.list_model.index(win.list_model.row_of(str(bad)))
+    assert reason in row.data(Qt.ItemDataRole.ToolTipRole)
+    qtbot.waitUntil(lambda: str(bad) in win.statusBar().currentMessage(), timeout=5000)
+    win.image_list.select_path(str(good))
+    qtbot.waitUntil(lambda: win.view.original.image is not None, timeout=10_000)
+    assert str(good) not in win.list_model.errors
+
+
+def test_keyboard_moves_through_the_list(qtbot, make_window, tiny_set):
+    win = make_window(start_engine=False)
+    win.add_paths([tiny_set])
+    n = len(list(tiny_set.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    view = win.image_list.view
+    view.setFocus()
+    seen = []
+    win.image_list.current_changed.connect(seen.append)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    assert view.currentIndex().row() == 2
+    assert win.explanations.path == win.list_model.paths[2]
+    qtbot.keyClick(view, Qt.Key.Key_PageDown)
+    assert view.currentIndex().row() > 2
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert seen and seen[-1] == win.explanations.path
