@@ -313,31 +313,51 @@ def pointing_tolerance(height: int, width: int) -> float:
     return POINTING_TOLERANCE_PX * math.sqrt(height * width) / POINTING_REFERENCE_SIZE
 
 
+def peak_points(maps: Tensor) -> Tensor:
+    """(N, 2) float (y, x): where each map is highest. Where the maximum is a plateau (an
+    upsampled coarse map is flat out to the border past its last cell centre), the plateau
+    pixel nearest the plateau's centroid, not the first in raster order, which would sit in
+    the plateau's top-left corner and drag the point towards the image's edge."""
+    maps = _as_maps(maps)
+    n, h, w = maps.shape
+    flat = maps.flatten(1).cpu()
+    top = flat.max(dim=1, keepdim=True).values
+    span = top - flat.min(dim=1, keepdim=True).values
+    on_top = flat >= top - 1e-6 * span.clamp(min=1e-12)
+    out = torch.empty(n, 2)
+    for i in range(n):
+        idx = torch.nonzero(on_top[i], as_tuple=True)[0]
+        ys, xs = (idx // w).float(), (idx % w).float()
+        j = ((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2).argmin()
+        out[i, 0], out[i, 1] = ys[j], xs[j]
+    return out
+
+
 def pointing_game(maps: Tensor, masks: Tensor, tolerance: float | None = None) -> Tensor:
     """(N,) float: 1.0 where the map's maximum lies within `tolerance` pixels of the object mask,
     else 0.0; NaN where the mask is empty (no object: the image does not count).
 
     The map is stretched over the mask's resolution first (masks come at the image's size).
-    A flat map has no maximum to point with and counts as a miss. Tolerance defaults to 15 px
-    at 224 x 224, scaled with the image size.
+    A flat map has no maximum to point with and counts as a miss; a plateau maximum points
+    from its middle (peak_points). Tolerance defaults to 15 px at 224 x 224, scaled with the
+    image size.
     """
     masks_b = _as_masks(masks, torch.as_tensor(maps).shape[0])
     n, h, w = masks_b.shape
     maps = _as_maps(maps, n, (h, w))
     tol = pointing_tolerance(h, w) if tolerance is None else float(tolerance)
     flat = maps.flatten(1)
-    peak = flat.argmax(dim=1)
-    flat_map = (flat.max(dim=1).values - flat.min(dim=1).values) <= 0
-    py, px = (peak // w).float(), (peak % w).float()
+    flat_map = ((flat.max(dim=1).values - flat.min(dim=1).values) <= 0).cpu()
+    points = peak_points(maps)
     out = torch.empty(n, dtype=torch.float32)
     for i in range(n):
-        ys, xs = torch.nonzero(masks_b[i], as_tuple=True)
+        ys, xs = torch.nonzero(masks_b[i].cpu(), as_tuple=True)
         if ys.numel() == 0:
             out[i] = math.nan
         elif flat_map[i]:
             out[i] = 0.0
         else:
-            d2 = (ys.float() - py[i].cpu()) ** 2 + (xs.float() - px[i].cpu()) ** 2
+            d2 = (ys.float() - points[i, 0]) ** 2 + (xs.float() - points[i, 1]) ** 2
             out[i] = float(d2.min() <= tol * tol)
     return out
 

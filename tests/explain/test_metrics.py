@@ -202,6 +202,19 @@ def test_pointing_game_low_resolution_map_empty_mask_and_flat_map():
     assert M.pointing_game(torch.zeros(1, 224, 224), box_mask()[None]).tolist() == [0.0]
 
 
+def test_plateau_maximum_points_from_its_middle_not_its_corner():
+    # A 2x2 map upsampled to 64x64 is flat over the top-left 16x16 corner (edge clamping).
+    coarse = torch.tensor([[[1.0, 0.2], [0.2, 0.1]]])
+    up = torch.nn.functional.interpolate(coarse[:, None], size=(64, 64), mode="bilinear",
+                                         align_corners=False)[:, 0]
+    y, x = M.peak_points(up)[0].tolist()
+    assert 6 <= y <= 9 and 6 <= x <= 9  # the plateau's middle, ~(7.5, 7.5), not (0, 0)
+    mask = torch.zeros(1, 64, 64, dtype=torch.bool)
+    mask[0, 10:20, 10:20] = True  # ~4.2 px from the plateau's middle, 14 px from its corner
+    assert M.pointing_game(up, mask, tolerance=5).tolist() == [1.0]
+    assert M.peak_points(peak_map(100, 120)[None])[0].tolist() == [100.0, 120.0]
+
+
 # ----------------------------------------------------------------------------------- energy in mask
 
 def test_energy_in_mask_exact_share():
