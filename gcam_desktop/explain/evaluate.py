@@ -504,7 +504,8 @@ def markdown(report: Mapping) -> str:
 
 
 def _slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+    """A file-name-safe form: gradcam++ -> gradcampp."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "p" if ch == "+" else "_" for ch in name)
 
 
 def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], entries: Sequence[ModelEntry],

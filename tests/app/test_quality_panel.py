@@ -1,0 +1,185 @@
+"""The Quality panel: real models on a tiny masked folder, scored on the panel's own thread."""
+
+import math
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from gcam_desktop.app import quality_panel as Q  # noqa: E402
+from gcam_desktop.explain import evaluate as E  # noqa: E402
+from gcam_desktop.imaging import load_image  # noqa: E402
+from gcam_desktop.imaging.preprocess import preprocess_for  # noqa: E402
+from gcam_desktop.models import build_model, load_checkpoint, make_meta, save_checkpoint  # noqa: E402
+
+CLASSES = ["disc", "square"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """set/images/<class>/i.png with set/masks/<class>/i.png: a bright square object."""
+    root = tmp_path_factory.mktemp("set")
+    rng = np.random.default_rng(0)
+    paths = []
+    for c in CLASSES:
+        (root / "images" / c).mkdir(parents=True)
+        (root / "masks" / c).mkdir(parents=True)
+        for i in range(3):
+            img = rng.integers(0, 90, (40, 40, 3), dtype=np.uint8)
+            mask = np.zeros((40, 40), np.uint8)
+            y, x = rng.integers(0, 24, 2)
+            img[y:y + 16, x:x + 16] = 230
+            mask[y:y + 16, x:x + 16] = 255
+            Image.fromarray(img).save(root / "images" / c / f"{i}.png")
+            Image.fromarray(mask).save(root / "masks" / c / f"{i}.png")
+            paths.append(str(root / "images" / c / f"{i}.png"))
+    (root / "images" / "disc" / "broken.png").write_bytes(b"not a png")
+    paths.append(str(root / "images" / "disc" / "broken.png"))
+    return root, paths
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt")
+    files = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("small_cnn", len(CLASSES))
+        files.append(str(save_checkpoint(out / f"cnn{seed}.pt", model, make_meta("small_cnn", CLASSES, input_size=32))))
+    return files
+
+
+@pytest.fixture
+def panel(qtbot, checkpoints):
+    meta = make_meta("small_cnn", CLASSES, input_size=32)
+    p = Q.QualityPanel(lambda: [Q.QualityModel("cnn-a", meta, path=checkpoints[0]),
+                                ("cnn-b", meta, checkpoints[1])], device="cpu", steps=4)
+    qtbot.addWidget(p)
+    yield p
+    p.shutdown()
+    assert not p.thread_running()  # no thread left behind
+
+
+def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
+    _, paths = dataset
+    panel.set_image(paths[0])
+    assert not panel.thread_running()  # hidden: nothing computed, torch work deferred
+    panel.show()
+    qtbot.waitUntil(lambda: panel.image_score is not None, timeout=60_000)
+    s = panel.image_score
+    assert s.path == paths[0] and s.mask and s.mask.endswith(os.path.join("masks", "disc", "0.png"))
+    assert set(s.models) == {"cnn-a", "cnn-b"}
+    assert panel.image_table.rowCount() == 2
+    assert {panel.image_table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
+    for plot in (panel.deletion_plot, panel.insertion_plot):
+        curves = plot.plotItem.listDataItems()
+        assert len(curves) == 2 and len(curves[0].yData) == 5  # steps + 1 points per model
+    # the curves follow the true class (disc = 0) from / to the full image's probability
+    model, meta = load_checkpoint(checkpoints[0])
+    with torch.no_grad():
+        p = torch.softmax(model(preprocess_for(meta, load_image(paths[0]))[None]), 1)[0, 0].item()
+    m = s.models["cnn-a"].methods["gradcam"]
+    assert m.target == 0 and s.models["cnn-a"].true == 0
+    assert m.deletion_curve[0] == pytest.approx(p, abs=1e-5) and m.insertion_curve[-1] == pytest.approx(p, abs=1e-5)
+    assert 0 <= m.deletion_auc <= 1 and 0 <= m.insertion_auc <= 1
+
+
+def test_newer_image_supersedes_older(qtbot, panel, dataset):
+    _, paths = dataset
+    panel.show()
+    panel.set_image(paths[0])
+    panel.set_image(paths[3])
+    qtbot.waitUntil(lambda: panel.image_score is not None, timeout=60_000)
+    assert panel.image_score.path == paths[3]
+    assert panel._worker.images_scored <= 2  # the first was superseded or its result dropped
+
+
+def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
+    root, paths = dataset
+    panel.set_folder(paths, root=root / "images")
+    with qtbot.waitSignal(panel.folderScored, timeout=120_000) as blocker:
+        panel.start_folder()
+    summary = blocker.args[0]
+    assert len(panel.scores) == 6 and len(panel.skipped) == 1
+    assert "broken.png" in panel.skipped[0].path
+    assert panel.folder_table.rowCount() == 2
+    assert panel.progress.value() == 7
+    names = [m["name"] for m in summary["models"]]
+    assert names == ["cnn-a", "cnn-b"]
+    acc = summary["models"][0]["accuracy"]
+    assert acc["n"] == 6 and acc["lo"] <= acc["mean"] <= acc["hi"]
+    assert summary["models"][0]["methods"]["gradcam"]["pointing_game"]["n"] == 6
+    assert "Cannot answer" in panel.answer.text()  # two small CNNs: no baseline / SE pair
+    panel.filter_box.setCurrentText("all")
+    assert panel.image_list.count() == 6
+    panel.filter_box.setCurrentText("correct")
+    correct = panel.image_list.count()
+    panel.filter_box.setCurrentText("wrong")
+    assert correct + panel.image_list.count() == 6  # every image is labelled by its folder
+    panel.filter_box.setCurrentText("models disagree")
+    assert panel.image_list.count() == sum(not s.models_agree for s in panel.scores)
+    panel.filter_box.setCurrentText("lowest quality first")
+    qs = [Q.quality_of(s, "gradcam") for s in Q.filter_scores(panel.scores, "lowest quality first", "gradcam")]
+    assert qs == sorted(qs) and panel.image_list.count() == 6
+    with qtbot.waitSignal(panel.imageActivated) as act:
+        panel.image_list.itemActivated.emit(panel.image_list.item(0))
+    assert act.args[0] in paths
+
+
+def test_cancel_stops_within_an_image(qtbot, panel, dataset):
+    root, paths = dataset
+    panel.set_folder(paths * 5, root=root / "images")
+    panel.start_folder()
+    qtbot.waitUntil(lambda: len(panel.scores) >= 1, timeout=60_000)
+    panel.cancel_folder()
+    qtbot.waitUntil(lambda: not panel.folder_running, timeout=60_000)
+    assert len(panel.scores) + len(panel.skipped) < 35
+    assert panel.status.text().startswith("Cancelled after")
+    assert panel.score_button.isEnabled()
+
+
+def test_no_models_says_so(qtbot):
+    p = Q.QualityPanel(lambda: [], device="cpu")
+    qtbot.addWidget(p)
+    p.show()
+    p.set_image("/nowhere.png")
+    assert p.status.text() == "No models loaded"
+    assert not p.thread_running()
+    p.shutdown()
+
+
+# ---------------------------------------------------------------------------------- pure helpers
+
+def _score(path, preds, correct, ins, dele):
+    models = {}
+    for i, (pred, ok) in enumerate(zip(preds, correct)):
+        ms = E.MethodScore(0, math.nan, math.nan, dele[i], ins[i], 0.0, 0.0)
+        models[f"m{i}"] = E.ModelScore(pred, 0.9, None if ok is None else (pred if ok else pred + 1), {"gradcam": ms})
+    return E.ImageScore(path, None, models)
+
+
+def test_filters():
+    a = _score("a", [0, 0], [True, True], [0.9, 0.8], [0.1, 0.2])   # quality 0.7
+    b = _score("b", [0, 1], [True, False], [0.3, 0.3], [0.3, 0.5])  # quality -0.1
+    c = _score("c", [1, 1], [False, False], [0.6, 0.6], [0.4, 0.4])  # quality 0.2
+    d = _score("d", [1, 1], [None, None], [0.5, 0.5], [0.5, 0.5])   # unlabelled, quality 0
+    scores = [a, b, c, d]
+    paths = lambda kind: [s.path for s in Q.filter_scores(scores, kind, "gradcam")]  # noqa: E731
+    assert paths("all") == ["a", "b", "c", "d"]
+    assert paths("correct") == ["a"]
+    assert paths("wrong") == ["b", "c"]
+    assert paths("models disagree") == ["b"]
+    assert paths("lowest quality first") == ["b", "d", "c", "a"]
+    with pytest.raises(ValueError, match="unknown filter"):
+        Q.filter_scores(scores, "best", "gradcam")
+
+
+def test_coerce_models_accepts_tuples_mappings_and_dataclasses():
+    a = Q.QualityModel("a", {"arch": "resnet50"}, "/x.pt")
+    got = Q.coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
+    assert [g.name for g in got] == ["a", "b", "c"]
+    assert got[1].path == "/y.pt" and got[2].model == 5 and got[2].path is None

@@ -1,0 +1,250 @@
+"""The evaluation report: statistics, mask lookup, the attention-vs-baseline answer, files written."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from gcam_desktop.explain import evaluate as E
+
+
+def entry(name, arch):
+    return E.ModelEntry(name, nn.Identity(), {"arch": arch, "class_names": ["a", "b"], "input_size": 32})
+
+
+def method_score(hit, energy=0.5, dele=0.2, ins=0.7, drop=10.0, inc=0.0, steps=4):
+    return E.MethodScore(target=0, pointing_game=hit, energy_in_mask=energy, deletion_auc=dele,
+                         insertion_auc=ins, average_drop=drop, increase_in_confidence=inc,
+                         deletion_curve=[1.0 - k / steps for k in range(steps + 1)],
+                         insertion_curve=[k / steps for k in range(steps + 1)])
+
+
+def image(i, hits, preds=None, true=0, mask=True):
+    preds = preds or {n: 0 for n in hits}
+    return E.ImageScore(
+        path=f"/d/a/{i}.png", mask=f"/m/a/{i}.png" if mask else None,
+        models={n: E.ModelScore(preds[n], 0.9, true, {"gradcam": method_score(h if mask else math.nan,
+                                                                              energy=h * 0.8 if mask else math.nan)})
+                for n, h in hits.items()},
+        top_iou={"resnet50|se_resnet50": {"gradcam": 0.5}})
+
+
+ENTRIES = [entry("resnet50", "resnet50"), entry("se_resnet50", "se_resnet50")]
+
+
+# ------------------------------------------------------------------------------------- statistics
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data():
+    rng = np.random.default_rng(0)
+    small = E.bootstrap_ci(rng.normal(0.3, 1, 30).tolist())
+    big = E.bootstrap_ci(rng.normal(0.3, 1, 3000).tolist())
+    for c in (small, big):
+        assert c["lo"] < c["mean"] < c["hi"]
+    assert (big["hi"] - big["lo"]) < (small["hi"] - small["lo"]) / 5
+    assert big["lo"] < 0.3 < big["hi"]
+    assert E.bootstrap_ci([0.5, 0.5, 0.5]) == {"mean": 0.5, "lo": 0.5, "hi": 0.5, "n": 3}
+    assert E.bootstrap_ci([math.nan, None]) == {"mean": None, "lo": None, "hi": None, "n": 0}
+    assert E.bootstrap_ci([1.0, math.nan, 0.0])["n"] == 2
+    # the binary case: 9 hits out of 10 gives an interval inside [0.6, 1]
+    c = E.bootstrap_ci([1.0] * 9 + [0.0])
+    assert c["mean"] == 0.9 and 0.6 <= c["lo"] < 0.9 and c["hi"] == 1.0
+
+
+def test_attention_that_points_more_often_is_answered_yes():
+    scores = [image(i, {"resnet50": float(i < 10), "se_resnet50": 1.0}) for i in range(40)]
+    [c] = E.compare_attention(scores, ENTRIES, ["gradcam"])
+    assert c["images"] == 40 and c["verdict"] == "yes"
+    assert c["pointing_model"] == 1.0 and c["pointing_baseline"] == 0.25
+    assert c["only_model_hits"] == 30 and c["only_baseline_hits"] == 0
+    assert c["pointing_difference"]["mean"] == pytest.approx(0.75)
+    assert c["pointing_difference"]["lo"] > 0.5
+    text = E.answer_text([c], ENTRIES, scores)
+    assert "se_resnet50 vs resnet50" in text and "**yes**" in text and "100.0% vs 25.0%" in text
+
+
+def test_equal_or_worse_attention_is_not_answered_yes():
+    same = [image(i, {"resnet50": float(i % 2), "se_resnet50": float((i + 1) % 2)}) for i in range(40)]
+    [c] = E.compare_attention(same, ENTRIES, ["gradcam"])
+    assert c["verdict"] == "no clear difference"
+    worse = [image(i, {"resnet50": 1.0, "se_resnet50": float(i < 5)}) for i in range(40)]
+    [c] = E.compare_attention(worse, ENTRIES, ["gradcam"])
+    assert c["verdict"] == "no (less often)"
+
+
+def test_the_question_needs_both_kinds_of_model_and_masks():
+    scores = [image(i, {"resnet50": 1.0}) for i in range(3)]
+    assert "Cannot answer" in E.answer_text([], ENTRIES[:1], scores)
+    no_masks = [image(i, {"resnet50": 1.0, "se_resnet50": 1.0}, mask=False) for i in range(3)]
+    assert "no image has an object mask" in E.answer_text(E.compare_attention(no_masks, ENTRIES, ["gradcam"]),
+                                                          ENTRIES, no_masks)
+
+
+def test_summary_accuracy_agreement_and_mean_curves():
+    scores = [image(i, {"resnet50": 1.0, "se_resnet50": 0.0},
+                    preds={"resnet50": 0, "se_resnet50": int(i == 0)}) for i in range(4)]
+    s = E.summarize(scores, ENTRIES, ["gradcam"])
+    by = {m["name"]: m for m in s["models"]}
+    assert by["resnet50"]["accuracy"]["mean"] == 1.0
+    assert by["se_resnet50"]["accuracy"]["mean"] == 0.75
+    g = by["resnet50"]["methods"]["gradcam"]
+    assert g["pointing_game"]["mean"] == 1.0 and g["energy_in_mask"]["mean"] == pytest.approx(0.8)
+    assert g["curves"]["fractions"] == [0, 0.25, 0.5, 0.75, 1.0]
+    assert g["curves"]["deletion"] == pytest.approx([1, 0.75, 0.5, 0.25, 0])
+    [agree] = s["agreement"]
+    assert agree["models"] == ["resnet50", "se_resnet50"]
+    assert agree["prediction_agreement"]["mean"] == 0.75
+    assert agree["top20_iou"]["gradcam"]["mean"] == 0.5
+    assert not scores[0].models_agree and scores[1].models_agree
+
+
+# ----------------------------------------------------------------------------------- mask lookup
+
+def test_masks_are_found_in_the_synthetic_layout_and_in_a_mirror(tmp_path):
+    (tmp_path / "set" / "images" / "disc").mkdir(parents=True)
+    (tmp_path / "set" / "masks" / "disc").mkdir(parents=True)
+    img = tmp_path / "set" / "images" / "disc" / "disc_0001.png"
+    img.touch()
+    (tmp_path / "set" / "masks" / "disc" / "disc_0001.png").touch()
+    root, masks = E.split_dataset_root(tmp_path / "set", None)
+    assert root == tmp_path / "set" / "images" and masks == tmp_path / "set" / "masks"
+    assert E.mask_path_for(img, root, None) == tmp_path / "set" / "masks" / "disc" / "disc_0001.png"
+    assert E.mask_path_for(img, root, masks) == tmp_path / "set" / "masks" / "disc" / "disc_0001.png"
+    # a user's mirror: a JPEG photo, its PNG mask
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    (tmp_path / "seg" / "cat").mkdir(parents=True)
+    photo = tmp_path / "photos" / "cat" / "1.jpg"
+    photo.touch()
+    assert E.mask_path_for(photo, tmp_path / "photos", tmp_path / "seg") is None
+    (tmp_path / "seg" / "cat" / "1.png").touch()
+    assert E.mask_path_for(photo, tmp_path / "photos", tmp_path / "seg") == tmp_path / "seg" / "cat" / "1.png"
+    assert E.mask_path_for(photo, tmp_path / "photos", None) is None
+
+
+def test_load_mask_thresholds_and_caps_the_size(tmp_path):
+    arr = np.zeros((1000, 800), np.uint8)
+    arr[100:300, 200:400] = 255
+    Image.fromarray(arr).save(tmp_path / "m.png")
+    m = E.load_mask(tmp_path / "m.png")
+    assert m.dtype.is_floating_point is False and tuple(m.shape) == (512, 410)
+    assert m.float().mean().item() == pytest.approx(200 * 200 / (1000 * 800), rel=0.05)
+
+
+# ---------------------------------------------------------------------------------- files written
+
+def test_line_plot_draws_series_in_their_colours():
+    panel = E.Panel("t", "x", "y", [("rising", [0, 1], [0, 1]), ("flat", [0, 1], [0.5, 0.5])])
+    img = E.line_plot([panel, panel], panel_size=(300, 200))
+    assert img.size == (600, 200)
+    colours = {tuple(int(v) for v in c) for c in np.asarray(img).reshape(-1, 3)}
+    blue, orange = E._palette(2)
+    near = lambda target: any(sum(abs(a - b) for a, b in zip(c, target)) < 30 for c in colours)  # noqa: E731
+    assert near(blue) and near(orange)
+
+
+def test_report_files(tmp_path):
+    scores = [image(i, {"resnet50": float(i < 10), "se_resnet50": 1.0}) for i in range(40)]
+    scores.append(image(99, {"resnet50": 0.0, "se_resnet50": 0.0}, mask=False))
+    report = E.build_report(scores, [E.SkippedImage("/d/a/bad.png", "not an image")], ENTRIES, ["gradcam"],
+                            data="/d", masks="/m", layer=None, steps=4, target="true", resamples=200)
+    files = E.write_report(report, tmp_path / "out")
+    names = sorted(p.name for p in files)
+    assert names == ["curves_gradcam.png", "curves_model_resnet50.png", "curves_model_se_resnet50.png",
+                     "report.json", "report.md"]
+
+    def no_nan(x):
+        raise AssertionError(f"{x} in JSON")
+    data = json.loads((tmp_path / "out" / "report.json").read_text(), parse_constant=no_nan)
+    assert data["format"] == "gcam-desktop/evaluation" and data["images"] == 41
+    assert data["images_with_masks"] == 40
+    assert data["per_image"][-1]["models"]["resnet50"]["methods"]["gradcam"]["pointing_game"] is None
+    assert data["comparison"][0]["verdict"] == "yes"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "point at the object more often" in md and "**yes**" in md
+    assert "![resnet50 deletion and insertion curves](curves_model_resnet50.png)" in md
+    assert "/d/a/bad.png" in md and "percentile bootstrap" in md
+    with Image.open(tmp_path / "out" / "curves_model_resnet50.png") as im:
+        assert im.size == (920, 340)
+    assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no temp files
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+def test_cli_refuses_bad_input_with_clear_messages(tmp_path, capsys):
+    assert E.main([str(tmp_path / "nowhere"), "-c", "x.pt"]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    assert E.main([str(tmp_path)]) == 2
+    assert "no checkpoints" in capsys.readouterr().err
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert E.main([str(tmp_path), "-c", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "broken.pt" in err and "no usable checkpoint" in err
+
+
+def tiny_set(root, per_class=3, size=40):
+    """root/images/<class>/i.png and root/masks/<class>/i.png: a bright square object."""
+    rng = np.random.default_rng(0)
+    for c in ("disc", "square"):
+        (root / "images" / c).mkdir(parents=True)
+        (root / "masks" / c).mkdir(parents=True)
+        for i in range(per_class):
+            img = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+            mask = np.zeros((size, size), np.uint8)
+            y, x = rng.integers(0, size - 16, 2)
+            img[y:y + 16, x:x + 16] = 230
+            mask[y:y + 16, x:x + 16] = 255
+            Image.fromarray(img).save(root / "images" / c / f"{i}.png")
+            Image.fromarray(mask).save(root / "masks" / c / f"{i}.png")
+    (root / "images" / "disc" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+    data = tiny_set(tmp_path / "set")
+    ckpts = []
+    for seed, arch in enumerate(("resnet50", "se_resnet50")):
+        torch.manual_seed(seed)
+        ckpts.append(str(save_checkpoint(tmp_path / f"{arch}.pt", build_model(arch, 2),
+                                         make_meta(arch, ["disc", "square"], input_size=32))))
+    out = tmp_path / "report"
+    rc = E.main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
+                 "--resamples", "200", "--device", "cpu", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "broken.png" in captured.err  # named, and the run went on
+    assert "se_resnet50 vs resnet50" in captured.out
+    report = json.loads((out / "report.json").read_text())
+    assert report["images"] == 6 and report["images_with_masks"] == 6 and len(report["skipped"]) == 1
+    assert [m["name"] for m in report["models"]] == ["resnet50", "se_resnet50"]
+    assert [(c["method"], c["images"]) for c in report["comparison"]] == [("gradcam", 6), ("gradcam++", 6)]
+    for m in report["models"]:
+        for method in ("gradcam", "gradcam++"):
+            b = m["methods"][method]
+            assert b["pointing_game"]["n"] == 6 and 0 <= b["deletion_auc"]["mean"] <= 1
+            assert len(b["curves"]["deletion"]) == 5
+    row = report["per_image"][0]
+    assert row["mask"].endswith("0.png") and row["models"]["resnet50"]["true"] == 0
+    assert row["models"]["resnet50"]["methods"]["gradcam"]["target"] == 0  # explained the true class
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "curves_gradcam.png",
+                                               "curves_gradcampp.png", "curves_model_resnet50.png",
+                                               "curves_model_se_resnet50.png"}
+    # the same masks through --masks, the images folder given directly
+    rc = E.main([str(data / "images"), "-c", ckpts[0], "--masks", str(data / "masks"), "--steps", "2",
+                 "--limit", "2", "--resamples", "50", "--device", "cpu", "-o", str(tmp_path / "r2")])
+    assert rc == 0
+    r2 = json.loads((tmp_path / "r2" / "report.json").read_text())
+    assert r2["images_with_masks"] == 2 and "Cannot answer" in r2["answer"]
+
+
+def test_cli_rejects_unknown_methods(tmp_path, capsys):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+    ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["a", "b"]))
+    assert E.main([str(tmp_path), "-c", str(ck), "--methods", "gradcam", "magic"]) == 2
+    assert "unknown method(s) magic" in capsys.readouterr().err
