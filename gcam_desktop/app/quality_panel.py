@@ -35,6 +35,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from .lifecycle import track
+
 FILTERS = ("all", "correct", "wrong", "models disagree", "lowest quality first")
 METRIC_COLUMNS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
                   "increase_in_confidence")
@@ -578,7 +580,7 @@ class QualityPanel(QWidget):
 
     def _start_thread(self) -> None:
         if self._thread is None:
-            self._thread = _Thread(self._worker)
+            self._thread = track(_Thread(self._worker))
             self._thread.start(QThread.Priority.LowPriority)
             self.status.setText("Loading the engine\u2026")
 
