@@ -20,8 +20,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPEC = HERE / "gcam_desktop.spec"
 APP_NAME = "gcam-desktop"
-# A CUDA build of torch makes a ~5 GB folder; PyInstaller needs room for it and its work files.
-MIN_FREE_GB = 12.0
+# A CUDA build of torch makes a ~4.2 GiB folder; room for it, the work files and some slack.
+MIN_FREE_GB = 6.0
 
 
 def tree_size(path: Path) -> int:
@@ -59,11 +59,11 @@ def largest_parts(bundle: Path, top: int = 12) -> list[tuple[str, int]]:
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.2f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KiB") else f"{n:.2f} {unit}"
         n /= 1024
-    return f"{n:.2f} GB"
+    return f"{n:.2f} GiB"
 
 
 def torch_build() -> dict:
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clean", action="store_true", help="drop PyInstaller's cache and build/ first")
     p.add_argument("--log-level", default="WARN", help="PyInstaller log level (default WARN)")
+    p.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default dist/)")
+    p.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller's work folder (default build/)")
     args = p.parse_args(argv)
 
     try:
@@ -90,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
               "`bundle` extra) or `pip install -e '.[bundle]'`", file=sys.stderr)
         return 2
 
-    dist, work = ROOT / "dist", ROOT / "build"
-    dist.mkdir(exist_ok=True)
-    free_gb = shutil.disk_usage(dist).free / 1024**3
+    dist, work = args.dist.resolve(), args.work.resolve()
+    dist.mkdir(parents=True, exist_ok=True)
+    old = dist / APP_NAME  # replaced by the new build, so its room counts as free
+    free_gb = (shutil.disk_usage(dist).free + (tree_size(old) if old.is_dir() else 0)) / 1024**3
     if free_gb < MIN_FREE_GB:
-        print(f"build.py: only {free_gb:.1f} GB free under {dist}; a bundle of a CUDA torch needs "
-              f"about {MIN_FREE_GB:.0f} GB while it is built", file=sys.stderr)
+        print(f"build.py: only {free_gb:.1f} GiB free under {dist}; a bundle of a CUDA torch needs "
+              f"about {MIN_FREE_GB:.0f} GiB while it is built", file=sys.stderr)
         return 2
 
     cmd = [sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm",
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "files": sum(len(f) for _, _, f in os.walk(bundle)),
         "largest": [{"part": k, "bytes": v} for k, v in parts],
     }
-    work.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     tmp = work / "bundle-report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, work / "bundle-report.json")

@@ -56,14 +56,15 @@ EXCLUDES = sorted(set(QT_BINDINGS + TEST_ONLY + UNUSED + UNUSED_QT + ["gcam_desk
 
 
 # Qt plugins that only drag in libraries the app never uses: the virtual keyboard plugin loads
-# QtQml and QtQuick, the PDF image format QtPdf. Matched against each binary's path in the bundle.
+# QtQml and QtQuick, the PDF image format QtPdf. Matched against each entry's path in the bundle
+# (files and the links PyInstaller makes to them).
 DROP_BINARIES = [
     "*/platforminputcontexts/libqtvirtualkeyboardplugin*", "*/imageformats/*qpdf*",
     "*Qt6VirtualKeyboard*", "*Qt6Qml*", "*Qt6Quick*", "*Qt6Pdf*",
 ]
 
 
-def keep_binary(dest: str) -> bool:
+def keep_in_bundle(dest: str) -> bool:
     dest = dest.replace("\\", "/")
     return not any(fnmatch(dest, pattern) for pattern in DROP_BINARIES)
 

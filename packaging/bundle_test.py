@@ -9,7 +9,7 @@ folder in a temporary directory:
 3. `train ...` for two epochs on it: stdout must carry exactly the protocol's JSON events
    (run_started, epoch_end x2, finished, all valid against training.events.SCHEMA).
 4. The best checkpoint loads with gcam_desktop.models.load_checkpoint here, and in the bundle:
-   `--self-test --weights ARCH=best.pt` explains a sample with it.
+   `--self-test --weights ARCH=best.pt IMAGE` explains one of the synthetic images with it.
 5. Stop: a longer run gets SIGTERM after its first epoch and must answer `stopped`, exit 0
    (signals reach the trainer through the bootloader). Skipped on Windows, where the app
    stops the trainer through stdin instead and SIGTERM cannot be caught.
@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = c.train(data, work / "run", args.arch)
         if ckpt is not None:
             c.load_here(ckpt, args.arch, classes=3)
-            c.self_test("self-test with the trained checkpoint", ["--weights", f"{args.arch}={ckpt}"])
+            sample = next((data / "images").rglob("*.png"))  # an image of the classes it learned
+            c.self_test("self-test with the trained checkpoint", ["--weights", f"{args.arch}={ckpt}", str(sample)])
         if sys.platform != "win32":
             c.stop(data, work / "run-stop", args.arch)
     failed = [name for name, ok, _ in c.results if not ok]

@@ -32,8 +32,8 @@ def test_size_counts_files_once_and_links_as_links(tmp_path, build_script):
 
 def test_human_sizes(build_script):
     assert build_script.human(512) == "512 B"
-    assert build_script.human(3 * 1024**2) == "3.00 MB"
-    assert build_script.human(4.5 * 1024**3) == "4.50 GB"
+    assert build_script.human(3 * 1024**2) == "3.00 MiB"
+    assert build_script.human(4.5 * 1024**3) == "4.50 GiB"
 
 
 def test_build_refuses_without_pyinstaller(monkeypatch, build_script, capsys):
@@ -98,12 +98,12 @@ def test_unused_qt_libraries_are_dropped_and_used_ones_kept(contents):
     for dest in ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
                  "PySide6/Qt/plugins/imageformats/libqpdf.so", "PySide6/Qt/lib/libQt6Quick.so.6",
                  "libQt6Qml.so.6", "PySide6\\Qt6Pdf.dll"):
-        assert not contents.keep_binary(dest), dest
+        assert not contents.keep_in_bundle(dest), dest
     for dest in ("PySide6/Qt/lib/libQt6Gui.so.6", "PySide6/Qt/lib/libQt6Svg.so.6",
                  "PySide6/Qt/plugins/imageformats/libqsvg.so", "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
                  "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqxcb.so",
                  "torch/lib/libtorch_cuda.so", "nvidia/cu13/lib/libnvrtc.so.13"):
-        assert contents.keep_binary(dest), dest
+        assert contents.keep_in_bundle(dest), dest
 
 
 def test_nvrtc_builtins_are_found_in_a_pip_cuda_layout(tmp_path, monkeypatch, contents):
