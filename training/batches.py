@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
@@ -103,7 +102,7 @@ class ImageSet(Dataset):
                 self._warned.add(i)
                 log.warning("skipping %s: %s", exc.path, exc.reason)
             return None
-        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+        return torch.from_numpy(arr).permute(2, 0, 1)
 
     def __getitem__(self, item: tuple[int, bool]):
         i, flip = item

@@ -141,13 +141,14 @@ class _StderrFormatter(logging.Formatter):
         return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
 
 
-def _setup_logging() -> logging.Handler:
+def _setup_logging() -> tuple[logging.Handler, tuple[int, bool]]:
+    saved = (log.level, log.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_StderrFormatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    return handler
+    return handler, saved
 
 
 def _run_synth(args: argparse.Namespace) -> int:
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = StdoutGuard()
     stop = StopFlag()
     writer = JsonLinesWriter(guard.stream, on_broken=lambda: stop.set("stdout closed"))
-    handler = _setup_logging()
+    handler, saved_log = _setup_logging()
     stop.install_signal_handlers()
     stop.on_set(lambda why: log.info("stop requested (%s): finishing the current step", why))
     if getattr(args, "stop_on_stdin", False):
@@ -228,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         stop.uninstall()
         log.removeHandler(handler)
+        log.setLevel(saved_log[0])
+        log.propagate = saved_log[1]
         guard.restore()
 
 

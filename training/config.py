@@ -87,6 +87,6 @@ class TrainConfig:
 # The demo preset: small enough to train all three ResNet50 variants on a 2-core CPU in
 # minutes, big enough for each to pass 90 % validation accuracy on the synthetic set.
 # See docs/adr/0004-trainer-data-and-resume.md for how it was measured.
-DEMO_SYNTH = {"classes": 6, "per_class": 100, "size": 64, "seed": 0}
-DEMO_TRAIN = {"epochs": 6, "batch_size": 32, "lr": 2e-3, "optimizer": "adam", "scheduler": "onecycle",
+DEMO_SYNTH = {"classes": 6, "per_class": 120, "size": 64, "seed": 0}
+DEMO_TRAIN = {"epochs": 8, "batch_size": 32, "lr": 2e-3, "optimizer": "adam", "scheduler": "onecycle",
               "input_size": 64, "val_fraction": 0.2, "test_fraction": 0.1, "seed": 0}

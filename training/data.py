@@ -193,7 +193,7 @@ def find_dataset(data_dir: str | os.PathLike, warn: Callable[[str], None] = lamb
 def decode_resized(path: str | os.PathLike, size: int) -> np.ndarray:
     """S x S x 3 uint8: the shared loader, then exactly the resize of imaging.preprocess."""
     img = load_image(path)
-    return np.asarray(img.resize((int(size), int(size)), Image.BILINEAR), dtype=np.uint8)
+    return np.array(img.resize((int(size), int(size)), Image.BILINEAR), dtype=np.uint8)  # writable copy
 
 
 def decode_all(paths: Sequence[Path], size: int, keep: bool, workers: int | None = None,

@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_meta, read_checkpoint
 
