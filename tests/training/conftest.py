@@ -1,0 +1,17 @@
+"""Shared fixtures for the trainer tests (helpers live in trainer_helpers.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory) -> Path:
+    """3 classes x 10 images of 32 px: enough for a real (if short) training run."""
+    from training.synth import make_synthetic
+
+    out = tmp_path_factory.mktemp("tiny-synth")
+    make_synthetic(out, classes=3, per_class=10, size=32, seed=3)
+    return out
