@@ -93,3 +93,21 @@ def test_synth_command(tmp_path):
     assert bad.returncode == 2
     (event,) = parse_events(bad.stdout)
     assert event["event"] == "error" and "--classes" in event["message"]
+
+
+def test_committed_samples_match_the_demo_classes():
+    from gcam_desktop.paths import samples_dir
+    from training.config import DEMO_SYNTH
+    from training.synth import read_manifest
+
+    root = samples_dir()
+    manifest = read_manifest(root)
+    assert manifest is not None, f"{root} holds no synth.json"
+    assert manifest["class_names"] == class_names(DEMO_SYNTH["classes"])
+    assert manifest["spec"]["size"] == 128 and manifest["spec"]["seed"] != DEMO_SYNTH["seed"]  # unseen
+    images = sorted((root / "images").rglob("*.png"))
+    assert len(images) == 2 * DEMO_SYNTH["classes"]
+    for p in images:
+        assert mask_path_for(p).is_file()
+        assert Image.open(p).size == (128, 128)
+    assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) < 1_000_000
