@@ -134,24 +134,24 @@ class ClassActivationMap(CamMethod):
 
 def linear_head(model: nn.Module, acts: Tensor, logits: Tensor, layer: str) -> nn.Linear:
     """The linear classifier that global-average-pooled `acts` feed straight into, verified
-    numerically (so a head with more layers, or a layer that is not the last, is refused)."""
-    arch = getattr(model, "arch", type(model).__name__)
-    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features == acts.shape[1]]
-    hint = (f"; use gradcam, which needs no such head" +
-            (f" (for {arch} the layer before the head would be {model.default_layer!r})"
-             if heads and getattr(model, "default_layer", None) else ""))
-    if not heads:
-        raise ValueError(f"'cam' needs a global-average-pool + linear classifier head after layer "
-                         f"{layer!r}, and {arch} has none{hint}")
-    head = heads[-1]
-    with torch.no_grad():
-        predicted = head(acts.detach().to(head.weight.dtype).mean((2, 3))).float()
+    numerically: the logits must be head(mean over positions of A). So a deeper head, or a
+    layer that is not the last one, is refused, however the model's code is written."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.in_features == acts.shape[1]]
     target = logits.detach().float()
-    if predicted.shape != target.shape or not torch.allclose(
-            predicted, target, rtol=1e-3, atol=1e-3 * (1.0 + float(target.abs().max()))):
-        raise ValueError(f"'cam' needs the layer whose output goes straight into global average "
-                         f"pooling and the linear head; {layer!r} of {arch} is not that layer{hint}")
-    return head
+    for head in reversed(linears):
+        with torch.no_grad():
+            predicted = head(acts.detach().to(head.weight.dtype).mean((2, 3))).float()
+        if predicted.shape == target.shape and torch.allclose(
+                predicted, target, rtol=1e-3, atol=1e-3 * (1.0 + float(target.abs().max()))):
+            return head
+    arch = getattr(model, "arch", type(model).__name__)
+    default = getattr(model, "default_layer", None)
+    has_gap = any(isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1)) for m in model.modules())
+    problem = (f"{layer!r} of {arch} is not that layer (try {default!r})"
+               if has_gap and default and default != layer else
+               f"{layer!r} of {arch} is not followed by such a head; use gradcam, which works with any head")
+    raise ValueError(f"'cam' needs the layer whose output goes straight into a global-average-pool + "
+                     f"linear classifier; {problem}")
 
 
 class ScoreCAM(CamMethod):

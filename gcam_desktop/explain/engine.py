@@ -66,7 +66,9 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
     opts = _check_options(name, options)
     k = check_request(targets, top_k)
     x = _as_images(images, model)
-    with explaining(model):
+    # Grad mode on for the whole call (a caller under no_grad still gets gradients); the
+    # parts that need none switch it off themselves.
+    with explaining(model), torch.enable_grad():
         if name in CAM_IMPLS:
             layer_name, module = resolve_layer(model, layer)
             return _run_cam(model, x, layer_name, module, CAM_IMPLS[name], targets, k, opts)
