@@ -1,0 +1,189 @@
+"""gcam-explain end to end on a few small images, one of them broken, and explain_paths."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gcam_desktop.explain import cli
+from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ["cat", "dog", "fox"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_cnn.pt"
+    save_checkpoint(path, build_model("small_cnn", 3), make_meta("small_cnn", CLASSES, input_size=32))
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path):
+    root = tmp_path / "photos"
+    (root / "dog").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(root / "a.png")
+    Image.fromarray(rng.integers(0, 255, (50, 30), dtype=np.uint8)).save(root / "dog" / "b.jpg")
+    Image.fromarray(rng.integers(0, 255, (2000, 100, 3), dtype=np.uint8)).save(root / "tall.png")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    return root
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_end_to_end_with_a_broken_image(checkpoint, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = run(["--weights", checkpoint, "small_cnn", "--num-classes", 3, "--input-size", 32,
+                             "--method", "gradcam", "--top-k", 2, "--out", out, "--no-progress",
+                             "--max-side", 500, photos], capsys)
+    assert code == 1  # the broken image counts as a failure ...
+    assert "broken.png" in err and "error:" in err
+    assert "random, untrained weights" in err  # the architecture name is flagged
+    assert "3 problem" not in err and "1 problem(s)" in err
+    for model in ("tiny_cnn", "small_cnn"):  # ... and the others are all explained
+        for rel in ("photos/a", "photos/dog/b", "photos/tall"):
+            for rank in (1, 2):
+                png = out / model / f"{rel}.gradcam.top{rank}.png"
+                npy = out / model / f"{rel}.gradcam.top{rank}.npy"
+                assert png.is_file() and npy.is_file(), png
+                raw = np.load(npy)
+                assert raw.shape == (16, 16) and raw.dtype == np.float32 and (raw >= 0).all()
+    assert Image.open(out / "tiny_cnn/photos/a.gradcam.top1.png").size == (60, 40)  # the image's size
+    assert Image.open(out / "tiny_cnn/photos/tall.gradcam.top1.png").size == (25, 500)  # --max-side
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))  # atomic: no leftovers
+    rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
+    assert set(rows[0]) == set(cli.CSV_COLUMNS)
+    assert {r["model"] for r in rows} == {"tiny_cnn", "small_cnn"}
+    assert len(rows) == 3 * 2 * 3  # 3 images x 2 models x all 3 classes (fewer than 5)
+    assert not any(Path(r["file"]).name == "broken.png" for r in rows)
+    a_rows = [r for r in rows if r["file"].endswith("a.png") and r["model"] == "tiny_cnn"]
+    assert [int(r["rank"]) for r in a_rows] == [1, 2, 3]
+    assert {r["class"] for r in a_rows} == set(CLASSES)
+    probs = [float(r["probability"]) for r in a_rows]
+    assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4
+    assert a_rows[0]["overlay"] == "tiny_cnn/photos/a.gradcam.top1.png" and a_rows[2]["overlay"] == ""
+
+
+def test_overlay_matches_the_engine(checkpoint, photos, tmp_path, capsys):
+    """The PNG is exactly overlay(image, the engine's map) and the .npy exactly its raw map."""
+    from gcam_desktop.explain import explain, overlay
+    from gcam_desktop.imaging import load_image
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+    from gcam_desktop.models import load_checkpoint
+
+    out = tmp_path / "out"
+    code, _, _ = run(["--weights", checkpoint, "--target", 2, "--cmap", "viridis", "--alpha", 0.7,
+                      "--out", out, "--no-progress", photos / "a.png"], capsys)
+    assert code == 0
+    model, meta = load_checkpoint(checkpoint)
+    img = load_image(photos / "a.png")
+    ex = explain(model, preprocess_batch([img], meta), "gradcam", targets=2)
+    expected = overlay.overlay(np.asarray(img), ex.maps[0, 0].numpy(), 0.7, "viridis")
+    assert np.array_equal(np.asarray(Image.open(out / "tiny_cnn/a.gradcam.class2.png")), expected)
+    assert np.allclose(np.load(out / "tiny_cnn/a.gradcam.class2.npy"), ex.raw[0, 0].numpy())
+    rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
+    explained = [r for r in rows if r["overlay"]]
+    assert len(explained) == 1 and explained[0]["class_index"] == "2" and explained[0]["class"] == "fox"
+
+
+def test_all_good_exits_zero_and_method_options_pass_through(checkpoint, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = run(["--weights", checkpoint, "--method", "smoothgrad", "--option", "samples=2",
+                        "--out", out, "--no-progress", photos / "dog"], capsys)
+    assert code == 0, err
+    assert (out / "tiny_cnn/dog/b.smoothgrad.top1.png").is_file()
+    assert np.load(out / "tiny_cnn/dog/b.smoothgrad.top1.npy").shape == (32, 32)  # input resolution
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--option", "sample=2"], "smoothgrad has no such option"),
+    (["--option", "nonsense"], "expected NAME=VALUE"),
+    (["--top-k", "0"], "--top-k must be at least 1"),
+    (["--target", "1", "--top-k", "2"], "not allowed with"),
+    (["--method", "gradcam+++"], "invalid choice"),
+])
+def test_usage_errors_exit_2(argv, message, tmp_path, capsys):
+    method = [] if "--method" in argv else ["--method", "smoothgrad"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--weights", "small_cnn", *method, *argv, "--out", str(tmp_path), "x.png"])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_weights_are_reported_and_the_rest_goes_on(checkpoint, photos, tmp_path, capsys):
+    missing = tmp_path / "nope.pt"
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    code, _, err = run(["--weights", missing, junk, checkpoint, "--out", tmp_path / "out", "--no-progress",
+                        photos / "a.png"], capsys)
+    assert code == 1
+    assert "nope.pt" in err and "no such file" in err and "resnet50" in err  # names the archs too
+    assert "junk.pt" in err
+    assert (tmp_path / "out/tiny_cnn/a.gradcam.top1.png").is_file()
+    code, _, err = run(["--weights", missing, "--out", tmp_path / "out2", "--no-progress", photos], capsys)
+    assert code == 1 and "no model could be loaded" in err
+
+
+def test_a_request_a_model_cannot_serve_is_reported_once(checkpoint, photos, tmp_path, capsys):
+    code, _, err = run(["--weights", checkpoint, "--method", "cam", "--out", tmp_path / "out",
+                        "--no-progress", "--batch-size", 1, photos], capsys)
+    assert code == 1
+    assert err.count("not followed by such a head") == 2  # once as it happens, once in the summary
+
+
+def test_layer_and_class_checked_per_model(checkpoint, photos, tmp_path, capsys):
+    code, _, err = run(["--weights", checkpoint, "--layer", "layer4", "--out", tmp_path / "o1",
+                        "--no-progress", photos / "a.png"], capsys)
+    assert code == 1 and "has no layer 'layer4'" in err and "conv1, conv2" in err
+    code, _, err = run(["--weights", checkpoint, "--target", 3, "--out", tmp_path / "o2",
+                        "--no-progress", photos / "a.png"], capsys)
+    assert code == 1 and "has no class 3: its classes are 0..2" in err
+
+
+def test_missing_paths_and_empty_folders_fail(checkpoint, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(["--weights", checkpoint, "--out", tmp_path / "o", "--no-progress",
+                        tmp_path / "nowhere", tmp_path / "empty"], capsys)
+    assert code == 1 and "no such file or folder" in err and "no images in this folder" in err
+
+
+def test_explain_paths_progress_cancel_and_name_clashes(checkpoint, photos, tmp_path):
+    from gcam_desktop.models import load_checkpoint
+
+    other = tmp_path / "other" / "photos"  # a second folder of the same name
+    other.mkdir(parents=True)
+    Image.new("RGB", (20, 20), "red").save(other / "a.png")
+    model, meta = load_checkpoint(checkpoint)
+    progress, errors = [], []
+    report = cli.explain_paths([photos, other, photos / "a.png"], [("m", model, meta)], tmp_path / "out",
+                               batch_size=2, on_progress=lambda d, n, p: progress.append((d, n)),
+                               on_error=lambda what, why: errors.append(what))
+    assert report.images == 5  # a.png named twice counts once; broken.png is found, then fails
+    assert progress[-1] == (5, 5) and [d for d, _ in progress] == sorted(d for d, _ in progress)
+    assert len(errors) == 1 and errors[0].endswith("broken.png") and not report.ok
+    assert (tmp_path / "out/m/photos/a.gradcam.top1.png").is_file()
+    assert (tmp_path / "out/m/photos/a_2.gradcam.top1.png").is_file()  # the clash got a suffix
+    calls = []
+    stopped = cli.explain_paths([photos], [("m", model, meta)], tmp_path / "out2", batch_size=1,
+                                should_stop=lambda: calls.append(1) or len(calls) > 2)
+    assert stopped.cancelled and stopped.maps == 1  # a.png, then broken.png, then the stop
+
+
+def test_help_is_fast_to_import():
+    code = ("import sys\nfrom gcam_desktop.explain import cli\ncli.build_parser().format_help()\n"
+            "sys.exit(1 if 'torch' in sys.modules else 0)\n")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
