@@ -1,0 +1,144 @@
+"""The inference worker through the real window: supersede, cache, refusals, no UI work."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from conftest import load_slot
+from gcam_desktop.app.requests import ExplainRequest, image_key
+
+
+def _block_worker(win):
+    """Occupy the worker with a job until the returned event is set (requests then queue)."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold(worker):
+        started.set()
+        release.wait(30)
+
+    win.service.run_job("hold", hold)
+    assert started.wait(30)
+    return release
+
+
+def _req(win, slot, path, method="gradcam", target=-1):
+    info = win.slots.states[slot].info
+    return ExplainRequest(panel=slot, path=str(path), image_key=image_key(str(path)),
+                          model_token=info.token, method=method, layer="", target=target)
+
+
+@pytest.fixture
+def win(make_window, qtbot, checkpoints):
+    w = make_window()
+    load_slot(qtbot, w, "baseline", checkpoints["a"])
+    return w
+
+
+def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, win, tiny_set):
+    images = sorted(tiny_set.rglob("*.png"))
+    svc, worker = win.service, win.service.worker
+    shown = []
+    svc.result_ready.connect(lambda r: shown.append(r))
+    calls0 = worker.explain_calls
+    release = _block_worker(win)
+    for p in images:                       # flicking through the list: one request each
+        assert svc.request(_req(win, "baseline", p)) is None
+    assert worker.queued() == 1            # no backlog: one request per panel waits
+    release.set()
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=30_000)
+    qtbot.wait(100)
+    assert worker.explain_calls - calls0 == 1
+    assert worker.superseded == len(images) - 1
+    assert shown[0].request.path == str(images[-1]) and shown[0].ok
+    # The same question again is answered from the cache, without the worker.
+    hit = svc.request(_req(win, "baseline", images[-1]))
+    assert hit is not None and hit.ok and worker.explain_calls - calls0 == 1
+    assert hit.map is shown[0].map
+    # Another method or another class is another question.
+    with qtbot.waitSignal(svc.result_ready, timeout=30_000):
+        assert svc.request(_req(win, "baseline", images[-1], method="layercam")) is None
+    with qtbot.waitSignal(svc.result_ready, timeout=30_000) as other:
+        assert svc.request(_req(win, "baseline", images[-1], target=2)) is None
+    assert other.args[0].target_class == 2
+    assert worker.explain_calls - calls0 == 3
+    assert len(svc.cache) == 3
+
+
+def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, tiny_set):
+    win.add_paths([tiny_set])
+    n = len(list(tiny_set.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    calls0 = win.service.worker.explain_calls
+    for _ in range(n - 1):
+        win.image_list.step(1)
+    last = win.list_model.paths[-1]
+    assert win.explanations.path == last
+    qtbot.waitUntil(lambda: "baseline" in win.explanations.results
+                    and win.explanations.results["baseline"].request.path == last, timeout=30_000)
+    assert win.service.worker.explain_calls - calls0 < n // 2
+    panel = win.view.panels["baseline"]
+    assert panel.map is not None and len(panel.predictions.rows) == min(5, 3)
+
+
+def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints):
+    before = win.slots.states["baseline"].info
+    for bad, words in ((checkpoints["broken"], "truncated"),
+                       (checkpoints["other_classes"], "classes"),
+                       (checkpoints["a"].parent / "missing.pt", "no such file")):
+        with qtbot.waitSignal(win.service.model_failed, timeout=30_000) as failed:
+            win.slots.load("SE", str(bad)) if words == "classes" else win.slots.load("baseline", str(bad))
+        slot, path, message = failed.args
+        assert str(bad) in message and words in message, message
+        card = win.slots.cards[slot]
+        assert card.message.isVisible() and message in card.message.text()
+    assert win.slots.states["baseline"].info is before          # kept what it had
+    assert win.slots.states["baseline"].info.token in {k[1] for k in [("", before.token)]}
+
+
+def test_wrong_architecture_is_refused_with_the_loaders_message(qtbot, win, checkpoints):
+    card = win.slots.cards["SE"]
+    card.arch.setCurrentIndex(card.arch.findData("resnet50"))
+    with qtbot.waitSignal(win.service.model_failed, timeout=30_000) as failed:
+        win.slots.load("SE", str(checkpoints["b"]))
+    assert "is a small_cnn checkpoint, not resnet50" in failed.args[2]
+    assert win.slots.states["SE"].info is None
+
+
+def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, tiny_set):
+    from test_image_list import drop
+
+    card = win.slots.cards["SE"]
+    with qtbot.waitSignal(win.service.model_loaded, timeout=30_000) as loaded:
+        assert drop(card, [checkpoints["b"]])
+    info = loaded.args[0]
+    assert info.slot == "SE" and info.path == str(checkpoints["b"])
+    assert "3 classes" in card.meta.text() and "epoch 3" in card.meta.text() and "val 60.0 %" in card.meta.text()
+    assert card.checkpoint.text() == checkpoints["b"].name
+    assert str(checkpoints["b"]) == win.settings["recent_checkpoints"][0]
+    # An image is not a checkpoint: the card lets it through to the window, which lists it.
+    image = next(tiny_set.rglob("*.png"))
+    assert drop(card, [image])
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == 1, timeout=5000)
+    assert win.slots.states["SE"].info is info and win.list_model.paths == [str(image)]
+
+
+def test_unreadable_image_reaches_the_panel_and_the_list(qtbot, win, tmp_path):
+    bad = tmp_path / "cat" / "bad.jpg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    win.show_image(str(bad))
+    qtbot.waitUntil(lambda: str(bad) in win.list_model.errors, timeout=30_000)
+    qtbot.waitUntil(lambda: win.view.panels["baseline"].status.text() == "error", timeout=30_000)
+    assert str(bad) in win.view.panels["baseline"].predictions.note
+
+
+def test_closing_the_window_ends_the_worker_thread(qtbot, make_window):
+    from gcam_desktop.app.lifecycle import still_running
+
+    w = make_window()
+    thread = w.service.thread
+    assert thread.isRunning()
+    w.close()
+    assert thread.isFinished() and not still_running()
