@@ -1,0 +1,54 @@
+"""A horizontal colour bar: the current colour map and the value range it spans."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if v != 0 else "0"
+
+
+class ColorBar(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._img: QImage | None = None
+        self.lo, self.hi, self.caption = 0.0, 1.0, ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Colour map and the value range it covers")
+
+    def sizeHint(self) -> QSize:
+        return QSize(220, self.fontMetrics().height() * 2 + 8)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, self.fontMetrics().height() * 2 + 8)
+
+    def set_lut(self, lut: np.ndarray) -> None:
+        row = np.ascontiguousarray(np.asarray(lut, dtype=np.uint8)[None, :, :3])
+        self._img = QImage(row.data, row.shape[1], 1, 3 * row.shape[1], QImage.Format.Format_RGB888).copy()
+        self.update()
+
+    def set_range(self, lo: float, hi: float, caption: str = "") -> None:
+        self.lo, self.hi, self.caption = float(lo), float(hi), caption
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        fm = self.fontMetrics()
+        bar = QRect(0, 2, self.width() - 1, max(8, self.height() - fm.height() - 6))
+        if self._img is not None:
+            p.drawImage(bar, self._img)
+        p.setPen(self.palette().color(QPalette.ColorRole.Mid))
+        p.drawRect(bar)
+        p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        text = QRect(0, bar.bottom() + 2, self.width(), fm.height())
+        p.drawText(text, Qt.AlignmentFlag.AlignLeft, _fmt(self.lo))
+        p.drawText(text, Qt.AlignmentFlag.AlignRight, _fmt(self.hi))
+        if self.caption:
+            c = QColor(self.palette().color(QPalette.ColorRole.WindowText))
+            c.setAlpha(160)
+            p.setPen(c)
+            p.drawText(text, Qt.AlignmentFlag.AlignHCenter, self.caption)
