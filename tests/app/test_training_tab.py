@@ -1,0 +1,86 @@
+"""The Training tab against the real trainer (a child process) on a tiny synthetic set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gcam_desktop.app.settings import Settings
+from gcam_desktop.app.training_tab import TrainingTab
+
+
+@pytest.fixture
+def tab(qtbot):
+    t = TrainingTab(Settings.load())
+    qtbot.addWidget(t)
+    yield t
+    t.shutdown()
+
+
+def _fill(tab, data, out, epochs):
+    tab.data.setText(str(data))
+    tab.out.setText(str(out))
+    for arch, box in tab.arch_boxes.items():
+        box.setChecked(arch == "small_cnn")
+    tab.epochs.setValue(epochs)
+    tab.batch.setValue(4)
+    tab.size.setValue(32)
+
+
+def test_defaults_are_the_papers_recipe(tab):
+    assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (100, 128, 1e-3, 128)
+    assert tab.archs() == ["resnet50", "se_resnet50", "s_se_resnet50"]   # the paper's comparison
+    assert tab.init.text() == ""                                          # from scratch
+
+
+def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path):
+    _fill(tab, tiny_set, tmp_path / "run", epochs=2)
+    with qtbot.waitSignal(tab.run_finished, timeout=180_000) as finished:
+        assert tab.start()
+        assert tab.running() and not tab.start_btn.isEnabled()
+    assert finished.args == [0], tab.log_view.toPlainText()[-2000:]
+    kinds = [e["event"] for e in tab.events]
+    assert kinds[0] == "run_started" and kinds.count("epoch_end") == 2 and "finished" in kinds
+    for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert tab.curves.points("small_cnn", key) == 2, key
+    assert "epoch 2/2" in tab.log_view.toPlainText()
+    best = tab.best["small_cnn"]
+    assert Path(best).is_file() and Path(best).is_relative_to(tmp_path / "run")
+    button = tab.load_button("small_cnn")
+    with qtbot.waitSignal(tab.load_checkpoint) as load:
+        button.click()
+    assert load.args == ["small_cnn", best]
+    assert tab.start_btn.isEnabled() and not tab.stop_btn.isEnabled()
+
+
+def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_path):
+    _fill(tab, tiny_set, tmp_path / "run", epochs=500)
+    tab.start()
+    qtbot.waitUntil(lambda: any(e["event"] == "epoch_end" for e in tab.events), timeout=180_000)
+    with qtbot.waitSignal(tab.run_finished, timeout=120_000):
+        tab.stop()
+    stopped = [e for e in tab.events if e["event"] == "stopped"]
+    assert stopped, tab.log_view.toPlainText()[-2000:]
+    assert Path(stopped[0]["path"]).is_file()
+    assert not tab.running() and "Stopped" in tab.state.text()
+    assert tab.error.isHidden()
+
+
+def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    (empty / "b").mkdir()
+    _fill(tab, empty, tmp_path / "run", epochs=1)
+    with qtbot.waitSignal(tab.run_finished, timeout=120_000) as finished:
+        tab.start()
+    assert finished.args[0] != 0
+    assert not tab.error.isHidden()
+    assert str(empty) in tab.error.text() or "image" in tab.error.text().lower()
+    assert tab.start_btn.isEnabled()        # the GUI stays usable
+
+
+def test_form_problems_are_caught_before_starting(tab, tmp_path):
+    tab.data.setText(str(tmp_path / "nope"))
+    assert not tab.start()
+    assert "no such folder" in tab.error.text() and not tab.running()
