@@ -1,0 +1,80 @@
+"""`gcam-desktop [PATH ...] [--weights ARCH=CHECKPOINT ...] [--demo] [--self-test] [--device D]`
+
+`gcam-desktop train ...` runs the trainer instead (the frozen bundle launches its own trainer
+that way, since there `sys.executable` is this program); it is dispatched before anything
+imports Qt. The window is shown before torch is imported; the engine loads behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+_IMPORTED_AT = time.perf_counter()
+ARCH_NAMES = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")  # = gcam_desktop.models.ARCHS
+
+
+def seconds_since_launch() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere: since this import)."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            start_ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED_AT
+
+
+def _weights(text: str) -> tuple[str, str]:
+    arch, sep, path = text.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: use ARCH=CHECKPOINT, e.g. se_resnet50=runs/x/best.pt")
+    if arch not in ARCH_NAMES:
+        raise argparse.ArgumentTypeError(f"{arch!r} is not an architecture; choose from {', '.join(ARCH_NAMES)}")
+    return arch, path
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="gcam-desktop",
+        description="Compare Grad-CAM explanations of ResNet50, SE-ResNet50 and s_se-ResNet50 side by side. "
+                    "`gcam-desktop train ...` runs the trainer (same options as gcam-train).")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="images or folders to open")
+    p.add_argument("--weights", action="append", type=_weights, default=[], metavar="ARCH=CHECKPOINT",
+                   help="load a checkpoint into the slot for ARCH (repeatable)")
+    p.add_argument("--demo", action="store_true",
+                   help="open the sample images and the demo models (trains them in the background if missing)")
+    p.add_argument("--self-test", action="store_true",
+                   help="open offscreen, explain one sample with every loaded model, print timings as JSON, exit")
+    p.add_argument("--self-test-timeout", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--version", action="version", version=_version())
+    return p.parse_args(argv)
+
+
+def _version() -> str:
+    from gcam_desktop import __version__
+
+    return f"gcam-desktop {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # first: a frozen child process must not open a window
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        from training.cli import main as train_main  # no Qt on this path
+
+        return int(train_main(argv[1:]) or 0)
+    args = parse_args(argv)
+    from .application import run
+
+    return run(args, seconds_since_launch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""`--demo` (what `make run` starts): the sample images and the three demo models.
+
+Demo checkpoints already there load at once. Missing ones are trained by `gcam-train demo` in
+the background (Training tab, curves showing); each slot fills as its checkpoint lands, from
+the trainer's `finished` event or, as a fallback, a file watcher on the demo folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer
+
+from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, demo_dir, samples_dir
+
+
+class DemoLoader(QObject):
+    def __init__(self, win, train_missing: bool = True) -> None:
+        super().__init__(win)
+        self.win = win
+        self.loaded: dict[str, tuple[str, int]] = {}    # arch -> (path, mtime_ns) asked for
+        self.missing = [a for a in DEMO_ARCHS if not demo_checkpoint(a).exists()]
+        self.watcher: QFileSystemWatcher | None = None
+        self._user_moved = False
+        samples = samples_dir()
+        if samples.is_dir():
+            win.add_paths([samples])
+        else:
+            win._status(f"{samples}: no sample images in this installation", 10000)
+        for arch in DEMO_ARCHS:
+            if arch not in self.missing:
+                self._load(arch, demo_checkpoint(arch))
+        if self.missing and train_missing:
+            self._train()
+
+    def _train(self) -> None:
+        win = self.win
+        demo_dir().mkdir(parents=True, exist_ok=True)
+        self.watcher = QFileSystemWatcher([str(demo_dir())], self)
+        self.watcher.directoryChanged.connect(lambda _: QTimer.singleShot(300, self._scan))
+        win.training.checkpoint_landed.connect(self._landed)
+        win.training.start_demo(self.missing)
+        win.tabs.setCurrentWidget(win.training)
+        win.tabs.currentChanged.connect(self._tab_changed)
+        names = ", ".join(self.missing)
+        win._status(f"Training the demo models ({names}) in the background; panels fill as each lands", 0)
+        for arch in self.missing:
+            slot = win.slots.slot_for_arch(arch)
+            if slot:
+                win.slots.cards[slot].show_empty("training the demo model\u2026 (Training tab)")
+
+    def _tab_changed(self, _index: int) -> None:
+        self._user_moved = True
+
+    def _load(self, arch: str, path: Path) -> None:
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if self.loaded.get(arch) == (str(path), stamp):
+            return
+        self.loaded[arch] = (str(path), stamp)
+        self.win.load_checkpoint_for_arch(arch, str(path))
+        if arch in self.missing and not self._user_moved and self.win.tabs.currentWidget() is self.win.training:
+            self.win.tabs.blockSignals(True)
+            self.win.tabs.setCurrentIndex(0)   # the first model is in: show the comparison
+            self.win.tabs.blockSignals(False)
+            self._user_moved = True
+
+    def _landed(self, arch: str, path: str) -> None:
+        if arch in DEMO_ARCHS and path:
+            self._load(arch, Path(path))
+
+    def _scan(self) -> None:
+        """A demo checkpoint appeared (or was replaced) while its slot waits for it."""
+        for arch in self.missing:
+            path = demo_checkpoint(arch)
+            slot = self.win.slots.slot_for_arch(arch)
+            if path.exists() and slot and self.win.slots.states[slot].info is None:
+                self._load(arch, path)
+
+
+def start_demo(win, train_missing: bool = True) -> DemoLoader:
+    win.demo = DemoLoader(win, train_missing=train_missing)
+    return win.demo

@@ -1,0 +1,69 @@
+"""Start-up: `train` dispatch before Qt, the window before torch, and --self-test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path) -> dict:
+    env = dict(os.environ)
+    env.update(GCAM_DESKTOP_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
+    return env
+
+
+def test_train_subcommand_runs_the_trainer_without_loading_qt(tmp_path):
+    code = ("import sys; from gcam_desktop.app.__main__ import main\n"
+            f"rc = main(['train', 'synth', '--out', {str(tmp_path / 'synth')!r}, '--classes', '2', "
+            "'--per-class', '2', '--size', '16'])\n"
+            "qt = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken6'))]\n"
+            "print(rc, qt); sys.exit(rc or (3 if qt else 0))\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list((tmp_path / "synth" / "images").rglob("*.png"))) == 4
+
+
+def test_the_window_is_built_without_importing_torch(tmp_path):
+    code = ("import sys\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from gcam_desktop.app.main_window import MainWindow\n"
+            "w = MainWindow(); w.show(); app.processEvents()\n"
+            "bad = [m for m in ('torch', 'torchvision', 'gcam_desktop.models') if m in sys.modules]\n"
+            "w.close(); print(bad); sys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _self_test(tmp_path, *args):
+    r = subprocess.run([sys.executable, "-m", "gcam_desktop.app", "--self-test", *map(str, args)],
+                       env=_env(tmp_path), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, r.stdout + r.stderr
+    return r.returncode, json.loads(lines[0]), r.stderr
+
+
+def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_set):
+    image = sorted(tiny_set.rglob("*.png"))[0]
+    code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['a']}", image)
+    assert code == 0, (report, err)
+    assert report["self_test"] == "ok" and report["image"] == str(image)
+    assert 0 < report["launch_to_window_s"] < 60 and report["engine_load_s"] > 0
+    (model,) = report["models"].values()
+    assert model["arch"] == "small_cnn" and model["checkpoint"] == str(checkpoints["a"])
+    assert model["first_explanation_s"] > 0 and model["map_shape"] == [32, 32]
+    assert not model["untrained"]
+
+
+def test_self_test_fails_with_the_reason(tmp_path, checkpoints, tiny_set):
+    image = sorted(tiny_set.rglob("*.png"))[0]
+    code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['broken']}", image)
+    assert code != 0 and report["self_test"] == "failed"
+    assert "broken.pt" in report["reason"] and "truncated" in report["reason"]
+    assert "self-test failed" in err
