@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--self-test", action="store_true",
                    help="open offscreen, explain one sample with every loaded model, print timings as JSON, exit")
     p.add_argument("--self-test-timeout", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
+    # For benchmarks: print {"launch_to_window_s": ...} once the window has painted, then quit.
+    p.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--version", action="version", version=_version())
     return p.parse_args(argv)

@@ -24,12 +24,21 @@ class ComparisonView(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(6)
+        self.canvases = False      # attached after the window's first paint
         for p in (self.original, self.diff):
             p.hovered.connect(self.show_hover)
-        self._link(self.diff)
         self._relayout()
 
+    def attach_canvases(self) -> None:
+        """Create the pyqtgraph canvases (first use imports pyqtgraph) and link their views."""
+        self.canvases = True
+        self.original.attach_canvas()
+        for panel in [self.diff, *self.panels.values()]:
+            self._link(panel)
+        self.reset_zoom()
+
     def _link(self, panel: ImagePanel) -> None:
+        panel.attach_canvas()
         panel.vb.setXLink(self.original.vb)
         panel.vb.setYLink(self.original.vb)
 
@@ -41,11 +50,11 @@ class ComparisonView(QWidget):
             if panel is None:
                 panel = ImagePanel(slot, title)
                 panel.hovered.connect(self.show_hover)
-                self._link(panel)
                 self.panels[slot] = panel
                 if self.original.image is not None:
                     panel.set_image(self.original.image)
-                    panel.vb.setRange(*self._current_range(), padding=0.0)
+                if self.canvases:
+                    self._link(panel)
             panel.title.setText(title)
         self.order = wanted
         self._relayout()
@@ -86,14 +95,8 @@ class ComparisonView(QWidget):
         for panel in self.visible_panels():
             panel.show_hover(pos)
 
-    def _current_range(self):
-        (x0, x1), (y0, y1) = self.original.vb.viewRange()
-        from PySide6.QtCore import QRectF
-
-        return (QRectF(x0, y0, x1 - x0, y1 - y0),)
-
     def reset_zoom(self) -> None:
         img = self.original.image
-        if img is not None:
+        if img is not None and self.original.canvas is not None:
             h, w = img.shape[:2]
-            self.original.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+            self.original.canvas.fit(w, h)   # the linked panels follow

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.training = None
         self._install_training_tab()
         self._restore_geometry()
+        self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
         self.explanations._on_slots()
         self.explanations.set_image(None)
 
@@ -203,6 +204,10 @@ class MainWindow(QMainWindow):
         return self.tabs.addTab(widget, title)
 
     # -- start-up ---------------------------------------------------------------------------
+    def _after_first_paint(self) -> None:
+        """The image views need pyqtgraph (half a second to import): they join the window
+        right after it has painted, before the engine starts loading."""
+        self.view.attach_canvases()
     def start_engine(self) -> None:
         """Start the worker (it imports torch); called once the window has painted."""
         self.service.start()

@@ -1,19 +1,34 @@
-"""Live training curves: loss and accuracy per architecture, training solid, validation dashed."""
+"""Live training curves: loss and accuracy per architecture, training solid, validation dashed.
+
+The two plots are made when first needed (tab shown or first event), so pyqtgraph stays out
+of the window's start-up."""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 ARCH_COLORS = {
     "resnet50": "#1f77b4", "se_resnet50": "#ff7f0e", "s_se_resnet50": "#2ca02c", "small_cnn": "#9467bd",
 }
+KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 
 class TrainingCurves(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.setMinimumHeight(180)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.loss = self.acc = None
+        self.data: dict[str, dict[str, list[float]]] = {}
+        self.curves: dict[tuple[str, str], object] = {}
+
+    def ensure(self) -> None:
+        if self.loss is not None:
+            return
+        import pyqtgraph as pg
+
         self.loss = pg.PlotWidget(title="Loss")
         self.acc = pg.PlotWidget(title="Accuracy")
         for plot, ylab in ((self.loss, "cross-entropy"), (self.acc, "accuracy")):
@@ -22,24 +37,27 @@ class TrainingCurves(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setMenuEnabled(False)
-            plot.setMinimumHeight(160)
+            self._layout.addWidget(plot)
         self.acc.setYRange(0, 1, padding=0.02)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss)
-        layout.addWidget(self.acc)
-        self.data: dict[str, dict[str, list[float]]] = {}
-        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        for arch in list(self.data):
+            self._redraw(arch)
+
+    def showEvent(self, event) -> None:
+        self.ensure()
+        super().showEvent(event)
 
     def clear(self) -> None:
-        for plot in (self.loss, self.acc):
-            plot.clear()
-            if plot.plotItem.legend is not None:
-                plot.plotItem.legend.clear()
+        if self.loss is not None:
+            for plot in (self.loss, self.acc):
+                plot.clear()
+                if plot.plotItem.legend is not None:
+                    plot.plotItem.legend.clear()
         self.data.clear()
         self.curves.clear()
 
-    def _curve(self, arch: str, key: str) -> pg.PlotDataItem:
+    def _curve(self, arch: str, key: str):
+        import pyqtgraph as pg
+
         c = self.curves.get((arch, key))
         if c is None:
             color = ARCH_COLORS.get(arch, "#7f7f7f")
@@ -53,21 +71,25 @@ class TrainingCurves(QWidget):
 
     def add_epoch(self, ev: dict) -> None:
         arch = ev.get("arch", "?")
-        d = self.data.setdefault(arch, {k: [] for k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")})
+        d = self.data.setdefault(arch, {k: [] for k in ("epoch", *KEYS)})
         d["epoch"].append(float(ev.get("epoch", len(d["epoch"]) + 1)))
-        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        for key in KEYS:
             v = ev.get(key)
             d[key].append(float(v) if isinstance(v, (int, float)) else float("nan"))
-        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
-            ys = d[key]
-            if all(y != y for y in ys):  # all NaN: e.g. no validation split
-                continue
-            pts = [(x, y) for x, y in zip(d["epoch"], ys) if y == y]
-            self._curve(arch, key).setData([p[0] for p in pts], [p[1] for p in pts])
+        if self.loss is not None:
+            self._redraw(arch)
+
+    def _redraw(self, arch: str) -> None:
+        d = self.data[arch]
+        for key in KEYS:
+            pts = [(x, y) for x, y in zip(d["epoch"], d[key]) if y == y]   # NaN: no validation split
+            if pts:
+                self._curve(arch, key).setData([p[0] for p in pts], [p[1] for p in pts])
 
     def points(self, arch: str, key: str) -> int:
+        """Points drawn for (arch, key); the data count while the plots are not made yet."""
         c = self.curves.get((arch, key))
         if c is None:
-            return 0
+            return sum(1 for y in self.data.get(arch, {}).get(key, []) if y == y) if self.loss is None else 0
         xs, _ = c.getData()
         return 0 if xs is None else len(xs)
