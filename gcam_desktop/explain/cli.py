@@ -32,6 +32,7 @@ from .overlay import COLORMAPS, overlay
 
 CSV_COLUMNS = ("file", "model", "rank", "class", "class_index", "probability", "overlay", "raw")
 MIN_PREDICTIONS = 5  # predictions.csv lists at least the top 5 classes of each image and model
+MAX_PENDING_WRITES = 64  # outputs (a few MB each at most) waiting for the writer thread
 
 
 @dataclass
@@ -212,6 +213,7 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                     fail(str(path), exc.reason)
                 except Exception as exc:  # the loader's contract is ImageLoadError; be safe anyway
                     fail(str(path), f"{type(exc).__name__}: {exc}")
+            pictures = [_display_image(im, max_side) for im in images] if usable else []
             for spec in list(usable) if kept else ():
                 try:
                     x = preprocess_batch(images, spec.meta)
@@ -233,14 +235,13 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                 probs = ex.probs.detach().float().cpu().numpy()
                 classes = ex.classes.detach().cpu().numpy()
                 for i, (path, rel) in enumerate(kept):
-                    picture = _display_image(images[i], max_side)
                     ranks = np.argsort(-probs[i], kind="stable")
                     explained = {}
                     for k, cls in enumerate(classes[i]):
                         tag = f"class{int(cls)}" if target is not None else f"top{k + 1}"
                         base = out / _safe(spec.name) / rel.parent / f"{rel.stem}.{method}.{tag}"
                         png, npy = base.with_name(base.name + ".png"), base.with_name(base.name + ".npy")
-                        colored = overlay(picture, maps[i, k], alpha, cmap)
+                        colored = overlay(pictures[i], maps[i, k], alpha, cmap)
                         pending.append((writer.submit(_save_png, png, colored), png, str(path)))
                         pending.append((writer.submit(_save_npy, npy, raws[i, k]), npy, str(path)))
                         explained[int(cls)] = (png, npy)
@@ -250,8 +251,9 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                 done += 1
                 if on_progress:
                     on_progress(done, len(items), str(path))
-            pending = _collect_writes(pending, report, fail, wait=False)
-        _collect_writes(pending, report, fail, wait=True)
+            # Back-pressure: a slow disk must not let finished pictures pile up in memory.
+            pending = _collect_writes(pending, report, fail, keep=MAX_PENDING_WRITES)
+        _collect_writes(pending, report, fail, keep=0)
     if items:
         csv_path = out / "predictions.csv"
         try:
@@ -312,10 +314,11 @@ def _prediction_rows(path: Path, spec: ModelSpec, probs: np.ndarray, ranks: np.n
     return rows
 
 
-def _collect_writes(pending, report: BatchReport, fail, wait: bool):
+def _collect_writes(pending, report: BatchReport, fail, keep: int):
+    """Account for finished writes; wait for the oldest until at most `keep` are unfinished."""
     left = []
-    for future, target, source in pending:
-        if not wait and not future.done():
+    for n, (future, target, source) in enumerate(pending):
+        if not future.done() and len(pending) - n <= keep:
             left.append((future, target, source))
             continue
         try:

@@ -249,3 +249,23 @@ def test_a_callers_grad_mode_and_graph_do_not_matter(small_cnn, x32):
     xg = x32.clone().requires_grad_(True)
     ex = explain(small_cnn, xg, "gradcam")
     assert torch.allclose(ex.raw, ref) and xg.grad is None and not ex.maps.requires_grad
+
+
+def test_a_plain_torchvision_model_works_by_module_name():
+    """Models without `explainable_layers` (e.g. torchvision's) take any submodule's name."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="names no default layer.*layer4"):
+        explain(model, x, "gradcam")
+    with pytest.raises(ValueError, match="unknown layer 'layer9'"):
+        explain(model, x, "gradcam", layer="layer9")
+    cam = explain(model, x, "cam", layer="layer4", top_k=2)
+    grad = explain(model, x, "gradcam", layer="layer4", top_k=2)
+    assert torch.allclose(cam.raw, grad.raw * 4, rtol=1e-4, atol=1e-6)  # layer4: 2 x 2
+    gb = explain(model, x, "guided_backprop")
+    assert gb.maps.shape == (1, 1, 64, 64) and gb.raw.amax() > 0
+    assert_untouched(model, before)
