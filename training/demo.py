@@ -26,18 +26,17 @@ from .synth import make_synthetic, read_manifest
 log = logging.getLogger("training")
 
 
-def demo_config(synth_dir: Path, run_dir: Path, archs=DEMO_ARCHS) -> TrainConfig:
-    return TrainConfig(data=str(synth_dir), archs=list(archs), out=str(run_dir), **DEMO_TRAIN)
+def demo_config(synth_dir: Path, run_dir: Path, archs=DEMO_ARCHS, recipe: dict = DEMO_TRAIN) -> TrainConfig:
+    return TrainConfig(data=str(synth_dir), archs=list(archs), out=str(run_dir), **recipe)
 
 
-def _same_preset(run_dir: Path, cfg: TrainConfig) -> bool:
+def _same_preset(run_dir: Path, cfg: TrainConfig, recipe: dict) -> bool:
     try:
         saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["config"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
     mine = cfg.to_json()
-    keys = set(DEMO_TRAIN) | {"archs"}
-    return all(saved.get(k) == mine.get(k) for k in keys)
+    return all(saved.get(k) == mine.get(k) for k in set(recipe) | {"archs"})
 
 
 def install_demo_checkpoint(arch: str, best: str | Path) -> Path:
@@ -48,15 +47,21 @@ def install_demo_checkpoint(arch: str, best: str | Path) -> Path:
 
 
 def run_demo(on_event: EventSink | None = None, stop: StopFlag | None = None, device: str | None = None,
-             workers: int | None = None, archs=DEMO_ARCHS, root: str | Path | None = None) -> dict:
+             workers: int | None = None, archs=DEMO_ARCHS, root: str | Path | None = None,
+             synth: dict = DEMO_SYNTH, recipe: dict = DEMO_TRAIN) -> dict:
+    """Make the set, train `archs` (resuming an interrupted demo run), install the checkpoints.
+
+    `root` holds the set (`synth/`) and the run (`run/`); default gcam_desktop.paths.demo_dir().
+    `synth` and `recipe` replace the preset (tests use a tiny one).
+    """
     root = Path(root) if root is not None else demo_dir()
     synth_dir, run_dir = root / "synth", root / "run"
     log.info("demo: synthetic set in %s", synth_dir)
     old = read_manifest(synth_dir)
-    stale_data = old is not None and old.get("spec") != DEMO_SYNTH
-    make_synthetic(synth_dir, force=True, **DEMO_SYNTH)
-    cfg = demo_config(synth_dir, run_dir, archs)
-    if run_dir.exists() and (stale_data or not _same_preset(run_dir, cfg)):
+    stale_data = old is not None and old.get("spec") != dict(synth)
+    make_synthetic(synth_dir, force=True, **synth)
+    cfg = demo_config(synth_dir, run_dir, archs, recipe)
+    if run_dir.exists() and (stale_data or not _same_preset(run_dir, cfg, recipe)):
         log.info("demo: the previous demo run used another preset; starting afresh")
         shutil.rmtree(run_dir)
 
