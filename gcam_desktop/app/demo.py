@@ -14,6 +14,12 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, demo_dir, samples_dir
 
 
+def sample_images() -> Path:
+    """The sample pictures (not their masks, which sit beside them in masks/)."""
+    images = samples_dir() / "images"
+    return images if images.is_dir() else samples_dir()
+
+
 class DemoLoader(QObject):
     def __init__(self, win, train_missing: bool = True) -> None:
         super().__init__(win)
@@ -22,7 +28,7 @@ class DemoLoader(QObject):
         self.missing = [a for a in DEMO_ARCHS if not demo_checkpoint(a).exists()]
         self.watcher: QFileSystemWatcher | None = None
         self._user_moved = False
-        samples = samples_dir()
+        samples = sample_images()
         if samples.is_dir():
             win.add_paths([samples])
         else:

@@ -260,13 +260,13 @@ class ExplanationController(QObject):
         a, b = self.results.get(v["diff_a"]), self.results.get(v["diff_b"])
         label = self.controls.agreement
         if not (a and b and a.ok and b.ok) or v["diff_a"] == v["diff_b"]:
-            label.setText("Agreement: \u2014")
+            label.setText("Agreement \u2014")
             self.view.diff.clear_map()
             self.view.diff.subtitle.setText("pick two panels with maps")
             return
         iou = self.agreement(a, b)
         title_a, title_b = (self.controls.diff_a.currentText(), self.controls.diff_b.currentText())
-        label.setText(f"Agreement (IoU of top-20 %): <b>{iou:.2f}</b>")
+        label.setText(f"Agreement <b>{iou:.2f}</b>")
         self.view.diff.title.setText("Difference")
         self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b} \u00b7 IoU {iou:.2f}")
         if v["show_diff"] and self.display is not None and self.lut_fn is not None:

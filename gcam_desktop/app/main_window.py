@@ -2,8 +2,11 @@
 Compare tab; the trainer on the Training tab; the engine's state in the status bar.
 
 Extension points (e.g. a Quality tab): `window.service` (the one inference worker),
-`window.slots` (loaded models), `window.explanations.path` / `.results` (the current image
-and its explanations; `results_changed` fires when they change), `window.add_tab(widget, title)`.
+`window.slots` (loaded models; `slots.changed` fires when they change), `window.loaded_models()`
+((name, meta, checkpoint path) per active slot), `window.explanations.path` / `.results` (the
+current image and its explanations; `image_list.current_changed` and
+`explanations.results_changed` fire when they change), `window.show_image(path)`,
+`window.add_tab(widget, title)`, and `window.closing` (emitted before threads are stopped).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) 
 
 class MainWindow(QMainWindow):
     painted = Signal()          # first paint done (launch timing)
+    closing = Signal()          # the window is shutting down: stop your threads now
 
     def __init__(self, settings: Settings | None = None, device: str | None = None) -> None:
         install_qt_workarounds()
@@ -202,6 +206,10 @@ class MainWindow(QMainWindow):
 
     def add_tab(self, widget: QWidget, title: str) -> int:
         return self.tabs.addTab(widget, title)
+
+    def loaded_models(self) -> list[tuple[str, dict, str | None]]:
+        """(panel name, checkpoint metadata, checkpoint path or None) of the active slots."""
+        return [(f"{s.name} ({s.info.arch})", dict(s.info.meta), s.info.path) for s in self.slots.active()]
 
     # -- start-up ---------------------------------------------------------------------------
     def _after_first_paint(self) -> None:
@@ -432,6 +440,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._closing = True
+        self.closing.emit()
         qs = self._qsettings()
         qs.setValue("geometry", self.saveGeometry())
         qs.setValue("splitter", self.splitter.saveState())

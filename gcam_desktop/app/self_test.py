@@ -19,7 +19,9 @@ from gcam_desktop.paths import DEMO_ARCHS, samples_dir
 
 
 def find_sample(paths) -> Path | None:
-    for p in [*map(Path, paths or []), samples_dir()]:
+    from .demo import sample_images
+
+    for p in [*map(Path, paths or []), sample_images()]:
         if p.is_file() and is_image_path(p):
             return p
         if p.is_dir():

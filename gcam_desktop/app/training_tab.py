@@ -123,6 +123,10 @@ class TrainingTab(QWidget):
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.hide()
+        self.note = QLabel()
+        self.note.setObjectName("infoBanner")
+        self.note.setWordWrap(True)
+        self.note.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_btn)
         buttons.addWidget(self.stop_btn)
@@ -133,7 +137,10 @@ class TrainingTab(QWidget):
         sv = QVBoxLayout(setup)
         sv.addLayout(form)
         sv.addLayout(buttons)
+        sv.addWidget(self.note)
         sv.addWidget(self.error)
+        self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
+                              paper, *self.arch_boxes.values()]
 
         self.curves = TrainingCurves()
         self.results = QTableWidget(0, 5)
@@ -245,6 +252,11 @@ class TrainingTab(QWidget):
         self._plan, self._epochs_total = list(archs), epochs
         self._t_start = time.monotonic()
         self.error.hide()
+        if mode == "demo":
+            self.note.setText("Training the demo models with `gcam-train demo`: a synthetic shapes set and a "
+                              "short preset (not the recipe above). The Compare tab's panels fill as each "
+                              "model lands; next time they load at once.")
+        self.note.setVisible(mode == "demo")
         self.progress.setRange(0, 0)
         self.state.setText("Starting the trainer\u2026")
         self.process.start(args)
@@ -263,6 +275,8 @@ class TrainingTab(QWidget):
     def _set_running(self, on: bool) -> None:
         self.start_btn.setEnabled(not on)
         self.stop_btn.setEnabled(on)
+        for w in getattr(self, "_form_widgets", []):
+            w.setEnabled(not on)   # the form shows what runs; it cannot change mid-run
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, ev: dict) -> None:
@@ -291,11 +305,7 @@ class TrainingTab(QWidget):
             self.progress.setFormat(f"{arch_label(arch)} %v/%m")
             self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {_fmt_eta(self._eta(arch, epoch, epochs))}")
             self._set_cell(arch, 1, f"{epoch}/{epochs}")
-            val = ev.get("val_acc")
-            self._log(f"[{arch}] epoch {epoch}/{epochs}: train loss {ev.get('train_loss', float('nan')):.4f} "
-                      f"acc {ev.get('train_acc', float('nan')):.3f}"
-                      + (f", val loss {ev.get('val_loss'):.4f} acc {val:.3f}" if isinstance(val, (int, float)) else "")
-                      + f" ({float(ev.get('seconds') or 0):.1f} s)")
+            # The per-epoch numbers are in the trainer's own log lines (stderr) already.
         elif kind == "checkpoint":
             self.last[arch] = ev.get("path", "")
             if ev.get("is_best"):

@@ -108,7 +108,7 @@ def make_window(qtbot):
     """Factory for main windows that are shut down (threads joined) at teardown."""
     windows = []
 
-    def make(start_engine: bool = True, slots_arch: str | None = "small_cnn", **settings):
+    def make(start_engine: bool = True, slots_arch: str | None = "small_cnn", resize: bool = True, **settings):
         from gcam_desktop.app.main_window import MainWindow
 
         if slots_arch:
@@ -116,7 +116,8 @@ def make_window(qtbot):
         win = MainWindow()
         qtbot.addWidget(win)
         windows.append(win)
-        win.resize(1280, 800)
+        if resize:
+            win.resize(1280, 800)
         win.show()
         if start_engine:
             with qtbot.waitSignal(win.service.engine_ready, timeout=120_000):

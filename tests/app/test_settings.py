@@ -40,3 +40,51 @@ def test_damaged_or_odd_settings_fall_back_to_defaults(tmp_path):
     assert s.controls["method"] == "layercam"
     assert s["slots"][0]["arch"] == "small_cnn" and s["slots"][0]["enabled"] is True
     assert [sl["name"] for sl in s["slots"]] == ["baseline", "SE", "s_se", "custom"]
+
+
+def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, checkpoints):
+    from conftest import load_slot
+
+    win = make_window()
+    load_slot(qtbot, win, "s_se", checkpoints["c"])
+    c = win.controls
+    c.opacity.setValue(73)
+    c.norm.setCurrentIndex(c.norm.findData("shared"))
+    c.method.setCurrentIndex(c.method.findData("layercam"))
+    win.slots.cards["custom"].enabled.setChecked(True)
+    win.close()
+    ini = window_settings_path().read_text()
+    assert "geometry" in ini and "splitter" in ini     # QSettings, in the isolated folder
+    again = make_window(slots_arch=None, resize=False)
+    assert again.controls.opacity.value() == 73
+    assert again.controls.values()["normalization"] == "shared"
+    assert again.controls.values()["method"] == "layercam"
+    assert again.slots.states["custom"].enabled
+    # (offscreen's 800x600 screen clamps the size itself, so check what was stored restores)
+    saved = again._qsettings().value("geometry")
+    assert again.restoreGeometry(saved) and again.splitter.restoreState(again._qsettings().value("splitter"))
+    # The slot's checkpoint loads again by itself.
+    qtbot.waitUntil(lambda: again.slots.states["s_se"].info is not None, timeout=60_000)
+    assert again.slots.states["s_se"].info.path == str(checkpoints["c"])
+
+
+def test_closing_during_training_asks_first(qtbot, make_window, tiny_set, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    win = make_window(start_engine=False)
+    tab = win.training
+    tab.data.setText(str(tiny_set))
+    tab.out.setText(str(tmp_path / "run"))
+    for arch, box in tab.arch_boxes.items():
+        box.setChecked(arch == "small_cnn")
+    tab.epochs.setValue(500)
+    tab.batch.setValue(4)
+    tab.size.setValue(32)
+    assert tab.start()
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    assert not win.close()                     # "No": the window stays, training goes on
+    assert asked and win.isVisible() and tab.running()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert win.close()
+    assert not tab.running()
