@@ -32,7 +32,7 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "sizes": ("object", "images per split: {\"train\": int, \"val\": int, \"test\": int}"),
         "class_names": ("array", "class names in label order"),
         "skipped": ("int", "images left out because they could not be read"),
-        "skipped_files": ("array", "up to 100 of them as {\"path\": str, \"reason\": str}"),
+        "skipped_files": ("array", "up to 100 of them as {\"path\": str, \"reason\": str}, paths relative to the data folder"),
         "device": ("str", "torch device the model runs on, e.g. \"cpu\", \"cuda\""),
         "params": ("int", "number of model parameters"),
         "start_epoch": ("int", "epochs already done (non-zero when resuming)"),
@@ -71,7 +71,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "stopped": {
         "arch": ("str", "architecture"),
         "epoch": ("int", "epochs fully completed"),
-        "step": ("int", "optimizer steps done in the next, unfinished epoch (0 at an epoch boundary)"),
+        "step": ("int", "optimizer steps done in the unfinished epoch: 0 at an epoch boundary, steps_per_epoch "
+                        "when stopped during validation"),
         "path": ("str", "last.pt, from which --resume RUN_DIR continues exactly"),
     },
     "error": {
@@ -176,11 +177,19 @@ class StdoutGuard:
     def __init__(self) -> None:
         self._saved_sys_stdout = sys.stdout
         self._saved_fd: int | None = None
+        self._owns_stream = True
         try:
             fd = (sys.__stdout__ or sys.stdout).fileno()
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             fd = None
-        if fd is None:  # e.g. a windowed frozen app with no console: events go nowhere useful
+        if fd is None:  # no Python-level stdout (a windowed frozen app), but a parent's pipe may be on fd 1
+            try:
+                os.fstat(1)
+                fd = 1
+            except OSError:
+                fd = None
+        if fd is None:  # nothing on fd 1 at all: nobody can read events
+            self._owns_stream = sys.stdout is None
             self.stream: io.TextIOBase = sys.stdout if sys.stdout is not None else open(os.devnull, "w")
             return
         try:
@@ -208,7 +217,8 @@ class StdoutGuard:
             os.dup2(self._saved_fd, self._fd)
             os.close(self._saved_fd)
             self._saved_fd = None
-        try:
-            self.stream.close()
-        except (OSError, ValueError):
-            pass
+        if self._owns_stream:
+            try:
+                self.stream.close()
+            except (OSError, ValueError):
+                pass

@@ -16,17 +16,17 @@ from training.events import COMMON, PROTOCOL, SCHEMA, JsonLinesWriter, check_eve
 DOC = ROOT / "training" / "EVENTS.md"
 
 
-def _documented() -> dict[str, dict[str, str]]:
-    """{event: {field: type}} from the tables of EVENTS.md."""
+def _documented() -> dict[str, dict[str, tuple[str, str]]]:
+    """{event: {field: (type, meaning)}} from the tables of EVENTS.md."""
     doc, current = {}, None
     for line in DOC.read_text(encoding="utf-8").splitlines():
         heading = re.match(r"^### `(\w+)`", line)
         if heading:
             current = doc.setdefault(heading.group(1), {})
             continue
-        row = re.match(r"^\| `(\w+)` \| ([a-z ]+) \|", line)
+        row = re.match(r"^\| `(\w+)` \| ([a-z ]+) \| (.*) \|$", line)
         if row and current is not None:
-            current[row.group(1)] = row.group(2).strip().replace(" or ", "|")
+            current[row.group(1)] = (row.group(2).strip().replace(" or ", "|"), row.group(3))
     return doc
 
 
@@ -34,7 +34,7 @@ def test_events_md_documents_exactly_the_schema():
     documented = _documented()
     assert set(documented) == set(SCHEMA)
     for name, fields in SCHEMA.items():
-        assert documented[name] == {k: t for k, (t, _) in fields.items()}, name
+        assert documented[name] == fields, name
     text = DOC.read_text(encoding="utf-8")
     for field in COMMON:
         assert f"`{field}`" in text

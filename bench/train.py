@@ -1,0 +1,161 @@
+"""Trainer throughput vs a bare PyTorch loop, and the three ResNet50 variants' epoch times.
+
+1. images/s of `training.train` against a bare loop (same model, batch, in-memory images,
+   augmentation and validation pass; no events, metrics, checkpoints or stop checks), run in
+   alternating rounds so machine noise hits both alike. The trainer is timed from its
+   `run_started` event to the `checkpoint` event of its last epoch's last.pt, so the per-epoch
+   checkpoint writes count against it. Goal: ratio >= 0.95.
+2. seconds per epoch of resnet50, se_resnet50 and s_se_resnet50 under the trainer (median
+   of epochs 2 and 3; epoch 1 is warm-up), relative to resnet50.
+
+    python bench/train.py [--arch resnet50] [--per-class 80] [--size 64] [--batch 32] [--epochs 3] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as gcam-train sets it; both sides share it
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
+from training import TrainConfig, train  # noqa: E402
+from training.run import prepare  # noqa: E402
+from training.synth import make_synthetic  # noqa: E402
+
+
+def trainer_images_per_s(cfg: TrainConfig, out: Path) -> tuple[float, dict]:
+    marks: dict = {}
+
+    def on_event(e: dict) -> None:
+        now = time.perf_counter()
+        if e["event"] == "run_started":
+            marks["start"], marks["n"] = now, e["sizes"]["train"]
+        elif e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] == cfg.epochs:
+            marks["end"] = now
+        elif e["event"] == "epoch_end":
+            marks.setdefault("epochs", []).append(e)
+
+    cfg = TrainConfig.from_json({**cfg.to_json(), "out": str(out)})
+    train(cfg, on_event=on_event)
+    return marks["n"] * cfg.epochs / (marks["end"] - marks["start"]), marks
+
+
+def bare_images_per_s(cfg: TrainConfig, train_u8: torch.Tensor, train_y: torch.Tensor,
+                      val_u8: torch.Tensor, val_y: torch.Tensor, num_classes: int) -> float:
+    """The loop a person writes by hand: shuffle, flip, normalise, step; then a validation pass."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.archs[0], num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    n, b = len(train_y), cfg.batch_size
+    t0 = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        g = torch.Generator().manual_seed(epoch)
+        order = torch.randperm(n, generator=g)
+        flips = torch.rand(n, generator=g) < 0.5
+        for k in range(0, n, b):
+            idx = order[k:k + b]
+            if len(idx) < 2:
+                continue
+            x = train_u8[idx]
+            f = flips[idx]
+            x[f] = x[f].flip(-1)
+            x = (x.float() / 255.0 - mean) / std
+            loss = F.cross_entropy(model(x), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for k in range(0, len(val_y), b):
+                x = (val_u8[k:k + b].float() / 255.0 - mean) / std
+                model(x).argmax(1)
+    return n * cfg.epochs / (time.perf_counter() - t0)
+
+
+def checkpoint_seconds(cfg: TrainConfig, num_classes: int, out: Path) -> tuple[float, float]:
+    """(seconds, MB) to snapshot and write one epoch's last.pt and best.pt, alone."""
+    from training.checkpoints import CheckpointWriter
+
+    model = build_model(cfg.archs[0], num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    F.cross_entropy(model(torch.zeros(2, 3, 32, 32)), torch.zeros(2, dtype=torch.long)).backward()
+    opt.step()  # Adam's moments exist, as in a real last.pt
+    writer = CheckpointWriter()
+    meta = {"arch": cfg.archs[0], "epoch": 1}
+    t0 = time.perf_counter()
+    writer.submit(out / "best.pt", model, meta)
+    writer.submit(out / "last.pt", model, meta, {"optimizer": opt.state_dict()})
+    writer.close()
+    mb = sum((out / n).stat().st_size for n in ("best.pt", "last.pt")) / 1e6
+    return time.perf_counter() - t0, mb
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", default="resnet50")
+    ap.add_argument("--classes", type=int, default=6)
+    ap.add_argument("--per-class", type=int, default=80)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        tmp = Path(tmp)
+        os.environ.setdefault("GCAM_DESKTOP_DATA_DIR", str(tmp / "user-data"))
+        make_synthetic(tmp / "synth", classes=args.classes, per_class=args.per_class, size=args.size, seed=0)
+        cfg = TrainConfig(data=str(tmp / "synth"), archs=[args.arch], epochs=args.epochs, batch_size=args.batch,
+                          input_size=args.size, val_fraction=0.1, test_fraction=0.0, seed=0)
+        split, data, _ = prepare(TrainConfig.from_json(cfg.to_json()))
+        tr, va = data.sets["train"], data.sets["val"]
+        n_cls = len(data.class_names)
+        print(f"device cpu, torch threads {torch.get_num_threads()}, {args.arch}, {len(tr)} train / {len(va)} val "
+              f"images of {args.size}px, batch {args.batch}, {args.epochs} epochs per run, load "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+
+        # Warm-up: one-time costs (oneDNN kernels, lazy imports) must not land in either side.
+        bare_images_per_s(TrainConfig.from_json({**cfg.to_json(), "epochs": 1}), tr.cache, tr.labels,
+                          va.cache, va.labels, n_cls)
+        ours, bare = [], []
+        for r in range(args.rounds):
+            ips, _ = trainer_images_per_s(cfg, tmp / f"run-{r}")
+            ours.append(ips)
+            bare.append(bare_images_per_s(cfg, tr.cache, tr.labels, va.cache, va.labels, n_cls))
+            print(f"  round {r + 1}: trainer {ours[-1]:.1f} img/s, bare loop {bare[-1]:.1f} img/s", flush=True)
+        t, b = statistics.median(ours), statistics.median(bare)
+        print(f"trainer / bare loop images/s: {t:.1f} / {b:.1f} = {t / b:.3f}  (goal >= 0.95)")
+        secs, mb = checkpoint_seconds(cfg, n_cls, tmp)
+        epoch_s = len(tr) / t
+        print(f"  of which checkpoints: snapshot + write of last.pt and best.pt ({mb:.0f} MB) take "
+              f"{secs:.2f} s alone, per {epoch_s:.1f} s epoch (written on a background thread)")
+
+        variants = ["resnet50", "se_resnet50", "s_se_resnet50"]
+        vcfg = TrainConfig.from_json({**cfg.to_json(), "archs": variants, "epochs": 3})
+        seconds = {}
+        for arch in variants:
+            _, marks = trainer_images_per_s(TrainConfig.from_json({**vcfg.to_json(), "archs": [arch]}),
+                                            tmp / f"variant-{arch}")
+            seconds[arch] = statistics.median(e["seconds"] for e in marks["epochs"][1:])
+        base = seconds["resnet50"]
+        print("seconds per epoch (trainer; median of epochs 2-3, epoch 1 is warm-up):")
+        for arch in variants:
+            print(f"  {arch:14s} {seconds[arch]:7.2f} s   x{seconds[arch] / base:.3f} of resnet50")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
