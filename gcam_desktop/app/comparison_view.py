@@ -73,7 +73,9 @@ class ComparisonView(QWidget):
         for panel in [self.original, self.diff, *self.panels.values()]:
             panel.setVisible(False)
         shown = self.visible_panels()
-        cols = len(shown) if len(shown) <= 4 else math.ceil(len(shown) / 2)
+        # One row while panels stay usable side by side (5 on a 1280-px screen); beyond
+        # that two rows (original + 4 slots + difference).
+        cols = len(shown) if len(shown) <= 5 else math.ceil(len(shown) / 2)
         for c in range(8):
             self._grid.setColumnStretch(c, 1 if c < cols else 0)
         for i, panel in enumerate(shown):

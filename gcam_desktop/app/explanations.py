@@ -190,9 +190,12 @@ class ExplanationController(QObject):
         names = res.class_names
         target_name = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         panel.predictions.set_predictions(res.top, names, res.target_class, res.true_class)
-        which = "own prediction" if res.request.target == OWN_PREDICTION else "chosen class"
+        which = "" if res.request.target == OWN_PREDICTION else " (chosen class)"
         layer = f" \u00b7 {res.layer}" if res.layer and res.method not in self._gradient_methods() else ""
-        panel.subtitle.setText(f"{method_label(res.method)}{layer} \u00b7 {target_name} ({which})")
+        panel.subtitle.setText(f"{method_label(res.method)}{layer} \u00b7 {target_name}{which}")
+        why = "the class chosen above" if which else "the model's own prediction"
+        panel.subtitle.setToolTip(f"{method_label(res.method)} at {res.layer or 'the input'}, explaining "
+                                  f"{target_name} ({why})")
         panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
         panel.status.setToolTip("")
         if self.display is not None and self.lut_fn is not None:
@@ -263,12 +266,16 @@ class ExplanationController(QObject):
             label.setText("Agreement \u2014")
             self.view.diff.clear_map()
             self.view.diff.subtitle.setText("pick two panels with maps")
+            self.view.diff.info.setText("")
             return
         iou = self.agreement(a, b)
         title_a, title_b = (self.controls.diff_a.currentText(), self.controls.diff_b.currentText())
         label.setText(f"Agreement <b>{iou:.2f}</b>")
         self.view.diff.title.setText("Difference")
-        self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b} \u00b7 IoU {iou:.2f}")
+        self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b}")
+        self.view.diff.info.setText(
+            f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
+            f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
         if v["show_diff"] and self.display is not None and self.lut_fn is not None:
             ma = normalise(self._display_map(a), *self._levels(a))
             mb = normalise(self._display_map(b), *self._levels(b))

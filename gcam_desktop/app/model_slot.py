@@ -36,12 +36,12 @@ def describe_meta(meta: dict) -> str:
     if meta.get("input_size"):
         parts.append(f"{meta['input_size']} px")
     if meta.get("epoch"):
-        parts.append(f"epoch {meta['epoch']}")
+        parts.append(f"ep. {meta['epoch']}")
     metrics = meta.get("metrics") or {}
     acc = next((metrics[k] for k in ("val_acc", "best_val_acc", "accuracy", "test_acc") if
                 isinstance(metrics.get(k), (int, float))), None)
     if acc is not None:
-        parts.append(f"val {acc * 100:.1f} %" if acc <= 1 else f"val {acc:.1f} %")
+        parts.append(f"val {acc * 100:.3g}%" if acc <= 1 else f"val {acc:.3g}%")
     return " \u00b7 ".join(parts)
 
 

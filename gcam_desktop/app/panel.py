@@ -178,7 +178,9 @@ class ImagePanel(QFrame):
             return
         x, y = pos
         v = self.value_at(x, y)
-        if v is None:
+        if v is not None and self.raw_value_label == "A\u2212B":
+            self.value.setText(f"x {int(x)}, y {int(y)}   A\u2212B {v[1]:+.3f}")
+        elif v is None:
             self.value.setText(f"x {int(x)}, y {int(y)}")
         else:
             self.value.setText(f"x {int(x)}, y {int(y)}   {self.raw_value_label} {v[0]:.3f}  (raw {v[1]:.3g})")

@@ -65,7 +65,11 @@ class SlotManager(QObject):
         return [s for s in self.enabled() if s.info is not None]
 
     def panels(self) -> list[tuple[str, str]]:
-        return [(s.name, f"{s.name} \u00b7 {arch_label(s.info.arch if s.info else s.arch)}") for s in self.enabled()]
+        """(slot, panel title): the architecture names the panel; the slot joins it only
+        where two panels would otherwise read the same."""
+        archs = [s.info.arch if s.info else s.arch for s in self.enabled()]
+        return [(s.name, arch_label(a) if archs.count(a) == 1 else f"{arch_label(a)} ({s.name})")
+                for s, a in zip(self.enabled(), archs)]
 
     def class_names(self) -> list[str]:
         for s in self.active():

@@ -35,9 +35,14 @@ class TrainingCurves(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.setLabel("left", ylab)
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setMenuEnabled(False)
             self._layout.addWidget(plot)
+        # Loss on a log axis: early spikes would flatten the rest of the curve otherwise.
+        # Legends where the curves are not: top right for falling losses, bottom right for
+        # rising accuracies.
+        self.loss.setLogMode(y=True)
+        self.loss.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.acc.addLegend(offset=(-10, -10), labelTextSize="8pt")
         self.acc.setYRange(0, 1, padding=0.02)
         for arch in list(self.data):
             self._redraw(arch)

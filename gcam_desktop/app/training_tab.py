@@ -154,6 +154,7 @@ class TrainingTab(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_view.setPlaceholderText("The trainer's messages appear here.")
 
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.results)

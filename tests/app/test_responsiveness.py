@@ -72,12 +72,19 @@ def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set,
     calls0 = win.service.worker.explain_calls
     # Measure once the trainer is really training (torch imported, first epoch done).
     qtbot.waitUntil(lambda: any(e["event"] == "epoch_end" for e in tab.events), timeout=180_000)
+    epochs0 = sum(e["event"] == "epoch_end" for e in tab.events)
     heart.start()
     flick.start()
-    qtbot.wait(8000)
+    t0 = time.monotonic()
+
+    def enough() -> bool:   # at least 6 s, and real work on both sides, however slow the machine
+        epochs = sum(e["event"] == "epoch_end" for e in tab.events) - epochs0
+        return time.monotonic() - t0 >= 6 and epochs >= 2 and win.service.worker.explain_calls - calls0 >= 6
+
+    qtbot.waitUntil(enough, timeout=120_000)
     heart.stop()
     flick.stop()
-    epochs = sum(e["event"] == "epoch_end" for e in tab.events)
+    epochs = sum(e["event"] == "epoch_end" for e in tab.events) - epochs0
     with qtbot.waitSignal(tab.run_finished, timeout=120_000):
         tab.stop()
 

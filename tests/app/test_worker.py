@@ -114,7 +114,7 @@ def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, tiny_s
         assert drop(card, [checkpoints["b"]])
     info = loaded.args[0]
     assert info.slot == "SE" and info.path == str(checkpoints["b"])
-    assert "3 classes" in card.meta.text() and "epoch 3" in card.meta.text() and "val 60.0 %" in card.meta.text()
+    assert "3 classes" in card.meta.text() and "ep. 3" in card.meta.text() and "val 60%" in card.meta.text()
     assert card.checkpoint.text() == checkpoints["b"].name
     assert str(checkpoints["b"]) == win.settings["recent_checkpoints"][0]
     # An image is not a checkpoint: the card lets it through to the window, which lists it.
