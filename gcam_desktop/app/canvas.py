@@ -5,11 +5,10 @@ after the window has painted."""
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QSizePolicy
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background=None)
+from .pg_setup import pg
 
 
 class PanelCanvas(pg.GraphicsView):

@@ -25,6 +25,7 @@ from .slots import SlotManager
 
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
 TOP_FRACTION = 0.2
+DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
 
 
 class ExplanationController(QObject):
@@ -214,8 +215,10 @@ class ExplanationController(QObject):
         if m is None:
             m = upsample(res.unnormalised(), h, w)
             self._maps[key] = m
-            while len(self._maps) > 24:
+            while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
                 self._maps.popitem(last=False)
+        else:
+            self._maps.move_to_end(key)
         return m
 
     def _lut(self, name: str | None = None) -> np.ndarray:

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         """The image views need pyqtgraph (half a second to import): they join the window
         right after it has painted, before the engine starts loading."""
         self.view.attach_canvases()
+        self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
     def start_engine(self) -> None:
         """Start the worker (it imports torch); called once the window has painted."""
         self.service.start()

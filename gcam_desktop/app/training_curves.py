@@ -27,7 +27,7 @@ class TrainingCurves(QWidget):
     def ensure(self) -> None:
         if self.loss is not None:
             return
-        import pyqtgraph as pg
+        from .pg_setup import pg
 
         self.loss = pg.PlotWidget(title="Loss")
         self.acc = pg.PlotWidget(title="Accuracy")
@@ -61,7 +61,7 @@ class TrainingCurves(QWidget):
         self.curves.clear()
 
     def _curve(self, arch: str, key: str):
-        import pyqtgraph as pg
+        from .pg_setup import pg
 
         c = self.curves.get((arch, key))
         if c is None:

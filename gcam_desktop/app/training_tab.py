@@ -338,6 +338,7 @@ class TrainingTab(QWidget):
 
     def _on_exited(self, code: int, crashed: bool, tail: str) -> None:
         self._set_running(False)
+        self.progress.setFormat("%p%")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if code == 0 else 0)
         took = _fmt_eta(time.monotonic() - self._t_start)

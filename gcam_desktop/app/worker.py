@@ -31,6 +31,7 @@ from gcam_desktop.imaging import ImageLoadError, load_image
 from .requests import OWN_PREDICTION, ExplainRequest, ExplainResult, ModelInfo
 
 TOP_K = 5
+IMAGE_CACHE_BYTES = 256 * 1024 * 1024
 WORKER_NICE = 5
 
 
@@ -264,11 +265,14 @@ class InferenceWorker(QObject):
 
     # explanations -----------------------------------------------------------------------
     def _image(self, path: str):
+        """Decoded pictures are kept for the other panels' requests (same image, next model),
+        up to IMAGE_CACHE_BYTES; the newest is always kept."""
         img = self._images.get(path)
         if img is None:
             img = load_image(path)
             self._images[path] = img
-            while len(self._images) > 4:
+            size = lambda im: im.width * im.height * 3  # noqa: E731
+            while len(self._images) > 1 and sum(size(i) for i in self._images.values()) > IMAGE_CACHE_BYTES:
                 self._images.popitem(last=False)
         else:
             self._images.move_to_end(path)
