@@ -11,6 +11,7 @@ current image and its explanations; `image_list.current_changed` and
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.training = None
+        self.quality = None
         self._install_training_tab()
         self._restore_geometry()
         self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
@@ -217,6 +219,29 @@ class MainWindow(QMainWindow):
         right after it has painted, before the engine starts loading."""
         self.view.attach_canvases()
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
+        self._install_quality_tab()
+
+    def _install_quality_tab(self) -> None:
+        """The Quality tab (quality_panel.py): scores explanations on its own thread, started
+        only when the tab is shown."""
+        try:
+            from .quality_panel import QualityPanel
+        except ImportError:
+            return
+        self.quality = QualityPanel(self.loaded_models, device=self.settings["device"])
+        self.quality.imageActivated.connect(self.show_image)
+        self.image_list.current_changed.connect(self.quality.set_image)
+        self.slots.changed.connect(self.quality.refresh)
+        self.scanner.finished.connect(self._quality_folder)
+        if self.explanations.path:
+            self.quality.set_image(self.explanations.path)
+        self.add_tab(self.quality, "Quality")
+
+    def _quality_folder(self, root: str, count: int) -> None:
+        """The folder scanned last is the Quality tab's folder."""
+        if self.quality is not None and Path(root).is_dir():
+            prefix = os.path.join(str(Path(root)), "")
+            self.quality.set_folder([p for p in self.list_model.paths if p.startswith(prefix)], root)
     def start_engine(self) -> None:
         """Start the worker (it imports torch); called once the window has painted."""
         self.service.start()
@@ -450,6 +475,8 @@ class MainWindow(QMainWindow):
         self.settings.save()
         if self.training is not None:
             self.training.shutdown()
+        if self.quality is not None:
+            self.quality.shutdown()
         self.scanner.cancel()
         self.thumbnails.shutdown()
         self.display_images.shutdown()

@@ -8,6 +8,7 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"   # before anything imports Qt
 os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
+import gc  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -125,9 +126,17 @@ def make_window(qtbot):
         return win
 
     yield make
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     for win in windows:
         win.close()
         win.shutdown()
+        win.deleteLater()
+    windows.clear()
+    # Collect the windows here, in the main thread: a collection that happens to run in a
+    # worker thread later would leave shiboken to delete Qt objects from a queue.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def load_slot(qtbot, win, slot: str, path, arch: str = "small_cnn") -> None:

@@ -164,3 +164,16 @@ def test_keyboard_moves_through_the_list(qtbot, make_window, tiny_set):
     assert view.currentIndex().row() > 2
     qtbot.keyClick(view, Qt.Key.Key_Up)
     assert seen and seen[-1] == win.explanations.path
+
+
+def test_quality_tab_follows_the_current_image_and_folder(qtbot, make_window, tiny_set):
+    win = make_window(start_engine=False)
+    qtbot.waitUntil(lambda: win.quality is not None, timeout=10_000)   # joins after the first paint
+    assert win.tabs.tabText(win.tabs.indexOf(win.quality)) == "Quality"
+    win.add_paths([tiny_set])
+    n = len(list(tiny_set.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n and not win.scanner.busy(), timeout=10_000)
+    assert win.quality._paths == win.list_model.paths and win.quality._root == str(tiny_set)
+    win.image_list.step(1)
+    assert win.quality._path == win.explanations.path
+    assert not win.quality.thread_running()          # nothing scored while the tab is hidden

@@ -67,3 +67,19 @@ def test_self_test_fails_with_the_reason(tmp_path, checkpoints, tiny_set):
     assert code != 0 and report["self_test"] == "failed"
     assert "broken.pt" in report["reason"] and "truncated" in report["reason"]
     assert "self-test failed" in err
+
+
+def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
+    """PySide6 6.12.0 on CPython 3.11 drops a reference to None per void call (and to True per
+    emit); without the pin a long session aborts. Where the leak is measured, the pin is there."""
+    code = ("import sys\n"
+            "from PySide6.QtCore import QObject\n"
+            "from gcam_desktop.app.qt_compat import install, measure_leaks\n"
+            "leaks = install()\n"
+            "o = QObject()\n"
+            "for _ in range(200_000): o.setObjectName('x')\n"       # more than None had to lose
+            "pinned = sys.getrefcount(None) > 2**39 and sys.getrefcount(True) > 2**39\n"
+            "print(leaks, pinned)\n"
+            "sys.exit(0 if pinned or not any(n > 0 for n in measure_leaks().values()) else 1)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
