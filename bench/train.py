@@ -5,8 +5,9 @@
    alternating rounds so machine noise hits both alike. The trainer is timed from its
    `run_started` event to the `checkpoint` event of its last epoch's last.pt, so the per-epoch
    checkpoint writes count against it. Goal: ratio >= 0.95.
-2. seconds per epoch of resnet50, se_resnet50 and s_se_resnet50 under the trainer (median
-   of epochs 2 and 3; epoch 1 is warm-up), relative to resnet50.
+2. seconds per epoch of resnet50, se_resnet50 and s_se_resnet50 relative to resnet50: epochs
+   of the three run round-robin (after a warm-up epoch each), medians. The loop is the bare one,
+   which part 1 shows the trainer matches.
 
     python bench/train.py [--arch resnet50] [--per-class 80] [--size 64] [--batch 32] [--epochs 3] [--rounds 2]
 """
@@ -50,39 +51,51 @@ def trainer_images_per_s(cfg: TrainConfig, out: Path) -> tuple[float, dict]:
     return marks["n"] * cfg.epochs / (marks["end"] - marks["start"]), marks
 
 
-def bare_images_per_s(cfg: TrainConfig, train_u8: torch.Tensor, train_y: torch.Tensor,
-                      val_u8: torch.Tensor, val_y: torch.Tensor, num_classes: int) -> float:
+class BareLoop:
     """The loop a person writes by hand: shuffle, flip, normalise, step; then a validation pass."""
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.archs[0], num_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    n, b = len(train_y), cfg.batch_size
-    t0 = time.perf_counter()
-    for epoch in range(cfg.epochs):
+
+    def __init__(self, arch: str, cfg: TrainConfig, data, num_classes: int) -> None:
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(arch, num_classes)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.cfg, self.epoch = cfg, 0
+        self.train_u8, self.train_y = data.sets["train"].cache, data.sets["train"].labels
+        self.val_u8 = data.sets["val"].cache
+        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+    def run_epoch(self) -> float:
+        """Seconds for one epoch."""
+        model, n, b = self.model, len(self.train_y), self.cfg.batch_size
+        t0 = time.perf_counter()
         model.train()
-        g = torch.Generator().manual_seed(epoch)
+        g = torch.Generator().manual_seed(self.epoch)
+        self.epoch += 1
         order = torch.randperm(n, generator=g)
         flips = torch.rand(n, generator=g) < 0.5
         for k in range(0, n, b):
             idx = order[k:k + b]
             if len(idx) < 2:
                 continue
-            x = train_u8[idx]
+            x = self.train_u8[idx]
             f = flips[idx]
             x[f] = x[f].flip(-1)
-            x = (x.float() / 255.0 - mean) / std
-            loss = F.cross_entropy(model(x), train_y[idx])
-            opt.zero_grad(set_to_none=True)
+            x = (x.float() / 255.0 - self.mean) / self.std
+            loss = F.cross_entropy(model(x), self.train_y[idx])
+            self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            self.opt.step()
         model.eval()
         with torch.no_grad():
-            for k in range(0, len(val_y), b):
-                x = (val_u8[k:k + b].float() / 255.0 - mean) / std
-                model(x).argmax(1)
-    return n * cfg.epochs / (time.perf_counter() - t0)
+            for k in range(0, len(self.val_u8), b):
+                model((self.val_u8[k:k + b].float() / 255.0 - self.mean) / self.std).argmax(1)
+        return time.perf_counter() - t0
+
+
+def bare_images_per_s(cfg: TrainConfig, data, num_classes: int) -> float:
+    loop = BareLoop(cfg.archs[0], cfg, data, num_classes)
+    seconds = sum(loop.run_epoch() for _ in range(cfg.epochs))
+    return len(loop.train_y) * cfg.epochs / seconds
 
 
 def checkpoint_seconds(cfg: TrainConfig, num_classes: int, out: Path) -> tuple[float, float]:
@@ -128,13 +141,12 @@ def main() -> int:
               f"{os.getloadavg()[0]:.1f}", flush=True)
 
         # Warm-up: one-time costs (oneDNN kernels, lazy imports) must not land in either side.
-        bare_images_per_s(TrainConfig.from_json({**cfg.to_json(), "epochs": 1}), tr.cache, tr.labels,
-                          va.cache, va.labels, n_cls)
+        bare_images_per_s(TrainConfig.from_json({**cfg.to_json(), "epochs": 1}), data, n_cls)
         ours, bare = [], []
         for r in range(args.rounds):
             ips, _ = trainer_images_per_s(cfg, tmp / f"run-{r}")
             ours.append(ips)
-            bare.append(bare_images_per_s(cfg, tr.cache, tr.labels, va.cache, va.labels, n_cls))
+            bare.append(bare_images_per_s(cfg, data, n_cls))
             print(f"  round {r + 1}: trainer {ours[-1]:.1f} img/s, bare loop {bare[-1]:.1f} img/s", flush=True)
         t, b = statistics.median(ours), statistics.median(bare)
         print(f"trainer / bare loop images/s: {t:.1f} / {b:.1f} = {t / b:.3f}  (goal >= 0.95)")
@@ -143,15 +155,19 @@ def main() -> int:
         print(f"  of which checkpoints: snapshot + write of last.pt and best.pt ({mb:.0f} MB) take "
               f"{secs:.2f} s alone, per {epoch_s:.1f} s epoch (written on a background thread)")
 
+        # The variants differ in the model alone: their epochs are run round-robin with the
+        # same loop (models kept warm) so that load changes hit all three alike.
         variants = ["resnet50", "se_resnet50", "s_se_resnet50"]
-        vcfg = TrainConfig.from_json({**cfg.to_json(), "archs": variants, "epochs": 3})
-        seconds = {}
-        for arch in variants:
-            _, marks = trainer_images_per_s(TrainConfig.from_json({**vcfg.to_json(), "archs": [arch]}),
-                                            tmp / f"variant-{arch}")
-            seconds[arch] = statistics.median(e["seconds"] for e in marks["epochs"][1:])
+        loops = {a: BareLoop(a, cfg, data, n_cls) for a in variants}
+        for loop in loops.values():
+            loop.run_epoch()  # warm-up
+        samples = {a: [] for a in variants}
+        for _ in range(args.rounds + 1):
+            for a in variants:
+                samples[a].append(loops[a].run_epoch())
+        seconds = {a: statistics.median(v) for a, v in samples.items()}
         base = seconds["resnet50"]
-        print("seconds per epoch (trainer; median of epochs 2-3, epoch 1 is warm-up):")
+        print(f"seconds per epoch ({len(tr)} images, median of {args.rounds + 1} interleaved epochs):")
         for arch in variants:
             print(f"  {arch:14s} {seconds[arch]:7.2f} s   x{seconds[arch] / base:.3f} of resnet50")
     return 0
