@@ -395,9 +395,12 @@ class MainWindow(QMainWindow):
             self._status(f"Moving models to {name}\u2026", 0)
 
     def _on_device_changed(self, device: str, error: str) -> None:
-        if error:
-            self._status(error, 10000)
-            QMessageBox.warning(self, "Device", error)
+        if error:   # not a modal box: this answers an asynchronous request
+            self._status(error, 15000)
+            # Show where the models really run: that device's entry, else "auto".
+            self.device_combo.blockSignals(True)
+            self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(device)))
+            self.device_combo.blockSignals(False)
         else:
             self._status(f"Models run on {device}", 5000)
         self.engine_label.setText(f"Engine: ready \u00b7 {device}")

@@ -152,7 +152,13 @@ class InferenceWorker(QObject):
             from gcam_desktop.imaging import preprocess as prep
 
             self._torch, self._engine, self._models, self._prep = torch, engine, models, prep
-            self.device = models.pick_device(self._device_name)
+            try:
+                self.device = models.pick_device(self._device_name)
+            except (ValueError, RuntimeError) as exc:
+                # e.g. --device cuda on a machine without CUDA: say so, run on what there is
+                self.device = models.pick_device("auto")
+                self.device_changed.emit(str(self.device), f"{exc}; using {self.device}")
+                self._device_name = "auto"
         except Exception as exc:
             self.engine_state.emit("failed", f"could not load the engine: {type(exc).__name__}: {exc}")
             traceback.print_exc()

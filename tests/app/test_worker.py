@@ -142,3 +142,18 @@ def test_closing_the_window_ends_the_worker_thread(qtbot, make_window):
     assert thread.isRunning()
     w.close()
     assert thread.isFinished() and not still_running()
+
+
+def test_an_unavailable_device_falls_back_with_a_message(qtbot):
+    from gcam_desktop.app.main_window import MainWindow
+
+    win = MainWindow(device="cuda:7")
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.service.device_changed, timeout=120_000) as changed:
+            win.start_engine()
+        device, error = changed.args
+        assert "cuda:7" in error and device in ("cpu", "cuda", "mps")
+        qtbot.waitUntil(lambda: win.service.ready, timeout=60_000)
+    finally:
+        win.close()
