@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from .checkpoints import CheckpointWriter, init_from
 from .config import TrainConfig
 from .files import write_json, write_text
 from .metrics import classification_report
+from .progress import progress_bar
 from .state import capture_rng, restore_rng
 from .stopping import StopFlag
 
@@ -205,7 +205,7 @@ class ArchTrainer:
         if step >= self.steps_per_epoch:
             return accum, step
         self.model.train()
-        bar = _progress(self.steps_per_epoch, step, f"{self.arch} {epoch + 1}/{self.cfg.epochs}")
+        bar = progress_bar(self.steps_per_epoch, step, f"{self.arch} {epoch + 1}/{self.cfg.epochs}")
         t0 = time.perf_counter()
         try:
             for batch in loader:
@@ -353,14 +353,3 @@ class ArchTrainer:
 
 def _fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
-
-
-def _progress(total: int, initial: int, desc: str):
-    """A tqdm bar on stderr when it is a terminal; None otherwise (logs and pipes stay clean)."""
-    stream = sys.stderr
-    if stream is None or not getattr(stream, "isatty", lambda: False)():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, file=stream, leave=False, dynamic_ncols=True,
-                unit="step")

@@ -90,9 +90,9 @@ def _auto_workers(cfg: TrainConfig, cached: bool) -> int:
 
 
 def _decode(paths: list[Path], size: int, keep: bool):
-    from .loop import _progress
+    from .progress import progress_bar
 
-    bar = _progress(len(paths), 0, "checking images")
+    bar = progress_bar(len(paths), 0, "checking images", unit="image")
     if bar is None:
         log.info("checking %d images%s", len(paths), " (kept in memory)" if keep else "")
     arr, failures = decode_all(paths, size, keep, progress=(lambda _: bar.update(1)) if bar else None)

@@ -123,3 +123,20 @@ def test_bad_data_is_an_error_event_before_training(tmp_path, layout, message):
     assert [e["event"] for e in events] == ["error"]
     assert message in events[0]["message"] and message in r.stderr
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from training.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress_bar(10, 0, "x") is None  # a pipe or a log file: no bar
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    bar = progress_bar(10, 4, "resnet50 2/8")
+    bar.update(1)
+    bar.close()
+    assert "resnet50 2/8" in term.getvalue() and "4/10" in term.getvalue()  # starts where it resumed
