@@ -111,3 +111,16 @@ def test_committed_samples_match_the_demo_classes():
         assert mask_path_for(p).is_file()
         assert Image.open(p).size == (128, 128)
     assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) < 1_000_000
+
+
+def test_cli_and_synth_load_without_torch(tmp_path):
+    """`gcam-train synth` and --help start fast, and the CLI can tune OpenMP before torch loads."""
+    import subprocess
+    import sys
+
+    from trainer_helpers import ROOT, child_env
+
+    code = ("import sys, training, training.cli, training.synth, training.data, training.events\n"
+            "sys.exit(1 if 'torch' in sys.modules else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(tmp_path), cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
