@@ -209,7 +209,7 @@ class ArchTrainer:
         t0 = time.perf_counter()
         try:
             for batch in loader:
-                if batch is not None:  # every image of the batch vanished from disk
+                if batch is not None:  # None: every image of the batch vanished from disk
                     x, y = batch
                     x, y = self.normalize(x), y.to(dev, non_blocking=True)
                     with torch.autocast(dev.type, dtype=torch.float16, enabled=self.amp):
