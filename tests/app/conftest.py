@@ -139,7 +139,15 @@ def make_window(qtbot):
     gc.collect()
 
 
-def load_slot(qtbot, win, slot: str, path, arch: str = "small_cnn") -> None:
-    with qtbot.waitSignal(win.service.model_loaded, timeout=60_000,
-                          check_params_cb=lambda info: info.slot == slot):
-        win.slots.load(slot, str(path), arch)
+@pytest.fixture
+def load_slot(qtbot):
+    """Load a checkpoint into a window's slot and wait until the worker reports it loaded.
+
+    A fixture rather than an importable helper: under pytest's prepend import mode the name
+    `conftest` in sys.modules belongs to whichever conftest.py was imported last.
+    """
+    def load(win, slot: str, path, arch: str = "small_cnn") -> None:
+        with qtbot.waitSignal(win.service.model_loaded, timeout=60_000,
+                              check_params_cb=lambda info: info.slot == slot):
+            win.slots.load(slot, str(path), arch)
+    return load

@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_slot
-
 
 @pytest.fixture
-def win(make_window, qtbot, checkpoints, tiny_set):
+def win(make_window, qtbot, checkpoints, tiny_set, load_slot):
     w = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
-        load_slot(qtbot, w, slot, checkpoints[key])
+        load_slot(w, slot, checkpoints[key])
     image = sorted(tiny_set.rglob("*.png"))[0]
     w.show_image(str(image))
     _wait_all(qtbot, w)

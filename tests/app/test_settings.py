@@ -42,11 +42,9 @@ def test_damaged_or_odd_settings_fall_back_to_defaults(tmp_path):
     assert [sl["name"] for sl in s["slots"]] == ["baseline", "SE", "s_se", "custom"]
 
 
-def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, checkpoints):
-    from conftest import load_slot
-
+def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, checkpoints, load_slot):
     win = make_window()
-    load_slot(qtbot, win, "s_se", checkpoints["c"])
+    load_slot(win, "s_se", checkpoints["c"])
     c = win.controls
     c.opacity.setValue(73)
     c.norm.setCurrentIndex(c.norm.findData("shared"))

@@ -6,7 +6,6 @@ import threading
 
 import pytest
 
-from conftest import load_slot
 from gcam_desktop.app.requests import ExplainRequest, image_key
 
 
@@ -30,9 +29,9 @@ def _req(win, slot, path, method="gradcam", target=-1):
 
 
 @pytest.fixture
-def win(make_window, qtbot, checkpoints):
+def win(make_window, qtbot, checkpoints, load_slot):
     w = make_window()
-    load_slot(qtbot, w, "baseline", checkpoints["a"])
+    load_slot(w, "baseline", checkpoints["a"])
     return w
 
 
