@@ -46,8 +46,9 @@ def train_parser() -> argparse.ArgumentParser:
         prog="gcam-train",
         description="Train image classifiers on an image folder (the paper's recipe by default). "
                     "Other commands: `gcam-train synth --help`, `gcam-train demo --help`. "
-                    "stdout carries JSON-lines events only (training/EVENTS.md); progress goes to stderr.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "stdout carries JSON-lines events only (training/EVENTS.md); progress goes to stderr.")
+    # No ArgumentDefaultsHelpFormatter: options default to None so a resumed run can tell "not
+    # given" from "given"; each help text names the recipe's real default instead.
     p.add_argument("--data", metavar="DIR", help="ImageFolder (one subfolder per class) or a folder with "
                    "train/, val/ and optionally test/")
     p.add_argument("--arch", nargs="+", metavar="ARCH", default=None,
