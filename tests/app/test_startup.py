@@ -83,3 +83,24 @@ def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
             "sys.exit(0 if pinned or not any(n > 0 for n in measure_leaks().values()) else 1)\n")
     r = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_self_test_finishes_when_the_results_were_in_before_it_started(
+        qtbot, make_window, checkpoints, tiny_set, load_slot, capsys):
+    """A path given at launch is opened (and explained) before the self-test starts; the
+    self-test must not then wait for a result that has already come."""
+    from gcam_desktop.app.self_test import SelfTest
+
+    win = make_window()
+    load_slot(win, "baseline", checkpoints["a"])
+    image = str(sorted(tiny_set.rglob("*.png"))[0])
+    win.add_paths([image])
+    win.show_image(image)
+    qtbot.waitUntil(lambda: "baseline" in win.explanations.results, timeout=60_000)
+    test = SelfTest(win, {}, sample_paths=[image], timeout_s=120)
+    test.start()
+    qtbot.waitUntil(lambda: test._done, timeout=30_000)
+    assert test.exit_code == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["self_test"] == "ok" and list(report["models"]) == ["baseline"]
+    assert report["models"]["baseline"]["first_explanation_wall_s"] is None
