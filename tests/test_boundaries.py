@@ -43,7 +43,7 @@ def test_core_packages_load_no_qt_at_runtime():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_image_loader_and_paths_do_not_import_torch():
-    code = ("import sys, gcam_desktop.imaging, gcam_desktop.paths\n"
+def test_image_loader_paths_and_file_writing_do_not_import_torch():
+    code = ("import sys, gcam_desktop.imaging, gcam_desktop.paths, gcam_desktop.files\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -82,7 +82,7 @@ class DatasetSplit:
             raise DataError(f"{where}: damaged split file ({exc})") from exc
 
     def save(self, path: str | os.PathLike) -> None:
-        from .files import write_json
+        from gcam_desktop.files import write_json
 
         write_json(path, self.to_json())
 

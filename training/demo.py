@@ -18,7 +18,7 @@ from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, demo_dir
 
 from .config import DEMO_SYNTH, DEMO_TRAIN, TrainConfig
 from .events import EventSink
-from .files import atomic_write
+from gcam_desktop.files import atomic_write
 from .run import train
 from .stopping import StopFlag
 from .synth import make_synthetic, read_manifest

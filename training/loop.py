@@ -25,7 +25,7 @@ from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_m
 from .batches import EpochPlan, ImageSet, Normalizer, make_loader
 from .checkpoints import CheckpointWriter, init_from
 from .config import TrainConfig
-from .files import write_json, write_text
+from gcam_desktop.files import write_json, write_text
 from .metrics import classification_report
 from .progress import progress_bar
 from .state import capture_rng, restore_rng

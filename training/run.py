@@ -19,7 +19,7 @@ from typing import Callable
 from .config import TrainConfig
 from .data import DataError, DatasetSplit, build_split, decode_all, find_dataset
 from .events import EventSink, make_event
-from .files import write_json
+from gcam_desktop.files import write_json
 from .stopping import StopFlag
 
 log = logging.getLogger("training")

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .files import atomic_write, write_json
+from gcam_desktop.files import atomic_write, write_json
 
 MANIFEST = "synth.json"
 FORMAT = "gcam-desktop/synth"

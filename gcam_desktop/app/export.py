@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +16,14 @@ from PySide6.QtCore import QBuffer, QIODevice, QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from gcam_desktop.files import write_bytes
+
 from .compositing import normalise
 from .controls import method_label
 from .model_slot import arch_label
 from .qimage import rgb_to_qimage
 
 TILE_MAX = 768      # tiles larger than this are scaled down in the exported sheet
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _png_bytes(img: QImage) -> bytes:
@@ -126,7 +111,7 @@ def export_comparison(win, path: str | Path) -> Path:
         note += f" \u00b7 agreement {v['diff_a']} vs {v['diff_b']}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
     sheet = compose_sheet(comparison_tiles(win), note)
     path = Path(path)
-    atomic_write_bytes(path, _png_bytes(sheet))
+    write_bytes(path, _png_bytes(sheet))
     return path
 
 
@@ -157,9 +142,9 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
     path = Path(path).with_suffix(".npz")
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     side = path.with_suffix(".json")
-    atomic_write_bytes(side, json.dumps(meta, indent=2).encode("utf-8"))
+    write_bytes(side, json.dumps(meta, indent=2).encode("utf-8"))
     return path, side
 
 

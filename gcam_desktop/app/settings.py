@@ -12,10 +12,10 @@ import copy
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from gcam_desktop.files import write_text
 from gcam_desktop.paths import DEMO_ARCHS, user_config_dir
 
 log = logging.getLogger(__name__)
@@ -67,20 +67,6 @@ def settings_path() -> Path:
 def window_settings_path() -> Path:
     """QSettings file (ini format) beside the JSON, so one env var isolates both."""
     return user_config_dir() / "window.ini"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _merge(defaults: Any, loaded: Any) -> Any:
@@ -137,7 +123,7 @@ class Settings:
 
     def save(self) -> None:
         try:
-            atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True))
+            write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True))
         except OSError as exc:
             log.warning("%s: could not save settings (%s)", self.path, exc)
 

@@ -18,7 +18,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..files import atomic_write
 from . import METHODS
 from .overlay import COLORMAPS, overlay
 
@@ -112,15 +112,11 @@ def _unique_names(found: list[tuple[Path, PurePath]]) -> list[tuple[Path, PurePa
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """write(file) into a temp file beside `path`, then os.replace: a reader never sees half a
     file. No fsync: these outputs can be made again, and a sync per map would cost seconds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as fh:   # a handle: np.save given a path would append ".npy"
             write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, to_file, fsync=False)
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:

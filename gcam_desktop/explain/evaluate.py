@@ -439,7 +439,7 @@ def per_image_rows(scores: Sequence[ImageScore], methods: Sequence[str]) -> list
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    from ..models import atomic_write
+    from ..files import atomic_write
 
     atomic_write(path, lambda tmp: write(Path(tmp)))
 

@@ -4,7 +4,6 @@ from .checkpoint import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CheckpointError,
-    atomic_write,
     guess_arch,
     load_checkpoint,
     load_training_state,
@@ -15,7 +14,7 @@ from .checkpoint import (
 from .registry import ARCHS, available_devices, build_model, get_layer, pick_device
 
 __all__ = [
-    "ARCHS", "IMAGENET_MEAN", "IMAGENET_STD", "CheckpointError", "atomic_write", "available_devices",
+    "ARCHS", "IMAGENET_MEAN", "IMAGENET_STD", "CheckpointError", "available_devices",
     "build_model", "get_layer", "guess_arch", "load_checkpoint", "load_training_state", "make_meta",
     "pick_device", "read_checkpoint", "save_checkpoint",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,6 +16,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ..files import atomic_write
 from ..imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .registry import ARCHS, build_model
 
@@ -48,25 +48,6 @@ def make_meta(arch: str, class_names, input_size: int = 128, mean=IMAGENET_MEAN,
         "metrics": dict(metrics or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call write(tmp_path), then move the finished file over `path` in one step.
-
-    A crash or kill mid-write leaves the old file intact and only a stray temp file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path, model: nn.Module, meta: Mapping, extra: Mapping | None = None) -> Path:

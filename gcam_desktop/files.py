@@ -1,6 +1,7 @@
-"""Atomic file writes: a temp file in the same folder, then os.replace (torch-free).
+"""Atomic file writes: a temp file in the same folder, then os.replace (torch-free, Qt-free).
 
-A crash or kill mid-write leaves the previous file whole and at most a stray `.tmp`.
+A crash or kill mid-write leaves the previous file whole and at most a stray `.tmp`. The one
+implementation for checkpoints, runs, settings, exports and reports.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: b
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+    return atomic_write(path, write, fsync)
 
 
 def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> Path:
