@@ -11,9 +11,10 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget,
+    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout,
 )
 
+from .browse_row import with_browse
 from .controls import method_label
 from .model_slot import arch_label
 
@@ -66,8 +67,8 @@ class BatchExportDialog(QDialog):
                          f"\u00b7 {v['colormap']} at {v['opacity']:.0%}")
         summary.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("Images", _browse(self.source, self._pick_source))
-        form.addRow("Output", _browse(self.out, self._pick_out))
+        form.addRow("Images", with_browse(self.source, self._pick_source))
+        form.addRow("Output", with_browse(self.out, self._pick_out))
         form.addRow("Models", models_row)
         form.addRow("Settings", summary)
         self.progress = QProgressBar()
@@ -181,14 +182,3 @@ class BatchExportDialog(QDialog):
                 pass
         super().done(r)
 
-
-def _browse(edit: QLineEdit, pick) -> QWidget:
-    w = QWidget()
-    h = QHBoxLayout(w)
-    h.setContentsMargins(0, 0, 0, 0)
-    h.addWidget(edit, 1)
-    b = QToolButton()
-    b.setText("Browse\u2026")
-    b.clicked.connect(pick)
-    h.addWidget(b)
-    return w

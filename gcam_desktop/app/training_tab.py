@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
 
+from .browse_row import with_browse
 from .model_slot import arch_label
 from .settings import Settings
 from .training_curves import TrainingCurves
@@ -96,7 +97,7 @@ class TrainingTab(QWidget):
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Data set", _with_browse(self.data, self._pick_data))
+        form.addRow("Data set", with_browse(self.data, self._pick_data))
         form.addRow("Architectures", archs)
         recipe = QHBoxLayout()
         for label, w in (("Epochs", self.epochs), ("Batch", self.batch), ("LR", self.lr), ("Input", self.size)):
@@ -105,8 +106,8 @@ class TrainingTab(QWidget):
         recipe.addWidget(paper)
         recipe.addStretch(1)
         form.addRow("Recipe", recipe)
-        form.addRow("Start from", _with_browse(self.init, self._pick_init))
-        form.addRow("Output", _with_browse(self.out, self._pick_out))
+        form.addRow("Start from", with_browse(self.init, self._pick_init))
+        form.addRow("Output", with_browse(self.out, self._pick_out))
 
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -396,14 +397,3 @@ class TrainingTab(QWidget):
 def _pct(v) -> str:
     return f"{v * 100:.1f} %" if isinstance(v, (int, float)) else "\u2014"
 
-
-def _with_browse(edit: QLineEdit, pick) -> QWidget:
-    w = QWidget()
-    h = QHBoxLayout(w)
-    h.setContentsMargins(0, 0, 0, 0)
-    h.addWidget(edit, 1)
-    b = QToolButton()
-    b.setText("Browse\u2026")
-    b.clicked.connect(pick)
-    h.addWidget(b)
-    return w
