@@ -136,6 +136,17 @@ def _softmax_probs(model: nn.Module, x: Tensor) -> Tensor:
     return torch.softmax(model(x).float(), dim=1)
 
 
+def _probs_and_targets(model, images, probs, targets, batch_size, device):
+    """The unperturbed images' probabilities (given, e.g. Explanation.probs, or computed) and
+    the classes to score (given, or each image's prediction)."""
+    if probs is None:
+        probs = _batched_probs(model, images, batch_size)
+    probs = torch.as_tensor(probs, device=device).float()
+    if targets is None:
+        targets = probs.argmax(dim=1)
+    return probs, targets
+
+
 def _batched_probs(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
     return torch.cat([_softmax_probs(model, x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
@@ -240,11 +251,7 @@ def deletion_insertion(model: nn.Module, images: Tensor, maps: Tensor, targets=N
     targets = _as_targets(targets, n, device)
 
     with _evaluating(model):
-        if probs is None:
-            probs = _batched_probs(model, images, batch_size)
-        probs = torch.as_tensor(probs, device=device).float()
-        if targets is None:
-            targets = probs.argmax(dim=1)
+        probs, targets = _probs_and_targets(model, images, probs, targets, batch_size, device)
         clean = probs.gather(1, targets.view(-1, 1))[:, 0].cpu()
 
         plans: dict[str, _Plan] = {}
@@ -419,11 +426,7 @@ def confidence_change(model: nn.Module, images: Tensor, maps: Tensor, targets=No
         masked = images * m
     targets = _as_targets(targets, n, device)
     with _evaluating(model):
-        if probs is None:
-            probs = _batched_probs(model, images, batch_size)
-        probs = torch.as_tensor(probs, device=device).float()
-        if targets is None:
-            targets = probs.argmax(dim=1)
+        probs, targets = _probs_and_targets(model, images, probs, targets, batch_size, device)
         y = probs.gather(1, targets.view(-1, 1))[:, 0]
         o = _batched_probs(model, masked, batch_size).gather(1, targets.view(-1, 1))[:, 0]
     drop = (y - o).clamp(min=0) / y.clamp(min=1e-12) * 100
