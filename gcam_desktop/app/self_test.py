@@ -31,8 +31,11 @@ def find_sample(paths) -> Path | None:
 
 
 class SelfTest(QObject):
-    def __init__(self, win, timings: dict, sample_paths=None, timeout_s: float = 600.0) -> None:
+    def __init__(self, win, timings: dict, sample_paths=None, timeout_s: float = 600.0,
+                 quit=None) -> None:
         super().__init__(win)
+        # How to end: by default the application's exit (its event loop returns the code).
+        self._quit = quit or (lambda code: QApplication.instance().exit(code))
         self.win = win
         self.timings = timings
         self.sample_paths = sample_paths
@@ -147,7 +150,7 @@ class SelfTest(QObject):
             print(f"gcam-desktop self-test failed: {reason}", file=sys.stderr, flush=True)
         self.exit_code = 0 if ok else 1
         self.win.close()
-        QApplication.instance().exit(self.exit_code)
+        self._quit(self.exit_code)
 
 
 def _round(seconds: float | None) -> float | None:

@@ -97,10 +97,12 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
     win.add_paths([image])
     win.show_image(image)
     qtbot.waitUntil(lambda: "baseline" in win.explanations.results, timeout=60_000)
-    test = SelfTest(win, {}, sample_paths=[image], timeout_s=120)
+    # Not QApplication.exit: it would make every later event loop in this process return at once.
+    codes = []
+    test = SelfTest(win, {}, sample_paths=[image], timeout_s=120, quit=codes.append)
     test.start()
     qtbot.waitUntil(lambda: test._done, timeout=30_000)
-    assert test.exit_code == 0
+    assert test.exit_code == 0 and codes == [0]
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["self_test"] == "ok" and list(report["models"]) == ["baseline"]
     assert report["models"]["baseline"]["first_explanation_wall_s"] is None
