@@ -151,3 +151,17 @@ def load_slot(qtbot):
                               check_params_cb=lambda info: info.slot == slot):
             win.slots.load(slot, str(path), arch)
     return load
+
+
+@pytest.fixture
+def fill_training_form():
+    """Set a Training tab up for a small, fast small_cnn run on `data` into `out`."""
+    def fill(tab, data, out, epochs: int) -> None:
+        tab.data.setText(str(data))
+        tab.out.setText(str(out))
+        for arch, box in tab.arch_boxes.items():
+            box.setChecked(arch == "small_cnn")
+        tab.epochs.setValue(epochs)
+        tab.batch.setValue(4)
+        tab.size.setValue(32)
+    return fill

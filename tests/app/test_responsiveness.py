@@ -46,7 +46,7 @@ class Heartbeat:
         self._last, self._last_q = now, q
 
 
-def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set, class_names, tmp_path):
+def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set, class_names, tmp_path, fill_training_form):
     win = make_window(slots_arch=None)
     for slot, arch in zip(("baseline", "SE", "s_se"), ("resnet50", "se_resnet50", "s_se_resnet50")):
         with qtbot.waitSignal(win.service.model_loaded, timeout=120_000):
@@ -56,13 +56,7 @@ def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set,
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
 
     tab = win.training
-    tab.data.setText(str(tiny_set))
-    tab.out.setText(str(tmp_path / "run"))
-    for arch, box in tab.arch_boxes.items():
-        box.setChecked(arch == "small_cnn")
-    tab.epochs.setValue(500)
-    tab.batch.setValue(4)
-    tab.size.setValue(32)
+    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
     assert tab.start()
 
     heart = Heartbeat()

@@ -18,24 +18,14 @@ def tab(qtbot):
     t.shutdown()
 
 
-def _fill(tab, data, out, epochs):
-    tab.data.setText(str(data))
-    tab.out.setText(str(out))
-    for arch, box in tab.arch_boxes.items():
-        box.setChecked(arch == "small_cnn")
-    tab.epochs.setValue(epochs)
-    tab.batch.setValue(4)
-    tab.size.setValue(32)
-
-
 def test_defaults_are_the_papers_recipe(tab):
     assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (100, 128, 1e-3, 128)
     assert tab.archs() == ["resnet50", "se_resnet50", "s_se_resnet50"]   # the paper's comparison
     assert tab.init.text() == ""                                          # from scratch
 
 
-def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path):
-    _fill(tab, tiny_set, tmp_path / "run", epochs=2)
+def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
+    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=2)
     with qtbot.waitSignal(tab.run_finished, timeout=180_000) as finished:
         assert tab.start()
         assert tab.running() and not tab.start_btn.isEnabled()
@@ -54,8 +44,8 @@ def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set
     assert tab.start_btn.isEnabled() and not tab.stop_btn.isEnabled()
 
 
-def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_path):
-    _fill(tab, tiny_set, tmp_path / "run", epochs=500)
+def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
+    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
     tab.start()
     qtbot.waitUntil(lambda: any(e["event"] == "epoch_end" for e in tab.events), timeout=180_000)
     with qtbot.waitSignal(tab.run_finished, timeout=120_000):
@@ -67,11 +57,11 @@ def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_p
     assert tab.error.isHidden()
 
 
-def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path):
+def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_training_form):
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
     (empty / "b").mkdir()
-    _fill(tab, empty, tmp_path / "run", epochs=1)
+    fill_training_form(tab, empty, tmp_path / "run", epochs=1)
     with qtbot.waitSignal(tab.run_finished, timeout=120_000) as finished:
         tab.start()
     assert finished.args[0] != 0
