@@ -101,7 +101,7 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
     codes = []
     test = SelfTest(win, {}, sample_paths=[image], timeout_s=120, quit=codes.append)
     test.start()
-    qtbot.waitUntil(lambda: test._done, timeout=30_000)
+    qtbot.waitUntil(lambda: bool(codes), timeout=30_000)
     assert test.exit_code == 0 and codes == [0]
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["self_test"] == "ok" and list(report["models"]) == ["baseline"]
