@@ -1,9 +1,9 @@
 # Each target builds .venv itself when it is missing or pyproject.toml changed
-# (the stamp name carries a hash of pyproject.toml, so a second call starts at once).
+# (the stamp name carries a hash of pyproject.toml and setup.py, so a second call starts at once).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-HASH   := $(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])")
+HASH   := $(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()+open('setup.py','rb').read()).hexdigest()[:12])")
 STAMP  := $(VENV)/.stamp-$(HASH)
 EXTRAS ?= test
 
@@ -11,7 +11,7 @@ EXTRAS ?= test
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# pip takes torch/torchvision from this machine's wheel store where it has them.

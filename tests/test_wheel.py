@@ -1,7 +1,7 @@
 """A plain (non-editable) `pip install .` gets every module, every resource and every command.
 
-The package list in pyproject.toml is written by hand (resources/ installs as
-gcam_desktop.resources), so a new subpackage or resource folder left out of it would work in the
+Packages are found by setup.py, but resources/ installs as a mapped package
+(gcam_desktop.resources), so a package or resource folder that discovery misses would work in the
 editable checkout and be missing from a wheel. Building the wheel is what finds that.
 """
 
@@ -29,7 +29,7 @@ def _copy_sources(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for name in ("gcam_desktop", "training", "resources"):
         shutil.copytree(ROOT / name, dest / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
     return dest
 

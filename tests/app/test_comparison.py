@@ -123,7 +123,7 @@ def test_zoom_is_shared_by_all_panels(qtbot, win):
 
 
 def test_export_png_and_raw_maps(qtbot, win, tmp_path):
-    from gcam_desktop.app.export import export_comparison, export_raw_maps
+    from gcam_desktop.app.export.comparison import export_comparison, export_raw_maps
 
     png = export_comparison(win, tmp_path / "out" / "cmp.png")
     img = Image.open(png)
@@ -139,7 +139,7 @@ def test_export_png_and_raw_maps(qtbot, win, tmp_path):
 
 
 def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, tiny_set, tmp_path):
-    from gcam_desktop.app.batch_export import BatchExportDialog
+    from gcam_desktop.app.export.batch import BatchExportDialog
 
     dlg = BatchExportDialog(win)
     qtbot.addWidget(dlg)

@@ -103,7 +103,7 @@ def test_big_folder_scans_in_background_without_freezing(qtbot, make_window, tmp
 def test_thumbnail_cache_is_bounded_by_bytes(qtbot, tmp_path):
     from PySide6.QtCore import QThreadPool
 
-    from gcam_desktop.app.thumbnails import ThumbnailLoader
+    from gcam_desktop.app.images.thumbnails import ThumbnailLoader
 
     paths = []
     for i in range(12):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gcam_desktop.app.settings import Settings
-from gcam_desktop.app.training_tab import TrainingTab
+from gcam_desktop.app.shell.settings import Settings
+from gcam_desktop.app.training.tab import TrainingTab
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gcam_desktop.explain import cli
+from gcam_desktop.cli import explain as cli
 from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +184,6 @@ def test_explain_paths_progress_cancel_and_name_clashes(checkpoint, photos, tmp_
 
 
 def test_help_is_fast_to_import():
-    code = ("import sys\nfrom gcam_desktop.explain import cli\ncli.build_parser().format_help()\n"
+    code = ("import sys\nfrom gcam_desktop.cli import explain as cli\ncli.build_parser().format_help()\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from gcam_desktop.explain import evaluate as E
+from gcam_desktop.cli import evaluate as E
 
 
 def entry(name, arch):

@@ -1,0 +1,185 @@
+"""The controls shared by every panel: method, layer, target class, normalisation, colour
+map, opacity, and the difference view's pair of panels with their agreement score."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
+)
+
+from gcam_desktop.app.compare.colorbar import ColorBar
+from gcam_desktop.app.inference.messages import OWN_PREDICTION
+
+NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "gradcampp": "Grad-CAM++",
+    "guided_gradcam": "Guided Grad-CAM", "xgradcam": "XGrad-CAM", "hirescam": "HiRes-CAM",
+    "layercam": "LayerCAM", "scorecam": "Score-CAM", "eigencam": "Eigen-CAM", "cam": "CAM",
+    "saliency": "Saliency", "guided_backprop": "Guided backprop", "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients", "lrp": "LRP",
+}
+
+
+def method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name.replace("_", " ").title())
+
+
+def _combo(min_chars: int = 10) -> QComboBox:
+    c = QComboBox()
+    c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    c.setMinimumContentsLength(min_chars)
+    return c
+
+
+class Controls(QWidget):
+    changed = Signal(str)   # name of the control that changed
+
+    def __init__(self, values: dict, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("controls")
+        self.method = _combo(10)
+        self.layer = _combo(6)
+        self.target = _combo(9)
+        self.norm = _combo(8)
+        for key, label in NORMALISATIONS:
+            self.norm.addItem(label, key)
+        self.cmap = _combo(6)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setMinimumWidth(70)
+        self.opacity_label = QLabel()
+        self.opacity_label.setMinimumWidth(self.opacity_label.fontMetrics().horizontalAdvance("100%") + 4)
+        self.colorbar = ColorBar()
+        self.diff_a = _combo(5)
+        self.diff_b = _combo(5)
+        self.show_diff = QCheckBox("Difference")
+        self.show_diff.setToolTip("Show a panel with the first map minus the second (on their current scales)")
+        self.agreement = QLabel("Agreement \u2014")
+        self.agreement.setObjectName("agreement")
+        self.agreement.setToolTip("IoU of the top-20 % regions of the two maps (1 = same region)")
+        self.method.setToolTip("Explanation method (every method of the engine)")
+        self.layer.setToolTip("Layer whose activations the CAM methods explain")
+        self.target.setToolTip("Class to explain: each model's own prediction, or one class for all")
+        self.norm.setToolTip("Per panel: each map spans the full colour range.\n"
+                             "Shared scale: one range for all panels, so magnitudes compare.")
+
+        # Two rows that fit a 1280-pixel screen with the image list beside them: what to
+        # explain on top; how to show it and which two panels to compare below.
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(4)
+        col = 0
+        for label, widget in (("Method", self.method), ("Layer", self.layer), ("Class", self.target),
+                              ("Scale", self.norm), ("Colours", self.cmap)):
+            grid.addWidget(_label(label, widget), 0, col)
+            grid.addWidget(widget, 0, col + 1)
+            grid.setColumnStretch(col + 1, 1)
+            col += 2
+        second = QHBoxLayout()
+        second.setSpacing(6)
+        second.addWidget(_label("Opacity", self.opacity))
+        second.addWidget(self.opacity, 1)
+        second.addWidget(self.opacity_label)
+        second.addWidget(self.colorbar, 2)
+        second.addSpacing(12)
+        second.addWidget(QLabel("Compare"))
+        second.addWidget(self.diff_a)
+        second.addWidget(QLabel("with"))
+        second.addWidget(self.diff_b)
+        second.addWidget(self.show_diff)
+        second.addWidget(self.agreement, 1)
+        grid.addLayout(second, 1, 0, 1, col)
+
+        self._apply(values)
+        self.set_target_classes([])
+        self.method.currentIndexChanged.connect(lambda _: self.changed.emit("method"))
+        self.layer.currentIndexChanged.connect(lambda _: self.changed.emit("layer"))
+        self.target.currentIndexChanged.connect(lambda _: self.changed.emit("target"))
+        self.norm.currentIndexChanged.connect(lambda _: self.changed.emit("normalization"))
+        self.cmap.currentIndexChanged.connect(lambda _: self.changed.emit("colormap"))
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.diff_a.currentIndexChanged.connect(lambda _: self.changed.emit("diff"))
+        self.diff_b.currentIndexChanged.connect(lambda _: self.changed.emit("diff"))
+        self.show_diff.toggled.connect(lambda _: self.changed.emit("show_diff"))
+
+    def _apply(self, v: dict) -> None:
+        self._wanted = dict(v)  # remembered until the engine tells which choices exist
+        self.opacity.setValue(round(float(v.get("opacity", 0.5)) * 100))
+        self.opacity_label.setText(f"{self.opacity.value()}%")
+        _select(self.norm, v.get("normalization", "per_map"))
+        self.show_diff.setChecked(bool(v.get("show_diff", False)))
+        for c, text in ((self.method, v.get("method", "gradcam")), (self.cmap, v.get("colormap", "jet"))):
+            c.addItem(method_label(text) if c is self.method else text, text)
+        self.layer.addItem("Default", "")
+
+    def _on_opacity(self, value: int) -> None:
+        self.opacity_label.setText(f"{value}%")
+        self.changed.emit("opacity")
+
+    # -- choices the engine offers ------------------------------------------------------------
+    def set_methods(self, methods: list[str]) -> None:
+        _refill(self.method, [(method_label(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+
+    def set_colormaps(self, names: list[str]) -> None:
+        _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))
+
+    def set_layers(self, layers: list[str]) -> None:
+        want = self.layer.currentData() if self.layer.count() else self._wanted.get("layer", "")
+        _refill(self.layer, [("Default", "")] + [(name, name) for name in layers], want or "")
+
+    def set_target_classes(self, names: list[str]) -> None:
+        want = self.target.currentData() if self.target.count() else self._wanted.get("target", OWN_PREDICTION)
+        items = [("Own prediction", OWN_PREDICTION)] + [(f"{i}: {n}", i) for i, n in enumerate(names)]
+        _refill(self.target, items, want if want is not None else OWN_PREDICTION)
+
+    def set_diff_choices(self, panels: list[tuple[str, str]]) -> None:
+        a = self.diff_a.currentData() or self._wanted.get("diff_a")
+        b = self.diff_b.currentData() or self._wanted.get("diff_b")
+        items = [(title, slot) for slot, title in panels]
+        _refill(self.diff_a, items, a if isinstance(a, str) else (items[0][1] if items else None))
+        default_b = items[1][1] if len(items) > 1 else None
+        _refill(self.diff_b, items, b if isinstance(b, str) and b != self.diff_a.currentData() else default_b)
+
+    # -- values ---------------------------------------------------------------------------------
+    def values(self) -> dict:
+        return {
+            "opacity": self.opacity.value() / 100.0,
+            "colormap": self.cmap.currentData(),
+            "method": self.method.currentData(),
+            "layer": self.layer.currentData() or "",
+            "target": self.target.currentData() if self.target.currentData() is not None else OWN_PREDICTION,
+            "normalization": self.norm.currentData(),
+            "diff_a": self.diff_a.currentData(),
+            "diff_b": self.diff_b.currentData(),
+            "show_diff": self.show_diff.isChecked(),
+        }
+
+
+def _label(text: str, buddy: QWidget) -> QLabel:
+    lab = QLabel(text)
+    lab.setBuddy(buddy)
+    lab.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+    return lab
+
+
+def _select(combo: QComboBox, data) -> bool:
+    i = combo.findData(data)
+    if i >= 0:
+        combo.setCurrentIndex(i)
+    return i >= 0
+
+
+def _refill(combo: QComboBox, items: list[tuple[str, object]], want) -> None:
+    """Replace a combo's items keeping the selection (or `want`) without emitting in between."""
+    old = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for label, data in items:
+        combo.addItem(label, data)
+    if not _select(combo, want) and combo.count():
+        combo.setCurrentIndex(0)
+    combo.blockSignals(False)
+    if combo.currentData() != old:
+        combo.currentIndexChanged.emit(combo.currentIndex())

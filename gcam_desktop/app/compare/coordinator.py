@@ -1,0 +1,334 @@
+"""Keeps the comparison view in step with the current image, the slots and the controls.
+
+Asks the worker for one explanation per active panel, shows results as they come, and
+applies what needs no model (colour map, scale, opacity, difference) on the UI thread from
+the cached maps: the opacity slider only changes how the cached colourised map is composited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from gcam_desktop.app.compare.comparison_view import ComparisonView
+from gcam_desktop.app.compare.compositing import difference, normalise, upsample
+from gcam_desktop.app.compare.controls import Controls, method_label
+from gcam_desktop.app.images.display_image import DisplayImageLoader
+from gcam_desktop.app.inference.service import InferenceService
+from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.app.inference.messages import OWN_PREDICTION, ExplainRequest, ExplainResult, image_key
+from gcam_desktop.app.slots.slot_manager import SlotManager
+
+DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
+TOP_FRACTION = 0.2
+DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
+
+
+class ExplanationController(QObject):
+    image_failed = Signal(str, str)        # path, reason (list + status bar show it)
+    message = Signal(str, int)
+    results_changed = Signal()             # the panels' results changed (export, quality tab)
+
+    def __init__(self, service: InferenceService, slots: SlotManager, controls: Controls,
+                 view: ComparisonView, images: DisplayImageLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.service, self.slots, self.controls, self.view, self.images = service, slots, controls, view, images
+        self.path: str | None = None
+        self.image_key: tuple | None = None
+        self.display: np.ndarray | None = None
+        self.results: dict[str, ExplainResult] = {}
+        self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()   # upsampled, per result
+        self._lut_cache: dict[str, np.ndarray] = {}
+        self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
+        self.iou_fn = None
+        self.diverging = None
+        self.last_opacity_seconds = 0.0
+        service.result_ready.connect(self._on_result)
+        service.request_started.connect(self._on_started)
+        images.loaded.connect(self._on_display)
+        images.failed.connect(self._on_display_failed)
+        controls.changed.connect(self._on_control)
+        slots.changed.connect(self._on_slots)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def engine_ready(self, info: dict) -> None:
+        from gcam_desktop.explain import overlay   # torch is loaded by now: no UI stall
+        try:
+            from gcam_desktop.explain.metrics import top_region_iou
+        except ImportError:
+            top_region_iou = None
+        self.lut_fn = overlay.colormap_lut
+        self.iou_fn = top_region_iou
+        names = list(info.get("colormaps", []))
+        self.diverging = next((n for n in DIVERGING if n in names), names[0] if names else None)
+        self.controls.set_methods(info.get("methods", []))
+        self.controls.set_colormaps(names)
+        self._apply_lut()
+        self.refresh()
+
+    def set_image(self, path: str | None) -> None:
+        if path == self.path:
+            return
+        self.path = path
+        self.image_key = image_key(path) if path else None
+        self.results.clear()
+        arr = self.images.request(path) if path else None
+        self.display = arr
+        self.view.set_image(arr)
+        self._show_original_info()
+        self.refresh()
+
+    def _on_display(self, path: str, arr: np.ndarray) -> None:
+        if path != self.path:
+            return
+        self.display = arr
+        self.view.set_image(arr)
+        self._show_original_info()
+        for slot, res in self.results.items():
+            self._show(slot, res)
+        self._update_shared()
+
+    def _on_display_failed(self, path: str, reason: str) -> None:
+        if path == self.path:
+            self.view.original.set_status("cannot read", "error")
+            self.view.original.info.setText(f"\u26a0 {reason}")
+        self.image_failed.emit(path, reason)
+
+    def _on_slots(self) -> None:
+        panels = self.slots.panels()
+        self.view.set_panels(panels)
+        self.controls.set_diff_choices([(slot, slot) for slot, _ in panels])
+        self.controls.set_target_classes(self.slots.class_names())
+        layer_sets = [set(s.info.layers) for s in self.slots.active()]
+        common = sorted(set.intersection(*layer_sets), key=_layer_order) if layer_sets else []
+        self.controls.set_layers(common)
+        self.view.set_opacity(self.controls.values()["opacity"])
+        self.refresh()
+
+    def _on_control(self, name: str) -> None:
+        v = self.controls.values()
+        if name == "opacity":
+            t0 = time.perf_counter()
+            self.view.set_opacity(v["opacity"])
+            self.last_opacity_seconds = time.perf_counter() - t0
+        elif name == "colormap":
+            self._apply_lut()
+        elif name == "normalization":
+            self._update_shared()
+        elif name in ("diff", "show_diff"):
+            self.view.set_show_diff(v["show_diff"])
+            self._update_diff()
+        else:  # method, layer, target: new explanations
+            self.refresh()
+
+    # -- requests -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """(Re)request every enabled panel's explanation for the current image and controls."""
+        v = self.controls.values()
+        for st in self.slots.enabled():
+            panel = self.view.panels.get(st.name)
+            if panel is None:
+                continue
+            if st.info is None:
+                self.results.pop(st.name, None)
+                self.service.cancel(st.name)
+                panel.clear_map()
+                panel.set_status("")
+                note = ("loading\u2026" if st.loading else
+                        f"no model \u2014 open a {arch_label(st.arch)} checkpoint (card above) or train one")
+                if st.error and not st.loading:
+                    note = st.error
+                panel.subtitle.setText("")
+                panel.predictions.set_note(note)
+                continue
+            if self.path is None or not self.service.ready or not v["method"]:
+                continue
+            req = ExplainRequest(panel=st.name, path=self.path, image_key=self.image_key,
+                                 model_token=st.info.token, method=v["method"], layer=v["layer"],
+                                 target=int(v["target"]))
+            old = self.results.get(st.name)
+            if old is not None and old.request.key == req.key:
+                continue
+            hit = self.service.request(req)
+            if hit is not None:
+                self.results[st.name] = hit
+                self._show(st.name, hit)
+            else:
+                panel.set_status("queued\u2026", "busy")
+        self._update_shared()
+
+    def _on_started(self, req: ExplainRequest) -> None:
+        panel = self.view.panels.get(req.panel)
+        if panel is not None and self.service.is_latest(req):
+            panel.set_status("computing\u2026", "busy")
+
+    def _on_result(self, res: ExplainResult) -> None:
+        req = res.request
+        if req.path != self.path or req.panel not in self.view.panels:
+            return
+        if res.image_error:
+            self.image_failed.emit(req.path, res.error.split(": ", 1)[-1] if res.error else "")
+        first = not any(r.class_names for r in self.results.values())
+        self.results[req.panel] = res
+        self._show(req.panel, res)
+        self._update_shared()
+        if first and res.class_names:
+            self._show_original_info()
+
+    # -- showing --------------------------------------------------------------------------
+    def _show(self, slot: str, res: ExplainResult) -> None:
+        panel = self.view.panels.get(slot)
+        if panel is None:
+            return
+        if not res.ok:
+            panel.set_error(res.error or "no map")
+            self.results_changed.emit()
+            return
+        names = res.class_names
+        target_name = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
+        panel.predictions.set_predictions(res.top, names, res.target_class, res.true_class)
+        which = "" if res.request.target == OWN_PREDICTION else " (chosen class)"
+        layer = f" \u00b7 {res.layer}" if res.layer and res.method not in self._gradient_methods() else ""
+        panel.subtitle.setText(f"{method_label(res.method)}{layer} \u00b7 {target_name}{which}")
+        why = "the class chosen above" if which else "the model's own prediction"
+        panel.subtitle.setToolTip(f"{method_label(res.method)} at {res.layer or 'the input'}, explaining "
+                                  f"{target_name} ({why})")
+        panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
+        panel.status.setToolTip("")
+        if self.display is not None and self.lut_fn is not None:
+            panel.set_map(self._display_map(res), self._lut(), self._levels(res))
+            panel.set_opacity(self.controls.values()["opacity"])
+        self.results_changed.emit()
+
+    def _gradient_methods(self) -> set:
+        info = self.service.engine_info or {}
+        return set(info.get("gradient_methods", []))
+
+    def _display_map(self, res: ExplainResult) -> np.ndarray:
+        h, w = self.display.shape[:2]
+        key = (res.request.key, h, w)
+        m = self._maps.get(key)
+        if m is None:
+            m = upsample(res.unnormalised(), h, w)
+            self._maps[key] = m
+            while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
+                self._maps.popitem(last=False)
+        else:
+            self._maps.move_to_end(key)
+        return m
+
+    def _lut(self, name: str | None = None) -> np.ndarray:
+        name = name or self.controls.values()["colormap"]
+        lut = self._lut_cache.get(name)
+        if lut is None:
+            lut = np.asarray(self.lut_fn(name), dtype=np.uint8)
+            self._lut_cache[name] = lut
+        return lut
+
+    def _apply_lut(self) -> None:
+        if self.lut_fn is None:
+            return
+        lut = self._lut()
+        for panel in self.view.panels.values():
+            panel.set_lut(lut)
+        self.controls.colorbar.set_lut(lut)
+        self._update_diff()
+
+    def shared_range(self) -> tuple[float, float]:
+        ok = [r for s, r in self.results.items() if r.ok and s in self.view.order]
+        if not ok:
+            return 0.0, 1.0
+        return min(r.raw_min for r in ok), max(r.raw_max for r in ok)
+
+    def _levels(self, res: ExplainResult) -> tuple[float, float]:
+        if self.controls.values()["normalization"] == "shared":
+            return self.shared_range()
+        return res.raw_min, res.raw_max
+
+    def _update_shared(self) -> None:
+        for slot, res in self.results.items():
+            panel = self.view.panels.get(slot)
+            if panel is not None and res.ok and panel.map is not None:
+                panel.set_levels(self._levels(res))
+        if self.controls.values()["normalization"] == "shared":
+            lo, hi = self.shared_range()
+            self.controls.colorbar.set_range(lo, hi, "shared scale")
+        else:
+            self.controls.colorbar.set_range(0.0, 1.0, "each panel: its own max")
+        self._update_diff()
+
+    def _update_diff(self) -> None:
+        v = self.controls.values()
+        a, b = self.results.get(v["diff_a"]), self.results.get(v["diff_b"])
+        label = self.controls.agreement
+        if not (a and b and a.ok and b.ok) or v["diff_a"] == v["diff_b"]:
+            label.setText("Agreement \u2014")
+            self.view.diff.clear_map()
+            self.view.diff.subtitle.setText("pick two panels with maps")
+            self.view.diff.info.setText("")
+            return
+        iou = self.agreement(a, b)
+        title_a, title_b = (self.controls.diff_a.currentText(), self.controls.diff_b.currentText())
+        label.setText(f"Agreement <b>{iou:.2f}</b>")
+        self.view.diff.title.setText("Difference")
+        self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b}")
+        self.view.diff.info.setText(
+            f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
+            f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
+        if v["show_diff"] and self.display is not None and self.lut_fn is not None:
+            ma = normalise(self._display_map(a), *self._levels(a))
+            mb = normalise(self._display_map(b), *self._levels(b))
+            self.view.diff.set_map(difference(ma, mb), self._lut(self.diverging), (-1.0, 1.0))
+            self.view.diff.set_opacity(v["opacity"])
+
+    def agreement(self, a: ExplainResult, b: ExplainResult) -> float:
+        if self.iou_fn is not None:
+            import torch
+
+            ta, tb = torch.from_numpy(a.map)[None], torch.from_numpy(b.map)[None]
+            return float(self.iou_fn(ta, tb, fraction=TOP_FRACTION)[0])
+        return top_region_iou_np(a.map, b.map, TOP_FRACTION)
+
+    def _show_original_info(self) -> None:
+        panel = self.view.original
+        if self.path is None:
+            panel.title.setText("Original")
+            panel.subtitle.setText("")
+            panel.info.setText("Drop images or folders onto the window to begin.")
+            return
+        p = Path(self.path)
+        panel.title.setText("Original")
+        panel.subtitle.setText(p.name)
+        panel.subtitle.setToolTip(str(p))
+        panel.set_status("")
+        lines = [f"Folder: {p.parent.name}"]
+        if self.display is not None:
+            lines.append(f"Shown at {self.display.shape[1]}\u00d7{self.display.shape[0]}")
+        known = [r for r in self.results.values() if r.class_names]
+        if known:
+            r = known[0]
+            truth = r.class_names[r.true_class] if r.true_class is not None else None
+            lines.append(f"True class: <b>{truth}</b>" if truth else "True class: unknown (folder is no class name)")
+        panel.info.setText("<br>".join(lines))
+
+
+def _layer_order(name: str):
+    return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
+
+
+def top_region_iou_np(a: np.ndarray, b: np.ndarray, fraction: float = TOP_FRACTION) -> float:
+    """IoU of the top `fraction` pixels of two maps (compared on the larger grid)."""
+    if a.size < b.size:
+        a = upsample(a, *b.shape)
+    elif b.size < a.size:
+        b = upsample(b, *a.shape)
+    k = max(1, int(round(fraction * a.size)))
+    top_a = np.zeros(a.size, bool)
+    top_b = np.zeros(b.size, bool)
+    top_a[np.argsort(-a.ravel(), kind="stable")[:k]] = True
+    top_b[np.argsort(-b.ravel(), kind="stable")[:k]] = True
+    return float((top_a & top_b).sum() / max(1, (top_a | top_b).sum()))

@@ -1,0 +1,1 @@
+"""Export: the current comparison as a PNG with raw maps, and batch export of a folder."""

@@ -1,0 +1,184 @@
+"""Batch export: explain a whole folder with the loaded models through gcam-explain's own
+`explain_paths` (overlays, raw maps, predictions.csv), run as a job in the inference worker,
+which owns the models. Between batches the worker answers the panels' requests, so the
+comparison stays live while a folder is exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout,
+)
+
+from gcam_desktop.app.shell.browse_row import with_browse
+from gcam_desktop.app.compare.controls import method_label
+from gcam_desktop.app.slots.model_card import arch_label
+
+JOB = "batch-export"
+
+
+def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha) -> dict:
+    """Runs in the worker thread (InferenceService.run_job)."""
+    from gcam_desktop.cli.explain import ModelSpec, explain_paths
+
+    specs = [ModelSpec(f"{slot}_{worker.models[slot].info.arch}", worker.models[slot].model, worker.models[slot].meta)
+             for slot in slots if slot in worker.models]
+    if not specs:
+        raise ValueError("no loaded model to export with")
+    report = explain_paths(
+        paths, specs, out_dir, method=method, layer=layer or None, target=None if target < 0 else target,
+        cmap=cmap, alpha=alpha,
+        on_progress=lambda done, total, path: worker.job_progress.emit(JOB, done, total, path),
+        on_error=lambda what, why: worker.job_error.emit(JOB, what, why),
+        should_stop=lambda: worker.serve_pending() or worker.job_cancelled())
+    return {"images": report.images, "maps": report.maps, "failures": len(report.failures),
+            "cancelled": report.cancelled, "csv": str(report.predictions_csv or ""), "seconds": report.seconds,
+            "out": str(out_dir)}
+
+
+class BatchExportDialog(QDialog):
+    def __init__(self, win) -> None:
+        super().__init__(win)
+        self.win = win
+        self.setWindowTitle("Batch export")
+        self.setMinimumWidth(560)
+        self.running = False
+        self.result: dict | None = None
+        v = win.controls.values()
+        current = win.explanations.path
+        start = str(Path(current).parent) if current else (win.settings["last_folder"] or "")
+        self.source = QLineEdit(start)
+        self.out = QLineEdit(str(Path(start) / "explanations") if start else "")
+        self.models: dict[str, QCheckBox] = {}
+        models_row = QHBoxLayout()
+        for st in win.slots.active():
+            box = QCheckBox(f"{st.name} ({arch_label(st.info.arch)})")
+            box.setChecked(True)
+            self.models[st.name] = box
+            models_row.addWidget(box)
+        models_row.addStretch(1)
+        self.v = v
+        which = "own prediction" if v["target"] < 0 else f"class {v['target']}"
+        summary = QLabel(f"{method_label(v['method'])} \u00b7 layer {v['layer'] or 'default'} \u00b7 {which} "
+                         f"\u00b7 {v['colormap']} at {v['opacity']:.0%}")
+        summary.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Images", with_browse(self.source, self._pick_source))
+        form.addRow("Output", with_browse(self.out, self._pick_out))
+        form.addRow("Models", models_row)
+        form.addRow("Settings", summary)
+        self.progress = QProgressBar()
+        self.status = QLabel("Overlays (PNG), raw maps (.npy) and predictions.csv, one folder per model.")
+        self.status.setWordWrap(True)
+        self.errors = QPlainTextEdit()
+        self.errors.setReadOnly(True)
+        self.errors.setMaximumHeight(120)
+        self.errors.setPlaceholderText("Files that could not be explained are listed here; the export goes on.")
+        self.buttons = QDialogButtonBox()
+        self.start_btn = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.open_btn = QPushButton("Open folder")
+        self.open_btn.setEnabled(False)
+        self.buttons.addButton(self.open_btn, QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_btn = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.buttons.accepted.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        self.open_btn.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.out.text())))
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.errors)
+        layout.addWidget(self.buttons)
+        svc = win.service
+        svc.job_progress.connect(self._on_progress)
+        svc.job_error.connect(self._on_error)
+        svc.job_done.connect(self._on_done)
+        svc.job_failed.connect(self._on_failed)
+        if not self.models:
+            self.start_btn.setEnabled(False)
+            self.status.setText("Load a model into a slot first.")
+
+    def _pick_source(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Folder of images", self.source.text())
+        if d:
+            self.source.setText(d)
+            if not self.out.text():
+                self.out.setText(str(Path(d) / "explanations"))
+
+    def _pick_out(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Output folder", self.out.text())
+        if d:
+            self.out.setText(d)
+
+    def start(self) -> bool:
+        src, out = self.source.text().strip(), self.out.text().strip()
+        slots = [s for s, box in self.models.items() if box.isChecked()]
+        problem = (None if src and Path(src).exists() else f"{src or '(none)'}: no such folder or file") or \
+                  (None if out else "choose an output folder") or (None if slots else "tick at least one model")
+        if problem:
+            self.status.setText(problem)
+            return False
+        self.running = True
+        self.start_btn.setEnabled(False)
+        self.close_btn.setText("Cancel")
+        self.errors.clear()
+        self.progress.setRange(0, 0)
+        self.status.setText("Exporting\u2026")
+        v = self.v
+        self.win.service.run_job(JOB, run_batch, [src], slots, out, v["method"], v["layer"], int(v["target"]),
+                                 v["colormap"], float(v["opacity"]))
+        return True
+
+    def _on_progress(self, job: str, done: int, total: int, path: str) -> None:
+        if job == JOB:
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(done)
+            self.status.setText(f"{done} / {total}: {Path(path).name}")
+
+    def _on_error(self, job: str, what: str, why: str) -> None:
+        if job == JOB:
+            self.errors.appendPlainText(f"{what}: {why}")
+
+    def _on_done(self, job: str, result: dict) -> None:
+        if job != JOB:
+            return
+        self.running, self.result = False, result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        word = "Cancelled" if result["cancelled"] else "Done"
+        self.status.setText(f"{word}: {result['maps']} maps from {result['images']} images in {result['seconds']:.1f} s"
+                            + (f"; {result['failures']} problems (listed below)" if result["failures"] else "")
+                            + f" \u2192 {result['out']}")
+        self.open_btn.setEnabled(True)
+        self.close_btn.setText("Close")
+        self.start_btn.setEnabled(True)
+        self.win._status(self.status.text(), 10000)
+
+    def _on_failed(self, job: str, message: str) -> None:
+        if job == JOB:
+            self.running = False
+            self.status.setText(f"Export failed: {message}")
+            self.close_btn.setText("Close")
+            self.start_btn.setEnabled(True)
+
+    def reject(self) -> None:
+        if self.running:
+            self.win.service.cancel_job()   # asked between batches; the dialog closes when done
+            self.status.setText("Cancelling after the current batch\u2026")
+            return
+        super().reject()
+
+    def done(self, r: int) -> None:
+        svc = self.win.service
+        for sig, slot in ((svc.job_progress, self._on_progress), (svc.job_error, self._on_error),
+                          (svc.job_done, self._on_done), (svc.job_failed, self._on_failed)):
+            try:
+                sig.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        super().done(r)
+

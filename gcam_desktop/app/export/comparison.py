@@ -1,0 +1,181 @@
+"""Export: the current comparison as one PNG, and every panel's raw map with its metadata.
+
+The PNG is composed at the picture's own resolution (not a screen grab): the original, then
+each model's overlay as the engine's `overlay()` makes it, with the current colour map,
+opacity and scale, and a caption per tile. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QIODevice, QRect, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from gcam_desktop.files import write_bytes
+
+from gcam_desktop.app.compare.compositing import normalise
+from gcam_desktop.app.compare.controls import method_label
+from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.app.shell.qimage import rgb_to_qimage
+
+TILE_MAX = 768      # tiles larger than this are scaled down in the exported sheet
+
+
+def _png_bytes(img: QImage) -> bytes:
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not img.save(buf, "PNG"):
+        raise OSError("could not encode the PNG")
+    return bytes(buf.data())
+
+
+def comparison_tiles(win) -> list[tuple[str, str, np.ndarray]]:
+    """(title, caption, HxWx3 uint8) for the original and every panel with a map."""
+    from gcam_desktop.explain.overlay import overlay
+
+    ex = win.explanations
+    if ex.display is None:
+        raise ValueError("no image is shown")
+    v = win.controls.values()
+    image = ex.display
+    tiles = [("Original", Path(ex.path).name, image)]
+    for slot in win.view.order:
+        res = ex.results.get(slot)
+        st = win.slots.states[slot]
+        if res is None or not res.ok or st.info is None:
+            continue
+        m = normalise(ex._display_map(res), *ex._levels(res))
+        blended = overlay(image, m, v["opacity"], v["colormap"])
+        names = res.class_names
+        cls = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
+        prob = next((p for c, p in res.top if c == res.target_class), None)
+        caption = f"{method_label(res.method)} {res.layer} \u00b7 {cls}" + (f" {prob * 100:.1f}%" if prob is not None else "")
+        tiles.append((f"{slot} \u00b7 {arch_label(st.info.arch)}", caption, np.asarray(blended, dtype=np.uint8)))
+    if len(tiles) == 1:
+        raise ValueError("no panel has an explanation yet")
+    return tiles
+
+
+def compose_sheet(tiles, note: str = "") -> QImage:
+    """Tiles side by side with a title and caption above each; white background."""
+    h0, w0 = tiles[0][2].shape[:2]
+    scale = min(1.0, TILE_MAX / max(h0, w0))
+    tw, th = max(1, round(w0 * scale)), max(1, round(h0 * scale))
+    title_font = QFont()
+    title_font.setPixelSize(max(13, th // 24))
+    title_font.setBold(True)
+    cap_font = QFont()
+    cap_font.setPixelSize(max(11, th // 30))
+    line = int(title_font.pixelSize() * 1.5)
+    cap_line = int(cap_font.pixelSize() * 1.5)
+    pad = 10
+    head = line + cap_line + 4
+    foot = cap_line + pad if note else 0
+    sheet = QImage(pad + len(tiles) * (tw + pad), pad + head + th + pad + foot, QImage.Format.Format_RGB888)
+    sheet.fill(QColor("white"))
+    p = QPainter(sheet)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    for i, (title, caption, rgb) in enumerate(tiles):
+        x = pad + i * (tw + pad)
+        p.setPen(QColor("#1f2633"))
+        p.setFont(title_font)
+        p.drawText(QRect(x, pad, tw, line), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   p.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, tw))
+        p.setFont(cap_font)
+        p.setPen(QColor("#5b6473"))
+        p.drawText(QRect(x, pad + line, tw, cap_line), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   p.fontMetrics().elidedText(caption, Qt.TextElideMode.ElideRight, tw))
+        p.drawImage(QRect(x, pad + head, tw, th), rgb_to_qimage(rgb))
+    if note:
+        p.setFont(cap_font)
+        p.setPen(QColor("#5b6473"))
+        p.drawText(QRect(pad, sheet.height() - foot, sheet.width() - 2 * pad, cap_line),
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, note)
+    p.end()
+    return sheet
+
+
+def export_comparison(win, path: str | Path) -> Path:
+    v = win.controls.values()
+    note = (f"opacity {v['opacity']:.2f} \u00b7 colour map {v['colormap']} \u00b7 "
+            f"{'shared scale' if v['normalization'] == 'shared' else 'each map on its own scale'}")
+    ex = win.explanations
+    a, b = ex.results.get(v["diff_a"]), ex.results.get(v["diff_b"])
+    if a and b and a.ok and b.ok and v["diff_a"] != v["diff_b"]:
+        note += f" \u00b7 agreement {v['diff_a']} vs {v['diff_b']}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
+    sheet = compose_sheet(comparison_tiles(win), note)
+    path = Path(path)
+    write_bytes(path, _png_bytes(sheet))
+    return path
+
+
+def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
+    """`path` (.npz): per panel `<slot>_map` (model input size, [0, 1]) and `<slot>_raw`;
+    beside it a .json with what made each map."""
+    ex = win.explanations
+    arrays, meta = {}, {"image": ex.path, "panels": {}}
+    for slot in win.view.order:
+        res = ex.results.get(slot)
+        st = win.slots.states[slot]
+        if res is None or not res.ok or st.info is None:
+            continue
+        arrays[f"{slot}_map"] = res.map.astype(np.float32)
+        if res.raw is not None:
+            arrays[f"{slot}_raw"] = res.raw.astype(np.float32)
+        meta["panels"][slot] = {
+            "arch": st.info.arch, "checkpoint": st.info.path, "method": res.method, "layer": res.layer,
+            "target_class": res.target_class,
+            "target_name": res.class_names[res.target_class] if 0 <= res.target_class < len(res.class_names) else None,
+            "top5": [{"class": res.class_names[c] if c < len(res.class_names) else c, "index": c, "prob": p}
+                     for c, p in res.top],
+            "true_class": res.true_class, "raw_min": res.raw_min, "raw_max": res.raw_max,
+            "map_key": f"{slot}_map", "raw_key": f"{slot}_raw" if res.raw is not None else None,
+        }
+    if not arrays:
+        raise ValueError("no panel has an explanation yet")
+    path = Path(path).with_suffix(".npz")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes(path, buf.getvalue())
+    side = path.with_suffix(".json")
+    write_bytes(side, json.dumps(meta, indent=2).encode("utf-8"))
+    return path, side
+
+
+def _default_name(win, suffix: str) -> str:
+    ex = win.explanations
+    stem = Path(ex.path).stem if ex.path else "comparison"
+    method = win.controls.values()["method"] or "map"
+    folder = win.settings["last_folder"] or str(Path.home())
+    return str(Path(folder) / f"{stem}_{method}{suffix}")
+
+
+def export_comparison_dialog(win) -> None:
+    path, _ = QFileDialog.getSaveFileName(win, "Export comparison", _default_name(win, ".png"), "PNG image (*.png)")
+    if not path:
+        return
+    try:
+        out = export_comparison(win, path if path.lower().endswith(".png") else path + ".png")
+    except (ValueError, OSError) as exc:
+        QMessageBox.warning(win, "Export comparison", str(exc))
+        return
+    win._status(f"Saved {out}", 8000)
+
+
+def export_maps_dialog(win) -> None:
+    path, _ = QFileDialog.getSaveFileName(win, "Export raw maps", _default_name(win, "_maps.npz"),
+                                          "NumPy archive (*.npz)")
+    if not path:
+        return
+    try:
+        npz, side = export_raw_maps(win, path)
+    except (ValueError, OSError) as exc:
+        QMessageBox.warning(win, "Export maps", str(exc))
+        return
+    win._status(f"Saved {npz} and {side.name}", 8000)

@@ -1,0 +1,79 @@
+"""Start-up order: QApplication, style, window, first paint; only then the engine (torch)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Callable
+
+from gcam_desktop import __version__
+
+
+def run(args, launch_clock: Callable[[], float]) -> int:
+    if args.self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from gcam_desktop.app.shell.qt_compat import install
+
+    install()  # before the first signal is emitted
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("gcam-desktop")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("gcam-desktop")
+
+    from gcam_desktop.app.shell.main_window import MainWindow
+    from gcam_desktop.app.shell.style import apply_style
+
+    apply_style(app)
+    win = MainWindow(device=args.device)
+    timings: dict[str, float] = {}
+    self_test = None
+    if args.self_test:
+        from gcam_desktop.app.tooling.self_test import SelfTest
+
+        self_test = SelfTest(win, timings, sample_paths=args.paths, timeout_s=args.self_test_timeout)
+
+    def after_paint() -> None:
+        now = launch_clock()
+        # Painted at _first_paint_at; since then the image views have been attached.
+        timings["launch_to_window_s"] = now - (time.perf_counter() - win._first_paint_at)
+        timings["launch_to_views_s"] = now
+        if args.quit_after_paint:
+            import json
+
+            print(json.dumps({k: round(v, 4) for k, v in timings.items()}), flush=True)
+            win.close()
+            app.quit()
+            return
+        win.start_engine()
+        apply_arguments(win, args)
+        if self_test is not None:
+            self_test.start()
+
+    win.painted.connect(after_paint, type=_single_shot())
+    win.show()
+    code = app.exec()
+    win.shutdown()
+    if self_test is not None:
+        return self_test.exit_code
+    return code
+
+
+def _single_shot():
+    from PySide6.QtCore import Qt
+
+    return Qt.ConnectionType.SingleShotConnection
+
+
+def apply_arguments(win, args) -> None:
+    """Command-line paths, --weights and --demo, once the window is up."""
+    from gcam_desktop.app.shell.demo import start_demo
+
+    for arch, path in args.weights:
+        win.load_checkpoint_for_arch(arch, path)
+    if args.paths:
+        win.add_paths(args.paths)
+    if args.demo:
+        start_demo(win, train_missing=not args.self_test)

@@ -1,0 +1,172 @@
+"""The model slots: which checkpoint each holds, kept in step with the worker and the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from gcam_desktop.app.inference.service import InferenceService
+from gcam_desktop.app.slots.model_card import SlotCard, arch_label
+from gcam_desktop.app.inference.messages import ModelInfo
+from gcam_desktop.app.shell.settings import SLOT_NAMES, Settings
+
+FALLBACK_ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")
+
+
+@dataclass
+class SlotState:
+    name: str
+    arch: str
+    enabled: bool
+    checkpoint: str | None = None    # the file asked for most recently
+    info: ModelInfo | None = None    # what the worker holds now
+    loading: str | None = None
+    error: str | None = None
+
+
+class SlotManager(QObject):
+    changed = Signal()                 # panels to show, or their models, changed
+    message = Signal(str, int)         # status bar text, timeout ms
+
+    def __init__(self, service: InferenceService, settings: Settings, parent=None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.settings = settings
+        self.states: dict[str, SlotState] = {}
+        self.cards: dict[str, SlotCard] = {}
+        self.widget = QWidget()
+        self.widget.setObjectName("slotsBar")
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        for saved in settings["slots"]:
+            st = SlotState(saved["name"], saved["arch"], bool(saved["enabled"]), saved.get("checkpoint"))
+            self.states[st.name] = st
+            card = SlotCard(st.name, FALLBACK_ARCHS, st.arch, st.enabled, settings["recent_checkpoints"])
+            card.checkpoint_chosen.connect(self.load)
+            card.arch_changed.connect(self._on_arch)
+            card.enabled_changed.connect(self._on_enabled)
+            card.clear_requested.connect(self.clear)
+            self.cards[st.name] = card
+            row.addWidget(card, 1)
+        service.model_loaded.connect(self._on_loaded)
+        service.model_failed.connect(self._on_failed)
+        service.model_unloaded.connect(self._on_unloaded)
+
+    # -- queries ------------------------------------------------------------------------------
+    def enabled(self) -> list[SlotState]:
+        return [s for s in self.states.values() if s.enabled]
+
+    def active(self) -> list[SlotState]:
+        """Enabled slots holding a model."""
+        return [s for s in self.enabled() if s.info is not None]
+
+    def panels(self) -> list[tuple[str, str]]:
+        """(slot, panel title): the architecture names the panel; the slot joins it only
+        where two panels would otherwise read the same."""
+        archs = [s.info.arch if s.info else s.arch for s in self.enabled()]
+        return [(s.name, arch_label(a) if archs.count(a) == 1 else f"{arch_label(a)} ({s.name})")
+                for s, a in zip(self.enabled(), archs)]
+
+    def class_names(self) -> list[str]:
+        for s in self.active():
+            names = s.info.meta.get("class_names")
+            if names:
+                return list(names)
+        return []
+
+    def slot_for_arch(self, arch: str) -> str | None:
+        """The slot a checkpoint of `arch` belongs in: same arch first, by default order."""
+        for st in self.states.values():
+            if st.arch == arch and st.name != "custom":
+                return st.name
+        return "custom" if "custom" in self.states else None
+
+    # -- actions ------------------------------------------------------------------------------
+    def set_archs(self, archs) -> None:
+        for name, card in self.cards.items():
+            card.set_archs(archs, self.states[name].arch)
+
+    def load(self, slot: str, path: str, arch: str | None = None) -> None:
+        """Ask the worker for `path` in `slot`; the slot keeps its model if the file is refused."""
+        st = self.states[slot]
+        if arch and arch != st.arch:
+            st.arch = arch
+            self.cards[slot].set_arch(arch)
+        others = [s for s in self.active() if s.name != slot]
+        expect = list(others[0].info.meta.get("class_names") or []) if others else None
+        st.loading, st.error = str(path), None
+        self.cards[slot].show_loading(str(path))
+        self.service.load_model(slot, str(path), st.arch, expect or None)
+        self.message.emit(f"{slot}: loading {Path(path).name}\u2026", 0)
+
+    def build_untrained(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
+        st = self.states[slot]
+        st.arch, st.loading = arch, "untrained"
+        self.cards[slot].set_arch(arch)
+        self.service.build_untrained(slot, arch, class_names, input_size)
+
+    def clear(self, slot: str) -> None:
+        st = self.states[slot]
+        st.checkpoint = None
+        self.service.unload_model(slot)
+        self._save()
+
+    def _on_arch(self, slot: str, arch: str) -> None:
+        st = self.states[slot]
+        st.arch = arch
+        if st.info is not None and st.info.arch != arch:
+            st.checkpoint = None
+            self.service.unload_model(slot)
+            self.cards[slot].show_empty(f"pick a {arch_label(arch)} checkpoint")
+        self._save()
+        self.changed.emit()
+
+    def _on_enabled(self, slot: str, on: bool) -> None:
+        self.states[slot].enabled = on
+        self._save()
+        self.changed.emit()
+
+    def _on_loaded(self, info: ModelInfo) -> None:
+        st = self.states.get(info.slot)
+        if st is None:
+            return
+        st.info, st.loading, st.error, st.arch = info, None, None, info.arch
+        if info.path:
+            st.checkpoint = info.path
+            self.settings.add_recent("recent_checkpoints", info.path)
+            for card in self.cards.values():
+                card.recent = list(self.settings["recent_checkpoints"])
+        self.cards[info.slot].show_model(info)
+        self._save()
+        self.message.emit(f"{info.slot}: {arch_label(info.arch)} loaded"
+                          + (f" from {Path(info.path).name}" if info.path else " (untrained)"), 5000)
+        self.changed.emit()
+
+    def _on_failed(self, slot: str, path: str, message: str) -> None:
+        st = self.states.get(slot)
+        if st is None:
+            return
+        st.loading, st.error = None, message
+        self.cards[slot].show_error(message)
+        self.message.emit(f"{slot}: refused {Path(path).name} \u2014 {message}", 15000)
+
+    def _on_unloaded(self, slot: str) -> None:
+        st = self.states.get(slot)
+        if st is None:
+            return
+        st.info = None
+        if st.checkpoint is None:
+            self.cards[slot].show_empty()
+        self._save()
+        self.changed.emit()
+
+    def _save(self) -> None:
+        self.settings["slots"] = [
+            {"name": s.name, "arch": s.arch, "checkpoint": s.checkpoint, "enabled": s.enabled}
+            for s in (self.states[n] for n in SLOT_NAMES if n in self.states)
+        ]
+        self.settings.save()

@@ -1,0 +1,1 @@
+"""Tools that drive the real app: the self-test and the start-up benchmark."""

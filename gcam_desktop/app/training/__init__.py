@@ -1,0 +1,1 @@
+"""The Training tab: the form, the trainer as a child process, and its live curves."""

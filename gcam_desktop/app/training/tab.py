@@ -1,0 +1,399 @@
+"""The Training tab: pick a data folder, architectures and recipe (the paper's by default),
+run the trainer as a child process, watch its curves, and load the best checkpoints."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter,
+    QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget, QHeaderView,
+)
+
+from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
+
+from gcam_desktop.app.shell.browse_row import with_browse
+from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.app.shell.settings import Settings
+from gcam_desktop.app.training.curves import TrainingCurves
+from gcam_desktop.app.training.process import TrainerProcess
+
+TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
+PAPER = {"epochs": 100, "batch_size": 128, "lr": 1e-3, "input_size": 128}
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class TrainingTab(QWidget):
+    load_checkpoint = Signal(str, str)      # arch, checkpoint path
+    checkpoint_landed = Signal(str, str)    # arch, best checkpoint (finished)
+    message = Signal(str, int)
+    run_finished = Signal(int)              # exit code
+
+    def __init__(self, settings: Settings, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.process = TrainerProcess(self)
+        self.process.event.connect(self.on_event)
+        self.process.log.connect(self._log)
+        self.process.exited.connect(self._on_exited)
+        self.mode = "train"                 # or "demo"
+        self.best: dict[str, str] = {}      # arch -> best checkpoint from `finished`
+        self.last: dict[str, str] = {}      # arch -> last checkpoint written
+        self.events: list[dict] = []
+        self._epoch_seconds: dict[str, list[float]] = {}
+        self._plan: list[str] = []
+        self._epochs_total = 0
+        self._t_start = 0.0
+        self._build()
+        self._set_running(False)
+
+    # -- form -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        t = self.settings["training"]
+        self.data = QLineEdit(t.get("data", ""))
+        self.data.setPlaceholderText("a folder with one sub-folder per class (ImageFolder layout)")
+        self.out = QLineEdit(t.get("out", ""))
+        self.out.setPlaceholderText(f"new folder under {runs_dir()}")
+        self.init = QLineEdit(t.get("init", "") if t.get("init") not in ("scratch", None) else "")
+        self.init.setPlaceholderText("from scratch (the paper); or a checkpoint to start from")
+        self.arch_boxes = {}
+        archs = QHBoxLayout()
+        for a in TRAIN_ARCHS:
+            box = QCheckBox(arch_label(a))
+            box.setChecked(a in t.get("archs", DEMO_ARCHS))
+            self.arch_boxes[a] = box
+            archs.addWidget(box)
+        archs.addStretch(1)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.epochs.setValue(int(t.get("epochs", PAPER["epochs"])))
+        self.batch = QSpinBox()
+        self.batch.setRange(2, 4096)
+        self.batch.setValue(int(t.get("batch_size", PAPER["batch_size"])))
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(1e-6, 10.0)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(float(t.get("lr", PAPER["lr"])))
+        self.size = QSpinBox()
+        self.size.setRange(16, 1024)
+        self.size.setSingleStep(16)
+        self.size.setValue(int(t.get("input_size", PAPER["input_size"])))
+        paper = QPushButton("Paper's recipe")
+        paper.setToolTip("Input 128, batch 128, Adam lr 1e-3, 100 epochs, from scratch, flips")
+        paper.clicked.connect(self._paper_recipe)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Data set", with_browse(self.data, self._pick_data))
+        form.addRow("Architectures", archs)
+        recipe = QHBoxLayout()
+        for label, w in (("Epochs", self.epochs), ("Batch", self.batch), ("LR", self.lr), ("Input", self.size)):
+            recipe.addWidget(QLabel(label))
+            recipe.addWidget(w)
+        recipe.addWidget(paper)
+        recipe.addStretch(1)
+        form.addRow("Recipe", recipe)
+        form.addRow("Start from", with_browse(self.init, self._pick_init))
+        form.addRow("Output", with_browse(self.out, self._pick_out))
+
+        self.start_btn = QPushButton("Start training")
+        self.start_btn.setObjectName("primary")
+        self.start_btn.clicked.connect(self.start)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stops after the current step; the trainer saves last.pt (resumable)")
+        self.stop_btn.clicked.connect(self.stop)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.state = QLabel("Idle")
+        self.state.setObjectName("trainState")
+        self.error = QLabel()
+        self.error.setObjectName("errorBanner")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.hide()
+        self.note = QLabel()
+        self.note.setObjectName("infoBanner")
+        self.note.setWordWrap(True)
+        self.note.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_btn)
+        buttons.addWidget(self.stop_btn)
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.state, 1)
+
+        setup = QGroupBox("Run")
+        sv = QVBoxLayout(setup)
+        sv.addLayout(form)
+        sv.addLayout(buttons)
+        sv.addWidget(self.note)
+        sv.addWidget(self.error)
+        self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
+                              paper, *self.arch_boxes.values()]
+
+        self.curves = TrainingCurves()
+        self.results = QTableWidget(0, 5)
+        self.results.setHorizontalHeaderLabels(["Architecture", "Epoch", "Best val acc", "Test acc", ""])
+        self.results.verticalHeader().hide()
+        self.results.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.results.setMaximumHeight(150)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setObjectName("log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_view.setPlaceholderText("The trainer's messages appear here.")
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.results)
+        lower.addWidget(self.log_view)
+        lower.setSizes([500, 700])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(self.curves)
+        main.addWidget(lower)
+        main.setSizes([380, 200])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(setup)
+        layout.addWidget(main, 1)
+
+    def _paper_recipe(self) -> None:
+        self.epochs.setValue(PAPER["epochs"])
+        self.batch.setValue(PAPER["batch_size"])
+        self.lr.setValue(PAPER["lr"])
+        self.size.setValue(PAPER["input_size"])
+        self.init.clear()
+
+    def _pick_data(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Data set folder (one sub-folder per class)", self.data.text())
+        if d:
+            self.data.setText(d)
+
+    def _pick_out(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Output folder for the run", self.out.text() or str(runs_dir()))
+        if d:
+            self.out.setText(d)
+
+    def _pick_init(self) -> None:
+        from gcam_desktop.app.slots.model_card import CHECKPOINT_FILTER
+
+        f, _ = QFileDialog.getOpenFileName(self, "Start from checkpoint", self.init.text(), CHECKPOINT_FILTER)
+        if f:
+            self.init.setText(f)
+
+    def archs(self) -> list[str]:
+        return [a for a, box in self.arch_boxes.items() if box.isChecked()]
+
+    def _remember(self) -> None:
+        self.settings["training"] = {
+            "data": self.data.text().strip(), "out": self.out.text().strip(), "archs": self.archs(),
+            "epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
+            "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
+        }
+        self.settings.save()
+
+    def command_args(self) -> list[str]:
+        """The trainer's arguments for what the form says."""
+        out = self.out.text().strip() or str(runs_dir() / _dt.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+        args = ["--data", self.data.text().strip(), "--arch", *self.archs(), "--out", out,
+                "--epochs", str(self.epochs.value()), "--batch-size", str(self.batch.value()),
+                "--lr", f"{self.lr.value():g}", "--input-size", str(self.size.value())]
+        if self.init.text().strip():
+            args += ["--init", self.init.text().strip()]
+        return args
+
+    # -- running ------------------------------------------------------------------------------
+    def running(self) -> bool:
+        return self.process.running()
+
+    def start(self) -> bool:
+        problem = self._check_form()
+        if problem:
+            self._show_error(problem)
+            return False
+        self._remember()
+        self._begin("train", self.command_args(), self.archs(), self.epochs.value())
+        return True
+
+    def _check_form(self) -> str | None:
+        data = self.data.text().strip()
+        if not data:
+            return "Choose a data set folder (one sub-folder per class)."
+        if not Path(data).is_dir():
+            return f"{data}: no such folder."
+        if not self.archs():
+            return "Tick at least one architecture."
+        return None
+
+    def start_demo(self, archs=DEMO_ARCHS, extra_args: list[str] | None = None) -> None:
+        """`gcam-train demo`: the synthetic set and the three demo models (make run)."""
+        args = ["demo", *(extra_args or [])]
+        self._begin("demo", args, list(archs), 0)
+
+    def _begin(self, mode: str, args: list[str], archs: list[str], epochs: int) -> None:
+        self.mode = mode
+        self.curves.clear()
+        self.results.setRowCount(0)
+        self.best.clear()
+        self.last.clear()
+        self.events.clear()
+        self._epoch_seconds.clear()
+        self._plan, self._epochs_total = list(archs), epochs
+        self._t_start = time.monotonic()
+        self.error.hide()
+        if mode == "demo":
+            self.note.setText("Training the demo models with `gcam-train demo`: a synthetic shapes set and a "
+                              "short preset (not the recipe above). The Compare tab's panels fill as each "
+                              "model lands; next time they load at once.")
+        self.note.setVisible(mode == "demo")
+        self.progress.setRange(0, 0)
+        self.state.setText("Starting the trainer\u2026")
+        self.process.start(args)
+        self._set_running(True)
+        self.message.emit("Training started" if mode == "train" else "Training the demo models in the background", 5000)
+
+    def stop(self) -> None:
+        if self.running():
+            self.state.setText("Stopping (the trainer saves its checkpoint)\u2026")
+            self.stop_btn.setEnabled(False)
+            self.process.stop()
+
+    def shutdown(self) -> None:
+        self.process.shutdown()
+
+    def _set_running(self, on: bool) -> None:
+        self.start_btn.setEnabled(not on)
+        self.stop_btn.setEnabled(on)
+        for w in getattr(self, "_form_widgets", []):
+            w.setEnabled(not on)   # the form shows what runs; it cannot change mid-run
+
+    # -- events ---------------------------------------------------------------------------------
+    def on_event(self, ev: dict) -> None:
+        self.events.append(ev)
+        kind = ev.get("event")
+        arch = ev.get("arch") or ""
+        if kind == "run_started":
+            sizes = ev.get("sizes") or {}
+            self._epochs_total = int(ev.get("epochs") or self._epochs_total or 0)
+            if arch and arch not in self._plan:
+                self._plan.append(arch)
+            self._row(arch)
+            self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
+                      f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
+                      f" on {ev.get('device', '?')}"
+                      + (f"; {ev['skipped']} unreadable images skipped" if ev.get("skipped") else ""))
+            self.progress.setRange(0, max(1, self._epochs_total))
+            self.progress.setValue(int(ev.get("start_epoch") or 0))
+            self.state.setText(f"{arch_label(arch)}: starting")
+        elif kind == "epoch_end":
+            self.curves.add_epoch(ev)
+            epoch, epochs = int(ev.get("epoch", 0)), int(ev.get("epochs") or self._epochs_total or 0)
+            self._epoch_seconds.setdefault(arch, []).append(float(ev.get("seconds") or 0.0))
+            self.progress.setRange(0, max(1, epochs))
+            self.progress.setValue(epoch)
+            self.progress.setFormat(f"{arch_label(arch)} %v/%m")
+            self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {_fmt_eta(self._eta(arch, epoch, epochs))}")
+            self._set_cell(arch, 1, f"{epoch}/{epochs}")
+            # The per-epoch numbers are in the trainer's own log lines (stderr) already.
+        elif kind == "checkpoint":
+            self.last[arch] = ev.get("path", "")
+            if ev.get("is_best"):
+                self._log(f"[{arch}] best so far \u2192 {ev.get('path')}")
+        elif kind == "finished":
+            best = ev.get("best") or ev.get("path") or ""
+            self.best[arch] = best
+            self._set_cell(arch, 2, _pct(ev.get("best_val_acc")))
+            self._set_cell(arch, 3, _pct(ev.get("test_acc")))
+            self._load_button(arch, best)
+            self._log(f"[{arch}] finished: test acc {_pct(ev.get('test_acc'))}, best {best}")
+            landed = str(demo_checkpoint(arch)) if self.mode == "demo" and demo_checkpoint(arch).exists() else best
+            self.checkpoint_landed.emit(arch, landed)
+        elif kind == "stopped":
+            path = ev.get("path", "")
+            self.last[arch] = path
+            self._load_button(arch, path, "Load last")
+            self._log(f"[{arch}] stopped after epoch {ev.get('epoch')}; resume from {path}")
+        elif kind == "error":
+            self._show_error(ev.get("message", "the trainer reported an error"))
+        elif kind == "all_finished":
+            self._log(f"all finished: {', '.join(ev.get('archs') or [])} in {ev.get('run_dir', '')}")
+
+    def _eta(self, arch: str, epoch: int, epochs: int) -> float:
+        secs = self._epoch_seconds.get(arch) or [0.0]
+        per = sum(secs[-5:]) / len(secs[-5:])
+        later = self._plan[self._plan.index(arch) + 1:] if arch in self._plan else []
+        return per * (epochs - epoch) + per * epochs * len(later)
+
+    def _on_exited(self, code: int, crashed: bool, tail: str) -> None:
+        self._set_running(False)
+        self.progress.setFormat("%p%")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if code == 0 else 0)
+        took = _fmt_eta(time.monotonic() - self._t_start)
+        if self.process.stopping:
+            self.state.setText(f"Stopped after {took}")
+            self._log("stopped")
+        elif code == 0 and not crashed:
+            self.state.setText(f"Done in {took}")
+        else:
+            if self.error.isHidden():
+                self._show_error(f"The trainer exited with code {code}" + (f":\n{tail}" if tail else "."))
+            self.state.setText("Failed")
+        self.run_finished.emit(code)
+
+    # -- results table -----------------------------------------------------------------------
+    def _row(self, arch: str) -> int:
+        for r in range(self.results.rowCount()):
+            if self.results.item(r, 0).data(Qt.ItemDataRole.UserRole) == arch:
+                return r
+        r = self.results.rowCount()
+        self.results.insertRow(r)
+        item = QTableWidgetItem(arch_label(arch))
+        item.setData(Qt.ItemDataRole.UserRole, arch)
+        self.results.setItem(r, 0, item)
+        for c in (1, 2, 3):
+            self.results.setItem(r, c, QTableWidgetItem("\u2014"))
+        return r
+
+    def _set_cell(self, arch: str, col: int, text: str) -> None:
+        self.results.item(self._row(arch), col).setText(text)
+
+    def _load_button(self, arch: str, path: str, label: str = "Load into slot") -> None:
+        if not path:
+            return
+        btn = QToolButton()
+        btn.setText(label)
+        btn.setToolTip(path)
+        btn.clicked.connect(lambda: self.load_checkpoint.emit(arch, path))
+        self.results.setCellWidget(self._row(arch), 4, btn)
+
+    def load_button(self, arch: str) -> QToolButton | None:
+        return self.results.cellWidget(self._row(arch), 4)
+
+    # -- text ---------------------------------------------------------------------------------
+    def _log(self, text: str) -> None:
+        self.log_view.appendPlainText(text)
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+        self._log(f"ERROR: {text}")
+        self.message.emit(text.splitlines()[0], 15000)
+
+
+def _pct(v) -> str:
+    return f"{v * 100:.1f} %" if isinstance(v, (int, float)) else "\u2014"
+
