@@ -14,7 +14,9 @@ import sys
 import traceback
 from typing import Sequence
 
-from .config import KNOWN_ARCHS, OPTIMIZERS, SCHEDULERS, TrainConfig
+from gcam_desktop.models.names import ARCHS
+
+from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
 from .events import JsonLinesWriter, StdoutGuard, make_event
 from .stopping import StopFlag
 
@@ -52,7 +54,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help="ImageFolder (one subfolder per class) or a folder with "
                    "train/, val/ and optionally test/")
     p.add_argument("--arch", nargs="+", metavar="ARCH", default=None,
-                   help=f"one or more of {', '.join(KNOWN_ARCHS)}, trained in turn on one split (default: resnet50)")
+                   help=f"one or more of {', '.join(ARCHS)}, trained in turn on one split (default: resnet50)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly (its saved options apply; "
                    "only --device, --workers and --stop-on-stdin may change)")
@@ -120,7 +122,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     cfg.amp = bool(args.amp)
     for item in args.init or []:
         arch, sep, path = item.partition("=")
-        if sep and arch in KNOWN_ARCHS:
+        if sep and arch in ARCHS:
             cfg.init[arch] = path
         else:
             cfg.init["*"] = item

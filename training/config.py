@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-KNOWN_ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")  # = gcam_desktop.models.ARCHS
+from gcam_desktop.models.names import ARCHS
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "onecycle", "cosine")
 
@@ -40,9 +41,9 @@ class TrainConfig:
         """ValueError naming the option at fault."""
         if not self.archs:
             raise ValueError("--arch: name at least one architecture")
-        unknown = [a for a in self.archs if a not in KNOWN_ARCHS]
+        unknown = [a for a in self.archs if a not in ARCHS]
         if unknown:
-            raise ValueError(f"--arch: unknown architecture {', '.join(unknown)}; choose from {', '.join(KNOWN_ARCHS)}")
+            raise ValueError(f"--arch: unknown architecture {', '.join(unknown)}; choose from {', '.join(ARCHS)}")
         if len(set(self.archs)) != len(self.archs):
             raise ValueError("--arch: each architecture once")
         checks = [

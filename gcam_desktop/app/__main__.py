@@ -12,8 +12,9 @@ import os
 import sys
 import time
 
+from gcam_desktop.models.names import ARCHS
+
 _IMPORTED_AT = time.perf_counter()
-ARCH_NAMES = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")  # = gcam_desktop.models.ARCHS
 
 
 def seconds_since_launch() -> float:
@@ -32,8 +33,8 @@ def _weights(text: str) -> tuple[str, str]:
     arch, sep, path = text.partition("=")
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"{text!r}: use ARCH=CHECKPOINT, e.g. se_resnet50=runs/x/best.pt")
-    if arch not in ARCH_NAMES:
-        raise argparse.ArgumentTypeError(f"{arch!r} is not an architecture; choose from {', '.join(ARCH_NAMES)}")
+    if arch not in ARCHS:
+        raise argparse.ArgumentTypeError(f"{arch!r} is not an architecture; choose from {', '.join(ARCHS)}")
     return arch, path
 
 

@@ -7,17 +7,14 @@ names stay cheap to import.
 
 from __future__ import annotations
 
-CAM_METHODS: tuple[str, ...] = (
-    "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam", "cam",
+from .names import (
+    CAM_METHODS, GRADIENT_METHODS, LAYER_METHODS, METHOD_LABELS, METHODS, method_label,
 )
-GRADIENT_METHODS: tuple[str, ...] = (
-    "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
-)
-METHODS: tuple[str, ...] = CAM_METHODS + GRADIENT_METHODS
-# Methods whose map lives at a layer of the model (the others live at the input's resolution).
-LAYER_METHODS: tuple[str, ...] = CAM_METHODS + ("guided_gradcam",)
 
-__all__ = ["CAM_METHODS", "GRADIENT_METHODS", "LAYER_METHODS", "METHODS", "Explanation", "explain"]
+__all__ = [
+    "CAM_METHODS", "GRADIENT_METHODS", "LAYER_METHODS", "METHOD_LABELS", "METHODS", "Explanation",
+    "explain", "method_label",
+]
 
 
 def __getattr__(name: str):

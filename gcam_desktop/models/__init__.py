@@ -1,20 +1,28 @@
-"""The three ResNet50 variants (and a small CNN), a registry by name, and checkpoints. Qt-free."""
+"""The three ResNet50 variants (and a small CNN), a registry by name, and checkpoints. Qt-free.
 
-from .checkpoint import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    CheckpointError,
-    guess_arch,
-    load_checkpoint,
-    load_training_state,
-    make_meta,
-    read_checkpoint,
-    save_checkpoint,
-)
-from .registry import ARCHS, available_devices, build_model, get_layer, pick_device
+The names (`ARCHS`, `ARCH_LABELS`) are torch-free; everything else loads torch on first use,
+so `gcam_desktop.models.names` stays cheap for the command line and the window's start-up.
+"""
 
-__all__ = [
-    "ARCHS", "IMAGENET_MEAN", "IMAGENET_STD", "CheckpointError", "available_devices",
-    "build_model", "get_layer", "guess_arch", "load_checkpoint", "load_training_state", "make_meta",
-    "pick_device", "read_checkpoint", "save_checkpoint",
-]
+from __future__ import annotations
+
+from importlib import import_module
+
+from .names import ARCH_LABELS, ARCHS, RESNET_ARCHS, arch_label
+
+_LAZY = {
+    "IMAGENET_MEAN": "checkpoint", "IMAGENET_STD": "checkpoint", "CheckpointError": "checkpoint",
+    "guess_arch": "checkpoint", "load_checkpoint": "checkpoint", "load_training_state": "checkpoint",
+    "make_meta": "checkpoint", "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "available_devices": "registry", "build_model": "registry", "get_layer": "registry",
+    "pick_device": "registry",
+}
+
+__all__ = ["ARCHS", "ARCH_LABELS", "RESNET_ARCHS", "arch_label", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

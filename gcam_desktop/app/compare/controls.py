@@ -9,22 +9,10 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
+from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION
 
 NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
-METHOD_LABELS = {
-    "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "gradcampp": "Grad-CAM++",
-    "guided_gradcam": "Guided Grad-CAM", "xgradcam": "XGrad-CAM", "hirescam": "HiRes-CAM",
-    "layercam": "LayerCAM", "scorecam": "Score-CAM", "eigencam": "Eigen-CAM", "cam": "CAM",
-    "saliency": "Saliency", "guided_backprop": "Guided backprop", "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients", "lrp": "LRP",
-}
-
-
-def method_label(name: str) -> str:
-    return METHOD_LABELS.get(name, name.replace("_", " ").title())
-
-
 def _combo(min_chars: int = 10) -> QComboBox:
     c = QComboBox()
     c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

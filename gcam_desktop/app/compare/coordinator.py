@@ -16,10 +16,11 @@ from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.compositing import difference, normalise, upsample
-from gcam_desktop.app.compare.controls import Controls, method_label
+from gcam_desktop.app.compare.controls import Controls
+from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
-from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION, ExplainRequest, ExplainResult, image_key
 from gcam_desktop.app.slots.slot_manager import SlotManager
 

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.app.shell.browse_row import with_browse
-from gcam_desktop.app.compare.controls import method_label
-from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.explain.names import method_label
+from gcam_desktop.models.names import arch_label
 
 JOB = "batch-export"
 

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from gcam_desktop.files import write_bytes
 
 from gcam_desktop.app.compare.compositing import normalise
-from gcam_desktop.app.compare.controls import method_label
-from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.explain.names import method_label
+from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.shell.qimage import rgb_to_qimage
 
 TILE_MAX = 768      # tiles larger than this are scaled down in the exported sheet

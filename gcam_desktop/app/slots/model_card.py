@@ -13,18 +13,9 @@ from PySide6.QtWidgets import (
 
 from gcam_desktop.app.shell.drops import CHECKPOINT_SUFFIXES, is_checkpoint_path, local_paths
 from gcam_desktop.app.inference.messages import ModelInfo
+from gcam_desktop.models.names import arch_label
 
-ARCH_LABELS = {
-    "resnet50": "ResNet50",
-    "se_resnet50": "SE-ResNet50",
-    "s_se_resnet50": "s_se-ResNet50",
-    "small_cnn": "Small CNN",
-}
 CHECKPOINT_FILTER = "Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES) + ");;All files (*)"
-
-
-def arch_label(arch: str) -> str:
-    return ARCH_LABELS.get(arch, arch)
 
 
 def describe_meta(meta: dict) -> str:

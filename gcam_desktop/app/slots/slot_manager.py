@@ -9,11 +9,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from gcam_desktop.app.inference.service import InferenceService
-from gcam_desktop.app.slots.model_card import SlotCard, arch_label
+from gcam_desktop.app.slots.model_card import SlotCard
+from gcam_desktop.models.names import ARCHS, arch_label
 from gcam_desktop.app.inference.messages import ModelInfo
 from gcam_desktop.app.shell.settings import SLOT_NAMES, Settings
 
-FALLBACK_ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50", "small_cnn")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class SlotManager(QObject):
         for saved in settings["slots"]:
             st = SlotState(saved["name"], saved["arch"], bool(saved["enabled"]), saved.get("checkpoint"))
             self.states[st.name] = st
-            card = SlotCard(st.name, FALLBACK_ARCHS, st.arch, st.enabled, settings["recent_checkpoints"])
+            card = SlotCard(st.name, ARCHS, st.arch, st.enabled, settings["recent_checkpoints"])
             card.checkpoint_chosen.connect(self.load)
             card.arch_changed.connect(self._on_arch)
             card.enabled_changed.connect(self._on_enabled)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
 
 from gcam_desktop.app.shell.browse_row import with_browse
-from gcam_desktop.app.slots.model_card import arch_label
+from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
 from gcam_desktop.app.training.process import TrainerProcess

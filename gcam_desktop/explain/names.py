@@ -1,0 +1,27 @@
+"""The explanation methods' names and labels, torch-free (the app fills its menus before the
+engine loads). The engine implements exactly these; a test checks that."""
+
+from __future__ import annotations
+
+METHOD_LABELS: dict[str, str] = {
+    "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
+    "hirescam": "HiRes-CAM", "layercam": "LayerCAM", "scorecam": "Score-CAM",
+    "eigencam": "Eigen-CAM", "cam": "CAM",
+    "saliency": "Saliency", "guided_backprop": "Guided backprop",
+    "guided_gradcam": "Guided Grad-CAM", "smoothgrad": "SmoothGrad",
+    "integrated_gradients": "Integrated Gradients",
+}
+CAM_METHODS: tuple[str, ...] = (
+    "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam", "cam",
+)
+GRADIENT_METHODS: tuple[str, ...] = (
+    "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
+)
+METHODS: tuple[str, ...] = CAM_METHODS + GRADIENT_METHODS
+# Methods whose map lives at a layer of the model (the others live at the input's resolution).
+LAYER_METHODS: tuple[str, ...] = CAM_METHODS + ("guided_gradcam",)
+
+
+def method_label(name: str) -> str:
+    """The name a person reads ("Grad-CAM"); an unknown name is shown as it is."""
+    return METHOD_LABELS.get(name, name)

@@ -1,0 +1,31 @@
+"""The names read before torch loads agree with what the registry builds and the engine runs."""
+
+import subprocess
+import sys
+
+from gcam_desktop.explain import names as method_names
+from gcam_desktop.models import names as arch_names
+
+
+def test_arch_names_are_what_the_registry_builds():
+    from gcam_desktop.models import registry
+
+    assert tuple(registry._BUILDERS) == arch_names.ARCHS
+    assert set(arch_names.RESNET_ARCHS) <= set(arch_names.ARCHS)
+
+
+def test_every_method_has_a_label_and_every_label_a_method():
+    from gcam_desktop.explain.cam_methods import CAM_IMPLS
+    from gcam_desktop.explain.gradient_methods import GRADIENT_IMPLS
+
+    assert set(method_names.METHOD_LABELS) == set(method_names.METHODS)
+    assert set(CAM_IMPLS) == set(method_names.CAM_METHODS)
+    # guided Grad-CAM is composed by the engine from Grad-CAM and guided backprop
+    assert set(GRADIENT_IMPLS) | {"guided_gradcam"} == set(method_names.GRADIENT_METHODS)
+    assert set(method_names.LAYER_METHODS) <= set(method_names.METHODS)
+
+
+def test_names_load_without_torch():
+    code = ("import sys, gcam_desktop.models.names, gcam_desktop.explain.names, training.config\n"
+            "sys.exit(1 if 'torch' in sys.modules else 0)\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
