@@ -110,7 +110,7 @@ def _as_targets(targets, n: int, device) -> Tensor | None:
     return t.contiguous()
 
 
-def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
     for p in model.parameters():
         return p.device
     for b in model.buffers():
@@ -241,7 +241,7 @@ def deletion_insertion(model: nn.Module, images: Tensor, maps: Tensor, targets=N
     if images.dim() != 4:
         raise ValueError(f"images must be N x C x H x W, got {tuple(images.shape)}")
     n, _, h, w = images.shape
-    device = _model_device(model, images.device)
+    device = model_device(model, images.device)
     images = images.to(device)
     batch_size = max(1, int(batch_size))
     ranks = pixel_ranks(_as_maps(maps, n, (h, w)).to(device), seed=seed).view(n, 1, h, w)
@@ -415,7 +415,7 @@ def confidence_change(model: nn.Module, images: Tensor, maps: Tensor, targets=No
     if images.dim() != 4:
         raise ValueError(f"images must be N x C x H x W, got {tuple(images.shape)}")
     n, c, h, w = images.shape
-    device = _model_device(model, images.device)
+    device = model_device(model, images.device)
     images = images.to(device)
     m = _as_maps(maps, n, (h, w)).to(device).unsqueeze(1).to(images.dtype)
     if mean is not None and std is not None:

@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from gcam_desktop.app.quality import panel as Q  # noqa: E402
-from gcam_desktop.cli import evaluate as E  # noqa: E402
+from gcam_desktop import evaluation as E  # noqa: E402
 from gcam_desktop.imaging import load_image  # noqa: E402
 from gcam_desktop.imaging.preprocess import preprocess_for  # noqa: E402
 from gcam_desktop.models import build_model, load_checkpoint, make_meta, save_checkpoint  # noqa: E402

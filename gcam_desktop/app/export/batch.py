@@ -23,7 +23,7 @@ JOB = "batch-export"
 
 def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha) -> dict:
     """Runs in the worker thread (InferenceService.run_job)."""
-    from gcam_desktop.cli.explain import ModelSpec, explain_paths
+    from gcam_desktop.batch.explain_files import ModelSpec, explain_paths
 
     specs = [ModelSpec(f"{slot}_{worker.models[slot].info.arch}", worker.models[slot].model, worker.models[slot].meta)
              for slot in slots if slot in worker.models]

@@ -155,7 +155,7 @@ class QualityWorker:
             import torch  # noqa: F401  (seconds: here, not in the UI thread)
 
             from gcam_desktop import explain
-            from gcam_desktop.cli import evaluate
+            from gcam_desktop import evaluation as evaluate
             from gcam_desktop import models
 
             self._evaluate, self._models = evaluate, models
@@ -714,7 +714,7 @@ class QualityPanel(QWidget):
     def _refresh_summary(self) -> None:
         if not self.scores:
             return
-        from gcam_desktop.cli import evaluate as ev  # loaded by the worker by now
+        from gcam_desktop import evaluation as ev  # loaded by the worker by now
 
         entries = [ev.ModelEntry(s.name, None, self._metas.get(s.name) or dict(s.meta), s.path)
                    for s in self._folder_models]

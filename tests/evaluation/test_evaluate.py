@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from gcam_desktop.cli import evaluate as E
+from gcam_desktop import evaluation as E
+from gcam_desktop.cli.evaluate import main as evaluate_main
 
 
 def entry(name, arch):
@@ -140,7 +141,7 @@ def test_line_plot_draws_series_in_their_colours():
     img = E.line_plot([panel, panel], panel_size=(300, 200))
     assert img.size == (600, 200)
     colours = {tuple(int(v) for v in c) for c in np.asarray(img).reshape(-1, 3)}
-    blue, orange = E._palette(2)
+    blue, orange = E.palette(2)
     near = lambda target: any(sum(abs(a - b) for a, b in zip(c, target)) < 30 for c in colours)  # noqa: E731
     assert near(blue) and near(orange)
 
@@ -174,13 +175,13 @@ def test_report_files(tmp_path):
 # -------------------------------------------------------------------------------------------- CLI
 
 def test_cli_refuses_bad_input_with_clear_messages(tmp_path, capsys):
-    assert E.main([str(tmp_path / "nowhere"), "-c", "x.pt"]) == 2
+    assert evaluate_main([str(tmp_path / "nowhere"), "-c", "x.pt"]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
-    assert E.main([str(tmp_path)]) == 2
+    assert evaluate_main([str(tmp_path)]) == 2
     assert "no checkpoints" in capsys.readouterr().err
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert E.main([str(tmp_path), "-c", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert evaluate_main([str(tmp_path), "-c", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "broken.pt" in err and "no usable checkpoint" in err
 
@@ -213,7 +214,7 @@ def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
         ckpts.append(str(save_checkpoint(tmp_path / f"{arch}.pt", build_model(arch, 2),
                                          make_meta(arch, ["disc", "square"], input_size=32))))
     out = tmp_path / "report"
-    rc = E.main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
+    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
                  "--resamples", "200", "--device", "cpu", "-o", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -235,7 +236,7 @@ def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
                                                "curves_gradcampp.png", "curves_model_resnet50.png",
                                                "curves_model_se_resnet50.png"}
     # the same masks through --masks, the images folder given directly
-    rc = E.main([str(data / "images"), "-c", ckpts[0], "--masks", str(data / "masks"), "--steps", "2",
+    rc = evaluate_main([str(data / "images"), "-c", ckpts[0], "--masks", str(data / "masks"), "--steps", "2",
                  "--limit", "2", "--resamples", "50", "--device", "cpu", "-o", str(tmp_path / "r2")])
     assert rc == 0
     r2 = json.loads((tmp_path / "r2" / "report.json").read_text())
@@ -246,5 +247,5 @@ def test_cli_rejects_unknown_methods(tmp_path, capsys):
     from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
     ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["a", "b"]))
-    assert E.main([str(tmp_path), "-c", str(ck), "--methods", "gradcam", "magic"]) == 2
+    assert evaluate_main([str(tmp_path), "-c", str(ck), "--methods", "gradcam", "magic"]) == 2
     assert "unknown method(s) magic" in capsys.readouterr().err

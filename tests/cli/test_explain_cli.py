@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gcam_desktop.batch import explain_files
 from gcam_desktop.cli import explain as cli
 from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
@@ -66,7 +67,7 @@ def test_end_to_end_with_a_broken_image(checkpoint, photos, tmp_path, capsys):
     assert Image.open(out / "tiny_cnn/photos/tall.gradcam.top1.png").size == (25, 500)  # --max-side
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))  # atomic: no leftovers
     rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
-    assert set(rows[0]) == set(cli.CSV_COLUMNS)
+    assert set(rows[0]) == set(explain_files.CSV_COLUMNS)
     assert {r["model"] for r in rows} == {"tiny_cnn", "small_cnn"}
     assert len(rows) == 3 * 2 * 3  # 3 images x 2 models x all 3 classes (fewer than 5)
     assert not any(Path(r["file"]).name == "broken.png" for r in rows)
@@ -169,7 +170,7 @@ def test_explain_paths_progress_cancel_and_name_clashes(checkpoint, photos, tmp_
     Image.new("RGB", (20, 20), "red").save(other / "a.png")
     model, meta = load_checkpoint(checkpoint)
     progress, errors = [], []
-    report = cli.explain_paths([photos, other, photos / "a.png"], [("m", model, meta)], tmp_path / "out",
+    report = explain_files.explain_paths([photos, other, photos / "a.png"], [("m", model, meta)], tmp_path / "out",
                                batch_size=2, on_progress=lambda d, n, p: progress.append((d, n)),
                                on_error=lambda what, why: errors.append(what))
     assert report.images == 5  # a.png named twice counts once; broken.png is found, then fails
@@ -178,7 +179,7 @@ def test_explain_paths_progress_cancel_and_name_clashes(checkpoint, photos, tmp_
     assert (tmp_path / "out/m/photos/a.gradcam.top1.png").is_file()
     assert (tmp_path / "out/m/photos/a_2.gradcam.top1.png").is_file()  # the clash got a suffix
     calls = []
-    stopped = cli.explain_paths([photos], [("m", model, meta)], tmp_path / "out2", batch_size=1,
+    stopped = explain_files.explain_paths([photos], [("m", model, meta)], tmp_path / "out2", batch_size=1,
                                 should_stop=lambda: calls.append(1) or len(calls) > 2)
     assert stopped.cancelled and stopped.maps == 1  # a.png, then broken.png, then the stop
 

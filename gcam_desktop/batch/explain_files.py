@@ -1,0 +1,315 @@
+"""Explain folders of images with several models and write the results to files: overlay
+PNGs, raw maps (.npy) and one predictions.csv. Qt-free; `gcam-explain` and the app's batch
+export both call `explain_paths`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from gcam_desktop.files import atomic_write
+from gcam_desktop.explain import METHODS
+from gcam_desktop.explain.overlay import COLORMAPS, overlay
+
+CSV_COLUMNS = ("file", "model", "rank", "class", "class_index", "probability", "overlay", "raw")
+MIN_PREDICTIONS = 5  # predictions.csv lists at least the top 5 classes of each image and model
+MAX_PENDING_WRITES = 64  # outputs (a few MB each at most) waiting for the writer thread
+
+
+@dataclass
+class ModelSpec:
+    """A model ready to explain with, under the name its outputs are filed by."""
+
+    name: str
+    model: Any  # torch.nn.Module
+    meta: Mapping
+
+
+@dataclass
+class BatchReport:
+    images: int = 0  # image files found
+    maps: int = 0  # (image, model, class) maps written
+    written: list[Path] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+    predictions_csv: Path | None = None
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.cancelled
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+def collect_images(paths: Iterable[str | os.PathLike],
+                   on_error: Callable[[str, str], None] | None = None) -> list[tuple[Path, PurePath]]:
+    """Image files under `paths` (files or folders, folders recursively, in natural order),
+    each with the relative name its outputs get: a folder's own name, then the path inside it.
+    A file named twice counts once; two different files with one relative name get suffixes."""
+    from gcam_desktop.imaging import scan_folder
+
+    def report(path, message):
+        if on_error:
+            on_error(str(path), message)
+
+    found: list[tuple[Path, PurePath]] = []
+    seen: set[Path] = set()
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            files = [(p, PurePath(root.resolve().name or "root", p.relative_to(root)))
+                     for p in scan_folder(root, on_error=report)]
+            if not files:
+                report(root, "no images in this folder")
+        elif root.is_file():
+            files = [(root, PurePath(root.name))]  # not filtered by extension: the loader judges
+        else:
+            report(root, "no such file or folder")
+            continue
+        for path, rel in files:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append((path, rel))
+    return _unique_names(found)
+
+
+def _unique_names(found: list[tuple[Path, PurePath]]) -> list[tuple[Path, PurePath]]:
+    taken: set[str] = set()
+    out = []
+    for path, rel in found:
+        candidate, n = rel, 2
+        while str(candidate.with_suffix("")).lower() in taken:
+            candidate = rel.with_name(f"{rel.stem}_{n}{rel.suffix}")
+            n += 1
+        taken.add(str(candidate.with_suffix("")).lower())
+        out.append((path, candidate))
+    return out
+
+
+# ----------------------------------------------------------------------------------- writing
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """write(file) into a temp file beside `path`, then os.replace: a reader never sees half a
+    file. No fsync: these outputs can be made again, and a sync per map would cost seconds."""
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as fh:   # a handle: np.save given a path would append ".npy"
+            write(fh)
+
+    atomic_write(path, to_file, fsync=False)
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    _atomic_write(path, lambda fh: Image.fromarray(rgb).save(fh, format="PNG", compress_level=3))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    _atomic_write(path, lambda fh: np.save(fh, np.ascontiguousarray(array, dtype=np.float32)))
+
+
+def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    data = buf.getvalue().encode("utf-8")
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+def _safe(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(name)).strip("._")
+    return keep or "model"
+
+
+# ------------------------------------------------------------------------------ batch export
+
+def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec | tuple],
+                  out_dir: str | os.PathLike, *, method: str = "gradcam", layer: str | None = None,
+                  target: int | None = None, top_k: int = 1, options: Mapping[str, Any] | None = None,
+                  batch_size: int = 8, cmap: str = "turbo", alpha: float = 0.5, max_side: int = 1024,
+                  on_progress: Callable[[int, int, str], None] | None = None,
+                  on_error: Callable[[str, str], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> BatchReport:
+    """Explain every image under `paths` with every model; write overlays, raw maps and
+    predictions.csv under `out_dir`. Never raises for a bad image, model or write: each is
+    reported through on_error(what, why), listed in the report, and the run goes on.
+
+    models: ModelSpec or (name, model, meta) tuples; each model is used on its own device,
+        with its checkpoint's preprocessing (meta: input_size, mean, std, class_names).
+    layer: None = each model's default layer. target: one class for all images, or None for
+        the top_k most probable classes of each image.
+    on_progress(done, total, path) after each image; should_stop() is asked between batches.
+    """
+    from gcam_desktop.imaging import ImageLoadError, load_image
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+    from gcam_desktop.explain.engine import explain, method_options
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    report = BatchReport()
+    models = [m if isinstance(m, ModelSpec) else ModelSpec(*m) for m in models]
+    options = dict(options or {})
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    unknown = sorted(set(options) - set(method_options(method)))
+    if unknown:
+        raise ValueError(f"{method} has no option {', '.join(unknown)}; its options: "
+                         f"{', '.join(method_options(method)) or 'none'}")
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colour map {cmap!r}; valid colour maps: {', '.join(COLORMAPS)}")
+
+    def fail(what: str, why: str) -> None:
+        report.failures.append((what, why))
+        if on_error:
+            on_error(what, why)
+
+    usable = [m for m in models if _model_usable(m, method, layer, target, top_k, fail)]
+    items = collect_images(paths, on_error=fail)
+    report.images = len(items)
+    if not items:
+        fail(", ".join(map(str, paths)) or "(no paths)", "no images to explain")
+    rows: list[dict[str, Any]] = []
+    pending: list[tuple[Future, Path, str]] = []
+    done = 0
+    # One writer thread: PNG encoding and disk writes overlap the next batch's forward pass.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcam-explain-write") as writer:
+        for start in range(0, len(items), max(1, int(batch_size))):
+            if should_stop is not None and should_stop():
+                report.cancelled = True
+                break
+            batch = items[start:start + max(1, int(batch_size))]
+            images, kept = [], []
+            for path, rel in batch:
+                try:
+                    images.append(load_image(path))
+                    kept.append((path, rel))
+                except ImageLoadError as exc:
+                    fail(str(path), exc.reason)
+                except Exception as exc:  # the loader's contract is ImageLoadError; be safe anyway
+                    fail(str(path), f"{type(exc).__name__}: {exc}")
+            pictures = [_display_image(im, max_side) for im in images] if usable else []
+            for spec in list(usable) if kept else ():
+                try:
+                    x = preprocess_batch(images, spec.meta)
+                    ex = explain(spec.model, x, method=method, layer=layer or None,
+                                 targets=target, top_k=1 if target is not None else top_k, **options)
+                except ValueError as exc:
+                    # The request does not fit this model (e.g. `cam` without a linear head):
+                    # the same for every image, so said once and the model is left out.
+                    usable.remove(spec)
+                    left = len(items) - start
+                    fail(spec.name, f"{method}: {exc} (model skipped for the remaining {left} image(s))")
+                    continue
+                except Exception as exc:
+                    for path, _ in kept:
+                        fail(f"{path} [{spec.name}]", f"{method} failed: {type(exc).__name__}: {exc}")
+                    continue
+                maps = ex.maps.detach().float().cpu().numpy()
+                raws = ex.raw.detach().float().cpu().numpy()
+                probs = ex.probs.detach().float().cpu().numpy()
+                classes = ex.classes.detach().cpu().numpy()
+                for i, (path, rel) in enumerate(kept):
+                    ranks = np.argsort(-probs[i], kind="stable")
+                    explained = {}
+                    for k, cls in enumerate(classes[i]):
+                        tag = f"class{int(cls)}" if target is not None else f"top{k + 1}"
+                        base = out / _safe(spec.name) / rel.parent / f"{rel.stem}.{method}.{tag}"
+                        png, npy = base.with_name(base.name + ".png"), base.with_name(base.name + ".npy")
+                        colored = overlay(pictures[i], maps[i, k], alpha, cmap)
+                        pending.append((writer.submit(_save_png, png, colored), png, str(path)))
+                        pending.append((writer.submit(_save_npy, npy, raws[i, k]), npy, str(path)))
+                        explained[int(cls)] = (png, npy)
+                        report.maps += 1
+                    rows.extend(_prediction_rows(path, spec, probs[i], ranks, explained, top_k, out))
+            for path, _ in batch:
+                done += 1
+                if on_progress:
+                    on_progress(done, len(items), str(path))
+            # Back-pressure: a slow disk must not let finished pictures pile up in memory.
+            pending = _collect_writes(pending, report, fail, keep=MAX_PENDING_WRITES)
+        _collect_writes(pending, report, fail, keep=0)
+    if items:
+        csv_path = out / "predictions.csv"
+        try:
+            _write_csv(csv_path, rows)
+            report.predictions_csv = csv_path
+            report.written.append(csv_path)
+        except OSError as exc:
+            fail(str(csv_path), f"cannot write: {exc.strerror or exc}")
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int | None, top_k: int,
+                  fail: Callable[[str, str], None]) -> bool:
+    from gcam_desktop.explain import LAYER_METHODS
+
+    n = int(spec.meta.get("num_classes") or len(spec.meta.get("class_names") or ()) or 0)
+    layers = tuple(getattr(spec.model, "explainable_layers", ()))
+    if layer and method in LAYER_METHODS and layers and layer not in layers:
+        fail(spec.name, f"has no layer {layer!r}; its layers: {', '.join(layers)}")
+        return False
+    if target is not None and n and not 0 <= int(target) < n:
+        fail(spec.name, f"has no class {target}: its classes are 0..{n - 1}")
+        return False
+    if target is None and n and top_k > n:
+        fail(spec.name, f"has only {n} classes, fewer than --top-k {top_k}")
+        return False
+    return True
+
+
+def _display_image(img, max_side: int) -> np.ndarray:
+    """The picture the overlay is drawn on: the original, shrunk to max_side (0 = as is)."""
+    from PIL import Image
+
+    if max_side and max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.BILINEAR)
+    return np.asarray(img.convert("RGB"))
+
+
+def _prediction_rows(path: Path, spec: ModelSpec, probs: np.ndarray, ranks: np.ndarray,
+                     explained: dict[int, tuple[Path, Path]], top_k: int, out: Path) -> list[dict]:
+    names = list(spec.meta.get("class_names") or [])
+    shown = set(int(c) for c in ranks[:max(MIN_PREDICTIONS, top_k)]) | set(explained)
+    rows = []
+    for rank, cls in enumerate(ranks, start=1):
+        cls = int(cls)
+        if cls not in shown:
+            continue
+        png, npy = explained.get(cls, (None, None))
+        rows.append({
+            "file": str(path), "model": spec.name, "rank": rank,
+            "class": names[cls] if cls < len(names) else str(cls), "class_index": cls,
+            "probability": f"{float(probs[cls]):.6f}",
+            "overlay": png.relative_to(out).as_posix() if png else "",
+            "raw": npy.relative_to(out).as_posix() if npy else "",
+        })
+    return rows
+
+
+def _collect_writes(pending, report: BatchReport, fail, keep: int):
+    """Account for finished writes; wait for the oldest until at most `keep` are unfinished."""
+    left = []
+    for n, (future, target, source) in enumerate(pending):
+        if not future.done() and len(pending) - n <= keep:
+            left.append((future, target, source))
+            continue
+        try:
+            future.result()
+            report.written.append(target)
+        except Exception as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+            fail(str(target), f"cannot write the output of {source}: {why}")
+    return left

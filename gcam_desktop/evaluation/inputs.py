@@ -1,0 +1,109 @@
+"""What an evaluation reads: models under display names, image lists, object masks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from gcam_desktop.imaging import IMAGE_EXTENSIONS, load_image, scan_folder
+
+MAX_MASK_SIDE = 512  # masks of huge photos are scored at this size (tolerance scales along)
+
+
+@dataclass
+class ModelEntry:
+    """A loaded model under a display name, with its checkpoint metadata."""
+
+    name: str
+    model: nn.Module
+    meta: Mapping
+    path: str | None = None
+
+    @property
+    def arch(self) -> str:
+        return str(self.meta.get("arch") or getattr(self.model, "arch", "?"))
+
+
+def name_entries(paths_and_archs: Sequence[tuple[str, str]]) -> list[str]:
+    """Display names: the architecture where it is unique, else the file's stem."""
+    archs = [a for _, a in paths_and_archs]
+    names = []
+    for path, arch in paths_and_archs:
+        name = arch if archs.count(arch) == 1 else Path(path).stem
+        while name in names:
+            name += "'"
+        names.append(name)
+    return names
+
+
+def load_entries(checkpoints: Sequence[str | os.PathLike], device=None) -> list[ModelEntry]:
+    """Load checkpoints (raises CheckpointError naming the file that fails)."""
+    from gcam_desktop.models import load_checkpoint
+
+    loaded = [(str(p), *load_checkpoint(p, map_location=device)) for p in checkpoints]
+    names = name_entries([(p, meta["arch"]) for p, _, meta in loaded])
+    return [ModelEntry(n, m, meta, p) for n, (p, m, meta) in zip(names, loaded)]
+
+
+def split_dataset_root(data: Path, masks: Path | None) -> tuple[Path, Path | None]:
+    """(folder of class folders, masks folder): a synthetic set's OUT resolves to OUT/images."""
+    if masks is None and (data / "images").is_dir() and (data / "masks").is_dir():
+        return data / "images", data / "masks"
+    return data, masks
+
+
+def mask_path_for(image: Path, root: Path, masks: Path | None) -> Path | None:
+    """The mask file of `image`, if one exists: mirrored under `masks`, else found by swapping
+    the nearest `images` folder of its path for a sibling `masks` folder."""
+    candidates: list[Path] = []
+    if masks is not None:
+        try:
+            rel = image.relative_to(root)
+        except ValueError:
+            rel = Path(image.parent.name) / image.name
+        candidates.append(masks / rel)
+    else:
+        parts = list(image.parts)
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i] == "images":
+                candidates.append(Path(*parts[:i], "masks", *parts[i + 1:]))
+                break
+    for c in candidates:
+        for suffix in dict.fromkeys([".png", c.suffix, *sorted(IMAGE_EXTENSIONS)]):
+            p = c.with_suffix(suffix)
+            if p.is_file():
+                return p
+    return None
+
+
+def load_mask(path: Path) -> torch.Tensor:
+    """H x W bool (object = bright), at most MAX_MASK_SIDE on its longer side."""
+    img = load_image(path).convert("L")
+    if max(img.size) > MAX_MASK_SIDE:
+        scale = MAX_MASK_SIDE / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.NEAREST)
+    return torch.from_numpy(np.asarray(img) >= 128)
+
+
+# ----------------------------------------------------------------------------------- per image
+
+
+def select_images(root: Path, per_class: int | None = None, limit: int | None = None,
+                  on_error=None) -> list[Path]:
+    paths = list(scan_folder(root, on_error=on_error))
+    if per_class:
+        counts: dict[Path, int] = {}
+        kept = []
+        for p in paths:
+            if counts.get(p.parent, 0) < per_class:
+                counts[p.parent] = counts.get(p.parent, 0) + 1
+                kept.append(p)
+        paths = kept
+    return paths[:limit] if limit else paths

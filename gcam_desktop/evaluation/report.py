@@ -1,0 +1,181 @@
+"""The evaluation report: report.json, report.md and the PNG curves, written atomically."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from gcam_desktop.evaluation.inputs import ModelEntry
+from gcam_desktop.evaluation.plots import Panel, line_plot
+from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
+from gcam_desktop.evaluation.statistics import summarize
+
+FORMAT = "gcam-desktop/evaluation"
+VERSION = 1
+METRIC_LABELS = {  # (column title, which way is better)
+    "pointing_game": ("pointing game", "higher"),
+    "energy_in_mask": ("energy in mask", "higher"),
+    "deletion_auc": ("deletion AUC", "lower"),
+    "insertion_auc": ("insertion AUC", "higher"),
+    "average_drop": ("average drop %", "lower"),
+    "increase_in_confidence": ("increase in confidence %", "higher"),
+}
+
+
+def _json_safe(obj):
+    """NaN and infinities become null (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def per_image_rows(scores: Sequence[ImageScore], methods: Sequence[str]) -> list[dict]:
+    rows = []
+    for s in scores:
+        rows.append({"path": s.path, "mask": s.mask, "models_agree": s.models_agree, "models": {
+            name: {"pred": m.pred, "prob": round(m.prob, 6), "true": m.true, "correct": m.correct,
+                   "methods": {k: {key: round(v.value(key), 6) for key in METRIC_KEYS} | {"target": v.target}
+                               for k, v in m.methods.items()}}
+            for name, m in s.models.items()}})
+    return rows
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    from gcam_desktop.files import atomic_write
+
+    atomic_write(path, lambda tmp: write(Path(tmp)))
+
+
+def _fmt(c: Mapping, pct: bool = False) -> str:
+    if c.get("mean") is None:
+        return "–"
+    f = (lambda x: f"{x * 100:.1f}") if pct else (lambda x: f"{x:.3f}")
+    return f"{f(c['mean'])} [{f(c['lo'])}, {f(c['hi'])}]"
+
+
+def _fmt_plain(c: Mapping) -> str:
+    if c.get("mean") is None:
+        return "–"
+    return f"{c['mean']:.1f} [{c['lo']:.1f}, {c['hi']:.1f}]"
+
+
+def markdown(report: Mapping) -> str:
+    s = report["settings"]
+    out = [f"# Explanation quality: {Path(report['data']).name}", "",
+           f"Data: `{report['data']}` ({report['images']} images scored, {report['images_with_masks']} with "
+           f"object masks, {len(report['skipped'])} skipped). Masks: `{report['masks'] or 'none found'}`.",
+           f"Methods: {', '.join(s['methods'])}; layer: {s['layer'] or 'each model’s default'}; "
+           f"target: {'true class (prediction where unknown)' if s['target'] == 'true' else 'predicted class'}; "
+           f"{s['steps']} deletion / insertion steps (deletion to {s['deletion_baseline']}, insertion from "
+           f"{s['insertion_baseline']}); pointing tolerance {s['pointing_tolerance']}.",
+           f"Intervals: {s['interval']}.", "",
+           "## Does SE or s_se attention point at the object more often than the baseline?", "",
+           report["answer"], ""]
+    for method in s["methods"]:
+        out += [f"## {method}", "",
+                "| model | accuracy % | " + " | ".join(
+                    f"{METRIC_LABELS[k][0]} ({METRIC_LABELS[k][1]} is better)" for k in METRIC_KEYS) + " |",
+                "|---" * (2 + len(METRIC_KEYS)) + "|"]
+        for m in report["models"]:
+            b = m["methods"][method]
+            cells = [_fmt(m["accuracy"], pct=True)]
+            for k in METRIC_KEYS:
+                cells.append(_fmt_plain(b[k]) if k in ("average_drop", "increase_in_confidence") else _fmt(b[k]))
+            out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
+        out.append("")
+        if f"curves_{_slug(method)}.png" in report.get("plots", []):
+            out += [f"![mean curves, {method}](curves_{_slug(method)}.png)", ""]
+    if report["agreement"]:
+        key = f"top{int(TOP_FRACTION * 100)}_iou"
+        out += ["## Agreement between models", "",
+                "| models | same prediction % | " + " | ".join(f"top-20 % IoU, {m}" for m in s["methods"]) + " |",
+                "|---" * (2 + len(s["methods"])) + "|"]
+        for a in report["agreement"]:
+            out.append(f"| {a['models'][0]} / {a['models'][1]} | {_fmt(a['prediction_agreement'], pct=True)} | "
+                       + " | ".join(_fmt(a[key][m]) for m in s["methods"]) + " |")
+        out.append("")
+    out += ["## Mean curves per model", ""]
+    for m in report["models"]:
+        png = f"curves_model_{_slug(m['name'])}.png"
+        if png in report.get("plots", []):
+            out += [f"### {m['name']}", "", f"![{m['name']} deletion and insertion curves]({png})", ""]
+    if report["skipped"]:
+        out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
+    out += ["Per-image values are in `report.json` (`per_image`)."]
+    return "\n".join(out) + "\n"
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form: gradcam++ -> gradcampp."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "p" if ch == "+" else "_" for ch in name)
+
+
+def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], entries: Sequence[ModelEntry],
+                 methods: Sequence[str], *, data: str, masks: str | None, layer: str | None, steps: int,
+                 target: str, resamples: int = 2000, seed: int = 0) -> dict:
+    summary = summarize(scores, entries, methods, resamples=resamples, seed=seed)
+    return {
+        "format": FORMAT, "version": VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": data, "masks": masks, "images": len(scores),
+        "images_with_masks": sum(1 for s in scores if s.mask),
+        "skipped": [{"path": x.path, "reason": x.reason} for x in skipped],
+        "settings": {"methods": list(methods), "layer": layer, "steps": steps, "target": target,
+                     "deletion_baseline": "zero (the mean colour, in normalised space)",
+                     "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",
+                     "pointing_tolerance": "15 px at 224 x 224, scaled with the mask's size",
+                     "confidence_masking": "image * map in pixel space (Chattopadhay et al.)",
+                     "interval": f"95 % percentile bootstrap of the mean over images, {resamples} resamples, "
+                                 f"seed {seed}; comparisons pair the same images"},
+        **summary,
+        "per_image": per_image_rows(scores, methods),
+    }
+
+
+def write_report(report: dict, out: Path) -> list[Path]:
+    """report.json, report.md and the PNG curves into `out`; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    plots = []
+    methods = report["settings"]["methods"]
+    for m in report["models"]:
+        panels = []
+        for kind, corner in (("deletion", "tr"), ("insertion", "br")):
+            series = [(method, m["methods"][method]["curves"]) for method in methods
+                      if m["methods"][method]["curves"]]
+            panels.append(Panel(f"{m['name']}: {kind}", "fraction of pixels " + (
+                "removed" if kind == "deletion" else "revealed"), "target probability",
+                [(f"{lab} (AUC {m['methods'][lab][kind + '_auc']['mean']:.3f})", c["fractions"], c[kind])
+                 for lab, c in series], corner))
+        if any(p.series for p in panels):
+            name = f"curves_model_{_slug(m['name'])}.png"
+            _write_atomic(out / name, lambda tmp, panels=panels: line_plot(panels).save(tmp, format="PNG"))
+            plots.append(name)
+            written.append(out / name)
+    for method in methods:
+        panels = []
+        for kind, corner in (("deletion", "tr"), ("insertion", "br")):
+            series = [(f"{m['name']} (AUC {m['methods'][method][kind + '_auc']['mean']:.3f})",
+                       m["methods"][method]["curves"]["fractions"], m["methods"][method]["curves"][kind])
+                      for m in report["models"] if m["methods"][method]["curves"]]
+            panels.append(Panel(f"{method}: {kind}", "fraction of pixels " + (
+                "removed" if kind == "deletion" else "revealed"), "target probability", series, corner))
+        if any(p.series for p in panels):
+            name = f"curves_{_slug(method)}.png"
+            _write_atomic(out / name, lambda tmp, panels=panels: line_plot(panels).save(tmp, format="PNG"))
+            plots.append(name)
+            written.append(out / name)
+    report["plots"] = plots
+    text = json.dumps(_json_safe(report), indent=1)
+    _write_atomic(out / "report.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    md = markdown(report)
+    _write_atomic(out / "report.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
+    return [out / "report.json", out / "report.md", *written]
+

@@ -1,0 +1,166 @@
+"""The scoring core: every image x model x method scored with the metrics of
+`gcam_desktop.explain.metrics`, yielded as each batch completes (the app's Quality tab drives
+the same generator)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from gcam_desktop.explain import metrics as M
+from gcam_desktop.imaging import ImageLoadError, load_image
+
+from gcam_desktop.evaluation.inputs import ModelEntry, load_mask
+
+TOP_FRACTION = 0.2
+METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
+               "increase_in_confidence")
+
+
+@dataclass
+class MethodScore:
+    target: int
+    pointing_game: float  # NaN without a mask
+    energy_in_mask: float  # NaN without a mask
+    deletion_auc: float
+    insertion_auc: float
+    average_drop: float  # this image's drop, percent
+    increase_in_confidence: float  # 100 if confidence rose, else 0 (its mean is the percentage)
+    deletion_curve: list[float] = field(repr=False, default_factory=list)
+    insertion_curve: list[float] = field(repr=False, default_factory=list)
+    map: torch.Tensor | None = field(repr=False, default=None)  # H x W in [0, 1], kept on request
+
+    def value(self, key: str) -> float:
+        return float(getattr(self, key))
+
+
+@dataclass
+class ModelScore:
+    pred: int
+    prob: float
+    true: int | None
+    methods: dict[str, MethodScore]
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.true is None else self.pred == self.true
+
+
+@dataclass
+class ImageScore:
+    path: str
+    mask: str | None
+    models: dict[str, ModelScore]
+    top_iou: dict[str, dict[str, float]] = field(default_factory=dict)  # "a|b" -> method -> IoU
+
+    @property
+    def models_agree(self) -> bool:
+        return len({s.pred for s in self.models.values()}) <= 1
+
+
+@dataclass
+class SkippedImage:
+    path: str
+    reason: str
+
+
+def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLike],
+                 methods: Sequence[str] = ("gradcam",), *, masks_for: Callable[[Path], Path | None] | None = None,
+                 layer: str | None = None, steps: int = 20, target: str = "true", batch_size: int = 8,
+                 forward_batch: int = M.DEFAULT_BATCH_SIZE, keep_curves: bool = True,
+                 keep_maps: bool = False, seed: int = 0) -> Iterator[ImageScore | SkippedImage]:
+    """Score every image with every model and method, yielding as each batch completes.
+
+    A consumer that stops iterating (a cancelled job) stops the work after the current batch.
+    Unreadable images and masks are yielded as SkippedImage / scored without a mask.
+    """
+    from gcam_desktop import explain as engine  # the package; imported late so the metrics work without it
+    from gcam_desktop.imaging.preprocess import preprocess_batch, true_class_from_path
+
+    if target not in ("true", "pred"):
+        raise ValueError(f"target must be 'true' or 'pred', not {target!r}")
+    for batch_paths in _chunks([Path(p) for p in paths], max(1, int(batch_size))):
+        imgs, kept, masks, mask_paths = [], [], [], []
+        for p in batch_paths:
+            try:
+                imgs.append(load_image(p))
+            except (ImageLoadError, OSError) as exc:
+                yield SkippedImage(str(p), getattr(exc, "reason", None) or str(exc))
+                continue
+            kept.append(p)
+            mp = masks_for(p) if masks_for else None
+            mask = None
+            if mp is not None:
+                try:
+                    mask = load_mask(mp)
+                except (ImageLoadError, OSError) as exc:
+                    print(f"warning: mask {mp} of {p} is unreadable ({exc}); scoring without it", file=sys.stderr)
+                    mp = None
+            masks.append(mask)
+            mask_paths.append(mp)
+        if not kept:
+            continue
+        per_model: dict[str, list[ModelScore]] = {}
+        maps_by: dict[str, dict[str, torch.Tensor]] = {}
+        for e in entries:
+            device = M.model_device(e.model, torch.device("cpu"))
+            x = preprocess_batch(imgs, e.meta).to(device)
+            with torch.no_grad():
+                probs = torch.softmax(e.model(x).float(), 1)
+            pred = probs.argmax(1)
+            names = e.meta.get("class_names") or []
+            true = [true_class_from_path(p, names) for p in kept]
+            targets = pred.clone()
+            if target == "true":
+                for i, t in enumerate(true):
+                    if t is not None:
+                        targets[i] = t
+            scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}) for i in range(len(kept))]
+            maps_by[e.name] = {}
+            for method in methods:
+                ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
+                maps = ex.maps[:, 0].detach().float().to(device)
+                maps_by[e.name][method] = maps.cpu()
+                curves = M.deletion_insertion(e.model, x, maps, targets, steps, probs=probs,
+                                              batch_size=forward_batch, seed=seed)
+                cc = M.confidence_change(e.model, x, maps, targets, probs=probs, mean=e.meta.get("mean"),
+                                         std=e.meta.get("std"), batch_size=forward_batch)
+                d, ins = curves["deletion"], curves["insertion"]
+                for i in range(len(kept)):
+                    point = energy = math.nan
+                    if masks[i] is not None:
+                        point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
+                        energy = float(M.energy_in_mask(maps[i:i + 1].cpu(), masks[i][None])[0])
+                    scores[i].methods[method] = MethodScore(
+                        target=int(targets[i]), pointing_game=point, energy_in_mask=energy,
+                        deletion_auc=float(d.auc[i]), insertion_auc=float(ins.auc[i]),
+                        average_drop=float(cc.drop[i]), increase_in_confidence=100.0 * float(cc.increase[i]),
+                        deletion_curve=d.probs[i].tolist() if keep_curves else [],
+                        insertion_curve=ins.probs[i].tolist() if keep_curves else [],
+                        map=maps[i].cpu() if keep_maps else None)
+            per_model[e.name] = scores
+        ious: dict[str, dict[str, torch.Tensor]] = {}
+        for a, b in model_pairs([e.name for e in entries]):
+            ious[f"{a}|{b}"] = {m: M.top_region_iou(maps_by[a][m], maps_by[b][m], TOP_FRACTION, seed)
+                                for m in methods}
+        for i, p in enumerate(kept):
+            yield ImageScore(
+                path=str(p), mask=str(mask_paths[i]) if mask_paths[i] else None,
+                models={name: s[i] for name, s in per_model.items()},
+                top_iou={pair: {m: float(v[i]) for m, v in d.items()} for pair, d in ious.items()})
+
+
+def model_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+
