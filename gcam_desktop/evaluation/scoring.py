@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from gcam_desktop.explain import metrics as M
+from gcam_desktop.explain.model_state import model_device
 from gcam_desktop.imaging import ImageLoadError, load_image
 
 from gcam_desktop.evaluation.inputs import ModelEntry, load_mask
@@ -114,7 +115,7 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
         per_model: dict[str, list[ModelScore]] = {}
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
         for e in entries:
-            device = M.model_device(e.model, torch.device("cpu"))
+            device = model_device(e.model)[0]
             x = preprocess_batch(imgs, e.meta).to(device)
             with torch.no_grad():
                 probs = torch.softmax(e.model(x).float(), 1)
