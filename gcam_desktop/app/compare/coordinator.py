@@ -21,7 +21,7 @@ from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.names import arch_label
-from gcam_desktop.app.inference.messages import OWN_PREDICTION, ExplainRequest, ExplainResult, image_key
+from gcam_desktop.app.inference.messages import OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult, image_key
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
@@ -45,28 +45,23 @@ class ExplanationController(QObject):
         self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()   # upsampled, per result
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
-        self.iou_fn = None
         self.diverging = None
         self.last_opacity_seconds = 0.0
         service.result_ready.connect(self._on_result)
-        service.request_started.connect(self._on_started)
+        service.worker.started_request.connect(self._on_started)
         images.loaded.connect(self._on_display)
         images.failed.connect(self._on_display_failed)
         controls.changed.connect(self._on_control)
         slots.changed.connect(self._on_slots)
 
     # -- inputs ---------------------------------------------------------------------------
-    def engine_ready(self, info: dict) -> None:
+    def engine_ready(self, info: EngineInfo) -> None:
         from gcam_desktop.explain import overlay   # torch is loaded by now: no UI stall
-        try:
-            from gcam_desktop.explain.metrics import top_region_iou
-        except ImportError:
-            top_region_iou = None
+
         self.lut_fn = overlay.colormap_lut
-        self.iou_fn = top_region_iou
-        names = list(info.get("colormaps", []))
+        names = list(info.colormaps)
         self.diverging = next((n for n in DIVERGING if n in names), names[0] if names else None)
-        self.controls.set_methods(info.get("methods", []))
+        self.controls.set_methods(list(info.methods))
         self.controls.set_colormaps(names)
         self._apply_lut()
         self.refresh()
@@ -206,8 +201,8 @@ class ExplanationController(QObject):
         self.results_changed.emit()
 
     def _gradient_methods(self) -> set:
-        info = self.service.engine_info or {}
-        return set(info.get("gradient_methods", []))
+        info = self.service.engine_info
+        return set(info.gradient_methods) if info is not None else set()
 
     def _display_map(self, res: ExplainResult) -> np.ndarray:
         h, w = self.display.shape[:2]
@@ -287,12 +282,14 @@ class ExplanationController(QObject):
             self.view.diff.set_opacity(v["opacity"])
 
     def agreement(self, a: ExplainResult, b: ExplainResult) -> float:
-        if self.iou_fn is not None:
-            import torch
+        """IoU of the two maps' top-20 % regions: the engine's metric (results exist, so the
+        worker has loaded torch already)."""
+        import torch
 
-            ta, tb = torch.from_numpy(a.map)[None], torch.from_numpy(b.map)[None]
-            return float(self.iou_fn(ta, tb, fraction=TOP_FRACTION)[0])
-        return top_region_iou_np(a.map, b.map, TOP_FRACTION)
+        from gcam_desktop.explain.metrics import top_region_iou
+
+        ta, tb = torch.from_numpy(a.map)[None], torch.from_numpy(b.map)[None]
+        return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])
 
     def _show_original_info(self) -> None:
         panel = self.view.original
@@ -320,16 +317,3 @@ class ExplanationController(QObject):
 def _layer_order(name: str):
     return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
 
-
-def top_region_iou_np(a: np.ndarray, b: np.ndarray, fraction: float = TOP_FRACTION) -> float:
-    """IoU of the top `fraction` pixels of two maps (compared on the larger grid)."""
-    if a.size < b.size:
-        a = upsample(a, *b.shape)
-    elif b.size < a.size:
-        b = upsample(b, *a.shape)
-    k = max(1, int(round(fraction * a.size)))
-    top_a = np.zeros(a.size, bool)
-    top_b = np.zeros(b.size, bool)
-    top_a[np.argsort(-a.ravel(), kind="stable")[:k]] = True
-    top_b[np.argsort(-b.ravel(), kind="stable")[:k]] = True
-    return float((top_a & top_b).sum() / max(1, (top_a | top_b).sum()))

@@ -83,3 +83,17 @@ class ModelInfo:
     default_layer: str
     device: str
     untrained: bool = False
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the engine offers, sent once by the worker when torch and the engine are loaded."""
+
+    methods: tuple[str, ...]
+    gradient_methods: tuple[str, ...]    # methods that explain the input, not a layer
+    colormaps: tuple[str, ...]
+    archs: tuple[str, ...]
+    devices: tuple[str, ...]
+    device: str
+    seconds: float                       # time to import torch and the engine
+    torch: str                           # torch's version

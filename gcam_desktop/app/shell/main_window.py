@@ -31,6 +31,7 @@ from gcam_desktop.app.shell.drops import is_checkpoint_path, local_paths
 from gcam_desktop.app.compare.coordinator import ExplanationController
 from gcam_desktop.app.images.folder_scan import FolderScanner
 from gcam_desktop.app.images.image_list import ImageList, ImageListModel
+from gcam_desktop.app.inference.messages import EngineInfo
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.shell.lifecycle import track
 from gcam_desktop.app.shell.qt_compat import install as install_qt_workarounds
@@ -61,8 +62,8 @@ class MainWindow(QMainWindow):
 
         self.service = InferenceService(self.settings["device"], self)
         self.thumbnails = ThumbnailLoader(self.pool, parent=self)
-        self.display_images = DisplayImageLoader(self.pool, self)
-        self.scanner = FolderScanner(self)
+        self.display_images = DisplayImageLoader()
+        self.scanner = FolderScanner()
         self.list_model = ImageListModel(self.thumbnails, self)
         self.image_list = ImageList(self.list_model)
         self.slots = SlotManager(self.service, self.settings, self)
@@ -180,12 +181,12 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.device_combo)
 
     def _connect(self) -> None:
-        s = self.service
-        s.engine_state.connect(self._on_engine_state)
-        s.engine_ready.connect(self._on_engine_ready)
-        s.device_changed.connect(self._on_device_changed)
-        s.result_ready.connect(lambda _: self._update_queue())
-        s.request_started.connect(lambda _: self._update_queue())
+        w = self.service.worker
+        w.engine_state.connect(self._on_engine_state)
+        w.engine_ready.connect(self._on_engine_ready)
+        w.device_changed.connect(self._on_device_changed)
+        w.started_request.connect(lambda _: self._update_queue())
+        self.service.result_ready.connect(lambda _: self._update_queue())
         self.slots.message.connect(self._status)
         self.explanations.message.connect(self._status)
         self.explanations.image_failed.connect(self._on_image_failed)
@@ -371,13 +372,13 @@ class MainWindow(QMainWindow):
         elif detail:
             self._status(detail, 6000)
 
-    def _on_engine_ready(self, info: dict) -> None:
-        self.engine_label.setText(f"Engine: ready \u00b7 {info['device']}")
-        self.engine_label.setToolTip(f"torch {info.get('torch')} loaded in {info.get('seconds', 0):.1f} s")
-        self.slots.set_archs(info["archs"])
+    def _on_engine_ready(self, info: EngineInfo) -> None:
+        self.engine_label.setText(f"Engine: ready \u00b7 {info.device}")
+        self.engine_label.setToolTip(f"torch {info.torch} loaded in {info.seconds:.1f} s")
+        self.slots.set_archs(info.archs)
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
-        for name in info["devices"]:
+        for name in info.devices:
             self.device_combo.addItem(name, name)
         want = self.settings["device"]
         i = self.device_combo.findData(want)
@@ -480,7 +481,7 @@ class MainWindow(QMainWindow):
             self.training.shutdown()
         if self.quality is not None:
             self.quality.shutdown()
-        self.scanner.cancel()
+        self.scanner.shutdown()
         self.thumbnails.shutdown()
         self.display_images.shutdown()
         self.service.shutdown()
