@@ -15,7 +15,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
-from gcam_desktop.app.compare.compositing import difference, normalise, upsample
+from gcam_desktop.app.compare.compositing import difference, normalise
+from gcam_desktop.explain.overlay import resize_map
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
@@ -52,7 +53,7 @@ class ExplanationController(QObject):
         images.loaded.connect(self._on_display)
         images.failed.connect(self._on_display_failed)
         controls.changed.connect(self._on_control)
-        slots.changed.connect(self._on_slots)
+        slots.changed.connect(self.update_panels)
 
     # -- inputs ---------------------------------------------------------------------------
     def engine_ready(self, info: EngineInfo) -> None:
@@ -94,7 +95,7 @@ class ExplanationController(QObject):
             self.view.original.info.setText(f"\u26a0 {reason}")
         self.image_failed.emit(path, reason)
 
-    def _on_slots(self) -> None:
+    def update_panels(self) -> None:
         panels = self.slots.panels()
         self.view.set_panels(panels)
         self.controls.set_diff_choices([(slot, slot) for slot, _ in panels])
@@ -102,21 +103,21 @@ class ExplanationController(QObject):
         layer_sets = [set(s.info.layers) for s in self.slots.active()]
         common = sorted(set.intersection(*layer_sets), key=_layer_order) if layer_sets else []
         self.controls.set_layers(common)
-        self.view.set_opacity(self.controls.values()["opacity"])
+        self.view.set_opacity(self.controls.values().opacity)
         self.refresh()
 
     def _on_control(self, name: str) -> None:
         v = self.controls.values()
         if name == "opacity":
             t0 = time.perf_counter()
-            self.view.set_opacity(v["opacity"])
+            self.view.set_opacity(v.opacity)
             self.last_opacity_seconds = time.perf_counter() - t0
         elif name == "colormap":
             self._apply_lut()
         elif name == "normalization":
             self._update_shared()
         elif name in ("diff", "show_diff"):
-            self.view.set_show_diff(v["show_diff"])
+            self.view.set_show_diff(v.show_diff)
             self._update_diff()
         else:  # method, layer, target: new explanations
             self.refresh()
@@ -141,11 +142,11 @@ class ExplanationController(QObject):
                 panel.subtitle.setText("")
                 panel.predictions.set_note(note)
                 continue
-            if self.path is None or not self.service.ready or not v["method"]:
+            if self.path is None or not self.service.ready or not v.method:
                 continue
             req = ExplainRequest(panel=st.name, path=self.path, image_key=self.image_key,
-                                 model_token=st.info.token, method=v["method"], layer=v["layer"],
-                                 target=int(v["target"]))
+                                 model_token=st.info.token, method=v.method, layer=v.layer,
+                                 target=v.target)
             old = self.results.get(st.name)
             if old is not None and old.request.key == req.key:
                 continue
@@ -196,20 +197,20 @@ class ExplanationController(QObject):
         panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
         panel.status.setToolTip("")
         if self.display is not None and self.lut_fn is not None:
-            panel.set_map(self._display_map(res), self._lut(), self._levels(res))
-            panel.set_opacity(self.controls.values()["opacity"])
+            panel.set_map(self.display_map(res), self._lut(), self.levels(res))
+            panel.set_opacity(self.controls.values().opacity)
         self.results_changed.emit()
 
     def _gradient_methods(self) -> set:
         info = self.service.engine_info
         return set(info.gradient_methods) if info is not None else set()
 
-    def _display_map(self, res: ExplainResult) -> np.ndarray:
+    def display_map(self, res: ExplainResult) -> np.ndarray:
         h, w = self.display.shape[:2]
         key = (res.request.key, h, w)
         m = self._maps.get(key)
         if m is None:
-            m = upsample(res.unnormalised(), h, w)
+            m = resize_map(res.unnormalised(), (h, w))
             self._maps[key] = m
             while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
                 self._maps.popitem(last=False)
@@ -218,7 +219,7 @@ class ExplanationController(QObject):
         return m
 
     def _lut(self, name: str | None = None) -> np.ndarray:
-        name = name or self.controls.values()["colormap"]
+        name = name or self.controls.values().colormap
         lut = self._lut_cache.get(name)
         if lut is None:
             lut = np.asarray(self.lut_fn(name), dtype=np.uint8)
@@ -240,8 +241,8 @@ class ExplanationController(QObject):
             return 0.0, 1.0
         return min(r.raw_min for r in ok), max(r.raw_max for r in ok)
 
-    def _levels(self, res: ExplainResult) -> tuple[float, float]:
-        if self.controls.values()["normalization"] == "shared":
+    def levels(self, res: ExplainResult) -> tuple[float, float]:
+        if self.controls.values().normalization == "shared":
             return self.shared_range()
         return res.raw_min, res.raw_max
 
@@ -249,8 +250,8 @@ class ExplanationController(QObject):
         for slot, res in self.results.items():
             panel = self.view.panels.get(slot)
             if panel is not None and res.ok and panel.map is not None:
-                panel.set_levels(self._levels(res))
-        if self.controls.values()["normalization"] == "shared":
+                panel.set_levels(self.levels(res))
+        if self.controls.values().normalization == "shared":
             lo, hi = self.shared_range()
             self.controls.colorbar.set_range(lo, hi, "shared scale")
         else:
@@ -259,9 +260,9 @@ class ExplanationController(QObject):
 
     def _update_diff(self) -> None:
         v = self.controls.values()
-        a, b = self.results.get(v["diff_a"]), self.results.get(v["diff_b"])
+        a, b = self.results.get(v.diff_a), self.results.get(v.diff_b)
         label = self.controls.agreement
-        if not (a and b and a.ok and b.ok) or v["diff_a"] == v["diff_b"]:
+        if not (a and b and a.ok and b.ok) or v.diff_a == v.diff_b:
             label.setText("Agreement \u2014")
             self.view.diff.clear_map()
             self.view.diff.subtitle.setText("pick two panels with maps")
@@ -275,21 +276,14 @@ class ExplanationController(QObject):
         self.view.diff.info.setText(
             f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
             f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
-        if v["show_diff"] and self.display is not None and self.lut_fn is not None:
-            ma = normalise(self._display_map(a), *self._levels(a))
-            mb = normalise(self._display_map(b), *self._levels(b))
+        if v.show_diff and self.display is not None and self.lut_fn is not None:
+            ma = normalise(self.display_map(a), *self.levels(a))
+            mb = normalise(self.display_map(b), *self.levels(b))
             self.view.diff.set_map(difference(ma, mb), self._lut(self.diverging), (-1.0, 1.0))
-            self.view.diff.set_opacity(v["opacity"])
+            self.view.diff.set_opacity(v.opacity)
 
     def agreement(self, a: ExplainResult, b: ExplainResult) -> float:
-        """IoU of the two maps' top-20 % regions: the engine's metric (results exist, so the
-        worker has loaded torch already)."""
-        import torch
-
-        from gcam_desktop.explain.metrics import top_region_iou
-
-        ta, tb = torch.from_numpy(a.map)[None], torch.from_numpy(b.map)[None]
-        return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])
+        return agreement(a.map, b.map)
 
     def _show_original_info(self) -> None:
         panel = self.view.original
@@ -317,3 +311,13 @@ class ExplanationController(QObject):
 def _layer_order(name: str):
     return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
 
+
+def agreement(map_a: np.ndarray, map_b: np.ndarray) -> float:
+    """IoU of two maps' top-20 % regions: the engine's metric, ties broken as it breaks them
+    (called once results exist, so the worker has loaded torch already)."""
+    import torch
+
+    from gcam_desktop.explain.metrics import top_region_iou
+
+    ta, tb = torch.from_numpy(map_a)[None], torch.from_numpy(map_b)[None]
+    return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])

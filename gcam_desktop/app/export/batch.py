@@ -62,9 +62,9 @@ class BatchExportDialog(QDialog):
             models_row.addWidget(box)
         models_row.addStretch(1)
         self.v = v
-        which = "own prediction" if v["target"] < 0 else f"class {v['target']}"
-        summary = QLabel(f"{method_label(v['method'])} \u00b7 layer {v['layer'] or 'default'} \u00b7 {which} "
-                         f"\u00b7 {v['colormap']} at {v['opacity']:.0%}")
+        which = "own prediction" if v.target < 0 else f"class {v.target}"
+        summary = QLabel(f"{method_label(v.method)} \u00b7 layer {v.layer or 'default'} \u00b7 {which} "
+                         f"\u00b7 {v.colormap} at {v.opacity:.0%}")
         summary.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Images", with_browse(self.source, self._pick_source))
@@ -129,8 +129,8 @@ class BatchExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.status.setText("Exporting\u2026")
         v = self.v
-        self.win.service.run_job(JOB, run_batch, [src], slots, out, v["method"], v["layer"], int(v["target"]),
-                                 v["colormap"], float(v["opacity"]))
+        self.win.service.run_job(JOB, run_batch, [src], slots, out, v.method, v.layer, v.target,
+                                 v.colormap, float(v.opacity))
         return True
 
     def _on_progress(self, job: str, done: int, total: int, path: str) -> None:
@@ -156,7 +156,7 @@ class BatchExportDialog(QDialog):
         self.open_btn.setEnabled(True)
         self.close_btn.setText("Close")
         self.start_btn.setEnabled(True)
-        self.win._status(self.status.text(), 10000)
+        self.win.show_status(self.status.text(), 10000)
 
     def _on_failed(self, job: str, message: str) -> None:
         if job == JOB:
