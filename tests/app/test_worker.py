@@ -24,7 +24,7 @@ def _block_worker(win):
 
 def _req(win, slot, path, method="gradcam", target=-1):
     info = win.slots.states[slot].info
-    return ExplainRequest(panel=slot, path=str(path), image_key=image_key(str(path)),
+    return ExplainRequest(slot=slot, path=str(path), image_key=image_key(str(path)),
                           model_token=info.token, method=method, layer="", target=target)
 
 

@@ -25,7 +25,7 @@ def image_key(path: str) -> tuple[str, int, int]:
 
 @dataclass(frozen=True)
 class ExplainRequest:
-    panel: str                  # the slot whose panel shows the result
+    slot: str                   # the model slot asked (its panel shows the result)
     path: str
     image_key: tuple
     model_token: str            # changes whenever the slot gets another model

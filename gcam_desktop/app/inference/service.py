@@ -66,7 +66,7 @@ class InferenceService(QObject):
         self.cache = ResultCache()
         self.models: dict[str, ModelInfo] = {}
         self.engine_info: EngineInfo | None = None
-        self._latest: dict[str, int] = {}          # panel -> id of the newest request
+        self._latest: dict[str, int] = {}          # slot -> id of the newest request
         self._in_flight: dict[tuple, list[ExplainRequest]] = {}
         self.cache_hits = 0
         w = self.worker
@@ -112,16 +112,16 @@ class InferenceService(QObject):
     # -- explanations ----------------------------------------------------------------------
     def request(self, req: ExplainRequest) -> ExplainResult | None:
         """The cached result at once, or None after queueing `req` (answered by result_ready)."""
-        self._latest[req.panel] = req.id
+        self._latest[req.slot] = req.id
         hit = self.cache.get(req.key)
         if hit is not None:
             self.cache_hits += 1
-            self._forget(self.worker.cancel_panel(req.panel))  # what was queued is moot now
+            self._forget(self.worker.cancel_slot(req.slot))  # what was queued is moot now
             return hit if hit.request is req else _for(hit, req)
         waiting = self._in_flight.get(req.key)
         if waiting is not None:  # the same computation is queued or running already
             waiting.append(req)
-            self._forget(self.worker.cancel_panel(req.panel, keep_key=req.key))
+            self._forget(self.worker.cancel_slot(req.slot, keep_key=req.key))
             return None
         self._in_flight[req.key] = [req]
         self._forget(self.worker.submit_request(req))
@@ -132,19 +132,19 @@ class InferenceService(QObject):
         if dropped is not None:
             self._in_flight.pop(dropped.key, None)
 
-    def cancel(self, panel: str) -> None:
-        self._latest.pop(panel, None)
-        self._forget(self.worker.cancel_panel(panel))
+    def cancel(self, slot: str) -> None:
+        self._latest.pop(slot, None)
+        self._forget(self.worker.cancel_slot(slot))
 
     def is_latest(self, req: ExplainRequest) -> bool:
-        return self._latest.get(req.panel) == req.id
+        return self._latest.get(req.slot) == req.id
 
     def _on_result(self, res: ExplainResult) -> None:
         waiting = self._in_flight.pop(res.request.key, [res.request])
         if res.ok:
             self.cache.put(res.request.key, res)
         for req in waiting:
-            if self._latest.get(req.panel) == req.id and not res.stale:
+            if self._latest.get(req.slot) == req.id and not res.stale:
                 self.result_ready.emit(res if req is res.request else _for(res, req))
 
     def _on_engine_ready(self, info: EngineInfo) -> None:

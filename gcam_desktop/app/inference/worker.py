@@ -64,12 +64,12 @@ class InferenceWorker(WorkerThread):
 
     # -- called from the UI thread ---------------------------------------------------------
     def submit_request(self, request: ExplainRequest) -> ExplainRequest | None:
-        """Queue `request`; returns the queued request of the same panel it replaced, if any."""
-        return self.submit(request.panel, self.explain_request, request)
+        """Queue `request`; returns the queued request of the same slot it replaced, if any."""
+        return self.submit(request.slot, self.explain_request, request)
 
-    def cancel_panel(self, panel: str, keep_key: tuple | None = None) -> ExplainRequest | None:
-        """Drop the panel's queued request (unless it asks for `keep_key`); returns it."""
-        return self.withdraw(panel, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
+    def cancel_slot(self, slot: str, keep_key: tuple | None = None) -> ExplainRequest | None:
+        """Drop the slot's queued request (unless it asks for `keep_key`); returns it."""
+        return self.withdraw(slot, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
 
     # -- the worker thread -----------------------------------------------------------------
     def setup(self) -> bool:
@@ -201,7 +201,7 @@ class InferenceWorker(WorkerThread):
     def _explain(self, req: ExplainRequest) -> ExplainResult:
         t0 = time.perf_counter()
         res = ExplainResult(request=req, method=req.method)
-        loaded = self.models.get(req.panel)
+        loaded = self.models.get(req.slot)
         if loaded is None or loaded.info.token != req.model_token:
             res.error, res.stale = "the model of this panel changed; the request was dropped", True
             return res

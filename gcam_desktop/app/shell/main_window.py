@@ -28,7 +28,7 @@ from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.shell.drops import is_checkpoint_path, local_paths
-from gcam_desktop.app.compare.coordinator import ExplanationController
+from gcam_desktop.app.compare.explanation_controller import ExplanationController
 from gcam_desktop.app.images.folder_scan import FolderScanner
 from gcam_desktop.app.images.image_list import ImageList, ImageListModel
 from gcam_desktop.app.inference.messages import EngineInfo
@@ -223,13 +223,11 @@ class MainWindow(QMainWindow):
         self._install_quality_tab()
 
     def _install_quality_tab(self) -> None:
-        """The Quality tab (quality_panel.py): scores explanations on its own thread, started
+        """The Quality tab (app/quality/tab.py): scores explanations on its own thread, started
         only when the tab is shown."""
-        try:
-            from gcam_desktop.app.quality.panel import QualityPanel
-        except ImportError:
-            return
-        self.quality = QualityPanel(self.loaded_models, device=self.settings["device"])
+        from gcam_desktop.app.quality.tab import QualityTab
+
+        self.quality = QualityTab(self.loaded_models, device=self.settings["device"])
         self.quality.imageActivated.connect(self.show_image)
         self.image_list.current_changed.connect(self.quality.set_image)
         self.slots.changed.connect(self.quality.refresh)

@@ -1,10 +1,7 @@
-"""How the app writes numbers in labels and tables: one place for every formatter."""
+"""How the app writes numbers in labels: one place for its formatters (a bootstrap interval is
+written by gcam_desktop.evaluation.format_interval, shared with gcam-evaluate's report)."""
 
 from __future__ import annotations
-
-from typing import Mapping
-
-DASH = "\u2013"
 
 
 def format_duration(seconds: float) -> str:
@@ -26,9 +23,3 @@ def format_value(v: float) -> str:
     """A colour bar's end: three significant digits."""
     return f"{v:.3g}" if v != 0 else "0"
 
-
-def format_interval(c: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
-    """A mean with its 95 % interval, {'mean', 'lo', 'hi'} (evaluation summaries): 'm [lo, hi]'."""
-    if not c or c.get("mean") is None:
-        return DASH
-    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"

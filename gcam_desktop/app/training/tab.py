@@ -272,7 +272,7 @@ class TrainingTab(QWidget):
     def _set_running(self, on: bool) -> None:
         self.start_btn.setEnabled(not on)
         self.stop_btn.setEnabled(on)
-        for w in getattr(self, "_form_widgets", []):
+        for w in self._form_widgets:
             w.setEnabled(not on)   # the form shows what runs; it cannot change mid-run
 
     # -- events ---------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ the cached maps: the opacity slider only changes how the cached colourised map i
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -47,7 +46,6 @@ class ExplanationController(QObject):
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
         self.diverging = None
-        self.last_opacity_seconds = 0.0
         service.result_ready.connect(self._on_result)
         service.worker.started_request.connect(self._on_started)
         images.loaded.connect(self._on_display)
@@ -109,9 +107,7 @@ class ExplanationController(QObject):
     def _on_control(self, name: str) -> None:
         v = self.controls.values()
         if name == "opacity":
-            t0 = time.perf_counter()
             self.view.set_opacity(v.opacity)
-            self.last_opacity_seconds = time.perf_counter() - t0
         elif name == "colormap":
             self._apply_lut()
         elif name == "normalization":
@@ -144,7 +140,7 @@ class ExplanationController(QObject):
                 continue
             if self.path is None or not self.service.ready or not v.method:
                 continue
-            req = ExplainRequest(panel=st.name, path=self.path, image_key=self.image_key,
+            req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
                                  model_token=st.info.token, method=v.method, layer=v.layer,
                                  target=v.target)
             old = self.results.get(st.name)
@@ -159,19 +155,19 @@ class ExplanationController(QObject):
         self._update_shared()
 
     def _on_started(self, req: ExplainRequest) -> None:
-        panel = self.view.panels.get(req.panel)
+        panel = self.view.panels.get(req.slot)
         if panel is not None and self.service.is_latest(req):
             panel.set_status("computing\u2026", "busy")
 
     def _on_result(self, res: ExplainResult) -> None:
         req = res.request
-        if req.path != self.path or req.panel not in self.view.panels:
+        if req.path != self.path or req.slot not in self.view.panels:
             return
         if res.image_error:
             self.image_failed.emit(req.path, res.error.split(": ", 1)[-1] if res.error else "")
         first = not any(r.class_names for r in self.results.values())
-        self.results[req.panel] = res
-        self._show(req.panel, res)
+        self.results[req.slot] = res
+        self._show(req.slot, res)
         self._update_shared()
         if first and res.class_names:
             self._show_original_info()

@@ -1,4 +1,4 @@
-"""The Quality panel: how good are the explanations, for the current image and for a folder.
+"""The Quality tab: how good are the explanations, for the current image and for a folder.
 
 This image: deletion and insertion curves per model (pyqtgraph) and, where an object mask
 exists, the pointing-game result and the energy inside the mask. This folder: a background
@@ -7,37 +7,33 @@ interval of each metric, accuracy), answers whether SE / s_se attention points a
 more often than the baseline, and filters the images: correct, wrong, models disagree,
 lowest quality first.
 
-Self-contained: the panel is built with a callable returning the models to score (name, meta,
-and a checkpoint path or an in-memory model) and runs all work on its own thread, on its own
-copies of the models. Copies, because the explanation engine hooks the model it explains:
-sharing a model with the viewer's inference worker would let either thread's hooks fire in
-the other's forward pass. torch is imported in that thread, only once the panel has work.
+Self-contained: the tab is built with a callable returning the models to score (name, meta,
+and a checkpoint path or an in-memory model); all work runs in its QualityWorker (worker.py),
+on the worker's own copies of the models.
 
-    panel = QualityPanel(lambda: [QualityModel(name, meta, path=ckpt), ...])
-    panel.imageActivated.connect(window.show_image)
-    panel.set_image(path); panel.set_folder(paths, root=folder)
-    panel.shutdown()  # from the window's closeEvent (also hooked to aboutToQuit)
+    tab = QualityTab(lambda: [QualityModel(name, meta, path=ckpt), ...])
+    tab.imageActivated.connect(window.show_image)
+    tab.set_image(path); tab.set_folder(paths, root=folder)
+    tab.shutdown()  # from the window's closeEvent (also hooked to aboutToQuit)
 """
 
 from __future__ import annotations
 
 import math
 import os
-import threading
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
-from gcam_desktop.app.shell.lifecycle import track
+from gcam_desktop.app.quality.filters import FILTERS, filter_scores, quality_of
+from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, coerce_models
+from gcam_desktop.app.quality.worker import QualityWorker
 
-FILTERS = ("all", "correct", "wrong", "models disagree", "lowest quality first")
 METRIC_COLUMNS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
                   "increase_in_confidence")
 METRIC_TITLES = ("pointing", "energy in mask", "deletion AUC \u2193", "insertion AUC \u2191", "avg drop % \u2193",
@@ -45,282 +41,7 @@ METRIC_TITLES = ("pointing", "energy in mask", "deletion AUC \u2193", "insertion
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
-# ------------------------------------------------------------------------------------ inputs
-
-@dataclass(frozen=True)
-class QualityModel:
-    """A model to score: a checkpoint file, or (when there is none) an in-memory model whose
-    weights are copied in the panel's thread."""
-
-    name: str
-    meta: Mapping = field(default_factory=dict, compare=False, hash=False)
-    path: str | None = None
-    model: Any = field(default=None, compare=False, hash=False)
-
-
-def coerce_models(items: Iterable) -> list[QualityModel]:
-    """QualityModel from QualityModel, mappings, or tuples (name, meta[, path[, model]])."""
-    out = []
-    for it in items or ():
-        if isinstance(it, QualityModel):
-            out.append(it)
-        elif isinstance(it, Mapping):
-            out.append(QualityModel(str(it["name"]), dict(it.get("meta") or {}), it.get("path"), it.get("model")))
-        else:
-            t = tuple(it)
-            out.append(QualityModel(str(t[0]), dict(t[1] or {}) if len(t) > 1 else {},
-                                    str(t[2]) if len(t) > 2 and t[2] else None, t[3] if len(t) > 3 else None))
-    return out
-
-
-@dataclass(frozen=True)
-class _ImageJob:
-    id: int
-    path: str
-    method: str
-    steps: int
-    sources: tuple
-    root: str | None
-    masks: str | None
-
-
-@dataclass(frozen=True)
-class _FolderJob:
-    id: int
-    paths: tuple
-    method: str
-    steps: int
-    sources: tuple
-    root: str | None
-    masks: str | None
-
-
-# ------------------------------------------------------------------------------------ worker
-
-class QualitySignals(QObject):
-    """The worker's signals, on their own QObject (emitted from the worker thread, delivered
-    queued to the UI thread)."""
-
-    ready = Signal(list)                       # methods the engine offers
-    models_meta = Signal(dict)                 # name -> checkpoint metadata of the models in use
-    failed = Signal(str)                       # the engine could not load
-    image_done = Signal(int, object)           # job id, ImageScore
-    image_failed = Signal(int, str)            # job id, message
-    folder_started = Signal(int, int, list)    # job id, total, model names
-    folder_item = Signal(int, object, int, int)  # job id, ImageScore | SkippedImage, done, total
-    folder_finished = Signal(int, bool)        # job id, cancelled
-    folder_failed = Signal(int, str)           # job id, message
-
-
-class QualityWorker:
-    """A loop on its own thread: the newest image request first, then one folder image at a
-    time, so the current image never waits for a whole folder and Cancel lands within one
-    image. Holds private copies of the models (see the module docstring)."""
-
-    def __init__(self, device: str = "auto") -> None:
-        self.signals = QualitySignals()
-        self.device_name = device
-        self._cv = threading.Condition()
-        self._image: _ImageJob | None = None
-        self._new_folder: _FolderJob | None = None
-        self._cancel = False
-        self._stop = False
-        self._copies: dict[tuple, Any] = {}
-        self.images_scored = 0  # read by tests
-
-    # -- any thread ------------------------------------------------------------------------
-    def request_image(self, job: _ImageJob) -> None:
-        with self._cv:
-            self._image = job  # supersedes one still waiting
-            self._cv.notify()
-
-    def start_folder(self, job: _FolderJob) -> None:
-        with self._cv:
-            self._new_folder, self._cancel = job, True
-            self._cv.notify()
-
-    def cancel_folder(self) -> None:
-        with self._cv:
-            self._new_folder, self._cancel = None, True
-            self._cv.notify()
-
-    def stop(self) -> None:
-        with self._cv:
-            self._stop, self._image, self._new_folder, self._cancel = True, None, None, True
-            self._cv.notify_all()
-
-    # -- the worker thread -----------------------------------------------------------------
-    def run(self) -> None:
-        try:
-            import torch  # noqa: F401  (seconds: here, not in the UI thread)
-
-            from gcam_desktop import explain
-            from gcam_desktop import evaluation as evaluate
-            from gcam_desktop import models
-
-            self._evaluate, self._models = evaluate, models
-            self.device = models.pick_device(self.device_name)
-        except Exception as exc:
-            traceback.print_exc()
-            self.signals.failed.emit(f"could not load the engine: {type(exc).__name__}: {exc}")
-            return
-        self.signals.ready.emit(list(explain.METHODS))
-        folder: tuple[_FolderJob, list, Callable] | None = None  # job, entries, mask lookup
-        done = 0
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._image or self._new_folder or self._cancel
-                                  or folder is not None)
-                if self._stop:
-                    break
-                image, self._image = self._image, None
-                cancel, self._cancel = self._cancel, False
-                new, self._new_folder = self._new_folder, None
-            if cancel and folder is not None:
-                self.signals.folder_finished.emit(folder[0].id, True)
-                folder = None
-            if new is not None:
-                folder, done = self._open_folder(new), 0
-            if image is not None:
-                self._score_image(image)
-                continue
-            if folder is not None:
-                job, entries, masks_for = folder
-                path = job.paths[done]
-                item = self._score_one(entries, path, job.method, job.steps, masks_for, keep_curves=False)
-                done += 1
-                self.signals.folder_item.emit(job.id, item, done, len(job.paths))
-                if done == len(job.paths):
-                    self.signals.folder_finished.emit(job.id, False)
-                    folder = None
-        self._copies.clear()
-
-    def _open_folder(self, job: _FolderJob):
-        try:
-            entries = self._entries(job.sources)
-        except Exception as exc:
-            self.signals.folder_failed.emit(job.id, str(exc))
-            return None
-        if not job.paths:
-            self.signals.folder_finished.emit(job.id, False)
-            return None
-        self.signals.folder_started.emit(job.id, len(job.paths), [e.name for e in entries])
-        return job, entries, self._mask_lookup(job.root, job.masks)
-
-    def _mask_lookup(self, root: str | None, masks: str | None) -> Callable:
-        ev = self._evaluate
-        root_p, masks_p = (Path(root) if root else None), (Path(masks) if masks else None)
-        return lambda p: ev.mask_path_for(Path(p), root_p or Path(p).parent.parent, masks_p)
-
-    def _score_one(self, entries, path: str, method: str, steps: int, masks_for, keep_curves: bool):
-        ev = self._evaluate
-        try:
-            items = list(ev.score_images(entries, [path], [method], masks_for=masks_for, steps=steps,
-                                         batch_size=1, keep_curves=keep_curves))
-        except Exception as exc:  # one bad image or method failure must not end the job
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return ev.SkippedImage(str(path), f"{method}: {msg}")
-        self.images_scored += 1
-        return items[0] if items else ev.SkippedImage(str(path), "nothing scored")
-
-    def _score_image(self, job: _ImageJob) -> None:
-        try:
-            entries = self._entries(job.sources)
-        except Exception as exc:
-            self.signals.image_failed.emit(job.id, str(exc))
-            return
-        item = self._score_one(entries, job.path, job.method, job.steps, self._mask_lookup(job.root, job.masks),
-                               keep_curves=True)
-        if isinstance(item, self._evaluate.SkippedImage):
-            self.signals.image_failed.emit(job.id, f"{item.path}: {item.reason}")
-        else:
-            self.signals.image_done.emit(job.id, item)
-
-    def _entries(self, sources: Sequence[QualityModel]) -> list:
-        """Private copies of the models, kept while the sources stay the same."""
-        if not sources:
-            raise ValueError("no models loaded: load a checkpoint into a slot first")
-        kept, entries = {}, []
-        for s in sources:
-            key = _source_key(s)
-            entry = self._copies.get(key) or self._copy(s)
-            kept[key] = entry
-            entries.append(entry)
-        self._copies = kept
-        self.signals.models_meta.emit({e.name: dict(e.meta) for e in entries})
-        return entries
-
-    def _copy(self, s: QualityModel):
-        models = self._models
-        if s.path:
-            model, meta = models.load_checkpoint(s.path, map_location=self.device)
-        elif s.model is not None:
-            meta = dict(s.meta)
-            n = int(meta.get("num_classes") or len(meta.get("class_names") or []))
-            model = models.build_model(meta.get("arch") or s.model.arch, n)
-            model.load_state_dict(s.model.state_dict())  # reading weights is safe across threads
-            model.eval().to(self.device)
-        else:
-            raise ValueError(f"model {s.name!r} has neither a checkpoint file nor a model")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return self._evaluate.ModelEntry(s.name, model, meta, s.path)
-
-
-def _source_key(s: QualityModel) -> tuple:
-    if s.path:
-        try:
-            st = os.stat(s.path)
-            return (s.name, s.path, st.st_mtime_ns, st.st_size)
-        except OSError:
-            return (s.name, s.path, 0, 0)
-    return (s.name, None, id(s.model))
-
-
-class _Thread(QThread):
-    def __init__(self, worker: QualityWorker) -> None:
-        super().__init__()
-        self.worker = worker
-        self.setObjectName("gcam-quality")
-
-    def run(self) -> None:
-        self.worker.run()
-
-
-# ------------------------------------------------------------------------------ pure helpers
-
-def quality_of(score, method: str) -> float:
-    """One number per image, lower = worse: mean over models of insertion minus deletion AUC."""
-    vals = [m.methods[method].insertion_auc - m.methods[method].deletion_auc
-            for m in score.models.values() if method in m.methods]
-    return sum(vals) / len(vals) if vals else math.nan
-
-
-def filter_scores(scores: Sequence, kind: str, method: str) -> list:
-    """The images matching a folder filter (FILTERS), in the order to list them."""
-    if kind == "all":
-        return list(scores)
-    if kind == "correct":
-        return [s for s in scores if s.models and all(m.correct for m in s.models.values())]
-    if kind == "wrong":
-        return [s for s in scores if any(m.correct is False for m in s.models.values())]
-    if kind == "models disagree":
-        return [s for s in scores if not s.models_agree]
-    if kind == "lowest quality first":
-        rated = [s for s in scores if math.isfinite(quality_of(s, method))]
-        return sorted(rated, key=lambda s: quality_of(s, method))
-    raise ValueError(f"unknown filter {kind!r}; choose from {', '.join(FILTERS)}")
-
-
-def _fmt(c: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
-    if not c or c.get("mean") is None:
-        return "\u2013"
-    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"
-
-
-# -------------------------------------------------------------------------------------- the panel
-
-class QualityPanel(QWidget):
+class QualityTab(QWidget):
     """Explanation quality for the current image and the current folder (see module docstring)."""
 
     imageActivated = Signal(str)        # the user double-clicked an image in the folder list
@@ -330,8 +51,7 @@ class QualityPanel(QWidget):
                  device: str = "auto", method: str = "gradcam", steps: int = 20) -> None:
         super().__init__(parent)
         self._provider = models_provider
-        self._worker = QualityWorker(device)
-        self._thread: _Thread | None = None
+        self.worker = QualityWorker(device)
         self._next_id = 0
         self._image_job: int | None = None
         self._folder_job: int | None = None
@@ -348,16 +68,16 @@ class QualityPanel(QWidget):
         self.skipped: list = []
         self.summary: dict | None = None
 
-        sig = self._worker.signals
-        sig.ready.connect(self._on_ready)
-        sig.models_meta.connect(self._on_models_meta)
-        sig.failed.connect(self._on_failed)
-        sig.image_done.connect(self._on_image_done)
-        sig.image_failed.connect(self._on_image_failed)
-        sig.folder_started.connect(self._on_folder_started)
-        sig.folder_item.connect(self._on_folder_item)
-        sig.folder_finished.connect(self._on_folder_finished)
-        sig.folder_failed.connect(self._on_folder_failed)
+        w = self.worker
+        w.ready.connect(self._on_ready)
+        w.models_meta.connect(self._on_models_meta)
+        w.failed.connect(self._on_failed)
+        w.image_done.connect(self._on_image_done)
+        w.image_failed.connect(self._on_image_failed)
+        w.folder_started.connect(self._on_folder_started)
+        w.folder_item.connect(self._on_folder_item)
+        w.folder_finished.connect(self._on_folder_finished)
+        w.folder_failed.connect(self._on_folder_failed)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -526,14 +246,11 @@ class QualityPanel(QWidget):
     def start_folder(self) -> None:
         if not self._paths:
             return
-        sources = self._sources()
-        if not sources:
-            self.status.setText("No models loaded")
+        job = self._new_job(tuple(self._paths))
+        if job is None:
             return
-        self._start_thread()
-        self._next_id += 1
-        self._folder_job = self._next_id
-        self._folder_models = sources
+        self._folder_job = job.id
+        self._folder_models = list(job.sources)
         self.scores, self.skipped, self.summary = [], [], None
         self.image_list.clear()
         self.folder_table.setRowCount(0)
@@ -542,14 +259,26 @@ class QualityPanel(QWidget):
         self.progress.setValue(0)
         self.score_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self._worker.start_folder(_FolderJob(self._folder_job, tuple(self._paths), self.method, self.steps,
-                                             tuple(sources), self._root, self._masks))
+        self.worker.start_folder(job)
 
     def cancel_folder(self) -> None:
         if self._folder_job is not None:
-            self._worker.cancel_folder()
+            self.worker.cancel_folder()
             self.status.setText("Cancelling\u2026")
         self.cancel_button.setEnabled(False)
+
+    @property
+    def image_path(self) -> str | None:
+        """The image the viewer shows (scored when the tab is visible)."""
+        return self._path
+
+    @property
+    def folder_paths(self) -> list[str]:
+        return list(self._paths)
+
+    @property
+    def folder_root(self) -> str | None:
+        return self._root
 
     @property
     def folder_running(self) -> bool:
@@ -558,13 +287,10 @@ class QualityPanel(QWidget):
     def shutdown(self) -> None:
         """Stop the worker and wait for its thread (the image being scored finishes first)."""
         self._summary_timer.stop()
-        self._worker.stop()
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
+        self.worker.shutdown()
 
     def thread_running(self) -> bool:
-        return self._thread is not None and self._thread.isRunning()
+        return self.worker.isRunning()
 
     # -- internals -----------------------------------------------------------------------------
     def _sources(self) -> list[QualityModel]:
@@ -578,24 +304,27 @@ class QualityPanel(QWidget):
                 self._class_map[s.name] = list(s.meta["class_names"])
         return sources
 
-    def _start_thread(self) -> None:
-        if self._thread is None:
-            self._thread = track(_Thread(self._worker))
-            self._thread.start(QThread.Priority.LowPriority)
-            self.status.setText("Loading the engine\u2026")
-
-    def _request_image(self) -> None:
-        self._image_stale = False
+    def _new_job(self, paths: tuple[str, ...]) -> ScoreJob | None:
+        """A job over `paths` with the current models and settings, the worker started; None
+        (and a status line) without models."""
         sources = self._sources()
         if not sources:
             self.status.setText("No models loaded")
-            return
-        self._start_thread()
+            return None
+        if not self.worker.isRunning():
+            self.worker.start()
+            self.status.setText("Loading the engine\u2026")
         self._next_id += 1
-        self._image_job = self._next_id
+        return ScoreJob(self._next_id, paths, self.method, self.steps, tuple(sources), self._root, self._masks)
+
+    def _request_image(self) -> None:
+        self._image_stale = False
+        job = self._new_job((self._path,))
+        if job is None:
+            return
+        self._image_job = job.id
         self.status.setText(f"Scoring {Path(self._path).name}\u2026")
-        self._worker.request_image(_ImageJob(self._image_job, self._path, self.method, self.steps,
-                                             tuple(sources), self._root, self._masks))
+        self.worker.request_image(job)
 
     def _settings_changed(self, *_) -> None:
         self.refresh()
@@ -638,9 +367,7 @@ class QualityPanel(QWidget):
         self._folder_job = None  # nothing will run: leave no job looking alive
         self.score_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
-        if self._thread is not None:  # the loop has returned already
-            self._thread.wait()
-            self._thread = None
+        self.worker.wait()  # the loop has returned already; a later job starts it again
 
     def _on_image_done(self, job_id: int, score) -> None:
         if job_id != self._image_job:
@@ -681,10 +408,12 @@ class QualityPanel(QWidget):
     def _on_folder_item(self, job_id: int, item, done: int, total: int) -> None:
         if job_id != self._folder_job:
             return
-        if hasattr(item, "models"):
-            self.scores.append(item)
-        else:
+        from gcam_desktop.evaluation import SkippedImage  # loaded by the worker by now
+
+        if isinstance(item, SkippedImage):
             self.skipped.append(item)
+        else:
+            self.scores.append(item)
         self.progress.setValue(done)
         if not self._summary_timer.isActive():
             self._summary_timer.start()
@@ -725,10 +454,10 @@ class QualityPanel(QWidget):
         self.folder_table.setRowCount(len(self.summary["models"]))
         for row, m in enumerate(self.summary["models"]):
             b = m["methods"][self.method]
-            cells = [m["name"], str(b["deletion_auc"]["n"]), _fmt(m["accuracy"], 100, 1)]
+            cells = [m["name"], str(b["deletion_auc"]["n"]), ev.format_interval(m["accuracy"], 100, 1)]
             for key in METRIC_COLUMNS:
                 pct = key in ("average_drop", "increase_in_confidence")
-                cells.append(_fmt(b[key], 1, 1 if pct else 3))
+                cells.append(ev.format_interval(b[key], 1, 1 if pct else 3))
             for col, text in enumerate(cells):
                 self.folder_table.setItem(row, col, QTableWidgetItem(text))
         self.answer.setText(self.summary["answer"])

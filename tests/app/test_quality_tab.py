@@ -1,4 +1,4 @@
-"""The Quality panel: real models on a tiny masked folder, scored on the panel's own thread."""
+"""The Quality tab: real models on a tiny masked folder, scored on the panel's own thread."""
 
 import math
 import os
@@ -10,7 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from gcam_desktop.app.quality import panel as Q  # noqa: E402
+from gcam_desktop.app.quality.filters import filter_scores, quality_of  # noqa: E402
+from gcam_desktop.app.quality.sources import QualityModel, coerce_models  # noqa: E402
+from gcam_desktop.app.quality.tab import QualityTab  # noqa: E402
 from gcam_desktop import evaluation as E  # noqa: E402
 from gcam_desktop.imaging import load_image  # noqa: E402
 from gcam_desktop.imaging.preprocess import preprocess_for  # noqa: E402
@@ -56,7 +58,7 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture
 def panel(qtbot, checkpoints):
     meta = make_meta("small_cnn", CLASSES, input_size=32)
-    p = Q.QualityPanel(lambda: [Q.QualityModel("cnn-a", meta, path=checkpoints[0]),
+    p = QualityTab(lambda: [QualityModel("cnn-a", meta, path=checkpoints[0]),
                                 ("cnn-b", meta, checkpoints[1])], device="cpu", steps=4)
     qtbot.addWidget(p)
     yield p
@@ -95,7 +97,7 @@ def test_newer_image_supersedes_older(qtbot, panel, dataset):
     panel.set_image(paths[3])
     qtbot.waitUntil(lambda: panel.image_score is not None, timeout=60_000)
     assert panel.image_score.path == paths[3]
-    assert panel._worker.images_scored <= 2  # the first was superseded or its result dropped
+    assert panel.worker.images_scored <= 2  # the first was superseded or its result dropped
 
 
 def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
@@ -123,7 +125,7 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     panel.filter_box.setCurrentText("models disagree")
     assert panel.image_list.count() == sum(not s.models_agree for s in panel.scores)
     panel.filter_box.setCurrentText("lowest quality first")
-    qs = [Q.quality_of(s, "gradcam") for s in Q.filter_scores(panel.scores, "lowest quality first", "gradcam")]
+    qs = [quality_of(s, "gradcam") for s in filter_scores(panel.scores, "lowest quality first", "gradcam")]
     assert qs == sorted(qs) and panel.image_list.count() == 6
     with qtbot.waitSignal(panel.imageActivated) as act:
         panel.image_list.itemActivated.emit(panel.image_list.item(0))
@@ -143,7 +145,7 @@ def test_cancel_stops_within_an_image(qtbot, panel, dataset):
 
 
 def test_no_models_says_so(qtbot):
-    p = Q.QualityPanel(lambda: [], device="cpu")
+    p = QualityTab(lambda: [], device="cpu")
     qtbot.addWidget(p)
     p.show()
     p.set_image("/nowhere.png")
@@ -168,18 +170,18 @@ def test_filters():
     c = _score("c", [1, 1], [False, False], [0.6, 0.6], [0.4, 0.4])  # quality 0.2
     d = _score("d", [1, 1], [None, None], [0.5, 0.5], [0.5, 0.5])   # unlabelled, quality 0
     scores = [a, b, c, d]
-    paths = lambda kind: [s.path for s in Q.filter_scores(scores, kind, "gradcam")]  # noqa: E731
+    paths = lambda kind: [s.path for s in filter_scores(scores, kind, "gradcam")]  # noqa: E731
     assert paths("all") == ["a", "b", "c", "d"]
     assert paths("correct") == ["a"]
     assert paths("wrong") == ["b", "c"]
     assert paths("models disagree") == ["b"]
     assert paths("lowest quality first") == ["b", "d", "c", "a"]
     with pytest.raises(ValueError, match="unknown filter"):
-        Q.filter_scores(scores, "best", "gradcam")
+        filter_scores(scores, "best", "gradcam")
 
 
 def test_coerce_models_accepts_tuples_mappings_and_dataclasses():
-    a = Q.QualityModel("a", {"arch": "resnet50"}, "/x.pt")
-    got = Q.coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
+    a = QualityModel("a", {"arch": "resnet50"}, "/x.pt")
+    got = coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
     assert [g.name for g in got] == ["a", "b", "c"]
     assert got[1].path == "/y.pt" and got[2].model == 5 and got[2].path is None
