@@ -75,9 +75,9 @@ def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
     s = panel.image_score
     assert s.path == paths[0] and s.mask and s.mask.endswith(os.path.join("masks", "disc", "0.png"))
     assert set(s.models) == {"cnn-a", "cnn-b"}
-    assert panel.image_table.rowCount() == 2
-    assert {panel.image_table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
-    for plot in (panel.deletion_plot, panel.insertion_plot):
+    assert panel.image_view.table.rowCount() == 2
+    assert {panel.image_view.table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
+    for plot in (panel.image_view.deletion_plot, panel.image_view.insertion_plot):
         curves = plot.plotItem.listDataItems()
         assert len(curves) == 2 and len(curves[0].yData) == 5  # steps + 1 points per model
     # the curves follow the true class (disc = 0) from / to the full image's probability
@@ -108,27 +108,27 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     summary = blocker.args[0]
     assert len(panel.scores) == 6 and len(panel.skipped) == 1
     assert "broken.png" in panel.skipped[0].path
-    assert panel.folder_table.rowCount() == 2
-    assert panel.progress.value() == 7
+    assert panel.folder_view.table.rowCount() == 2
+    assert panel.folder_view.progress.value() == 7
     names = [m["name"] for m in summary["models"]]
     assert names == ["cnn-a", "cnn-b"]
     acc = summary["models"][0]["accuracy"]
     assert acc["n"] == 6 and acc["lo"] <= acc["mean"] <= acc["hi"]
     assert summary["models"][0]["methods"]["gradcam"]["pointing_game"]["n"] == 6
-    assert "Cannot answer" in panel.answer.text()  # two small CNNs: no baseline / SE pair
-    panel.filter_box.setCurrentText("all")
-    assert panel.image_list.count() == 6
-    panel.filter_box.setCurrentText("correct")
-    correct = panel.image_list.count()
-    panel.filter_box.setCurrentText("wrong")
-    assert correct + panel.image_list.count() == 6  # every image is labelled by its folder
-    panel.filter_box.setCurrentText("models disagree")
-    assert panel.image_list.count() == sum(not s.models_agree for s in panel.scores)
-    panel.filter_box.setCurrentText("lowest quality first")
+    assert "Cannot answer" in panel.folder_view.answer.text()  # two small CNNs: no baseline / SE pair
+    panel.folder_view.filter_box.setCurrentText("all")
+    assert panel.folder_view.image_list.count() == 6
+    panel.folder_view.filter_box.setCurrentText("correct")
+    correct = panel.folder_view.image_list.count()
+    panel.folder_view.filter_box.setCurrentText("wrong")
+    assert correct + panel.folder_view.image_list.count() == 6  # every image is labelled by its folder
+    panel.folder_view.filter_box.setCurrentText("models disagree")
+    assert panel.folder_view.image_list.count() == sum(not s.models_agree for s in panel.scores)
+    panel.folder_view.filter_box.setCurrentText("lowest quality first")
     qs = [quality_of(s, "gradcam") for s in filter_scores(panel.scores, "lowest quality first", "gradcam")]
-    assert qs == sorted(qs) and panel.image_list.count() == 6
+    assert qs == sorted(qs) and panel.folder_view.image_list.count() == 6
     with qtbot.waitSignal(panel.imageActivated) as act:
-        panel.image_list.itemActivated.emit(panel.image_list.item(0))
+        panel.folder_view.image_list.itemActivated.emit(panel.folder_view.image_list.item(0))
     assert act.args[0] in paths
 
 
@@ -141,7 +141,7 @@ def test_cancel_stops_within_an_image(qtbot, panel, dataset):
     qtbot.waitUntil(lambda: not panel.folder_running, timeout=60_000)
     assert len(panel.scores) + len(panel.skipped) < 35
     assert panel.status.text().startswith("Cancelled after")
-    assert panel.score_button.isEnabled()
+    assert panel.folder_view.score_button.isEnabled()
 
 
 def test_no_models_says_so(qtbot):

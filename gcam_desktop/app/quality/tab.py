@@ -19,26 +19,17 @@ on the worker's own copies of the models.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Callable, Iterable
 
-import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QTabWidget, QVBoxLayout, QWidget
 
-from gcam_desktop.app.quality.filters import FILTERS, filter_scores, quality_of
+from gcam_desktop.app.quality.folder_view import FolderScoresView
+from gcam_desktop.app.quality.image_view import ImageScoresView
 from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, coerce_models
 from gcam_desktop.app.quality.worker import QualityWorker
-
-METRIC_COLUMNS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
-                  "increase_in_confidence")
-METRIC_TITLES = ("pointing", "energy in mask", "deletion AUC \u2193", "insertion AUC \u2191", "avg drop % \u2193",
-                 "increase % \u2191")
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
 class QualityTab(QWidget):
@@ -109,89 +100,21 @@ class QualityTab(QWidget):
         top.addWidget(self.steps_box)
         top.addWidget(self.status, 1)
 
-        # this image
-        self.deletion_plot = self._plot("Deletion", "fraction of pixels removed")
-        self.insertion_plot = self._plot("Insertion", "fraction of pixels revealed")
-        plots = QHBoxLayout()
-        plots.addWidget(self.deletion_plot)
-        plots.addWidget(self.insertion_plot)
-        self.image_table = QTableWidget(0, 6)
-        self.image_table.setHorizontalHeaderLabels(["model", "prediction", "deletion AUC \u2193",
-                                                    "insertion AUC \u2191", "pointing", "energy in mask"])
-        self._table_style(self.image_table)
-        image_tab = QWidget()
-        lay = QVBoxLayout(image_tab)
-        lay.addLayout(plots, 3)
-        lay.addWidget(self.image_table, 1)
-
-        # this folder
-        self.folder_label = QLabel("No folder")
-        self.score_button = QPushButton("Score folder")
-        self.score_button.setToolTip("Score every image of the folder with every model (runs in the background)")
-        self.score_button.clicked.connect(self.start_folder)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_folder)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        row = QHBoxLayout()
-        row.addWidget(self.folder_label, 1)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.score_button)
-        row.addWidget(self.cancel_button)
-        self.folder_table = QTableWidget(0, 3 + len(METRIC_COLUMNS))
-        self.folder_table.setHorizontalHeaderLabels(["model", "images", "accuracy %", *METRIC_TITLES])
-        self._table_style(self.folder_table)
-        self.answer = QLabel()
-        self.answer.setWordWrap(True)
-        self.answer.setTextFormat(Qt.TextFormat.MarkdownText)
-        self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.filter_box = QComboBox()
-        self.filter_box.addItems(FILTERS)
-        self.filter_box.currentTextChanged.connect(self._refresh_list)
-        self.image_list = QListWidget()
-        self.image_list.itemActivated.connect(lambda it: self.imageActivated.emit(it.data(Qt.ItemDataRole.UserRole)))
-        frow = QHBoxLayout()
-        frow.addWidget(QLabel("Show"))
-        frow.addWidget(self.filter_box)
-        frow.addStretch(1)
-        folder_tab = QWidget()
-        lay = QVBoxLayout(folder_tab)
-        lay.addLayout(row)
-        lay.addWidget(self.folder_table, 2)
-        lay.addWidget(self.answer)
-        lay.addLayout(frow)
-        lay.addWidget(self.image_list, 3)
+        self.image_view = ImageScoresView()
+        self.folder_view = FolderScoresView()
+        fv = self.folder_view
+        fv.score_button.clicked.connect(self.start_folder)
+        fv.cancel_button.clicked.connect(self.cancel_folder)
+        fv.filter_box.currentTextChanged.connect(self._refresh_list)
+        fv.imageActivated.connect(self.imageActivated)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(image_tab, "This image")
-        self.tabs.addTab(folder_tab, "This folder")
+        self.tabs.addTab(self.image_view, "This image")
+        self.tabs.addTab(self.folder_view, "This folder")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addLayout(top)
         outer.addWidget(self.tabs, 1)
-
-    @staticmethod
-    def _plot(title: str, xlabel: str) -> pg.PlotWidget:
-        w = pg.PlotWidget(title=title)
-        w.setLabel("bottom", xlabel)
-        w.setLabel("left", "target probability")
-        w.setXRange(0, 1, padding=0.02)
-        w.setYRange(0, 1, padding=0.02)
-        w.showGrid(x=True, y=True, alpha=0.25)
-        w.setMouseEnabled(x=False, y=False)
-        w.addLegend(offset=(-10, 10))
-        w.setMinimumSize(160, 140)
-        return w
-
-    @staticmethod
-    def _table_style(t: QTableWidget) -> None:
-        t.verticalHeader().setVisible(False)
-        t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        t.horizontalHeader().setStretchLastSection(True)
 
     # -- public API ----------------------------------------------------------------------------
     @property
@@ -206,7 +129,7 @@ class QualityTab(QWidget):
         """The image the viewer shows; scored now if the panel is visible, else when shown."""
         self._path = str(path) if path else None
         self.image_score = None
-        self._clear_image()
+        self.image_view.clear()
         if self._path is None:
             self._image_job = None
             return
@@ -221,13 +144,9 @@ class QualityTab(QWidget):
         self._paths = [str(p) for p in paths]
         self._root = str(root) if root else None
         self.scores, self.skipped, self.summary = [], [], None
-        self.folder_table.setRowCount(0)
-        self.image_list.clear()
-        self.answer.clear()
-        self.progress.setRange(0, max(1, len(self._paths)))
-        self.progress.setValue(0)
-        self.folder_label.setText(f"{len(self._paths)} images" if self._paths else "No folder")
-        self.score_button.setEnabled(bool(self._paths))
+        self.folder_view.clear(len(self._paths))
+        self.folder_view.label.setText(f"{len(self._paths)} images" if self._paths else "No folder")
+        self.folder_view.score_button.setEnabled(bool(self._paths))
 
     def set_masks_dir(self, path: str | os.PathLike | None) -> None:
         """Masks mirroring the folder (MASKS/<class>/<name>.png); None: find them by the
@@ -252,20 +171,15 @@ class QualityTab(QWidget):
         self._folder_job = job.id
         self._folder_models = list(job.sources)
         self.scores, self.skipped, self.summary = [], [], None
-        self.image_list.clear()
-        self.folder_table.setRowCount(0)
-        self.answer.clear()
-        self.progress.setRange(0, len(self._paths))
-        self.progress.setValue(0)
-        self.score_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
+        self.folder_view.clear(len(self._paths))
+        self.folder_view.set_running(True, True)
         self.worker.start_folder(job)
 
     def cancel_folder(self) -> None:
         if self._folder_job is not None:
             self.worker.cancel_folder()
             self.status.setText("Cancelling\u2026")
-        self.cancel_button.setEnabled(False)
+        self.folder_view.cancel_button.setEnabled(False)
 
     @property
     def image_path(self) -> str | None:
@@ -338,13 +252,6 @@ class QualityTab(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
-    def _clear_image(self) -> None:
-        for plot in (self.deletion_plot, self.insertion_plot):
-            plot.clear()
-            if plot.plotItem.legend is not None:
-                plot.plotItem.legend.clear()
-        self.image_table.setRowCount(0)
-
     # -- worker results (UI thread) ------------------------------------------------------------
     def _on_ready(self, methods: list) -> None:
         current = self.method
@@ -365,37 +272,15 @@ class QualityTab(QWidget):
     def _on_failed(self, message: str) -> None:
         self.status.setText(message)
         self._folder_job = None  # nothing will run: leave no job looking alive
-        self.score_button.setEnabled(False)
-        self.cancel_button.setEnabled(False)
+        self.folder_view.set_running(False, False)
         self.worker.wait()  # the loop has returned already; a later job starts it again
 
     def _on_image_done(self, job_id: int, score) -> None:
         if job_id != self._image_job:
             return  # an older image's result
         self.image_score = score
-        self._clear_image()
         self.status.setText(f"{Path(score.path).name}: " + ("mask found" if score.mask else "no object mask"))
-        self.image_table.setRowCount(len(score.models))
-        for row, (name, ms) in enumerate(score.models.items()):
-            colour = PALETTE[row % len(PALETTE)]
-            m = ms.methods.get(self.method) or next(iter(ms.methods.values()))
-            fr = [k / (len(m.deletion_curve) - 1) for k in range(len(m.deletion_curve))]
-            pen = pg.mkPen(colour, width=2)
-            self.deletion_plot.plot(fr, m.deletion_curve, pen=pen, name=f"{name} ({m.deletion_auc:.3f})")
-            self.insertion_plot.plot(fr, m.insertion_curve, pen=pen, name=f"{name} ({m.insertion_auc:.3f})")
-            names = self._class_names(name)
-            label = names[ms.pred] if 0 <= ms.pred < len(names) else str(ms.pred)
-            mark = "" if ms.correct is None else (" \u2713" if ms.correct else " \u2717")
-            point = ("no mask" if not math.isfinite(m.pointing_game)
-                     else "hit" if m.pointing_game >= 1 else "miss")
-            energy = f"{m.energy_in_mask:.2f}" if math.isfinite(m.energy_in_mask) else "\u2013"
-            cells = [name, f"{label} {ms.prob:.0%}{mark}", f"{m.deletion_auc:.3f}", f"{m.insertion_auc:.3f}",
-                     point, energy]
-            for col, text in enumerate(cells):
-                self.image_table.setItem(row, col, QTableWidgetItem(text))
-
-    def _class_names(self, model_name: str) -> list[str]:
-        return self._class_map.get(model_name, [])
+        self.image_view.show_score(score, self.method, self._label)
 
     def _on_image_failed(self, job_id: int, message: str) -> None:
         if job_id == self._image_job:
@@ -414,7 +299,7 @@ class QualityTab(QWidget):
             self.skipped.append(item)
         else:
             self.scores.append(item)
-        self.progress.setValue(done)
+        self.folder_view.progress.setValue(done)
         if not self._summary_timer.isActive():
             self._summary_timer.start()
 
@@ -422,8 +307,7 @@ class QualityTab(QWidget):
         if job_id != self._folder_job:
             return
         self._folder_job = None
-        self.score_button.setEnabled(bool(self._paths))
-        self.cancel_button.setEnabled(False)
+        self.folder_view.set_running(False, bool(self._paths))
         self._summary_timer.stop()
         self._refresh_summary()
         done = len(self.scores) + len(self.skipped)
@@ -436,8 +320,7 @@ class QualityTab(QWidget):
         if job_id != self._folder_job:
             return
         self._folder_job = None
-        self.score_button.setEnabled(bool(self._paths))
-        self.cancel_button.setEnabled(False)
+        self.folder_view.set_running(False, bool(self._paths))
         self.status.setText(message)
 
     def _refresh_summary(self) -> None:
@@ -451,29 +334,12 @@ class QualityTab(QWidget):
         entries = [e for e in entries if e.name in names]
         final = self._folder_job is None
         self.summary = ev.summarize(self.scores, entries, [self.method], resamples=2000 if final else 300)
-        self.folder_table.setRowCount(len(self.summary["models"]))
-        for row, m in enumerate(self.summary["models"]):
-            b = m["methods"][self.method]
-            cells = [m["name"], str(b["deletion_auc"]["n"]), ev.format_interval(m["accuracy"], 100, 1)]
-            for key in METRIC_COLUMNS:
-                pct = key in ("average_drop", "increase_in_confidence")
-                cells.append(ev.format_interval(b[key], 1, 1 if pct else 3))
-            for col, text in enumerate(cells):
-                self.folder_table.setItem(row, col, QTableWidgetItem(text))
-        self.answer.setText(self.summary["answer"])
+        self.folder_view.show_summary(self.summary, self.method)
         self._refresh_list()
 
     def _refresh_list(self, *_) -> None:
-        self.image_list.clear()
-        for s in filter_scores(self.scores, self.filter_box.currentText(), self.method):
-            preds = ", ".join(f"{n}: {self._label(n, m.pred)}{'' if m.correct is None else ' ✓' if m.correct else ' ✗'}"
-                              for n, m in s.models.items())
-            q = quality_of(s, self.method)
-            item = QListWidgetItem(f"{Path(s.path).name}  \u2014  {preds}  \u2014  quality {q:+.3f}")
-            item.setData(Qt.ItemDataRole.UserRole, s.path)
-            item.setToolTip(s.path)
-            self.image_list.addItem(item)
+        self.folder_view.show_list(self.scores, self.method, self._label)
 
     def _label(self, model_name: str, idx: int) -> str:
-        names = self._class_names(model_name)
+        names = self._class_map.get(model_name, [])
         return names[idx] if 0 <= idx < len(names) else str(idx)
