@@ -2,49 +2,18 @@
 
 Lives in the UI thread. A request whose result is cached is answered at once without
 touching the worker; otherwise it goes to the worker, which supersedes any request still
-queued for the same panel. Results of superseded requests are cached but not shown.
+queued for the same slot. Results of superseded requests are cached but not shown.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from PySide6.QtCore import QObject, Signal
 
+from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
 from gcam_desktop.app.inference.messages import EngineInfo, ExplainRequest, ExplainResult, ModelInfo
 from gcam_desktop.app.inference.worker import InferenceWorker
 
 CACHE_BYTES = 256 * 1024 * 1024
-
-
-class ResultCache:
-    """LRU of explanation results keyed by (image, model, method, layer, class), bounded by bytes."""
-
-    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[tuple, ExplainResult] = OrderedDict()
-
-    def get(self, key: tuple) -> ExplainResult | None:
-        res = self._items.get(key)
-        if res is not None:
-            self._items.move_to_end(key)
-        return res
-
-    def put(self, key: tuple, res: ExplainResult) -> None:
-        if key in self._items:
-            self.bytes -= self._items.pop(key).nbytes()
-        self._items[key] = res
-        self.bytes += res.nbytes()
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            self.bytes -= self._items.popitem(last=False)[1].nbytes()
-
-    def drop_model(self, token: str) -> None:
-        for key in [k for k in self._items if k[1] == token]:
-            self.bytes -= self._items.pop(key).nbytes()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 class InferenceService(QObject):
@@ -63,7 +32,8 @@ class InferenceService(QObject):
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.worker = InferenceWorker(device)
-        self.cache = ResultCache()
+        # Results keyed by (image, model token, method, layer, class), LRU bounded by bytes.
+        self.cache: ByteBoundedCache[ExplainResult] = ByteBoundedCache(CACHE_BYTES, ExplainResult.nbytes)
         self.models: dict[str, ModelInfo] = {}
         self.engine_info: EngineInfo | None = None
         self._latest: dict[str, int] = {}          # slot -> id of the newest request
@@ -153,13 +123,13 @@ class InferenceService(QObject):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         old = self.models.get(info.slot)
         if old is not None:
-            self.cache.drop_model(old.token)
+            self.cache.drop(lambda key: key[1] == old.token)
         self.models[info.slot] = info
 
     def _on_model_unloaded(self, slot: str) -> None:
         old = self.models.pop(slot, None)
         if old is not None:
-            self.cache.drop_model(old.token)
+            self.cache.drop(lambda key: key[1] == old.token)
 
 
 def _for(res: ExplainResult, req: ExplainRequest) -> ExplainResult:
