@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import traceback
+from gcam_desktop.quiet import quiet_library_warnings
 from typing import Sequence
 
 from gcam_desktop.models.names import ARCHS
@@ -185,6 +186,7 @@ def _passive_openmp() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_library_warnings()
     _passive_openmp()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv

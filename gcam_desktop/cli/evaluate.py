@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet_library_warnings()
     err = lambda msg: print(f"gcam-evaluate: {msg}", file=sys.stderr)  # noqa: E731
     data = Path(args.data).expanduser()
     if not data.is_dir():

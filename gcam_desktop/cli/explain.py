@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -117,6 +118,7 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_library_warnings()
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     if args.batch_size < 1:
