@@ -67,6 +67,14 @@ def _is_write_failure(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, RuntimeError))
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first part of `folder` that exists but is not a folder, if any."""
+    for part in reversed([folder, *folder.parents]):
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
 def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -145,7 +153,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: b
         tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as exc:
-        raise WriteError(path, write_reason(exc, path.parent), exc.errno) from None
+        blocker = _file_in_the_way(path.parent)
+        reason = f"{blocker} is a file, not a folder" if blocker else write_reason(exc, path.parent)
+        raise WriteError(path, reason, exc.errno) from None
     try:
         write(tmp)
         if fsync:

@@ -74,7 +74,9 @@ def collect_images(paths: Iterable[str | os.PathLike],
         elif root.is_file():
             files = [(root, PurePath(root.name))]  # not filtered by extension: the loader judges
         else:
-            report(root, "no such file or folder")
+            from gcam_desktop.files import why_missing
+
+            report(root, why_missing(root))
             continue
         for path, rel in files:
             key = path.resolve()
