@@ -93,6 +93,9 @@ def markdown(report: Mapping) -> str:
         png = f"curves_model_{_slug(m['name'])}.png"
         if png in report.get("plots", []):
             out += [f"### {m['name']}", "", f"![{m['name']} deletion and insertion curves]({png})", ""]
+    if report.get("mask_notes"):
+        out += ["## Masks rescaled or not used", ""] + [f"- `{x['path']}`: {x['note']}"
+                                                        for x in report["mask_notes"]] + [""]
     if report["skipped"]:
         out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
     out += ["Per-image values are in `report.json` (`per_image`)."]
@@ -114,6 +117,7 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
         "data": data, "masks": masks, "images": len(scores),
         "images_with_masks": sum(1 for s in scores if s.mask),
         "skipped": [{"path": x.path, "reason": x.reason} for x in skipped],
+        "mask_notes": [{"path": x.path, "note": x.mask_note} for x in scores if x.mask_note],
         "settings": {"methods": list(methods), "layer": layer, "steps": steps, "target": target,
                      "deletion_baseline": "zero (the mean colour, in normalised space)",
                      "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",
