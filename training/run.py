@@ -12,14 +12,16 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .config import TrainConfig
-from .data import DataError, DatasetSplit, build_split, decode_all, find_dataset
+from .data import (DataError, DatasetSplit, build_split, check_validation_possible, decode_all, find_dataset,
+                   listing_counts)
 from .events import EventSink, make_event
-from gcam_desktop.files import write_json
+from gcam_desktop.files import check_writable, write_json
 from .stopping import StopFlag
 
 log = logging.getLogger("training")
@@ -115,10 +117,14 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
     per_image = size * size * 3
     if split is None:
         listing = find_dataset(cfg.data, warn=log.warning)
+        # Before decoding: a class too small for validation is refused in seconds, not minutes.
+        check_validation_possible(listing_counts(listing), cfg.val_fraction, cfg.test_fraction,
+                                  allow=cfg.allow_unvalidated_classes)
         paths = [p for part in listing.parts.values() for p, _ in part]
         keep = len(paths) * per_image <= cfg.cache_mb * 2**20
         arr, failures = _decode(paths, size, keep)
-        split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning)
+        split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning,
+                            allow_unvalidated=cfg.allow_unvalidated_classes)
         row_of = {str(p): i for i, p in enumerate(paths)}
         root = Path(split.root)
         rows = {s: [row_of[str(root / p)] for p, _ in split.items(s)] for s in ("train", "val", "test")}
@@ -178,6 +184,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
             raise ValueError("--data: name the image folder to train on")
         cfg.validate()
         run_dir = _new_run_dir(cfg)
+        check_writable(run_dir)  # before the images are read: a read-only --out fails now
         archs, split = list(cfg.archs), None
         cfg.data = str(Path(cfg.data).expanduser().resolve())
         cfg.out = str(run_dir.resolve())
@@ -192,11 +199,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
 
     split, data, cached = prepare(cfg, split)
     if resume is None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", {"format": RUN_FORMAT, "version": 1,
-                                             "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                                             "torch": torch.__version__, "config": cfg.to_json()})
-        split.save(run_dir / "split.json")
+        _write_new_run(run_dir, cfg, split, torch.__version__)
     n_workers = _auto_workers(cfg, cached)
     sizes = data.sizes()
     log.info("data %s: %d classes; %d train, %d val, %d test images%s; run folder %s; device %s",
@@ -221,6 +224,22 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     emit("all_finished", archs=list(archs), run_dir=str(run_dir),
          results={a: {k: r.get(k) for k in ("test_acc", "best_val_acc", "best", "report")} for a, r in results.items()})
     return {"status": "finished", "run_dir": str(run_dir), "results": results}
+
+
+def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str) -> None:
+    """config.json and split.json of a new run; a run refused here leaves no folder behind."""
+    record = {"format": RUN_FORMAT, "version": 1,
+              "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "torch": torch_version, "config": cfg.to_json()}
+    json.dumps(record, allow_nan=False)  # a ValueError now, before the folder exists
+    existed = run_dir.exists()
+    try:
+        write_json(run_dir / "config.json", record)
+        split.save(run_dir / "split.json")
+    except BaseException:
+        if not existed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _finished_report(arch_dir: Path) -> dict | None:
