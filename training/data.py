@@ -112,7 +112,9 @@ def _class_images(folder: Path, warn: Callable[[str], None]) -> list[Path]:
 def _scan_classes(root: Path, warn: Callable[[str], None], what: str) -> dict[str, list[Path]]:
     """{class name: image paths} for an ImageFolder at root, with the checks every run needs."""
     if not root.exists():
-        raise DataError(f"{root}: no such folder")
+        from gcam_desktop.files import why_missing
+
+        raise DataError(f"{root}: {why_missing(root, 'folder')}")
     if not root.is_dir():
         raise DataError(f"{root}: is a file; --data takes a folder with one subfolder per class")
     classes = _subfolders(root)

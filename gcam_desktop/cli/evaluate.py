@@ -71,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"{data}: {why_missing(data, 'folder')}")
         return 2
     if args.masks is not None and not args.masks.is_dir():
-        err(f"{args.masks}: no such masks folder")
+        from gcam_desktop.files import why_missing
+
+        err(f"{args.masks}: {why_missing(args.masks, 'masks folder')}")
         return 2
     if args.steps < 1:
         err(f"--steps must be at least 1, not {args.steps}")

@@ -111,3 +111,9 @@ def test_train_accuracy_eval_is_what_the_saved_model_does_on_its_training_images
     expected = sum(int(p == y) for p, (_, y) in zip(pred, items)) / len(items)
     assert report["train_accuracy_eval"] == pytest.approx(expected, abs=1.5 / len(items))
     assert root.is_dir()
+
+
+def test_a_symlink_loop_as_data_is_called_a_loop(bad_files, tmp_path):
+    with pytest.raises(DataError, match="symbolic link loop"):
+        train(TrainConfig(data=str(bad_files["loopdir"]), archs=["small_cnn"], out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()
