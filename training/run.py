@@ -53,7 +53,7 @@ def _new_run_dir(cfg: TrainConfig) -> Path:
     from gcam_desktop.paths import runs_dir
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = Path(cfg.data or "data").expanduser().resolve().name or "data"
+    name = Path(os.path.abspath(Path(cfg.data or "data").expanduser())).name or "data"
     run_dir = runs_dir() / f"{stamp}-{name}"
     k = 1
     while run_dir.exists():
@@ -186,7 +186,12 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
         run_dir = _new_run_dir(cfg)
         check_writable(run_dir)  # before the images are read: a read-only --out fails now
         archs, split = list(cfg.archs), None
-        cfg.data = str(Path(cfg.data).expanduser().resolve())
+        try:
+            cfg.data = str(Path(cfg.data).expanduser().resolve())
+        except (OSError, RuntimeError):  # Python raises RuntimeError for a symlink loop
+            from gcam_desktop.files import why_missing
+
+            raise DataError(f"{cfg.data}: {why_missing(cfg.data, 'folder')}") from None
         cfg.out = str(run_dir.resolve())
     if device is not None:
         cfg.device = device
