@@ -135,6 +135,10 @@ def _read(path: Path) -> Any:
             raise CheckpointError(path, "a pickle that asks to run Python code or build objects besides "
                                         "tensors; refused without running it (a checkpoint must be data). "
                                         "If you trust its source, re-save its state_dict.") from exc
+        protocol = _pickle_protocol(path, head)
+        if protocol is not None and protocol > 2 and "unsupported operand" in str(exc).lower():
+            raise CheckpointError(path, f"written with pickle protocol {protocol}, which safe loading (tensors "
+                                        f"only) cannot read; re-save it with torch.save's default settings") from exc
         raise CheckpointError(path, f"damaged, or not a PyTorch checkpoint ({_unpickler_detail(str(exc))})") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         msg = str(exc)
@@ -143,6 +147,18 @@ def _read(path: Path) -> Any:
         raise CheckpointError(path, f"not a PyTorch checkpoint ({msg.splitlines()[0] if msg else type(exc).__name__})") from exc
     except Exception as exc:
         raise CheckpointError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _pickle_protocol(path: Path, head: bytes) -> int | None:
+    """The pickle protocol of a legacy file or of a zip checkpoint's data.pkl, if readable."""
+    try:
+        if head[:2] == b"PK":
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                head = zf.open(name).read(2) if name else b""
+        return head[1] if _looks_like_pickle(head) else None
+    except (OSError, zipfile.BadZipFile, StopIteration):
+        return None
 
 
 def _looks_like_pickle(head: bytes) -> bool:

@@ -260,3 +260,18 @@ def test_sigterm_keeps_the_finished_predictions_and_says_how_many(tmp_path):
             assert (out / r["overlay"]).is_file() and (out / r["raw"]).is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the partial file was moved into place
     assert "Traceback" not in err
+
+
+def test_library_warnings_do_not_reach_the_user(tmp_path, photos):
+    """torch warns "Detected pickle protocol 4 ..." when it reads such a file: its internals,
+    nothing a user can act on. Even with -W default the user sees only the program's message."""
+    path = tmp_path / "proto4.pt"
+    model = build_model("small_cnn", 3)
+    torch.save({"format": "gcam-desktop/checkpoint", "version": 1, "state_dict": model.state_dict(),
+                "meta": make_meta("small_cnn", CLASSES), "extra": {}}, path, pickle_protocol=4)
+    r = subprocess.run([sys.executable, "-W", "default", "-m", "gcam_desktop.cli.explain", "--weights", str(path),
+                        "--out", str(tmp_path / "out"), "--no-progress", str(photos / "a.png")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Warning" not in r.stderr and "Detected pickle protocol" not in r.stderr, r.stderr
+    assert "written with pickle protocol 4" in r.stderr and "re-save it" in r.stderr
