@@ -239,3 +239,14 @@ def test_a_write_that_fails_midway_says_where_and_why_in_one_line(tmp_path):
     assert "enforce fail" not in done.stdout and "Traceback" not in done.stderr
     assert path.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_loading_skips_the_random_initialisation_but_gives_the_same_model(tmp_path, s_se):
+    """load_checkpoint builds on the meta device and assigns the file's tensors: no tensor may
+    be left on meta, and the outputs equal a model built normally and loaded."""
+    path = save_checkpoint(tmp_path / "s.pt", s_se, _meta("s_se_resnet50"))
+    loaded, _ = load_checkpoint(path)
+    assert not any(t.is_meta for t in (*loaded.parameters(), *loaded.buffers()))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), s_se(x))
