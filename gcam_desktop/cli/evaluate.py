@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(str(exc) if isinstance(exc, WriteError) else f"cannot write the report to {args.out}: {write_reason(exc)}")
         return 1
     print(report["answer"])
+    if not report["images_with_masks"] and args.masks is None:
+        err("no object masks found; give their folder with --masks DIR")
     print(f"report: {files[1]}", file=sys.stderr)
     return 0
 

@@ -141,7 +141,10 @@ def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
         return ("Cannot answer: it needs a resnet50 checkpoint and an se_resnet50 or s_se_resnet50 "
                 f"checkpoint (given: {', '.join(sorted(archs)) or 'none'}).")
     if not any(s.mask for s in scores):
-        return "Cannot answer: no image has an object mask (pass --masks DIR or use a synthetic set)."
+        # No command-line flags here: the Quality tab shows this text too.
+        return ("Cannot answer: no image has an object mask. Masks are found in a masks folder "
+                "that mirrors the images folder (masks/<class>/<name>.png beside images/<class>/<name>), "
+                "as in the synthetic sets.")
     lines = []
     for c in comparison:
         d, e = c["pointing_difference"], c["energy_difference"]
