@@ -33,7 +33,8 @@ def run(args, launch_clock: Callable[[], float]) -> int:
     if args.self_test:
         from gcam_desktop.app.tooling.self_test import SelfTest
 
-        self_test = SelfTest(win, timings, sample_paths=args.paths, timeout_s=args.self_test_timeout)
+        self_test = SelfTest(win, timings, sample_paths=args.paths, timeout_s=args.self_test_timeout,
+                             weights=args.weights)
 
     def after_paint() -> None:
         now = launch_clock()
@@ -47,7 +48,8 @@ def run(args, launch_clock: Callable[[], float]) -> int:
             win.close()
             app.quit()
             return
-        win.start_engine()
+        # A self-test given --weights runs exactly those: no remembered slot may stand in.
+        win.start_engine(restore_slots=not (args.self_test and args.weights))
         apply_arguments(win, args)
         if self_test is not None:
             self_test.start()

@@ -241,12 +241,12 @@ class MainWindow(QMainWindow):
         if self.quality is not None and Path(root).is_dir():
             prefix = os.path.join(str(Path(root)), "")
             self.quality.set_folder([p for p in self.list_model.paths if p.startswith(prefix)], root)
-    def start_engine(self) -> None:
-        """Start the worker (it imports torch); called once the window has painted."""
+    def start_engine(self, restore_slots: bool = True) -> None:
+        """Start the worker (it imports torch); called once the window has painted. The
+        remembered checkpoints load again; one that is gone is said on its card."""
         self.service.start()
-        for st in self.slots.states.values():
-            if st.checkpoint and st.info is None and not st.loading and Path(st.checkpoint).exists():
-                self.slots.load(st.name, st.checkpoint)
+        if restore_slots:
+            self.slots.restore_remembered()
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
@@ -353,7 +353,7 @@ class MainWindow(QMainWindow):
         st = self.slots.states[slot]
         if not st.enabled:
             self.slots.cards[slot].enabled.setChecked(True)
-        self.slots.load(slot, path, arch)
+        self.slots.load(slot, os.path.abspath(os.path.expanduser(path)), arch)
 
     def _on_engine_state(self, state: str, detail: str) -> None:
         text = {"loading": "Engine: loading\u2026", "ready": "Engine: ready", "failed": "Engine: failed"}.get(state, state)

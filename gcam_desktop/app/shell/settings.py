@@ -140,7 +140,7 @@ class Settings:
         return self.data["controls"]
 
     def add_recent(self, key: str, path: str | os.PathLike) -> None:
-        """Most recent first, unique, at most MAX_RECENT."""
-        path = str(path)
+        """Most recent first, unique, at most MAX_RECENT; absolute, whatever folder it was given from."""
+        path = os.path.abspath(os.path.expanduser(str(path)))
         items = [p for p in self.data.get(key, []) if p != path]
         self.data[key] = [path, *items][:MAX_RECENT]
