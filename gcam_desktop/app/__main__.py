@@ -53,6 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--self-test-timeout", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
     # For benchmarks: print {"launch_to_window_s": ...} once the window has painted, then quit.
     p.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
+    # For bench/app.py: print {"launch_to_map_s": {slot: s}, ...} once every panel has its first map.
+    p.add_argument("--quit-after-maps", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--version", action="version", version=_version())
     return p.parse_args(argv)

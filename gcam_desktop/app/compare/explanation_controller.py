@@ -130,15 +130,24 @@ class ExplanationController(QObject):
                 self.results.pop(st.name, None)
                 self.service.cancel(st.name)
                 panel.clear_map()
-                panel.set_status("")
-                note = ("loading\u2026" if st.loading else
-                        f"no model \u2014 open a {arch_label(st.arch)} checkpoint (card above) or train one")
+                # Real progress while the first map is on its way: the engine, then the file.
+                if st.loading and not self.service.ready:
+                    panel.set_status("starting the engine\u2026", "busy")
+                    note = "starting the engine (torch), then this model\u2026"
+                elif st.loading:
+                    panel.set_status("loading model\u2026", "busy")
+                    note = f"loading {Path(st.loading).name}\u2026" if st.loading != "untrained" else "building\u2026"
+                else:
+                    panel.set_status("")
+                    note = f"no model \u2014 open a {arch_label(st.arch)} checkpoint (card above) or train one"
                 if st.error and not st.loading:
                     note = st.error
                 panel.subtitle.setText("")
                 panel.predictions.set_note(note)
                 continue
             if self.path is None or not self.service.ready or not v.method:
+                if self.path is not None and not self.service.ready:
+                    panel.set_status("starting the engine\u2026", "busy")
                 continue
             req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
                                  model_token=st.info.token, method=v.method, layer=v.layer,

@@ -279,7 +279,11 @@ class QualityTab(QWidget):
         if job_id != self._image_job:
             return  # an older image's result
         self.image_score = score
-        self.status.setText(f"{Path(score.path).name}: " + ("mask found" if score.mask else "no object mask"))
+        # Name the folder and the image; a mask rescaled or refused is said, as gcam-evaluate does.
+        where = f"{Path(score.path).name} in {Path(score.path).parent}"
+        mask = score.mask_note or ("object mask found" if score.mask else "no object mask for this image")
+        self.status.setText(f"{where}: {mask}")
+        self.status.setToolTip(score.mask or "")
         self.image_view.show_score(score, self.method, self._label)
 
     def _on_image_failed(self, job_id: int, message: str) -> None:
@@ -311,8 +315,11 @@ class QualityTab(QWidget):
         self._summary_timer.stop()
         self._refresh_summary()
         done = len(self.scores) + len(self.skipped)
-        self.status.setText(f"{'Cancelled after' if cancelled else 'Scored'} {done} images"
-                            + (f" ({len(self.skipped)} skipped)" if self.skipped else ""))
+        notes = [f"{Path(s.path).name}: {s.mask_note}" for s in self.scores if s.mask_note]
+        self.status.setText(f"{'Cancelled after' if cancelled else 'Scored'} {done} images of {self._root or 'the folder'}"
+                            + (f" ({len(self.skipped)} skipped)" if self.skipped else "")
+                            + (f"; {len(notes)} masks rescaled or not used (hover for which)" if notes else ""))
+        self.status.setToolTip("\n".join(notes))
         if self.summary is not None:
             self.folderScored.emit(self.summary)
 

@@ -180,6 +180,29 @@ class MainWindow(QMainWindow):
         self.device_combo.currentIndexChanged.connect(self._on_device_chosen)
         tb.addWidget(self.device_combo)
 
+    def _show_engine_state(self) -> None:
+        """"Engine: ready" only once the panels are: models still loading or maps still
+        being computed are said as such."""
+        state = getattr(self, "_engine_state", "loading")
+        if state == "ready":
+            enabled = self.slots.enabled()
+            waiting = [s.name for s in enabled if s.info is not None and self.explanations.path
+                       and s.name not in self.explanations.results]
+            if any(s.loading for s in enabled):
+                text, kind = "Engine: loading models\u2026", "loading"
+            elif waiting:
+                text, kind = "Engine: computing\u2026", "loading"
+            else:
+                text, kind = "Engine: ready", "ready"
+        else:
+            text, kind = {"loading": "Engine: loading\u2026", "failed": "Engine: failed"}.get(state, state), state
+        self.engine_label.setText(text)
+        self.engine_label.setToolTip(getattr(self, "_engine_detail", ""))
+        if self.engine_label.property("kind") != kind:
+            self.engine_label.setProperty("kind", kind)
+            self.engine_label.style().unpolish(self.engine_label)
+            self.engine_label.style().polish(self.engine_label)
+
     def _connect(self) -> None:
         w = self.service.worker
         w.engine_state.connect(self._on_engine_state)
@@ -188,6 +211,9 @@ class MainWindow(QMainWindow):
         w.started_request.connect(lambda _: self._update_queue())
         self.service.result_ready.connect(lambda _: self._update_queue())
         self.slots.message.connect(self.show_status)
+        self.slots.changed.connect(self._show_engine_state)
+        w.model_failed.connect(lambda *_: self._show_engine_state())
+        self.explanations.results_changed.connect(self._show_engine_state)
         self.explanations.message.connect(self.show_status)
         self.explanations.image_failed.connect(self._on_image_failed)
         self.image_list.current_changed.connect(self._on_current_image)
@@ -356,12 +382,8 @@ class MainWindow(QMainWindow):
         self.slots.load(slot, os.path.abspath(os.path.expanduser(path)), arch)
 
     def _on_engine_state(self, state: str, detail: str) -> None:
-        text = {"loading": "Engine: loading\u2026", "ready": "Engine: ready", "failed": "Engine: failed"}.get(state, state)
-        self.engine_label.setText(text)
-        self.engine_label.setToolTip(detail)
-        self.engine_label.setProperty("kind", state)
-        self.engine_label.style().unpolish(self.engine_label)
-        self.engine_label.style().polish(self.engine_label)
+        self._engine_state, self._engine_detail = state, detail
+        self._show_engine_state()
         if state == "failed":
             # Not a modal box: the window stays usable (image list, training) without an engine.
             self.show_status(detail, 0)
