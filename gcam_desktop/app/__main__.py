@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()  # first: a frozen child process must not open a window
     argv = list(sys.argv[1:] if argv is None else argv)
+    from gcam_desktop.quiet import quiet_library_warnings
+
+    quiet_library_warnings()  # the window and the terminal show the program's messages only
     if argv and argv[0] == "train":
         from training.cli import main as train_main  # no Qt on this path
 

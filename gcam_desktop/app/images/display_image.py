@@ -14,7 +14,7 @@ from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.app.compare.compositing import to_display
+from gcam_desktop.app.compare.compositing import display_size, to_display
 from gcam_desktop.app.shell.worker_thread import WorkerThread
 
 KEEP = 6  # decoded pictures kept for going back and forth
@@ -44,7 +44,8 @@ class DisplayImageLoader(WorkerThread):
     def decode(self, path: str) -> None:
         """Runs in the loader's thread (queued by request())."""
         try:
-            arr = to_display(load_image(path))
+            # A 100+ MP camera JPEG is decoded at about the shown size (libjpeg's scaling).
+            arr = to_display(load_image(path, min_size=lambda w, h: display_size(w, h)))
         except ImageLoadError as exc:
             self.failed.emit(path, exc.reason)
         except Exception as exc:

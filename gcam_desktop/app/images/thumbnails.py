@@ -23,7 +23,7 @@ MAX_BACKLOG = 256
 
 
 def make_thumbnail(path: str, size: int = THUMB_SIZE) -> QImage:
-    img = load_image(path)
+    img = load_image(path, min_size=lambda w, h: (min(w, size), min(h, size)))  # decoded small when it can
     img.thumbnail((size, size))
     return rgb_to_qimage(img)
 

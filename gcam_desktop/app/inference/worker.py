@@ -28,6 +28,7 @@ from gcam_desktop.app.shell.worker_thread import WorkerThread
 
 TOP_K = 5
 IMAGE_CACHE_BYTES = 256 * 1024 * 1024
+MODEL_IMAGE_SIDE = 1024  # at least any model's input size (64 .. 512 here)
 WORKER_NICE = 5
 
 
@@ -189,7 +190,9 @@ class InferenceWorker(WorkerThread):
         up to IMAGE_CACHE_BYTES; the newest is always kept."""
         img = self._images.get(path)
         if img is None:
-            img = load_image(path)
+            # The models squash the whole picture to their input size: a big JPEG is decoded
+            # no larger than MODEL_IMAGE_SIDE on either side needs (and never below it).
+            img = load_image(path, min_size=(MODEL_IMAGE_SIDE, MODEL_IMAGE_SIDE))
             self._images[path] = img
             size = lambda im: im.width * im.height * 3  # noqa: E731
             while len(self._images) > 1 and sum(size(i) for i in self._images.values()) > IMAGE_CACHE_BYTES:
