@@ -65,6 +65,9 @@ def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_p
     assert Path(stopped[0]["path"]).is_file()
     assert not tab.running() and "Stopped" in tab.state.text()
     assert tab.error.isHidden()
+    # the bar shows where the run stopped, not 100 %
+    assert tab.progress.maximum() == 500 and tab.progress.value() < 500
+    assert "stopped" in tab.progress.format() and "%p%" not in tab.progress.format()
 
 
 def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_training_form):

@@ -357,10 +357,18 @@ class TrainingTab(QWidget):
 
     def _on_exited(self, code: int, crashed: bool, tail: str) -> None:
         self._set_running(False)
-        self.progress.setFormat("%p%")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if code == 0 else 0)
         took = format_duration(time.monotonic() - self._t_start)
+        if self.process.stopping or code != 0 or crashed:
+            # Where it stopped (the last finished epoch, %v/%m as during the run), not 100 %.
+            if self.progress.maximum() == 0:  # stopped before the first epoch was planned
+                self.progress.setRange(0, 1)
+                self.progress.setValue(0)
+            self.progress.setFormat(self.progress.format().replace("%p%", "%v/%m") + " \u2014 stopped"
+                                    if self.process.stopping else self.progress.format())
+        else:
+            self.progress.setFormat("%p%")
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
         if self.process.stopping:
             self.state.setText(f"Stopped after {took}")
             self._log("stopped")
