@@ -267,8 +267,10 @@ class ExplanationController(QObject):
         v = self.controls.values()
         a, b = self.results.get(v.diff_a), self.results.get(v.diff_b)
         label = self.controls.agreement
-        if not (a and b and a.ok and b.ok) or v.diff_a == v.diff_b:
-            label.setText("Agreement \u2014")
+        same = a is not None and b is not None and (a.request.method, a.request.layer) == (b.request.method, b.request.layer)
+        if not (a and b and a.ok and b.ok) or v.diff_a == v.diff_b or not same:
+            # Maps of two different methods (one panel still recomputing) are not compared.
+            label.setText("Agreement \u2014" if same or not (a and b) else "Agreement \u2014 (waiting for both maps)")
             self.view.diff.clear_map()
             self.view.diff.subtitle.setText("pick two panels with maps")
             self.view.diff.info.setText("")
@@ -284,8 +286,16 @@ class ExplanationController(QObject):
         if v.show_diff and self.display is not None and self.lut_fn is not None:
             ma = normalise(self.display_map(a), *self.levels(a))
             mb = normalise(self.display_map(b), *self.levels(b))
-            self.view.diff.set_map(difference(ma, mb), self._lut(self.diverging), (-1.0, 1.0))
+            d = difference(ma, mb)
+            # A symmetric range that the differences fill (99th percentile of |A - B|), so a
+            # real difference is coloured, not washed out on a -1..1 scale it never reaches.
+            span = float(np.percentile(np.abs(d), 99)) if d.size else 0.0
+            span = span if span > 1e-6 else 1.0
+            lut = self._lut(self.diverging)
+            self.view.diff.set_map(d, lut, (-span, span))
             self.view.diff.set_opacity(v.opacity)
+            self.view.diff_colorbar.set_lut(lut)
+            self.view.diff_colorbar.set_range(-span, span, "A \u2212 B")
 
     def agreement(self, a: ExplainResult, b: ExplainResult) -> float:
         return agreement(a.map, b.map)

@@ -69,6 +69,10 @@ class ImagePanel(QFrame):
         self.hover = None
         self.raw_value_label = "value"
 
+    def add_footer(self, widget: QWidget) -> None:
+        """A widget under the picture, above the info text (the difference panel's colour bar)."""
+        self._layout.insertWidget(self._layout.indexOf(self.value) + 1, widget)
+
     # -- canvas -------------------------------------------------------------------------------
     def attach_canvas(self):
         """Create the pyqtgraph canvas (imports pyqtgraph) and show the current state on it."""

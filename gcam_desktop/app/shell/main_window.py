@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         w.model_failed.connect(lambda *_: self._show_engine_state())
         self.explanations.results_changed.connect(self._show_engine_state)
         self.explanations.message.connect(self.show_status)
+        self.controls.note.connect(lambda text: self.show_status(text, 10000))
         self.explanations.image_failed.connect(self._on_image_failed)
         self.image_list.current_changed.connect(self._on_current_image)
         self.scanner.found.connect(self.list_model.add_paths)
