@@ -88,6 +88,14 @@ def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
     assert m.target == 0 and s.models["cnn-a"].true == 0
     assert m.deletion_curve[0] == pytest.approx(p, abs=1e-5) and m.insertion_curve[-1] == pytest.approx(p, abs=1e-5)
     assert 0 <= m.deletion_auc <= 1 and 0 <= m.insertion_auc <= 1
+    # its texts: the image and its folder named, the method as on the Compare tab, no flags
+    status = panel.status.text()
+    assert os.path.basename(paths[0]) in status and os.path.dirname(paths[0]) in status
+    assert panel.method_box.currentText() == "Grad-CAM \u00b7 each model's default layer"
+    assert panel.method == "gradcam" and "--" not in status
+    headers = panel.image_view.table
+    assert all(headers.horizontalHeaderItem(c).toolTip() for c in range(headers.columnCount()))
+    assert "lower is better" in headers.horizontalHeaderItem(2).toolTip()
 
 
 def test_newer_image_supersedes_older(qtbot, panel, dataset):
@@ -185,3 +193,11 @@ def test_coerce_models_accepts_tuples_mappings_and_dataclasses():
     got = coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
     assert [g.name for g in got] == ["a", "b", "c"]
     assert got[1].path == "/y.pt" and got[2].model == 5 and got[2].path is None
+
+
+def test_flat_insertion_curves_are_called_inconclusive():
+    from gcam_desktop.app.quality.image_view import insertion_cannot_separate
+
+    assert insertion_cannot_separate([[0.99, 1.0, 1.0], [0.97, 0.99, 1.0]])
+    assert not insertion_cannot_separate([[0.2, 0.9, 1.0], [0.99, 1.0, 1.0]])
+    assert not insertion_cannot_separate([])

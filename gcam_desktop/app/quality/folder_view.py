@@ -89,5 +89,7 @@ class FolderScoresView(QWidget):
             preds = ", ".join(f"{n}: {label(n, m.pred)}{correct_mark(m.correct)}" for n, m in s.models.items())
             item = QListWidgetItem(f"{Path(s.path).name}  \u2014  {preds}  \u2014  quality {quality_of(s, method):+.3f}")
             item.setData(Qt.ItemDataRole.UserRole, s.path)
-            item.setToolTip(s.path)
+            item.setToolTip(f"{s.path}\nquality = insertion AUC \u2212 deletion AUC, averaged over the models "
+                            f"({quality_of(s, method):+.3f}; -1..1, higher = the maps point at what the "
+                            f"models use; the lowest are listed first under 'lowest quality')")
             self.image_list.addItem(item)

@@ -32,6 +32,13 @@ from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, coerce_mode
 from gcam_desktop.app.quality.worker import QualityWorker
 
 
+def quality_method_label(method: str) -> str:
+    """The method's name as the Compare tab shows it, with the layer the scores explain."""
+    from gcam_desktop.explain.names import LAYER_METHODS, method_label
+
+    return f"{method_label(method)} \u00b7 each model's default layer" if method in LAYER_METHODS else method_label(method)
+
+
 class QualityTab(QWidget):
     """Explanation quality for the current image and the current folder (see module docstring)."""
 
@@ -82,7 +89,7 @@ class QualityTab(QWidget):
     # -- UI ------------------------------------------------------------------------------------
     def _build_ui(self, method: str, steps: int) -> None:
         self.method_box = QComboBox()
-        self.method_box.addItem(method)
+        self.method_box.addItem(quality_method_label(method), method)
         self.method_box.setToolTip("Explanation method to score")
         self.method_box.currentTextChanged.connect(self._settings_changed)
         self.steps_box = QSpinBox()
@@ -119,7 +126,7 @@ class QualityTab(QWidget):
     # -- public API ----------------------------------------------------------------------------
     @property
     def method(self) -> str:
-        return self.method_box.currentText()
+        return self.method_box.currentData() or self.method_box.currentText()
 
     @property
     def steps(self) -> int:
@@ -257,8 +264,10 @@ class QualityTab(QWidget):
         current = self.method
         self.method_box.blockSignals(True)
         self.method_box.clear()
-        self.method_box.addItems(methods)
-        self.method_box.setCurrentText(current if current in methods else (methods[0] if methods else current))
+        for m in methods:  # named as on the Compare tab, with the layer scored
+            self.method_box.addItem(quality_method_label(m), m)
+        want = current if current in methods else (methods[0] if methods else current)
+        self.method_box.setCurrentIndex(max(0, self.method_box.findData(want)))
         self.method_box.blockSignals(False)
         if self.status.text().startswith("Loading"):
             self.status.setText("")
