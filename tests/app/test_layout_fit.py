@@ -160,3 +160,35 @@ def test_the_same_holds_at_200_percent_scale(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", __file__, "-k",
                         "every_label_fits"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_layer_box_follows_the_method_and_keeps_the_users_layer(qtbot, small_win):
+    c = small_win.controls
+    c.method.setCurrentIndex(c.method.findData("gradcam"))
+    assert c.layer.isEnabled()
+    layer = next(c.layer.itemData(i) for i in range(c.layer.count()) if c.layer.itemData(i))
+    c.layer.setCurrentIndex(c.layer.findData(layer))
+    for on in (False, True):  # slots off and on again: the layer is not reset to Default
+        small_win.slots.cards["SE"].enabled.setChecked(on)
+        qtbot.wait(50)
+        assert c.values().layer == layer
+    c.method.setCurrentIndex(c.method.findData("saliency"))
+    assert not c.layer.isEnabled() and "not a layer" in c.layer.toolTip()
+
+
+def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
+    import dataclasses
+
+    ex = small_win.explanations
+    c = small_win.controls
+    c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
+    c.diff_b.setCurrentIndex(c.diff_b.findData("SE"))
+    ex._update_diff()
+    assert "Agreement <b>" in c.agreement.text()
+    # one panel already recomputed with another method, the other not yet
+    old = ex.results["SE"]
+    ex.results["SE"] = dataclasses.replace(old, request=dataclasses.replace(old.request, method="saliency"),
+                                           method="saliency")
+    ex._update_diff()
+    assert "<b>" not in c.agreement.text() and "waiting" in c.agreement.text()
+    ex.results["SE"] = old
