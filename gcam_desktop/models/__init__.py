@@ -16,7 +16,7 @@ _LAZY = {
     "make_meta": "checkpoint", "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "available_devices": "registry", "build_model": "registry", "default_layer_for": "registry",
     "get_layer": "registry", "pick_device": "registry",
-    "PretrainedError": "pretrained", "is_pretrained_ref": "pretrained",
+    "PretrainedError": "pretrained", "is_pretrained_ref": "pretrained_refs",
 }
 
 __all__ = ["ARCHS", "ARCH_LABELS", "RESNET_ARCHS", "arch_label", *_LAZY]

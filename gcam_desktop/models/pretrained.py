@@ -31,9 +31,8 @@ from urllib.request import Request, urlopen
 
 from ..files import atomic_write
 from .checkpoint import CheckpointError, make_meta, read_checkpoint
+from .pretrained_refs import CHOICES, PREFIX, PRETRAINED_ARCHS, is_pretrained_ref, pretrained_arch
 
-PREFIX = "imagenet:"
-PRETRAINED_ARCHS = ("resnet50", "se_resnet50")
 TIMEOUT_S = 8.0  # connect / read timeout: an unreachable host fails in seconds, never hangs
 
 # (bytes so far, total bytes or None)
@@ -79,20 +78,12 @@ class WeightsSource:
         return f"ImageNet weights ({self.provider})"
 
 
-def is_pretrained_ref(path) -> bool:
-    """True for "imagenet:..." (a str or a Path made from one)."""
-    try:
-        return os.fspath(path).startswith(PREFIX)
-    except TypeError:
-        return False
-
-
 def parse_ref(ref) -> str:
     """The architecture of an "imagenet:ARCH" pseudo-path."""
-    arch = os.fspath(ref)[len(PREFIX):].strip()
-    if arch not in PRETRAINED_ARCHS:
-        choices = " or ".join(PREFIX + a for a in PRETRAINED_ARCHS)
-        raise PretrainedError(os.fspath(ref), f"no ImageNet weights for {arch!r}; choose {choices}")
+    arch = pretrained_arch(ref)
+    if arch is None:
+        name = os.fspath(ref)[len(PREFIX):].strip()
+        raise PretrainedError(os.fspath(ref), f"no ImageNet weights for {name!r}; choose {CHOICES}")
     return arch
 
 
@@ -135,8 +126,7 @@ def source(arch: str) -> WeightsSource:
         # A file someone puts in place by hand goes into a snapshot folder of any name.
         where = found or _hf_repo_dir() / "snapshots" / "manual" / _HF_WEIGHTS
         return WeightsSource(arch, "timm", "seresnet50.a1_in1k", url, where, _TIMM_LICENCE)
-    raise PretrainedError(PREFIX + arch, f"no ImageNet weights for {arch!r}; choose "
-                                         + " or ".join(PREFIX + a for a in PRETRAINED_ARCHS))
+    raise PretrainedError(PREFIX + arch, f"no ImageNet weights for {arch!r}; choose {CHOICES}")
 
 
 def sources() -> list[WeightsSource]:

@@ -25,7 +25,7 @@ class ControlValues:
     colormap: str | None
     method: str | None
     layer: str                  # "" = each model's default layer
-    target: int                 # OWN_PREDICTION = each model's own prediction
+    target: int | str           # OWN_PREDICTION = each model's own prediction, else a class name
     normalization: str | None
     diff_a: str | None          # the two slots the difference panel compares
     diff_b: str | None
@@ -140,9 +140,10 @@ class Controls(QWidget):
         _refill(self.layer, [("Default", "")] + [(name, name) for name in layers], want or "")
 
     def set_target_classes(self, names: list[str]) -> None:
+        """Every class any loaded model knows, by name (models may know different classes)."""
         want = self.target.currentData() if self.target.count() else self._wanted.get("target", OWN_PREDICTION)
-        items = [("Own prediction", OWN_PREDICTION)] + [(f"{i}: {n}", i) for i, n in enumerate(names)]
-        _refill(self.target, items, want if want is not None else OWN_PREDICTION)
+        items = [("Own prediction", OWN_PREDICTION)] + [(n, n) for n in names]
+        _refill(self.target, items, want if isinstance(want, str) and want in names else OWN_PREDICTION)
 
     def set_diff_choices(self, panels: list[tuple[str, str]]) -> None:
         a = self.diff_a.currentData() or self._wanted.get("diff_a")
@@ -160,7 +161,7 @@ class Controls(QWidget):
             colormap=self.cmap.currentData(),
             method=self.method.currentData(),
             layer=self.layer.currentData() or "",
-            target=int(target) if target is not None else OWN_PREDICTION,
+            target=target if isinstance(target, str) else OWN_PREDICTION,
             normalization=self.norm.currentData(),
             diff_a=self.diff_a.currentData(),
             diff_b=self.diff_b.currentData(),

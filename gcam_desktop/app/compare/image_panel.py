@@ -31,7 +31,13 @@ class ImagePanel(QFrame):
         self.subtitle = QLabel()
         self.subtitle.setObjectName("panelSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for lab in (self.title, self.subtitle, self.status):
+        # What the panel's model knows (classes, names on hover) and, when the picture is
+        # clearly outside that, a plain statement saying so.
+        self.knows = QLabel()
+        self.knows.setObjectName("panelKnows")
+        self.knows.setWordWrap(True)
+        self.knows.hide()
+        for lab in (self.title, self.subtitle, self.status, self.knows):
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._placeholder = QWidget()
         self._placeholder.setMinimumSize(120, 120)
@@ -57,6 +63,7 @@ class ImagePanel(QFrame):
         self._layout.setSpacing(3)
         self._layout.addLayout(head)
         self._layout.addWidget(self.subtitle)
+        self._layout.addWidget(self.knows)
         self._layout.addWidget(self._placeholder, 1)
         self._layout.addWidget(self.value)
         self._layout.addWidget(self.predictions or self.info)
@@ -142,6 +149,18 @@ class ImagePanel(QFrame):
         self.opacity = float(alpha)
         if self.canvas is not None:
             self.canvas.overlay.setOpacity(self.opacity)
+
+    def set_knowledge(self, classes: str, names_tip: str, outside: str | None = None) -> None:
+        """"Knows 6 classes" (names on hover), plus a warning line when the picture is outside them."""
+        text = f"Knows {classes}"
+        if outside:
+            text += f"<br><b>\u26a0 {outside}</b>"
+        self.knows.setText(text)
+        self.knows.setToolTip(names_tip)
+        self.knows.setProperty("kind", "warning" if outside else "")
+        self.knows.style().unpolish(self.knows)
+        self.knows.style().polish(self.knows)
+        self.knows.setVisible(bool(classes))
 
     def set_status(self, text: str, kind: str = "") -> None:
         self.status.setText(text)

@@ -28,6 +28,7 @@ from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.shell.drops import is_checkpoint_path, local_paths
+from gcam_desktop.models.pretrained_refs import is_pretrained_ref
 from gcam_desktop.app.compare.explanation_controller import ExplanationController
 from gcam_desktop.app.images.folder_scan import FolderScanner
 from gcam_desktop.app.images.image_list import ImageList, ImageListModel
@@ -245,7 +246,8 @@ class MainWindow(QMainWindow):
         """Start the worker (it imports torch); called once the window has painted."""
         self.service.start()
         for st in self.slots.states.values():
-            if st.checkpoint and st.info is None and not st.loading and Path(st.checkpoint).exists():
+            if (st.checkpoint and st.info is None and not st.loading
+                    and (is_pretrained_ref(st.checkpoint) or Path(st.checkpoint).exists())):
                 self.slots.load(st.name, st.checkpoint)
 
     def paintEvent(self, event) -> None:
@@ -479,6 +481,7 @@ class MainWindow(QMainWindow):
             self.training.shutdown()
         if self.quality is not None:
             self.quality.shutdown()
+        self.slots.downloader.shutdown()  # a running download sees the cancel and keeps nothing
         self.scanner.shutdown()
         self.thumbnails.shutdown()
         self.display_images.shutdown()
