@@ -143,3 +143,30 @@ def test_a_training_tab_checkpoint_goes_in_whatever_the_other_slots_hold(qtbot, 
     info = loaded.args[0]
     assert info.meta["num_classes"] == 5 and info.slot == "SE"  # the first empty slot of its kind
     assert win.slots.states["baseline"].info.meta["num_classes"] == 6
+
+
+def test_the_demo_shows_the_photos_with_imagenet_weights_when_cached(qtbot, make_window, cached_resnet50):
+    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.paths import samples_dir
+
+    win = make_window(slots_arch=None)
+    with qtbot.waitSignal(win.service.worker.model_loaded, timeout=120_000) as loaded:
+        start_demo(win, train_missing=False)
+    assert loaded.args[0].slot == "baseline" and loaded.args[0].path == "imagenet:resnet50"
+    n = len(list((samples_dir() / "images").rglob("*.png"))) + 3
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    assert any(p.endswith("chelsea.png") for p in win.list_model.paths)
+
+
+def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, make_window):
+    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.paths import samples_dir
+
+    win = make_window(slots_arch=None)
+    with qtbot.waitSignal(win.slots.downloader.cached, timeout=60_000) as found:
+        start_demo(win, train_missing=False)
+    assert found.args[0] == []
+    n = len(list((samples_dir() / "images").rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    qtbot.wait(300)
+    assert win.list_model.rowCount() == n and all(s.info is None for s in win.slots.states.values())
