@@ -55,7 +55,7 @@ def _wait_results(qtbot, win, slots, check=lambda r: r.ok or r.missing_class):
 
 
 def test_imagenet_and_a_six_class_model_side_by_side(qtbot, make_window, load_slot, cached_resnet50,
-                                                     shapes_checkpoint):
+                                                     shapes_checkpoint, tmp_path):
     from torchvision.models import ResNet50_Weights
 
     names = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
@@ -72,9 +72,9 @@ def test_imagenet_and_a_six_class_model_side_by_side(qtbot, make_window, load_sl
     assert all(row.split(" ")[0] in " ".join(names) for row in imagenet.predictions.texts())
     assert res["baseline"].target_name in names and res["SE"].target_name in SHAPES
     # each panel says what its model knows; the shapes model says the photo is outside its world
-    assert imagenet.knows.text().startswith("Knows 1000 classes (ImageNet-1k)") and "\u26a0" not in imagenet.knows.text()
-    assert "tench" in imagenet.knows.toolTip()
-    assert "Knows 6 classes" in shapes.knows.text()
+    assert imagenet.classes.text() == "1000 classes (ImageNet-1k)" and not imagenet.knows.isVisible()
+    assert "tench" in imagenet.classes.toolTip()
+    assert shapes.classes.text() == "6 classes" and shapes.knows.isVisible()
     assert "\u201ctabby\u201d, is not one of the 6 classes" in shapes.knows.text()
     assert "trained only on synthetic shapes" in shapes.knows.text() or "another loaded model" in shapes.knows.text()
     assert "True class: <b>tabby</b>" in win.view.original.info.text()
@@ -97,6 +97,16 @@ def test_imagenet_and_a_six_class_model_side_by_side(qtbot, make_window, load_sl
     c.show_diff.setChecked(True)
     assert win.view.diff.map is None and "different classes" in win.view.diff.subtitle.text()
     assert c.agreement.text() == "Agreement \u2014"
+
+    # the ImageNet names reach the exports
+    import json
+
+    from gcam_desktop.app.export.comparison import export_raw_maps
+
+    _, side = export_raw_maps(win, tmp_path / "maps")
+    panels = json.loads(side.read_text(encoding="utf-8"))["panels"]
+    assert panels["baseline"]["target_name"] in names and panels["SE"]["target_name"] in SHAPES
+    assert all(t["class"] in names for t in panels["baseline"]["top5"])
 
 
 def test_offline_and_uncached_weights_are_refused_in_the_card_at_once(qtbot, make_window):

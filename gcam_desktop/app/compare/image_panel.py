@@ -31,13 +31,15 @@ class ImagePanel(QFrame):
         self.subtitle = QLabel()
         self.subtitle.setObjectName("panelSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # What the panel's model knows (classes, names on hover) and, when the picture is
-        # clearly outside that, a plain statement saying so.
+        # What the panel's model knows (in the title row: "6 classes", the names on hover) and,
+        # when the picture is clearly outside that, a plain statement below the subtitle.
+        self.classes = QLabel()
+        self.classes.setObjectName("panelClasses")
         self.knows = QLabel()
         self.knows.setObjectName("panelKnows")
         self.knows.setWordWrap(True)
         self.knows.hide()
-        for lab in (self.title, self.subtitle, self.status, self.knows):
+        for lab in (self.title, self.subtitle, self.status, self.knows, self.classes):
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._placeholder = QWidget()
         self._placeholder.setMinimumSize(120, 120)
@@ -57,6 +59,7 @@ class ImagePanel(QFrame):
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title, 3)
+        head.addWidget(self.classes, 2)
         head.addWidget(self.status, 2)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
@@ -151,16 +154,12 @@ class ImagePanel(QFrame):
             self.canvas.overlay.setOpacity(self.opacity)
 
     def set_knowledge(self, classes: str, names_tip: str, outside: str | None = None) -> None:
-        """"Knows 6 classes" (names on hover), plus a warning line when the picture is outside them."""
-        text = f"Knows {classes}"
-        if outside:
-            text += f"<br><b>\u26a0 {outside}</b>"
-        self.knows.setText(text)
-        self.knows.setToolTip(names_tip)
-        self.knows.setProperty("kind", "warning" if outside else "")
-        self.knows.style().unpolish(self.knows)
-        self.knows.style().polish(self.knows)
-        self.knows.setVisible(bool(classes))
+        """"6 classes" (names on hover) in the title row; a warning when the picture is outside them."""
+        self.classes.setText(classes)
+        self.classes.setToolTip(names_tip)
+        self.knows.setText(f"\u26a0 {outside}" if outside else "")
+        self.knows.setToolTip(outside or "")
+        self.knows.setVisible(bool(outside))
 
     def set_status(self, text: str, kind: str = "") -> None:
         self.status.setText(text)
