@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="gradcam", choices=METHODS, help="default: %(default)s")
     p.add_argument("--layer", help="layer to explain (CAM methods; default: each model's default layer)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--target", type=int, metavar="N", help="explain class N for every image")
+    which.add_argument("--target", type=_class, metavar="N_OR_NAME",
+                       help="explain class N (an index) or NAME (looked up in each model, e.g. tabby) "
+                            "for every image")
     which.add_argument("--top-k", type=int, default=1, metavar="K",
                        help="explain the K most probable classes of each image (default: 1)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
@@ -58,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input size of a randomly initialised model (architecture name only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _class(text: str) -> int | str:
+    """--target: an index, or a class name (models with other class sets each find their own)."""
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _parse_options(items: Sequence[str], parser: argparse.ArgumentParser, method: str) -> dict[str, Any]:

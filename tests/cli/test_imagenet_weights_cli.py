@@ -83,3 +83,24 @@ def test_evaluate_takes_imagenet_weights_and_compares_maps_by_class_name(cached_
     assert len(names) == 3 and names[0] == "resnet50"
     # maps are compared only where both explain the same class name (here: the true class)
     assert iou[("resnet50", "same")] == 3 and iou[("resnet50", "shapes")] == 0 and iou[("same", "shapes")] == 0
+
+
+def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50, tmp_path):
+    from gcam_desktop.batch.explain_files import explain_paths
+    from gcam_desktop.models import load_checkpoint
+
+    small = tmp_path / "pets.pt"  # knows tabby, at another index than ImageNet's 281
+    save_checkpoint(small, build_model("small_cnn", 2), make_meta("small_cnn", ["dog", "tabby"], input_size=32))
+    shapes = tmp_path / "shapes.pt"
+    save_checkpoint(shapes, build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "ring"], input_size=32))
+    specs = [(name, *load_checkpoint(ref)) for name, ref in
+             (("imagenet", "imagenet:resnet50"), ("pets", small), ("shapes", shapes))]
+    failures = []
+    report = explain_paths([photos_dir() / "tabby"], specs, tmp_path / "out", target="tabby",
+                           on_error=lambda what, why: failures.append((what, why)))
+    assert failures == [("shapes", "has no class \u201ctabby\u201d among its 2 classes; left out")]
+    rows = list(csv.DictReader((report.predictions_csv).open(encoding="utf-8")))
+    explained = {r["model"]: r for r in rows if r["overlay"]}
+    assert explained["imagenet"]["class"] == "tabby" and explained["imagenet"]["class_index"] == "281"
+    assert explained["pets"]["class"] == "tabby" and explained["pets"]["class_index"] == "1"
+    assert "shapes" not in {r["model"] for r in rows}
