@@ -180,3 +180,19 @@ def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, ma
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
     qtbot.wait(300)
     assert win.list_model.rowCount() == n and all(s.info is None for s in win.slots.states.values())
+
+
+def test_a_demo_sized_model_opens_at_its_recorded_default_layer_with_8x8_cells(qtbot, make_window, load_slot,
+                                                                                tmp_path):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+    from gcam_desktop.paths import samples_dir
+
+    path = save_checkpoint(tmp_path / "demo_like.pt", build_model("resnet50", 6), make_meta("resnet50", SHAPES, 64))
+    win = make_window(slots_arch=None)
+    load_slot(win, "baseline", path, "resnet50")
+    assert win.slots.states["baseline"].info.meta["default_layer"] == "layer2"
+    assert win.controls.layer.itemText(0) == "Default (layer2)" and win.controls.values().layer == ""
+    win.show_image(str(next((samples_dir() / "images" / "disc").glob("*.png"))))
+    res = _wait_results(qtbot, win, ("baseline",), lambda r: r.ok)
+    assert res["baseline"].layer == "layer2" and res["baseline"].raw.shape == (8, 8)
+    assert "layer2" in win.view.panels["baseline"].subtitle.text()

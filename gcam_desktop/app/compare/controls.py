@@ -135,9 +135,13 @@ class Controls(QWidget):
     def set_colormaps(self, names: list[str]) -> None:
         _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))
 
-    def set_layers(self, layers: list[str]) -> None:
+    def set_layers(self, layers: list[str], defaults: list[str] | None = None) -> None:
+        """`defaults`: the models' default layers (their checkpoints record them), named in the
+        "Default" entry so the box shows which layer the maps come from."""
         want = self.layer.currentData() if self.layer.count() else self._wanted.get("layer", "")
-        _refill(self.layer, [("Default", "")] + [(name, name) for name in layers], want or "")
+        shown = sorted(set(defaults or []))
+        label = f"Default ({', '.join(shown)})" if shown else "Default"
+        _refill(self.layer, [(label, "")] + [(name, name) for name in layers], want or "")
 
     def set_target_classes(self, names: list[str]) -> None:
         """Every class any loaded model knows, by name (models may know different classes)."""

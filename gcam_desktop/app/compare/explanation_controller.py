@@ -101,7 +101,7 @@ class ExplanationController(QObject):
         self.controls.set_target_classes(self.slots.class_names())
         layer_sets = [set(s.info.layers) for s in self.slots.active()]
         common = sorted(set.intersection(*layer_sets), key=_layer_order) if layer_sets else []
-        self.controls.set_layers(common)
+        self.controls.set_layers(common, [s.info.default_layer for s in self.slots.active()])
         self.view.set_opacity(self.controls.values().opacity)
         self.refresh()
 
