@@ -196,3 +196,10 @@ def test_a_demo_sized_model_opens_at_its_recorded_default_layer_with_8x8_cells(q
     res = _wait_results(qtbot, win, ("baseline",), lambda r: r.ok)
     assert res["baseline"].layer == "layer2" and res["baseline"].raw.shape == (8, 8)
     assert "layer2" in win.view.panels["baseline"].subtitle.text()
+
+
+def test_command_line_weights_take_imagenet_refs():
+    from gcam_desktop.app.__main__ import parse_args
+
+    args = parse_args(["--weights", "resnet50=imagenet:resnet50", "--weights", "imagenet:se_resnet50"])
+    assert args.weights == [("resnet50", "imagenet:resnet50"), ("se_resnet50", "imagenet:se_resnet50")]
