@@ -60,5 +60,10 @@ def samples_dir() -> Path:
     return resources_dir() / "samples"
 
 
+def photos_dir() -> Path:
+    """Real photographs (CC0 / public domain), one folder per ImageNet class they show."""
+    return samples_dir() / "photos"
+
+
 def icons_dir() -> Path:
     return resources_dir() / "icons"

@@ -21,9 +21,10 @@ SOURCE_PACKAGES = ("gcam_desktop", "training")
 # Other Qt bindings: pyqtgraph and friends probe for them; one binding per process.
 QT_BINDINGS = ["PyQt5", "PyQt6", "PySide2", "tkinter", "_tkinter", "qtpy"]
 
-# Test-only packages. timm is there only to check that its state dicts load.
+# Test-only packages. timm is there only to check that its state dicts load. huggingface_hub
+# stays (imagenet:se_resnet50); its optional hf_xet transfer backend does not: plain HTTP serves.
 TEST_ONLY = ["tests", "pytest", "_pytest", "pytestqt", "pytest_timeout", "pluggy", "iniconfig",
-             "timm", "huggingface_hub", "hf_xet", "hypothesis", "expecttest"]
+             "timm", "hf_xet", "hypothesis", "expecttest"]
 
 # What the program never runs. Each entry was checked against the self-test and a training run
 # of the frozen app (packaging/bundle_test.py). Not excludable, because Adam.step imports
@@ -33,7 +34,6 @@ TEST_ONLY = ["tests", "pytest", "_pytest", "pytestqt", "pytest_timeout", "pluggy
 UNUSED = [
     "triton",                       # ~0.9 GB: torch.compile's GPU kernel compiler
     "torch.utils.tensorboard", "tensorboard", "tensorboardX",
-    "torchvision",                  # the models are our own; nothing imports it
     "torch.utils.cpp_extension", "setuptools", "pkg_resources", "distutils",
     "matplotlib", "IPython", "jupyter_client", "ipykernel", "notebook", "pandas", "cv2",
 ]

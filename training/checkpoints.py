@@ -70,16 +70,33 @@ class CheckpointWriter:
             self._pool.shutdown(wait=True)
 
 
+def init_source(arch: str, init: str) -> str:
+    """What `arch` starts from when asked for `init`. `imagenet:resnet50` gives every variant the
+    ImageNet ResNet50 backbone; an SE-ResNet50 takes timm's ImageNet SE-ResNet50 instead (its SE
+    gates trained with its backbone) when that can be had, from the cache or a download."""
+    from gcam_desktop.models.pretrained import PretrainedError, fetch, is_pretrained_ref, parse_ref
+
+    if arch != "se_resnet50" or not is_pretrained_ref(init) or parse_ref(init) != "resnet50":
+        return init
+    try:
+        fetch("se_resnet50")
+    except PretrainedError as exc:
+        log.info("se_resnet50: timm's ImageNet SE-ResNet50 is not available (%s); starting from the "
+                 "ImageNet ResNet50 backbone with fresh SE gates", exc.problem.split(". ")[0])
+        return init
+    return "imagenet:se_resnet50"
+
+
 def init_from(model: nn.Module, path: str | Path) -> str:
     """Load matching weights from one of our checkpoints or a torchvision / timm state dict.
 
     Tensors are matched by name and shape; the rest keep their fresh initialisation (the
     classifier when the class count differs, SE gates when starting from a plain ResNet50).
     Refused when less than half of the model's tensors match: that is another architecture.
-    Returns a one-line summary for the log.
+    Returns a one-line summary for the log. `path` may be "imagenet:ARCH" (models/pretrained.py).
     """
-    path = Path(path)
     state, meta, _ = read_checkpoint(path)
+    path = Path(path)
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if len(usable) * 2 < len(own):

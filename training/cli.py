@@ -18,7 +18,7 @@ from typing import Sequence
 
 from gcam_desktop.models.names import ARCHS
 
-from .config import OPTIMIZERS, SCHEDULERS, TrainConfig
+from .config import FINETUNE_TRAIN, OPTIMIZERS, RECIPES, SCHEDULERS, TrainConfig
 from .events import JsonLinesWriter, StdoutGuard, make_event
 from .stopping import StopFlag
 
@@ -61,6 +61,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly (its saved options apply; "
                    "only --device, --workers and --stop-on-stdin may change)")
     g = p.add_argument_group("recipe")
+    g.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                   help="paper: the paper's from-scratch recipe (default); finetune: for --init imagenet:... "
+                        f"({', '.join(f'{k} {v}' for k, v in FINETUNE_TRAIN.items())}); options given "
+                        "explicitly override either")
     g.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
     g.add_argument("--batch-size", type=int, default=None, help=f"default {d.batch_size}")
     g.add_argument("--lr", type=float, default=None, help=f"learning rate (peak rate with onecycle); default {d.lr}")
@@ -75,7 +79,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--test-fraction", type=float, default=None, help=f"default {d.test_fraction}")
     g.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     g.add_argument("--init", action="append", metavar="[ARCH=]PATH", default=None,
-                   help="start from weights: one of our checkpoints or a torchvision / timm state dict; "
+                   help="start from weights: one of our checkpoints, a torchvision / timm state dict, or "
+                        "imagenet:resnet50 (the ImageNet ResNet50 backbone for every variant; SE-ResNet50 "
+                        "takes timm's ImageNet SE gates when available) or imagenet:se_resnet50; "
                         "the classifier is replaced when the class count differs. Repeat with ARCH= per arch")
     g.add_argument("--allow-unvalidated-classes", action="store_true",
                    help="train even when a class has too few images to lend one to validation "
@@ -112,7 +118,7 @@ def demo_parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
-    cfg = TrainConfig()
+    cfg = TrainConfig(**RECIPES[getattr(args, "recipe", None) or "paper"])
     mapping = {"data": "data", "out": "out", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                "optimizer": "optimizer", "weight_decay": "weight_decay", "scheduler": "scheduler",
                "input_size": "input_size", "seed": "seed", "val_fraction": "val_fraction",

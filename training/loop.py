@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_meta, read_checkpoint
 
 from .batches import EpochPlan, ImageSet, Normalizer, make_loader
-from .checkpoints import CheckpointWriter, init_from
+from .checkpoints import CheckpointWriter, init_from, init_source
 from .config import TrainConfig
 from gcam_desktop.files import write_json, write_text
 from .metrics import classification_report
@@ -97,7 +97,7 @@ class ArchTrainer:
         self.model = build_model(self.arch, len(self.data.class_names))
         init = cfg.init_for(self.arch)
         if init:
-            log.info("%s: %s", self.arch, init_from(self.model, init))
+            log.info("%s: %s", self.arch, init_from(self.model, init_source(self.arch, init)))
         self.model.to(self.device)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.scheduler = make_scheduler(cfg, self.optimizer, cfg.epochs * self.steps_per_epoch)

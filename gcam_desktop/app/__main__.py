@@ -30,6 +30,10 @@ def seconds_since_launch() -> float:
 
 
 def _weights(text: str) -> tuple[str, str]:
+    from gcam_desktop.models.pretrained_refs import pretrained_arch
+
+    if "=" not in text and pretrained_arch(text):  # --weights imagenet:resnet50
+        return pretrained_arch(text), text
     arch, sep, path = text.partition("=")
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"{text!r}: use ARCH=CHECKPOINT, e.g. se_resnet50=runs/x/best.pt")
@@ -45,7 +49,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     "`gcam-desktop train ...` runs the trainer (same options as gcam-train).")
     p.add_argument("paths", nargs="*", metavar="PATH", help="images or folders to open")
     p.add_argument("--weights", action="append", type=_weights, default=[], metavar="ARCH=CHECKPOINT",
-                   help="load a checkpoint into the slot for ARCH (repeatable)")
+                   help="load a checkpoint into the slot for ARCH (repeatable); CHECKPOINT may be "
+                        "imagenet:resnet50 (torchvision) or imagenet:se_resnet50 (timm) for ImageNet weights")
     p.add_argument("--demo", action="store_true",
                    help="open the sample images and the demo models (trains them in the background if missing)")
     p.add_argument("--self-test", action="store_true",

@@ -17,6 +17,7 @@ import numpy as np
 from gcam_desktop.files import atomic_write
 from gcam_desktop.explain import METHODS
 from gcam_desktop.explain.overlay import COLORMAPS, overlay
+from gcam_desktop.models.knowledge import class_index
 
 CSV_COLUMNS = ("file", "model", "rank", "class", "class_index", "probability", "overlay", "raw")
 MIN_PREDICTIONS = 5  # predictions.csv lists at least the top 5 classes of each image and model
@@ -171,7 +172,7 @@ def _safe(name: str) -> str:
 
 def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec | tuple],
                   out_dir: str | os.PathLike, *, method: str = "gradcam", layer: str | None = None,
-                  target: int | None = None, top_k: int = 1, options: Mapping[str, Any] | None = None,
+                  target: int | str | None = None, top_k: int = 1, options: Mapping[str, Any] | None = None,
                   batch_size: int = 8, cmap: str = "turbo", alpha: float = 0.5, max_side: int = 1024,
                   on_progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[str, str], None] | None = None,
@@ -182,8 +183,9 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
 
     models: ModelSpec or (name, model, meta) tuples; each model is used on its own device,
         with its checkpoint's preprocessing (meta: input_size, mean, std, class_names).
-    layer: None = each model's default layer. target: one class for all images, or None for
-        the top_k most probable classes of each image.
+    layer: None = each model's default layer. target: one class for all images (an index, or a
+        class name looked up in each model; models without it are left out), or None for the
+        top_k most probable classes of each image.
     on_progress(done, total, path) after each image; should_stop() is asked between batches.
     """
     from gcam_desktop.imaging import ImageLoadError, load_image
@@ -210,6 +212,8 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
             on_error(what, why)
 
     usable = [m for m in models if _model_usable(m, method, layer, target, top_k, fail)]
+    # A class asked for by name is looked up in each model (their class sets may differ).
+    target_of = {id(m): class_index(m.meta, target) if isinstance(target, str) else target for m in usable}
     items = collect_images(paths, on_error=fail)
     report.images = len(items)
     if not items:
@@ -252,7 +256,7 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                 try:
                     x = preprocess_batch(images, spec.meta)
                     ex = explain(spec.model, x, method=method, layer=layer or None,
-                                 targets=target, top_k=1 if target is not None else top_k, **options)
+                                 targets=target_of[id(spec)], top_k=1 if target is not None else top_k, **options)
                 except ValueError as exc:
                     # The request does not fit this model (e.g. `cam` without a linear head):
                     # the same for every image, so said once and the model is left out.
@@ -319,7 +323,11 @@ def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int |
     if layer and method in LAYER_METHODS and layers and layer not in layers:
         fail(spec.name, f"has no layer {layer!r}; its layers: {', '.join(layers)}")
         return False
-    if target is not None and n and not 0 <= int(target) < n:
+    if isinstance(target, str):
+        if class_index(spec.meta, target) is None:
+            fail(spec.name, f"has no class \u201c{target}\u201d among its {n} classes; left out")
+            return False
+    elif target is not None and n and not 0 <= int(target) < n:
         fail(spec.name, f"has no class {target}: its classes are 0..{n - 1}")
         return False
     if target is None and n and top_k > n:

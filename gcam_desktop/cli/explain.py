@@ -36,12 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "same images.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="images, or folders searched recursively")
     p.add_argument("--weights", nargs="+", action="extend", required=True, metavar="ARCH_OR_CHECKPOINT",
-                   help="checkpoint files, or architecture names for randomly initialised models "
-                        "(for trying the tool only)")
+                   help="checkpoint files; imagenet:resnet50 (torchvision) or imagenet:se_resnet50 (timm) "
+                        "for ImageNet weights, taken from the torch / Hugging Face cache or downloaded once; "
+                        "or architecture names for randomly initialised models (for trying the tool only)")
     p.add_argument("--method", default="gradcam", choices=METHODS, help="default: %(default)s")
     p.add_argument("--layer", help="layer to explain (CAM methods; default: each model's default layer)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--target", type=int, metavar="N", help="explain class N for every image")
+    which.add_argument("--target", type=_class, metavar="N_OR_NAME",
+                       help="explain class N (an index) or NAME (looked up in each model, e.g. tabby) "
+                            "for every image")
     which.add_argument("--top-k", type=int, default=1, metavar="K",
                        help="explain the K most probable classes of each image (default: 1)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
@@ -60,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input size of a randomly initialised model (architecture name only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _class(text: str) -> int | str:
+    """--target: an index, or a class name (models with other class sets each find their own)."""
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _parse_options(items: Sequence[str], parser: argparse.ArgumentParser, method: str) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
                 warn: Callable[[str], None], fail: Callable[[str, str], None]) -> list[ModelSpec]:
     """Models for the --weights arguments: architecture names (random weights, with a
     warning) and checkpoint files. Display names: the architecture, or the file's stem."""
-    from gcam_desktop.models import ARCHS, CheckpointError, build_model, load_checkpoint, make_meta
+    from gcam_desktop.models import ARCHS, CheckpointError, build_model, is_pretrained_ref, load_checkpoint, make_meta
 
     specs: list[ModelSpec] = []
     for item in weights:
@@ -99,16 +107,18 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
             meta = make_meta(item, [f"class {i}" for i in range(num_classes)], input_size=input_size)
             name = item
         else:
+            pretrained = is_pretrained_ref(item)
             try:
-                model, meta = load_checkpoint(path, map_location=device)
+                # "imagenet:ARCH" is found in the cache or downloaded, with a bar on a terminal.
+                model, meta = load_checkpoint(item if pretrained else path, map_location=device)
             except CheckpointError as exc:
-                hint = f" (nor an architecture name: {', '.join(ARCHS)})" if not path.exists() else ""
+                hint = f" (nor an architecture name: {', '.join(ARCHS)})" if not (path.exists() or pretrained) else ""
                 fail(item, f"{exc.problem}{hint}")
                 continue
             except Exception as exc:  # e.g. out of memory on the device
                 fail(item, f"cannot load: {type(exc).__name__}: {exc}")
                 continue
-            name = path.stem
+            name = item.replace(":", "_") if pretrained else path.stem  # a folder name under --out
         taken = {s.name for s in specs}
         unique, n = name, 2
         while unique in taken:

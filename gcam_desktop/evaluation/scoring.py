@@ -46,6 +46,11 @@ class ModelScore:
     prob: float
     true: int | None
     methods: dict[str, MethodScore]
+    pred_name: str | None = None  # models with other class sets are compared by class name
+
+    @property
+    def label(self) -> str | int:
+        return self.pred if self.pred_name is None else self.pred_name
 
     @property
     def correct(self) -> bool | None:
@@ -62,7 +67,7 @@ class ImageScore:
 
     @property
     def models_agree(self) -> bool:
-        return len({s.pred for s in self.models.values()}) <= 1
+        return len({s.label for s in self.models.values()}) <= 1
 
 
 @dataclass
@@ -118,6 +123,7 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
         if not kept:
             continue
         per_model: dict[str, list[ModelScore]] = {}
+        explained: dict[str, list[str]] = {}  # the class name each model's maps explain, per image
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
         for e in entries:
             device = model_device(e.model)[0]
@@ -132,7 +138,10 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                 for i, t in enumerate(true):
                     if t is not None:
                         targets[i] = t
-            scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}) for i in range(len(kept))]
+            label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
+            scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}, label(int(pred[i])))
+                      for i in range(len(kept))]
+            explained[e.name] = [label(int(t)) for t in targets]
             maps_by[e.name] = {}
             for method in methods:
                 ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
@@ -158,8 +167,10 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
             per_model[e.name] = scores
         ious: dict[str, dict[str, torch.Tensor]] = {}
         for a, b in model_pairs([e.name for e in entries]):
-            ious[f"{a}|{b}"] = {m: M.top_region_iou(maps_by[a][m], maps_by[b][m], TOP_FRACTION, seed)
-                                for m in methods}
+            # Maps are compared only where both explain the same class name; NaN elsewhere.
+            same = torch.tensor([x == y for x, y in zip(explained[a], explained[b])])
+            ious[f"{a}|{b}"] = {m: torch.where(same, M.top_region_iou(maps_by[a][m], maps_by[b][m], TOP_FRACTION, seed)
+                                               .float().cpu(), torch.tensor(math.nan)) for m in methods}
         for i, p in enumerate(kept):
             yield ImageScore(
                 path=str(p), mask=str(mask_paths[i]) if mask_paths[i] else None,

@@ -71,7 +71,7 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
         both = [s for s in scores if a in s.models and b in s.models]
         agreement.append({
             "models": [a, b],
-            "prediction_agreement": ci([float(s.models[a].pred == s.models[b].pred) for s in both]),
+            "prediction_agreement": ci([float(s.models[a].label == s.models[b].label) for s in both]),
             f"top{int(TOP_FRACTION * 100)}_iou": {m: ci([s.top_iou.get(f"{a}|{b}", {}).get(m, math.nan)
                                                         for s in both]) for m in methods},
         })

@@ -14,8 +14,9 @@ _LAZY = {
     "IMAGENET_MEAN": "checkpoint", "IMAGENET_STD": "checkpoint", "CheckpointError": "checkpoint",
     "guess_arch": "checkpoint", "load_checkpoint": "checkpoint", "load_training_state": "checkpoint",
     "make_meta": "checkpoint", "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "available_devices": "registry", "build_model": "registry", "get_layer": "registry",
-    "pick_device": "registry",
+    "available_devices": "registry", "build_model": "registry", "default_layer_for": "registry",
+    "get_layer": "registry", "pick_device": "registry",
+    "PretrainedError": "pretrained", "is_pretrained_ref": "pretrained_refs",
 }
 
 __all__ = ["ARCHS", "ARCH_LABELS", "RESNET_ARCHS", "arch_label", *_LAZY]

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..files import atomic_write
 from ..imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .registry import ARCHS, build_model
+from .registry import ARCHS, build_model, default_layer_for
 
 FORMAT = "gcam-desktop/checkpoint"
 FORMAT_VERSION = 1
@@ -42,6 +42,7 @@ def make_meta(arch: str, class_names, input_size: int = 128, mean=IMAGENET_MEAN,
         "class_names": [str(c) for c in class_names],
         "num_classes": len(class_names),
         "input_size": int(input_size),
+        "default_layer": default_layer_for(arch, input_size),
         "mean": [float(m) for m in mean],
         "std": [float(s) for s in std],
         "recipe": dict(recipe or {}),
@@ -266,7 +267,14 @@ def _check_keys(path: Path, model: nn.Module, sd: Mapping[str, torch.Tensor], ar
 
 
 def read_checkpoint(path) -> tuple[dict, dict, dict]:
-    """(state_dict, meta, extra) with meta completed for plain state dicts; no model built."""
+    """(state_dict, meta, extra) with meta completed for plain state dicts; no model built.
+
+    "imagenet:resnet50" / "imagenet:se_resnet50" resolve to ImageNet weights (models/pretrained.py).
+    """
+    from .pretrained import is_pretrained_ref, read_pretrained
+
+    if is_pretrained_ref(path):
+        return read_pretrained(path)
     path = Path(path)
     obj = _read(path)
     try:
@@ -293,8 +301,8 @@ def read_checkpoint(path) -> tuple[dict, dict, dict]:
 def load_checkpoint(path, map_location=None, expect_arch: str | None = None,
                     expect_num_classes: int | None = None) -> tuple[nn.Module, dict]:
     """The model in eval mode on `map_location` (CPU by default) and its metadata."""
-    path = Path(path)
     sd, meta, _ = read_checkpoint(path)
+    path = Path(path)
     arch, n = meta["arch"], int(meta["num_classes"])
     if expect_arch is not None and arch != expect_arch:
         raise CheckpointError(path, f"is a {arch} checkpoint, not {expect_arch}; pick a {expect_arch} "
@@ -307,6 +315,8 @@ def load_checkpoint(path, map_location=None, expect_arch: str | None = None,
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a tensor the file lacks
         model = build_model(arch, n)
         model.load_state_dict(sd, strict=True)
+    # Older checkpoints carry no default layer: the same rule from their input size.
+    model.default_layer = meta.setdefault("default_layer", default_layer_for(arch, meta.get("input_size", 224)))
     model.eval()
     if map_location is not None:
         model.to(map_location)

@@ -25,6 +25,20 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
     return _BUILDERS[arch](int(num_classes))
 
 
+# Grad-CAM's paper explains ResNet at 7 x 7 cells (224 px at layer4); a coarser map cannot sit on
+# an object, so the default layer is the deepest one that still has at least this many cells.
+MIN_MAP_CELLS = 7
+_STAGE_STRIDES = {"layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+
+
+def default_layer_for(arch: str, input_size: int) -> str:
+    """The layer explained by default for `arch` at `input_size` px (see MIN_MAP_CELLS)."""
+    if arch == "small_cnn":
+        return "conv2"
+    fitting = [name for name, stride in _STAGE_STRIDES.items() if -(-int(input_size) // stride) >= MIN_MAP_CELLS]
+    return fitting[-1] if fitting else "layer1"
+
+
 def get_layer(model: nn.Module, name: str) -> nn.Module:
     """The explainable layer `name` of a model (e.g. "layer4" or "layer4.2")."""
     valid = tuple(getattr(model, "explainable_layers", ()))

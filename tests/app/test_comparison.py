@@ -80,10 +80,12 @@ def test_method_and_target_class_rerun_every_panel(qtbot, win):
     assert c.method.count() >= 10                           # every method of the engine
     c.method.setCurrentIndex(c.method.findData("layercam"))
     _wait_all(qtbot, win, method="layercam")
-    c.target.setCurrentIndex(c.target.findData(1))
+    name = c.target.itemText(2)  # the classes by name (Own prediction, then each class once)
+    c.target.setCurrentIndex(c.target.findData(name))
     res = win.explanations.results
-    qtbot.waitUntil(lambda: all(s in res and res[s].request.target == 1 for s in ("baseline", "SE", "s_se")),
+    qtbot.waitUntil(lambda: all(s in res and res[s].request.target == name for s in ("baseline", "SE", "s_se")),
                     timeout=60_000)
+    assert all(res[s].target_name == name for s in ("baseline", "SE", "s_se"))
     assert all(res[s].target_class == 1 for s in ("baseline", "SE", "s_se"))
     assert all("chosen class" in win.view.panels[s].subtitle.text() for s in ("baseline", "SE", "s_se"))
 
@@ -102,6 +104,13 @@ def test_hover_shows_the_map_value_in_every_panel(qtbot, win):
 
 def test_difference_view_and_agreement_score(qtbot, win):
     c = win.controls
+    # one class for all, so both panels explain the same class (maps of different classes are
+    # not compared: test_imagenet_slots.py)
+    name = c.target.itemText(1)
+    c.target.setCurrentIndex(c.target.findData(name))
+    res = win.explanations.results
+    qtbot.waitUntil(lambda: all(s in res and res[s].ok and res[s].request.target == name
+                                for s in ("baseline", "s_se")), timeout=60_000)
     c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
     c.diff_b.setCurrentIndex(c.diff_b.findData("s_se"))
     c.show_diff.setChecked(True)

@@ -24,7 +24,8 @@ def test_what_training_needs_at_run_time_stays_in():
     exec((ROOT / "packaging" / "bundle_contents.py").read_text(encoding="utf-8"), ns)
     ex = ns["EXCLUDES"]
     for needed in ("torch", "torch._dynamo", "torch._inductor", "sympy", "mpmath", "torch.fx", "numpy",
-                   "PIL", "PySide6", "pyqtgraph", "cmap", "safetensors", "natsort", "platformdirs", "tqdm"):
+                   "PIL", "PySide6", "pyqtgraph", "cmap", "safetensors", "natsort", "platformdirs", "tqdm",
+                   "torchvision", "huggingface_hub"):  # imagenet:... weights: URL, class names, hub cache
         assert not any(needed == e or needed.startswith(e + ".") for e in ex), needed
 
 

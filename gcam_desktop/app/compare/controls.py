@@ -25,7 +25,7 @@ class ControlValues:
     colormap: str | None
     method: str | None
     layer: str                  # "" = each model's default layer
-    target: int                 # OWN_PREDICTION = each model's own prediction
+    target: int | str           # OWN_PREDICTION = each model's own prediction, else a class name
     normalization: str | None
     diff_a: str | None          # the two slots the difference panel compares
     diff_b: str | None
@@ -157,11 +157,15 @@ class Controls(QWidget):
     def set_colormaps(self, names: list[str]) -> None:
         _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))
 
-    def set_layers(self, layers: list[str]) -> None:
+    def set_layers(self, layers: list[str], defaults: list[str] | None = None) -> None:
         """The layers every shown model has. The user's layer is never dropped silently: with
-        no model loaded yet it stays listed; when a model lacks it, Default is used and said."""
+        no model loaded yet it stays listed; when a model lacks it, Default is used and said.
+        `defaults`: the models' default layers (their checkpoints record them), named in the
+        "Default" entry so the box shows which layer the maps come from."""
         want = self._layer_choice
-        items = [("Default", "")] + [(name, name) for name in layers]
+        shown = sorted(set(defaults or []))
+        label = f"Default ({', '.join(shown)})" if shown else "Default"
+        items = [(label, "")] + [(name, name) for name in layers]
         if want and want not in layers and not layers:
             items.append((want, want))  # no model yet to say otherwise: keep the choice
         self._setting_layers = True
@@ -174,9 +178,10 @@ class Controls(QWidget):
                            f"used until it is")
 
     def set_target_classes(self, names: list[str]) -> None:
+        """Every class any loaded model knows, by name (models may know different classes)."""
         want = self.target.currentData() if self.target.count() else self._wanted.get("target", OWN_PREDICTION)
-        items = [("Own prediction", OWN_PREDICTION)] + [(f"{i}: {n}", i) for i, n in enumerate(names)]
-        _refill(self.target, items, want if want is not None else OWN_PREDICTION)
+        items = [("Own prediction", OWN_PREDICTION)] + [(n, n) for n in names]
+        _refill(self.target, items, want if isinstance(want, str) and want in names else OWN_PREDICTION)
 
     def set_diff_choices(self, panels: list[tuple[str, str]]) -> None:
         a = self.diff_a.currentData() or self._wanted.get("diff_a")
@@ -194,7 +199,7 @@ class Controls(QWidget):
             colormap=self.cmap.currentData(),
             method=self.method.currentData(),
             layer=self.layer.currentData() or "",
-            target=int(target) if target is not None else OWN_PREDICTION,
+            target=target if isinstance(target, str) else OWN_PREDICTION,
             normalization=self.norm.currentData(),
             diff_a=self.diff_a.currentData(),
             diff_b=self.diff_b.currentData(),

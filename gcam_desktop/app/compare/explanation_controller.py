@@ -20,6 +20,7 @@ from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
+from gcam_desktop.models.knowledge import describe_classes, outside_world
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult, image_key
 from gcam_desktop.app.slots.slot_manager import SlotManager
@@ -100,7 +101,7 @@ class ExplanationController(QObject):
         self.controls.set_target_classes(self.slots.class_names())
         layer_sets = [set(s.info.layers) for s in self.slots.active()]
         common = sorted(set.intersection(*layer_sets), key=_layer_order) if layer_sets else []
-        self.controls.set_layers(common)
+        self.controls.set_layers(common, [s.info.default_layer for s in self.slots.active()])
         self.view.set_opacity(self.controls.values().opacity)
         self.refresh()
 
@@ -186,6 +187,18 @@ class ExplanationController(QObject):
         panel = self.view.panels.get(slot)
         if panel is None:
             return
+        self._show_knowledge(slot)
+        if res.missing_class is not None:
+            # "One class for all" names a class this model lacks: its own top-5, no map, and why.
+            panel.clear_map()
+            panel.predictions.set_predictions(res.top, res.class_names, None, res.true_class)
+            n = len(res.class_names)
+            panel.subtitle.setText(f"no class \u201c{res.missing_class}\u201d in this model ({n} classes)")
+            panel.subtitle.setToolTip(f"This model does not know \u201c{res.missing_class}\u201d, so there is "
+                                      f"no map for it; its own top-5 predictions are listed.")
+            panel.set_status("no such class", "")
+            self.results_changed.emit()
+            return
         if not res.ok:
             panel.set_error(res.error or "no map")
             self.results_changed.emit()
@@ -205,6 +218,18 @@ class ExplanationController(QObject):
             panel.set_map(self.display_map(res), self._lut(), self.levels(res))
             panel.set_opacity(self.controls.values().opacity)
         self.results_changed.emit()
+
+    def _show_knowledge(self, slot: str) -> None:
+        """The panel's line on what its model knows, and a plain warning when the picture is
+        outside that (knowledge.outside_world: facts only, no made-up score)."""
+        panel, st = self.view.panels.get(slot), self.slots.states.get(slot)
+        if panel is None or st is None or st.info is None:
+            return
+        meta = st.info.meta
+        classes, tip = describe_classes(meta)
+        others = [o.info.meta for o in self.slots.active() if o.name != slot]
+        note = outside_world(meta, self.path, others, st.info.path) if self.path else None
+        panel.set_knowledge(classes, tip, note)
 
     def _gradient_methods(self) -> set:
         info = self.service.engine_info
@@ -275,6 +300,15 @@ class ExplanationController(QObject):
             self.view.diff.subtitle.setText("pick two panels with maps")
             self.view.diff.info.setText("")
             return
+        if a.target_name != b.target_name:
+            # Maps of different classes (models of other data, or other predictions) do not compare.
+            label.setText("Agreement \u2014")
+            self.view.diff.clear_map()
+            self.view.diff.subtitle.setText("the two panels explain different classes")
+            self.view.diff.info.setText(
+                f"{v.diff_a} explains \u201c{a.target_name}\u201d, {v.diff_b} \u201c{b.target_name}\u201d: maps are "
+                f"compared only where both explain the same class. Pick one class for all (Class box).")
+            return
         iou = self.agreement(a, b)
         title_a, title_b = (self.controls.diff_a.currentText(), self.controls.diff_b.currentText())
         label.setText(f"Agreement <b>{iou:.2f}</b>")
@@ -317,7 +351,8 @@ class ExplanationController(QObject):
             lines.append(f"Shown at {self.display.shape[1]}\u00d7{self.display.shape[0]}")
         known = [r for r in self.results.values() if r.class_names]
         if known:
-            r = known[0]
+            # models may know different classes: the folder is the true class if any knows it
+            r = next((r for r in known if r.true_class is not None), known[0])
             truth = r.class_names[r.true_class] if r.true_class is not None else None
             lines.append(f"True class: <b>{truth}</b>" if truth else "True class: unknown (folder is no class name)")
         panel.info.setText("<br>".join(lines))

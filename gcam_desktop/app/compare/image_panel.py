@@ -33,6 +33,16 @@ class ImagePanel(QFrame):
         self.subtitle = ElidedLabel()
         self.subtitle.setObjectName("panelSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # What the panel's model knows (in the title row: "6 classes", the names on hover) and,
+        # when the picture is clearly outside that, a plain statement below the subtitle.
+        self.classes = QLabel()
+        self.classes.setObjectName("panelClasses")
+        self.knows = QLabel()
+        self.knows.setObjectName("panelKnows")
+        self.knows.setWordWrap(True)
+        self.knows.hide()
+        for lab in (self.title, self.subtitle, self.status, self.knows, self.classes):
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self._placeholder = QWidget()
         self._placeholder.setMinimumSize(120, 120)
@@ -52,12 +62,14 @@ class ImagePanel(QFrame):
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title, 3)
+        head.addWidget(self.classes, 2)
         head.addWidget(self.status, 2)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
         self._layout.addLayout(head)
         self._layout.addWidget(self.subtitle)
+        self._layout.addWidget(self.knows)
         self._layout.addWidget(self._placeholder, 1)
         self._layout.addWidget(self.value)
         self._layout.addWidget(self.predictions or self.info)
@@ -147,6 +159,14 @@ class ImagePanel(QFrame):
         self.opacity = float(alpha)
         if self.canvas is not None:
             self.canvas.overlay.setOpacity(self.opacity)
+
+    def set_knowledge(self, classes: str, names_tip: str, outside: str | None = None) -> None:
+        """"6 classes" (names on hover) in the title row; a warning when the picture is outside them."""
+        self.classes.setText(classes)
+        self.classes.setToolTip(names_tip)
+        self.knows.setText(f"\u26a0 {outside}" if outside else "")
+        self.knows.setToolTip(outside or "")
+        self.knows.setVisible(bool(outside))
 
     def set_status(self, text: str, kind: str = "") -> None:
         self.status.setText(text)

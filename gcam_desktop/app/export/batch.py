@@ -30,7 +30,7 @@ def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha)
     if not specs:
         raise ValueError("no loaded model to export with")
     report = explain_paths(
-        paths, specs, out_dir, method=method, layer=layer or None, target=None if target < 0 else target,
+        paths, specs, out_dir, method=method, layer=layer or None, target=target if isinstance(target, str) else None,
         cmap=cmap, alpha=alpha,
         on_progress=lambda done, total, path: worker.job_progress.emit(JOB, done, total, path),
         on_error=lambda what, why: worker.job_error.emit(JOB, what, why),
@@ -62,7 +62,7 @@ class BatchExportDialog(QDialog):
             models_row.addWidget(box)
         models_row.addStretch(1)
         self.v = v
-        which = "own prediction" if v.target < 0 else f"class {v.target}"
+        which = f"class \u201c{v.target}\u201d" if isinstance(v.target, str) else "own prediction"
         summary = QLabel(f"{method_label(v.method)} \u00b7 layer {v.layer or 'default'} \u00b7 {which} "
                          f"\u00b7 {v.colormap} at {v.opacity:.0%}")
         summary.setWordWrap(True)

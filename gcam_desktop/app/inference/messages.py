@@ -31,7 +31,7 @@ class ExplainRequest:
     model_token: str            # changes whenever the slot gets another model
     method: str
     layer: str                  # "" = the model's default layer
-    target: int = OWN_PREDICTION
+    target: int | str = OWN_PREDICTION  # or a class name, looked up in the slot's model
     id: int = field(default_factory=lambda: next(_ids), compare=False)
 
     @property
@@ -57,6 +57,7 @@ class ExplainResult:
     error: str | None = None
     image_error: bool = False              # the image itself could not be read
     stale: bool = False                    # asked of a model the slot no longer holds
+    missing_class: str | None = None       # the class asked for by name, which this model lacks
 
     @property
     def ok(self) -> bool:
@@ -64,6 +65,13 @@ class ExplainResult:
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.map, self.raw) if a is not None) + 512
+
+    @property
+    def target_name(self) -> str | None:
+        """The name of the class the map explains (maps compare across models by this)."""
+        if self.missing_class is not None or not 0 <= self.target_class < len(self.class_names):
+            return None
+        return self.class_names[self.target_class]
 
     def unnormalised(self) -> np.ndarray:
         """The map on its raw scale (maps are min-max normalised per map by the engine)."""

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import ImageLoadError, load_image
+from gcam_desktop.models.knowledge import class_index
 
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
                                                  ModelInfo)
@@ -219,12 +220,17 @@ class InferenceWorker(WorkerThread):
         model = loaded.model
         layer = req.layer if req.layer in model.explainable_layers else model.default_layer
         n = len(res.class_names) or int(meta.get("num_classes", 0))
-        if req.target != OWN_PREDICTION and not 0 <= req.target < n:
+        target = req.target
+        if isinstance(target, str):  # "one class for all" picks by name: each model has its own list
+            target = class_index(meta, target)
+            if target is None:
+                res.missing_class, target = req.target, OWN_PREDICTION  # predictions only, no map
+        elif target != OWN_PREDICTION and not 0 <= target < n:
             res.error = f"class {req.target} does not exist in this model ({n} classes)"
             return res
         try:
             x = self._prep.preprocess_for(meta, img).unsqueeze(0).to(self.device)
-            targets = None if req.target == OWN_PREDICTION else [req.target]
+            targets = None if target == OWN_PREDICTION else [target]
             self.explain_calls += 1
             exp = self._engine.explain(model, x, method=req.method, layer=layer, targets=targets, top_k=1)
             res.map = exp.maps[0, 0].detach().float().cpu().numpy()
@@ -240,6 +246,8 @@ class InferenceWorker(WorkerThread):
             res.top = [(int(i), float(p)) for p, i in zip(top.values, top.indices)]
             res.layer = exp.layer or ""
             res.true_class = self._prep.true_class_from_path(req.path, res.class_names)
+            if res.missing_class is not None:
+                res.map = res.raw = None  # no map for a class the model does not know
         except Exception as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             res.error = f"{req.method} on {loaded.info.arch}: {msg}"

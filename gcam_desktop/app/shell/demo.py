@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer
 
-from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, demo_dir, samples_dir
+from gcam_desktop.models.pretrained_refs import pretrained_arch
+from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, demo_dir, photos_dir, samples_dir
 
 
 def sample_images() -> Path:
@@ -33,11 +34,28 @@ class DemoLoader(QObject):
             win.add_paths([samples])
         else:
             win.show_status(f"{samples}: no sample images in this installation", 10000)
+        self.imagenet: set[str] = set()   # archs whose slot shows ImageNet weights instead
         for arch in DEMO_ARCHS:
             if arch not in self.missing:
                 self._load(arch, demo_checkpoint(arch))
         if self.missing and train_missing:
             self._train()
+        # ImageNet weights in the cache: the real photos, explained by ImageNet ResNet50 and
+        # SE-ResNet50 in their slots (s_se keeps its demo model). Without them: as above, offline.
+        win.slots.downloader.cached.connect(self._imagenet_found)
+        win.slots.downloader.find_cached()
+
+    def _imagenet_found(self, refs: list) -> None:
+        photos = photos_dir()
+        if not refs or not photos.is_dir():
+            return
+        self.win.add_paths([photos])
+        for ref in refs:
+            arch = pretrained_arch(ref)
+            self.imagenet.add(arch)
+            self.win.load_checkpoint_for_arch(arch, ref)
+        self.win.show_status(f"ImageNet weights found ({', '.join(refs)}): the sample photos are explained "
+                             f"by them; the synthetic demo model(s) say where a picture is outside their world", 10000)
 
     def _train(self) -> None:
         win = self.win
@@ -59,6 +77,8 @@ class DemoLoader(QObject):
         self._user_moved = True
 
     def _load(self, arch: str, path: Path) -> None:
+        if arch in self.imagenet:  # that slot shows ImageNet weights now
+            return
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.imaging import IMAGE_EXTENSIONS
+from gcam_desktop.models.pretrained_refs import absolute_ref
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
@@ -380,7 +381,7 @@ class MainWindow(QMainWindow):
         st = self.slots.states[slot]
         if not st.enabled:
             self.slots.cards[slot].enabled.setChecked(True)
-        self.slots.load(slot, os.path.abspath(os.path.expanduser(path)), arch)
+        self.slots.load(slot, absolute_ref(path), arch)
 
     def _on_engine_state(self, state: str, detail: str) -> None:
         self._engine_state, self._engine_detail = state, detail
@@ -502,6 +503,7 @@ class MainWindow(QMainWindow):
             self.training.shutdown()
         if self.quality is not None:
             self.quality.shutdown()
+        self.slots.downloader.shutdown()  # a running download sees the cancel and keeps nothing
         self.scanner.shutdown()
         self.thumbnails.shutdown()
         self.display_images.shutdown()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gcam_desktop.files import write_text
+from gcam_desktop.models.pretrained_refs import absolute_ref
 from gcam_desktop.paths import DEMO_ARCHS, user_config_dir
 from training.config import TrainConfig
 
@@ -141,6 +142,6 @@ class Settings:
 
     def add_recent(self, key: str, path: str | os.PathLike) -> None:
         """Most recent first, unique, at most MAX_RECENT; absolute, whatever folder it was given from."""
-        path = os.path.abspath(os.path.expanduser(str(path)))
+        path = absolute_ref(path)
         items = [p for p in self.data.get(key, []) if p != path]
         self.data[key] = [path, *items][:MAX_RECENT]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QMenu, QSizePolicy,
+    QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QMenu, QProgressBar, QSizePolicy,
     QToolButton,
 )
 
 from gcam_desktop.app.shell.elided_label import ElidedLabel
 from gcam_desktop.app.shell.drops import CHECKPOINT_SUFFIXES, is_checkpoint_path, local_paths
 from gcam_desktop.app.inference.messages import ModelInfo
+from gcam_desktop.models.knowledge import describe_classes
 from gcam_desktop.models.names import arch_label
 
 CHECKPOINT_FILTER = "Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES) + ");;All files (*)"
@@ -42,6 +43,11 @@ class SlotCard(QFrame):
     arch_changed = Signal(str, str)        # slot, arch
     enabled_changed = Signal(str, bool)
     clear_requested = Signal(str)
+    cancel_download = Signal(str)          # slot
+
+    # The ImageNet weights offered beside Open... (models/pretrained.py resolves them).
+    PRETRAINED = (("ImageNet weights (torchvision)", "imagenet:resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
+                  ("ImageNet weights (timm)", "imagenet:se_resnet50", "SE-ResNet50 seresnet50.a1_in1k"))
 
     def __init__(self, slot: str, archs, arch: str, enabled: bool, recent: list[str] | None = None,
                  parent=None) -> None:
@@ -90,6 +96,17 @@ class SlotCard(QFrame):
         grid.addWidget(self.open, 1, 1)
         grid.addWidget(self.meta, 2, 0, 1, 2)
         grid.addWidget(self.message, 3, 0, 1, 2)
+        self.download = QProgressBar()
+        self.download.setObjectName("slotDownload")
+        self.download.setTextVisible(True)
+        self.download.hide()
+        self.cancel = QToolButton()
+        self.cancel.setText("Cancel")
+        self.cancel.setToolTip("Stop the download (nothing half-downloaded is kept)")
+        self.cancel.clicked.connect(lambda: self.cancel_download.emit(self.slot))
+        self.cancel.hide()
+        grid.addWidget(self.download, 4, 0)
+        grid.addWidget(self.cancel, 4, 1)
         grid.setColumnStretch(0, 1)
         self.enabled.toggled.connect(lambda on: self.enabled_changed.emit(self.slot, on))
         self.arch.currentIndexChanged.connect(lambda _: self.arch_changed.emit(self.slot, self.arch.currentData()))
@@ -128,6 +145,9 @@ class SlotCard(QFrame):
     def _fill_menu(self) -> None:
         self.menu.clear()
         self.menu.addAction("Choose file\u2026", self.choose_file)
+        for label, ref, tip in self.PRETRAINED:
+            act = self.menu.addAction(label, lambda ref=ref: self.checkpoint_chosen.emit(self.slot, ref))
+            act.setToolTip(f"{tip}: from the cache, or downloaded once (about 100 MB)")
         if self.recent:
             self.menu.addSection("Recent")
             for p in self.recent:
@@ -164,15 +184,33 @@ class SlotCard(QFrame):
     def show_loading(self, path: str) -> None:
         self._message(f"loading {Path(path).name}\u2026", "busy")
 
+    def show_download(self, ref: str, done: int, total: int | None) -> None:
+        """Download progress of ImageNet weights, with Cancel beside it."""
+        self.download.setRange(0, 1000 if total else 0)  # (0, 0): busy without a known size
+        if total:
+            self.download.setValue(int(1000 * done / total))
+        mb = f"{done / 2**20:.0f} of {total / 2**20:.0f} MB" if total else f"{done / 2**20:.0f} MB"
+        self.download.setFormat(f"{ref}: {mb}")
+        self.download.show()
+        self.cancel.show()
+        self._message(f"downloading {ref}\u2026", "busy")
+
+    def end_download(self) -> None:
+        self.download.hide()
+        self.cancel.hide()
+
     def show_model(self, info: ModelInfo) -> None:
+        self.end_download()
         self.path = info.path
         name = Path(info.path).name if info.path else "untrained (no checkpoint)"
         self.checkpoint.setText(name)
         self.checkpoint.setToolTip(info.path or "")
         self.set_arch(info.arch)
         self.meta.setText(describe_meta(info.meta))
-        names = info.meta.get("class_names") or []
-        self.meta.setToolTip("Classes: " + ", ".join(names) + f"\nDevice: {info.device}\n"
+        _, classes = describe_classes(info.meta, shown=40)
+        source = "".join(f"\n{label}: {info.meta[key]}" for label, key in
+                         (("Weights", "provider"), ("Source", "source"), ("Licence", "licence")) if info.meta.get(key))
+        self.meta.setToolTip(classes + source + f"\nDevice: {info.device}\n"
                              f"Created: {info.meta.get('created', '?')}")
         self._message("")
 
@@ -184,6 +222,7 @@ class SlotCard(QFrame):
         self._message(note, "info" if note else "")
 
     def show_error(self, message: str) -> None:
+        self.end_download()
         self._message(message, "error")
 
     def _message(self, text: str, kind: str = "") -> None:

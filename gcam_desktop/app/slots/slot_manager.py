@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,9 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.slots.model_card import SlotCard
+from gcam_desktop.app.slots.weights_download import WeightsDownloader
+from gcam_desktop.models.knowledge import union_of_classes
+from gcam_desktop.models.pretrained_refs import CHOICES, absolute_ref, is_pretrained_ref, pretrained_arch
 from gcam_desktop.models.names import ARCHS, arch_label
 from gcam_desktop.app.inference.messages import ModelInfo
 from gcam_desktop.app.shell.settings import SLOT_NAMES, Settings
@@ -51,8 +53,14 @@ class SlotManager(QObject):
             card.arch_changed.connect(self._on_arch)
             card.enabled_changed.connect(self._on_enabled)
             card.clear_requested.connect(self.clear)
+            card.cancel_download.connect(self._cancel_download)
             self.cards[st.name] = card
             row.addWidget(card, 1)
+        self.downloader = WeightsDownloader()
+        self.downloader.progress.connect(lambda slot, ref, done, total: self.cards[slot].show_download(ref, done, total))
+        self.downloader.ready.connect(self._on_weights_ready)
+        self.downloader.failed.connect(self._on_failed)
+        self.downloader.cancelled_download.connect(self._on_download_cancelled)
         service.worker.model_loaded.connect(self._on_loaded)
         service.worker.model_failed.connect(self._on_failed)
         service.worker.model_unloaded.connect(self._on_unloaded)
@@ -73,17 +81,16 @@ class SlotManager(QObject):
                 for s, a in zip(self.enabled(), archs)]
 
     def class_names(self) -> list[str]:
-        for s in self.active():
-            names = s.info.meta.get("class_names")
-            if names:
-                return list(names)
-        return []
+        """Every class the active models know, by name, once (their class sets may differ)."""
+        return union_of_classes(s.info.meta for s in self.active())
 
     def slot_for_arch(self, arch: str) -> str | None:
-        """The slot a checkpoint of `arch` belongs in: same arch first, by default order."""
-        for st in self.states.values():
-            if st.arch == arch and st.name != "custom":
-                return st.name
+        """The slot a checkpoint of `arch` belongs in: same arch first, by default order, an
+        empty one before one that holds a model."""
+        same = [st for st in self.states.values() if st.arch == arch and st.name != "custom"]
+        empty = [st for st in same if st.info is None and not st.loading]
+        if same:
+            return (empty or same)[0].name
         return "custom" if "custom" in self.states else None
 
     # -- actions ------------------------------------------------------------------------------
@@ -95,6 +102,9 @@ class SlotManager(QObject):
         """Load each slot's remembered checkpoint again; say so on the card when it is gone."""
         for st in self.states.values():
             if not st.checkpoint or st.info is not None or st.loading:
+                continue
+            if is_pretrained_ref(st.checkpoint):  # found in the cache, or fetched again
+                self.load(st.name, st.checkpoint)
                 continue
             path = Path(st.checkpoint)
             if path.is_file():
@@ -110,17 +120,51 @@ class SlotManager(QObject):
     def load(self, slot: str, path: str, arch: str | None = None) -> None:
         """Ask the worker for `path` in `slot`; the slot keeps its model if the file is refused.
         Paths are made absolute: the settings must find them again from any folder."""
-        path = os.path.abspath(os.path.expanduser(str(path)))
+        path = absolute_ref(path)
         st = self.states[slot]
         if arch and arch != st.arch:
             st.arch = arch
             self.cards[slot].set_arch(arch)
-        others = [s for s in self.active() if s.name != slot]
-        expect = list(others[0].info.meta.get("class_names") or []) if others else None
+        # Slots hold models of any class sets side by side: no class check against the others.
         st.loading, st.error = str(path), None
         self.cards[slot].show_loading(str(path))
-        self.service.load_model(slot, str(path), st.arch, expect or None)
+        if is_pretrained_ref(path):
+            # ImageNet weights: the slot takes their architecture; the downloader finds them in
+            # the cache or fetches them (progress and Cancel in the card), then the worker loads.
+            arch = pretrained_arch(path)
+            if arch is None:
+                self._on_failed(slot, str(path), f"{path}: no such ImageNet weights; choose {CHOICES}")
+                return
+            st.arch = arch
+            self.cards[slot].set_arch(arch)
+            self.downloader.prepare(slot, str(path))
+            self.message.emit(f"{slot}: getting {path}\u2026", 0)
+            return
+        self.service.load_model(slot, str(path), st.arch, None)
         self.message.emit(f"{slot}: loading {Path(path).name}\u2026", 0)
+
+    def _on_weights_ready(self, slot: str, ref: str) -> None:
+        st = self.states[slot]
+        if st.loading != ref:  # the slot was given something else meanwhile
+            return
+        self.cards[slot].end_download()
+        self.cards[slot].show_loading(ref)
+        self.service.load_model(slot, ref, st.arch, None)
+
+    def _cancel_download(self, slot: str) -> None:
+        self.downloader.cancel_slot(slot)
+
+    def _on_download_cancelled(self, slot: str, ref: str) -> None:
+        st = self.states[slot]
+        st.loading = None
+        card = self.cards[slot]
+        card.end_download()
+        if st.info is not None:
+            card.show_model(st.info)
+        else:
+            card.show_empty(f"download of {ref} cancelled")
+        self.message.emit(f"{slot}: download of {ref} cancelled; nothing was kept", 8000)
+        self.changed.emit()
 
     def build_untrained(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
         st = self.states[slot]

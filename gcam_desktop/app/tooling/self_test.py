@@ -7,7 +7,6 @@ three architectures: the code path is the same, only the weights are random.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from gcam_desktop.imaging import is_image_path, scan_folder
+from gcam_desktop.models.pretrained_refs import absolute_ref
 from gcam_desktop.paths import DEMO_ARCHS, samples_dir
 
 from gcam_desktop.app.inference.messages import EngineInfo
@@ -43,7 +43,7 @@ class SelfTest(QObject):
         self.timings = timings
         self.sample_paths = sample_paths
         # (arch, path) from --weights: exactly these must run, or the self-test fails.
-        self.weights = [(arch, os.path.abspath(os.path.expanduser(path))) for arch, path in weights]
+        self.weights = [(arch, absolute_ref(path)) for arch, path in weights]
         self.timeout_s = timeout_s
         self.exit_code = 1
         self.report: dict = {}
@@ -108,7 +108,7 @@ class SelfTest(QObject):
         """Why the loaded models are not the --weights files (empty when they are)."""
         problems = []
         for arch, path in self.weights:
-            held = [s for s in self.win.slots.active() if s.info.path and os.path.abspath(s.info.path) == path]
+            held = [s for s in self.win.slots.active() if s.info.path and absolute_ref(s.info.path) == path]
             if not held:
                 problems.append(f"--weights {arch}={path} is not loaded in any panel")
             elif held[0].info.arch != arch:
@@ -116,7 +116,7 @@ class SelfTest(QObject):
         named = {p for _, p in self.weights}
         if self.weights:
             for s in self.win.slots.active():
-                if (s.info.path and os.path.abspath(s.info.path)) not in named:
+                if (s.info.path and absolute_ref(s.info.path)) not in named:
                     problems.append(f"{s.name} runs {s.info.path or 'an untrained model'}, which --weights did not name")
         return "; ".join(problems)
 

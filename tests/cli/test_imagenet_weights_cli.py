@@ -1,0 +1,106 @@
+"""gcam-explain and gcam-evaluate with imagenet:ARCH weights: ImageNet class names reach
+predictions.csv and the report; uncached and unreachable is one clear line, no traceback."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from gcam_desktop.cli import evaluate as evaluate_cli
+from gcam_desktop.cli import explain as explain_cli
+from gcam_desktop.models import build_model, make_meta, save_checkpoint
+from gcam_desktop.paths import photos_dir
+
+
+@pytest.fixture
+def cached_resnet50():
+    from gcam_desktop.models.pretrained import source
+
+    torch.manual_seed(0)
+    path = source("resnet50").cache_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_model("resnet50", 1000).state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def imagenet_names():
+    from torchvision.models import ResNet50_Weights
+
+    return ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+
+
+def test_the_sample_photos_are_shipped_with_their_licences():
+    photos = sorted(p.relative_to(photos_dir()).as_posix() for p in photos_dir().rglob("*.*") if p.suffix != ".md")
+    assert photos == ["espresso/coffee.png", "missile/rocket.jpg", "tabby/chelsea.png"]
+    text = (photos_dir() / "LICENSES.md").read_text(encoding="utf-8")
+    assert all(name.split("/")[1] in text for name in photos) and "CC0" in text and "public domain" in text
+
+
+def test_explain_with_imagenet_weights_beside_a_small_model(cached_resnet50, imagenet_names, tmp_path, capsys):
+    small = tmp_path / "shapes.pt"
+    save_checkpoint(small, build_model("small_cnn", 3), make_meta("small_cnn", ["disc", "ring", "star"], input_size=32))
+    out = tmp_path / "out"
+    code = explain_cli.main(["--weights", "imagenet:resnet50", str(small), "--out", str(out), "--no-progress",
+                             str(photos_dir())])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
+    imagenet = [r for r in rows if r["model"] == "imagenet_resnet50"]
+    shapes = [r for r in rows if r["model"] == "shapes"]
+    assert len({r["file"] for r in imagenet}) == 3 and len(imagenet) == 3 * 5  # top 5 per photo
+    assert all(r["class"] == imagenet_names[int(r["class_index"])] for r in imagenet)
+    assert {r["class"] for r in shapes} <= {"disc", "ring", "star"}
+    assert len(list((out / "imagenet_resnet50").rglob("*.png"))) == 3
+
+
+def test_explain_offline_and_uncached_is_one_clear_line(tmp_path, capsys):
+    code = explain_cli.main(["--weights", "imagenet:se_resnet50", "--out", str(tmp_path / "o"), "--no-progress",
+                             str(photos_dir())])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    line = next(line for line in err.splitlines() if line.startswith("error: imagenet:se_resnet50"))
+    assert "model.safetensors" in line and "put the file at" in line and "nor an architecture" not in line
+
+
+def test_evaluate_takes_imagenet_weights_and_compares_maps_by_class_name(cached_resnet50, tmp_path, capsys):
+    same = tmp_path / "same.pt"  # knows the photos' classes, in another order
+    save_checkpoint(same, build_model("small_cnn", 3), make_meta("small_cnn", ["missile", "tabby", "espresso"], 32))
+    shapes = tmp_path / "shapes.pt"  # knows none of them
+    save_checkpoint(shapes, build_model("small_cnn", 3), make_meta("small_cnn", ["disc", "ring", "star"], 32))
+    out = tmp_path / "eval"
+    code = evaluate_cli.main([str(photos_dir()), "--checkpoint", "imagenet:resnet50", str(same), str(shapes),
+                              "--steps", "2", "--resamples", "20", "--device", "cpu", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert "tabby" in json.dumps(report)  # the folder names are ImageNet classes it knows
+    iou = {tuple(a["models"]): a["top20_iou"]["gradcam"]["n"] for a in report["agreement"]}
+    names = [m["name"] for m in report["models"]]
+    assert len(names) == 3 and names[0] == "resnet50"
+    # maps are compared only where both explain the same class name (here: the true class)
+    assert iou[("resnet50", "same")] == 3 and iou[("resnet50", "shapes")] == 0 and iou[("same", "shapes")] == 0
+
+
+def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50, tmp_path):
+    from gcam_desktop.batch.explain_files import explain_paths
+    from gcam_desktop.models import load_checkpoint
+
+    small = tmp_path / "pets.pt"  # knows tabby, at another index than ImageNet's 281
+    save_checkpoint(small, build_model("small_cnn", 2), make_meta("small_cnn", ["dog", "tabby"], input_size=32))
+    shapes = tmp_path / "shapes.pt"
+    save_checkpoint(shapes, build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "ring"], input_size=32))
+    specs = [(name, *load_checkpoint(ref)) for name, ref in
+             (("imagenet", "imagenet:resnet50"), ("pets", small), ("shapes", shapes))]
+    failures = []
+    report = explain_paths([photos_dir() / "tabby"], specs, tmp_path / "out", target="tabby",
+                           on_error=lambda what, why: failures.append((what, why)))
+    assert failures == [("shapes", "has no class \u201ctabby\u201d among its 2 classes; left out")]
+    rows = list(csv.DictReader((report.predictions_csv).open(encoding="utf-8")))
+    explained = {r["model"]: r for r in rows if r["overlay"]}
+    assert explained["imagenet"]["class"] == "tabby" and explained["imagenet"]["class_index"] == "281"
+    assert explained["pets"]["class"] == "tabby" and explained["pets"]["class_index"] == "1"
+    assert "shapes" not in {r["model"] for r in rows}
