@@ -222,3 +222,28 @@ def test_one_threads_switch_leaves_another_threads_forward_alone(arch_models, x3
     with torch.no_grad():
         assert torch.equal(model(x32), on)
     assert math.isfinite(float(on.sum()))
+
+
+def test_figures_and_files_of_one_images_attention(tmp_path):
+    from gcam_desktop.explain.attention_figures import (attention_figures, by_stage, stage_gate,
+                                                        write_figures_json, write_gates_npz)
+
+    se = {f"layer{k}.{i}": torch.full((c,), 0.25 + 0.1 * i) for k, c in ((1, 256), (2, 512)) for i in range(3)}
+    s_se = {"layer1": torch.full((256,), 0.45), "layer2": torch.linspace(0, 1, 512)}
+    assert by_stage(se)["layer2"] == ["layer2.0", "layer2.1", "layer2.2"]
+    assert stage_gate(se, "layer2") == "layer2.0" and stage_gate(s_se, "layer2") == "layer2"
+    fig = attention_figures({"SE": se, "s_se": s_se}, image="a.png", archs={"SE": "se_resnet50"},
+                            extra={"attention_off": {"SE": {"changed": True}}})
+    assert fig["models"]["SE"]["arch"] == "se_resnet50" and len(fig["models"]["SE"]["gates"]) == 6
+    assert fig["models"]["SE"]["gates"]["layer1.1"]["mean"] == pytest.approx(0.35)
+    assert fig["models"]["s_se"]["gates"]["layer2"]["damped"] == pytest.approx(0.5, abs=0.01)
+    [l1] = fig["stages"]["layer1"]
+    assert (l1["gate_a"], l1["gate_b"]) == ("layer1.0", "layer1") and l1["distribution"] == pytest.approx(0.2)
+    assert fig["attention_off"]["SE"]["changed"] is True
+    write_figures_json(tmp_path / "f.json", fig)
+    import json
+    assert json.loads((tmp_path / "f.json").read_text())["stages"]["layer1"][0]["b"] == "s_se"
+    write_gates_npz(tmp_path / "g.npz", {"SE": se, "s_se": s_se})
+    with np.load(tmp_path / "g.npz") as data:
+        assert sorted(data.files) == sorted([f"SE/{n}" for n in se] + ["s_se/layer1", "s_se/layer2"])
+        assert np.allclose(data["s_se/layer2"], np.linspace(0, 1, 512))
