@@ -8,11 +8,11 @@ from gcam_desktop.evaluation.report import FORMAT, METRIC_LABELS, VERSION, build
 from gcam_desktop.evaluation.scoring import (METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, ModelScore,
                                              SkippedImage, model_pairs, score_images)
 from gcam_desktop.evaluation.statistics import (ATTENTION_ARCHS, BASELINE_ARCH, answer_text, bootstrap_ci,
-                                                compare_attention, summarize)
+                                                compare_attention, format_interval, summarize)
 
 __all__ = ["SWITCH_METRICS", "compare_switch", "switch_answer", "attention_variants",
            "MAX_MASK_SIDE", "ModelEntry", "load_entries", "load_mask", "mask_path_for", "name_entries",
            "select_images", "split_dataset_root", "Panel", "line_plot", "palette", "FORMAT", "METRIC_LABELS",
            "VERSION", "build_report", "markdown", "write_report", "METRIC_KEYS", "TOP_FRACTION", "ImageScore",
            "MethodScore", "ModelScore", "SkippedImage", "model_pairs", "score_images", "ATTENTION_ARCHS",
-           "BASELINE_ARCH", "answer_text", "bootstrap_ci", "compare_attention", "summarize"]
+           "BASELINE_ARCH", "answer_text", "bootstrap_ci", "compare_attention", "format_interval", "summarize"]

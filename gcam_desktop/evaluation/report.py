@@ -12,7 +12,7 @@ from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
-from gcam_desktop.evaluation.statistics import summarize
+from gcam_desktop.evaluation.statistics import format_interval, summarize
 
 FORMAT = "gcam-desktop/evaluation"
 VERSION = 1
@@ -54,19 +54,6 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     atomic_write(path, lambda tmp: write(Path(tmp)))
 
 
-def _fmt(c: Mapping, pct: bool = False) -> str:
-    if c.get("mean") is None:
-        return "–"
-    f = (lambda x: f"{x * 100:.1f}") if pct else (lambda x: f"{x:.3f}")
-    return f"{f(c['mean'])} [{f(c['lo'])}, {f(c['hi'])}]"
-
-
-def _fmt_plain(c: Mapping) -> str:
-    if c.get("mean") is None:
-        return "–"
-    return f"{c['mean']:.1f} [{c['lo']:.1f}, {c['hi']:.1f}]"
-
-
 def markdown(report: Mapping) -> str:
     s = report["settings"]
     out = [f"# Explanation quality: {Path(report['data']).name}", "",
@@ -90,9 +77,9 @@ def markdown(report: Mapping) -> str:
             for k in SWITCH_METRICS:
                 m = c["metrics"][k]
                 cells.append("–" if m["with"] is None else
-                             f"{m['with']:.3f} / {m['without']:.3f}, {_fmt(m['difference'])}")
+                             f"{m['with']:.3f} / {m['without']:.3f}, {format_interval(m['difference'])}")
             out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
-                       + f" | {_fmt(c['prediction_changed'], pct=True)} |")
+                       + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
         out.append("")
     for method in s["methods"]:
         out += [f"## {method}", "",
@@ -101,9 +88,9 @@ def markdown(report: Mapping) -> str:
                 "|---" * (2 + len(METRIC_KEYS)) + "|"]
         for m in report["models"]:
             b = m["methods"][method]
-            cells = [_fmt(m["accuracy"], pct=True)]
+            cells = [format_interval(m["accuracy"], 100, 1)]
             for k in METRIC_KEYS:
-                cells.append(_fmt_plain(b[k]) if k in ("average_drop", "increase_in_confidence") else _fmt(b[k]))
+                cells.append(format_interval(b[k], digits=1 if k in ("average_drop", "increase_in_confidence") else 3))
             out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
         out.append("")
         if f"curves_{_slug(method)}.png" in report.get("plots", []):
@@ -114,8 +101,8 @@ def markdown(report: Mapping) -> str:
                 "| models | same prediction % | " + " | ".join(f"top-20 % IoU, {m}" for m in s["methods"]) + " |",
                 "|---" * (2 + len(s["methods"])) + "|"]
         for a in report["agreement"]:
-            out.append(f"| {a['models'][0]} / {a['models'][1]} | {_fmt(a['prediction_agreement'], pct=True)} | "
-                       + " | ".join(_fmt(a[key][m]) for m in s["methods"]) + " |")
+            out.append(f"| {a['models'][0]} / {a['models'][1]} | {format_interval(a['prediction_agreement'], 100, 1)} | "
+                       + " | ".join(format_interval(a[key][m]) for m in s["methods"]) + " |")
         out.append("")
     out += ["## Mean curves per model", ""]
     for m in report["models"]:

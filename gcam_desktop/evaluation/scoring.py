@@ -15,6 +15,7 @@ import torch
 
 from gcam_desktop.explain import metrics as M
 from gcam_desktop.explain.attention import attention_scope
+from gcam_desktop.explain.model_state import model_device
 from gcam_desktop.imaging import ImageLoadError, load_image
 
 from gcam_desktop.evaluation.inputs import ModelEntry, load_mask
@@ -136,7 +137,7 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
     from gcam_desktop import explain as engine  # the package; imported late so the metrics work without it
     from gcam_desktop.imaging.preprocess import preprocess_batch, true_class_from_path
 
-    device = M.model_device(e.model, torch.device("cpu"))
+    device = model_device(e.model)[0]
     x = preprocess_batch(imgs, e.meta).to(device)
     with torch.no_grad():
         probs = torch.softmax(e.model(x).float(), 1)

@@ -35,6 +35,13 @@ def bootstrap_ci(values: Iterable[float], resamples: int = 2000, seed: int = 0,
     return {"mean": mean, "lo": float(np.quantile(means, a)), "hi": float(np.quantile(means, 1 - a)), "n": n}
 
 
+def format_interval(c: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
+    """A bootstrap_ci result as "mean [lo, hi]" (values times `scale`), or an en dash when empty."""
+    if not c or c.get("mean") is None:
+        return "\u2013"
+    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
