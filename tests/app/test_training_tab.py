@@ -8,6 +8,8 @@ import pytest
 
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.tab import TrainingTab
+from training.config import TrainConfig
+from training.events import SCHEMA
 
 
 @pytest.fixture
@@ -20,6 +22,14 @@ def tab(qtbot):
 
 def test_defaults_are_the_papers_recipe(tab):
     assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (100, 128, 1e-3, 128)
+    # Written once: the form's defaults are the trainer's (training/config.py), so both agree.
+    recipe = TrainConfig()
+    assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (
+        recipe.epochs, recipe.batch_size, recipe.lr, recipe.input_size)
+    tab.epochs.setValue(3)
+    tab.size.setValue(64)
+    tab.use_paper_recipe()
+    assert (tab.epochs.value(), tab.size.value()) == (recipe.epochs, recipe.input_size)
     assert tab.archs() == ["resnet50", "se_resnet50", "s_se_resnet50"]   # the paper's comparison
     assert tab.init.text() == ""                                          # from scratch
 
@@ -74,3 +84,18 @@ def test_form_problems_are_caught_before_starting(tab, tmp_path):
     tab.data.setText(str(tmp_path / "nope"))
     assert not tab.start()
     assert "no such folder" in tab.error.text() and not tab.running()
+
+
+def test_every_trainer_event_has_a_handler_or_is_ignored_on_purpose():
+    handled, ignored = set(TrainingTab.EVENT_HANDLERS), set(TrainingTab.IGNORED_EVENTS)
+    assert not handled & ignored
+    assert handled | ignored == set(SCHEMA), (
+        f"events without a handler: {sorted(set(SCHEMA) - handled - ignored)}; "
+        f"handlers of events the trainer never sends: {sorted((handled | ignored) - set(SCHEMA))}")
+
+
+def test_an_event_reaches_its_handler_and_an_unknown_one_is_kept_only(tab):
+    tab.on_event({"event": "error", "message": "the data folder vanished"})
+    assert not tab.error.isHidden() and "vanished" in tab.error.text()
+    tab.on_event({"event": "no_such_event"})
+    assert tab.events[-1] == {"event": "no_such_event"}

@@ -7,9 +7,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if v != 0 else "0"
+from gcam_desktop.app.shell.text import format_value
 
 
 class ColorBar(QWidget):
@@ -45,8 +43,8 @@ class ColorBar(QWidget):
         p.drawRect(bar)
         p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         text = QRect(0, bar.bottom() + 2, self.width(), fm.height())
-        p.drawText(text, Qt.AlignmentFlag.AlignLeft, _fmt(self.lo))
-        p.drawText(text, Qt.AlignmentFlag.AlignRight, _fmt(self.hi))
+        p.drawText(text, Qt.AlignmentFlag.AlignLeft, format_value(self.lo))
+        p.drawText(text, Qt.AlignmentFlag.AlignRight, format_value(self.hi))
         if self.caption:
             c = QColor(self.palette().color(QPalette.ColorRole.WindowText))
             c.setAlpha(160)

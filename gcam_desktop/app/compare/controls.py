@@ -3,6 +3,8 @@ map, opacity, and the difference view's pair of panels with their agreement scor
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
@@ -13,6 +15,26 @@ from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION
 
 NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
+
+
+@dataclass(frozen=True)
+class ControlValues:
+    """What the shared controls say now (saved as the settings' "controls" by `asdict`)."""
+
+    opacity: float
+    colormap: str | None
+    method: str | None
+    layer: str                  # "" = each model's default layer
+    target: int                 # OWN_PREDICTION = each model's own prediction
+    normalization: str | None
+    diff_a: str | None          # the two slots the difference panel compares
+    diff_b: str | None
+    show_diff: bool
+
+    def asdict(self) -> dict:
+        return asdict(self)
+
+
 def _combo(min_chars: int = 10) -> QComboBox:
     c = QComboBox()
     c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -131,18 +153,19 @@ class Controls(QWidget):
         _refill(self.diff_b, items, b if isinstance(b, str) and b != self.diff_a.currentData() else default_b)
 
     # -- values ---------------------------------------------------------------------------------
-    def values(self) -> dict:
-        return {
-            "opacity": self.opacity.value() / 100.0,
-            "colormap": self.cmap.currentData(),
-            "method": self.method.currentData(),
-            "layer": self.layer.currentData() or "",
-            "target": self.target.currentData() if self.target.currentData() is not None else OWN_PREDICTION,
-            "normalization": self.norm.currentData(),
-            "diff_a": self.diff_a.currentData(),
-            "diff_b": self.diff_b.currentData(),
-            "show_diff": self.show_diff.isChecked(),
-        }
+    def values(self) -> ControlValues:
+        target = self.target.currentData()
+        return ControlValues(
+            opacity=self.opacity.value() / 100.0,
+            colormap=self.cmap.currentData(),
+            method=self.method.currentData(),
+            layer=self.layer.currentData() or "",
+            target=int(target) if target is not None else OWN_PREDICTION,
+            normalization=self.norm.currentData(),
+            diff_a=self.diff_a.currentData(),
+            diff_b=self.diff_b.currentData(),
+            show_diff=self.show_diff.isChecked(),
+        )
 
 
 def _label(text: str, buddy: QWidget) -> QLabel:

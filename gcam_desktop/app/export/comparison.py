@@ -49,8 +49,8 @@ def comparison_tiles(win) -> list[tuple[str, str, np.ndarray]]:
         st = win.slots.states[slot]
         if res is None or not res.ok or st.info is None:
             continue
-        m = normalise(ex._display_map(res), *ex._levels(res))
-        blended = overlay(image, m, v["opacity"], v["colormap"])
+        m = normalise(ex.display_map(res), *ex.levels(res))
+        blended = overlay(image, m, v.opacity, v.colormap)
         names = res.class_names
         cls = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         prob = next((p for c, p in res.top if c == res.target_class), None)
@@ -103,12 +103,12 @@ def compose_sheet(tiles, note: str = "") -> QImage:
 
 def export_comparison(win, path: str | Path) -> Path:
     v = win.controls.values()
-    note = (f"opacity {v['opacity']:.2f} \u00b7 colour map {v['colormap']} \u00b7 "
-            f"{'shared scale' if v['normalization'] == 'shared' else 'each map on its own scale'}")
+    note = (f"opacity {v.opacity:.2f} \u00b7 colour map {v.colormap} \u00b7 "
+            f"{'shared scale' if v.normalization == 'shared' else 'each map on its own scale'}")
     ex = win.explanations
-    a, b = ex.results.get(v["diff_a"]), ex.results.get(v["diff_b"])
-    if a and b and a.ok and b.ok and v["diff_a"] != v["diff_b"]:
-        note += f" \u00b7 agreement {v['diff_a']} vs {v['diff_b']}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
+    a, b = ex.results.get(v.diff_a), ex.results.get(v.diff_b)
+    if a and b and a.ok and b.ok and v.diff_a != v.diff_b:
+        note += f" \u00b7 agreement {v.diff_a} vs {v.diff_b}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
     sheet = compose_sheet(comparison_tiles(win), note)
     path = Path(path)
     write_bytes(path, _png_bytes(sheet))
@@ -151,7 +151,7 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
 def _default_name(win, suffix: str) -> str:
     ex = win.explanations
     stem = Path(ex.path).stem if ex.path else "comparison"
-    method = win.controls.values()["method"] or "map"
+    method = win.controls.values().method or "map"
     folder = win.settings["last_folder"] or str(Path.home())
     return str(Path(folder) / f"{stem}_{method}{suffix}")
 
@@ -165,7 +165,7 @@ def export_comparison_dialog(win) -> None:
     except (ValueError, OSError) as exc:
         QMessageBox.warning(win, "Export comparison", str(exc))
         return
-    win._status(f"Saved {out}", 8000)
+    win.show_status(f"Saved {out}", 8000)
 
 
 def export_maps_dialog(win) -> None:
@@ -178,4 +178,4 @@ def export_maps_dialog(win) -> None:
     except (ValueError, OSError) as exc:
         QMessageBox.warning(win, "Export maps", str(exc))
         return
-    win._status(f"Saved {npz} and {side.name}", 8000)
+    win.show_status(f"Saved {npz} and {side.name}", 8000)

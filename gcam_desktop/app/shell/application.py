@@ -37,8 +37,8 @@ def run(args, launch_clock: Callable[[], float]) -> int:
 
     def after_paint() -> None:
         now = launch_clock()
-        # Painted at _first_paint_at; since then the image views have been attached.
-        timings["launch_to_window_s"] = now - (time.perf_counter() - win._first_paint_at)
+        # Painted at first_paint_at; since then the image views have been attached.
+        timings["launch_to_window_s"] = now - (time.perf_counter() - win.first_paint_at)
         timings["launch_to_views_s"] = now
         if args.quit_after_paint:
             import json

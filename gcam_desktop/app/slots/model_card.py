@@ -103,9 +103,6 @@ class SlotCard(QFrame):
         self.arch.setCurrentIndex(max(0, i))
         self.arch.blockSignals(False)
 
-    def current_arch(self) -> str:
-        return self.arch.currentData()
-
     def set_arch(self, arch: str) -> None:
         i = self.arch.findData(arch)
         if i >= 0 and i != self.arch.currentIndex():

@@ -52,9 +52,9 @@ class SlotManager(QObject):
             card.clear_requested.connect(self.clear)
             self.cards[st.name] = card
             row.addWidget(card, 1)
-        service.model_loaded.connect(self._on_loaded)
-        service.model_failed.connect(self._on_failed)
-        service.model_unloaded.connect(self._on_unloaded)
+        service.worker.model_loaded.connect(self._on_loaded)
+        service.worker.model_failed.connect(self._on_failed)
+        service.worker.model_unloaded.connect(self._on_unloaded)
 
     # -- queries ------------------------------------------------------------------------------
     def enabled(self) -> list[SlotState]:

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QApplication
 from gcam_desktop.imaging import is_image_path, scan_folder
 from gcam_desktop.paths import DEMO_ARCHS, samples_dir
 
+from gcam_desktop.app.inference.messages import EngineInfo
+
 
 def find_sample(paths) -> Path | None:
     from gcam_desktop.app.shell.demo import sample_images
@@ -56,8 +58,8 @@ class SelfTest(QObject):
             return
         QTimer.singleShot(int(self.timeout_s * 1000), lambda: self._finish(False, f"timed out after {self.timeout_s:.0f} s"))
         svc = self.win.service
-        svc.engine_ready.connect(self._on_engine)
-        svc.engine_state.connect(self._on_state)
+        svc.worker.engine_ready.connect(self._on_engine)
+        svc.worker.engine_state.connect(self._on_state)
         if svc.ready:
             self._on_engine(svc.engine_info)
 
@@ -65,10 +67,10 @@ class SelfTest(QObject):
         if state == "failed":
             self._finish(False, detail)
 
-    def _on_engine(self, info: dict) -> None:
+    def _on_engine(self, info: EngineInfo) -> None:
         self.timings["engine_load_s"] = time.perf_counter() - self._t_engine
-        self.timings["engine_import_s"] = float(info.get("seconds", 0.0))
-        self.report["device"] = info.get("device")
+        self.timings["engine_import_s"] = info.seconds
+        self.report["device"] = info.device
         QTimer.singleShot(0, self._wait_models)
 
     def _wait_models(self) -> None:
