@@ -41,12 +41,7 @@ def attention_gates(model: nn.Module, images: Tensor) -> dict[str, Tensor]:
         x = _as_batch(images, model)
         with explaining(model), torch.no_grad():
             forward_logits(model, x)
-    return ordered(model, record.gates)
-
-
-def ordered(model: nn.Module, gates: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """The recorded gates in the model's forward order, float32."""
-    return {name: gates[name].float() for name in gate_modules(model) if name in gates}
+    return record.in_order()
 
 
 def attention_scope(model: nn.Module, attention: Any = "on",
@@ -167,10 +162,12 @@ def reference_gate_means(model: nn.Module, meta: Mapping, folder: str | os.PathL
                          batch_size: int = 16, cache_dir: str | os.PathLike | None = None) -> dict[str, Tensor]:
     """Each gate's mean over the images of a reference folder (for attention="mean").
 
-    At most `limit` images, spread evenly over the folder. Computed once per checkpoint and folder: kept in memory, and on disk (.npz under
-    `cache_dir`, default the user's data folder) when `checkpoint` names the model's file; the
-    key holds the checkpoint's path, size and modification time and the folder's file list, so
-    a retrained checkpoint or a changed folder is averaged afresh. Unreadable images are left out.
+    At most `limit` images, spread evenly over the folder; unreadable ones are left out.
+    Computed once per checkpoint and folder when `checkpoint` names the model's file: kept in
+    memory and on disk (.npz under `cache_dir`, default the user's data folder), keyed by the
+    checkpoint's path, size and modification time and the folder's file list, so a retrained
+    checkpoint or a changed folder is averaged afresh. Without `checkpoint` nothing identifies
+    the weights, and the means are computed each time.
     """
     from gcam_desktop.imaging import ImageLoadError, load_image, scan_folder
     from gcam_desktop.imaging.preprocess import preprocess_batch
@@ -183,13 +180,13 @@ def reference_gate_means(model: nn.Module, meta: Mapping, folder: str | os.PathL
         paths = [paths[i * len(paths) // limit] for i in range(limit)]
     if not paths:
         raise ValueError(f"{folder}: no images to average the gates over")
-    key = _means_key(model, meta, paths, checkpoint)
-    if key in _MEANS_CACHE:
-        return _MEANS_CACHE[key]
-    cache_file = None
-    if checkpoint is not None:
+    key = cache_file = None
+    if checkpoint is not None:  # without a file to name, nothing identifies the weights: no cache
         from gcam_desktop.paths import user_data_dir
 
+        key = _means_key(meta, paths, checkpoint)
+        if key in _MEANS_CACHE:
+            return _MEANS_CACHE[key]
         cache_file = Path(cache_dir or user_data_dir() / "cache" / "gate-means") / f"{key}.npz"
         means = _read_means(cache_file, model)
         if means is not None:
@@ -214,7 +211,7 @@ def reference_gate_means(model: nn.Module, meta: Mapping, folder: str | os.PathL
 
         arrays = {name: v.numpy() for name, v in means.items()}
         atomic_write(cache_file, lambda tmp: _savez(tmp, arrays))
-    _MEANS_CACHE[key] = means
+        _MEANS_CACHE[key] = means
     return means
 
 
@@ -238,13 +235,10 @@ def _read_means(path: Path, model: nn.Module) -> dict[str, Tensor] | None:
     return means
 
 
-def _means_key(model: nn.Module, meta: Mapping, paths: Sequence[Path], checkpoint) -> str:
+def _means_key(meta: Mapping, paths: Sequence[Path], checkpoint) -> str:
     h = hashlib.sha256()
-    if checkpoint is not None:
-        st = Path(checkpoint).stat()
-        h.update(f"{Path(checkpoint).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    else:  # no file to name: this model object, in this process only
-        h.update(f"object:{id(model)}".encode())
+    st = Path(checkpoint).stat()
+    h.update(f"{Path(checkpoint).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     h.update(repr((meta.get("input_size"), meta.get("mean"), meta.get("std"))).encode())
     for p in paths:
         try:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from gcam_desktop.models.gates import has_gates, recording_gates
 
 from . import CAM_METHODS, GRADIENT_METHODS, METHODS
-from .attention import attention_gates, attention_scope, ordered
+from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
 from .gradient_methods import GRADIENT_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
@@ -116,7 +116,7 @@ def _run_cam(model: nn.Module, x: Tensor, layer: str, module: nn.Module, impl: C
     raw = impl.raw_maps(CamInputs(model, x, acts, logits, classes, layer, options))
     ex = _explanation(raw, x, logits.detach(), classes, impl.name, layer)
     if kept is not None:
-        ex.gates = ordered(model, kept.gates)
+        ex.gates = kept.in_order()
     return ex
 
 

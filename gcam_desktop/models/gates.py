@@ -33,6 +33,10 @@ class GateRecord:
         if name is not None and name not in self.gates:
             self.gates[name] = gate.detach().flatten(1)
 
+    def in_order(self) -> dict[str, Tensor]:
+        """The gates kept, in the model's forward order, as float32."""
+        return {n: self.gates[n].float() for n in self._names.values() if n in self.gates}
+
 
 class GateReplacement:
     """Fixed gate values by module: a C vector (the same for every image) or a scalar."""

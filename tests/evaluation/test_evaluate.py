@@ -298,6 +298,28 @@ def test_attention_variants_follow_their_model_and_skip_models_without_gates():
     assert E.attention_variants(entries, "on") == entries
     with pytest.raises(ValueError, match="on, off or mean"):
         E.attention_variants(entries, "sometimes")
+    with pytest.raises(ValueError, match="reference folder"):
+        E.attention_variants(entries, "mean")
+
+
+def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_path):
+    from gcam_desktop.explain.attention import attention_gates
+    from gcam_desktop.imaging import load_image
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+    from gcam_desktop.models import build_model
+
+    data = tiny_set(tmp_path / "set", per_class=2)
+    torch.manual_seed(0)
+    se = build_model("s_se_resnet50", 2).eval()
+    meta = {"arch": "s_se_resnet50", "class_names": ["disc", "square"], "input_size": 32}
+    [_, mean] = E.attention_variants([E.ModelEntry("s_se", se, meta)], "mean", reference=data / "images")
+    assert mean.name == "s_se (attention mean)" and mean.attention == "mean"
+    good = sorted(p for p in (data / "images").rglob("*.png") if p.name != "broken.png")
+    x = preprocess_batch([load_image(p) for p in good], meta)
+    direct = attention_gates(se, x)
+    assert list(mean.gate_means) == ["layer1", "layer2", "layer3", "layer4"]
+    for name, g in direct.items():
+        assert torch.allclose(mean.gate_means[name], g.mean(0), atol=1e-5)
 
 
 def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys):
