@@ -80,7 +80,7 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
     opts = _check_options(name, options)
     k = check_request(targets, top_k)
     x = _as_images(images, model)
-    scope = attention_scope(model, attention, gate_means)  # checked before any work
+    scope = attention_scope(model, attention, gate_means)  # a wrong mode raises here, wrong gate values on entry
     mode = attention if isinstance(attention, str) else "custom"
     record = gates and has_gates(model)
     # Grad mode on for the whole call (a caller under no_grad still gets gradients); the
