@@ -4,6 +4,8 @@ For each ResNet50 variant at 224 x 224, batch 1 and batch 16, on the CPU (and CU
   - Grad-CAM at layer4 / a torch.no_grad() forward of the same model     goal <= 1.10
   - top-5 Grad-CAM / top-1 Grad-CAM                                      goal <= 1.15
   - for contrast, a textbook Grad-CAM (backward to the input, parameter gradients on)
+Then, for SE / s_se, Grad-CAM that also records every attention gate (explain(gates=True)) /
+Grad-CAM alone (goal <= 1.05, issue 12), and Grad-CAM with the attention switched off for contrast.
 Then every other method / Grad-CAM (batch 1; what each costs the user), the peak RSS over many
 successive calls (goal: growth <= 50 MB), and the overlay's cost at 1024 x 1024.
 
@@ -11,6 +13,7 @@ successive calls (goal: growth <= 50 MB), and the overlay's cost at 1024 x 1024.
     python bench/explain.py --quick              # a small, fast pass over the same code
     python bench/explain.py --batches 1 --rss-calls 50 --archs resnet50
     python bench/explain.py --threads 1          # steadier on a busy shared machine
+    python bench/explain.py --gates-only --threads 1   # the attention gates' cost only
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ from gcam_desktop.explain import METHODS, explain, overlay  # noqa: E402
 from gcam_desktop.models import build_model  # noqa: E402
 
 RESNETS = ("resnet50", "se_resnet50", "s_se_resnet50")
-GOAL_FORWARD, GOAL_TOPK, GOAL_RSS_MB = 1.10, 1.15, 50.0
+GOAL_FORWARD, GOAL_TOPK, GOAL_RSS_MB, GOAL_GATES = 1.10, 1.15, 50.0, 1.05
+ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 5,
-                warmup: int = 1) -> dict[str, list[float]]:
+                warmup: int = 1, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds of each call of each fn, run round-robin so machine noise hits all alike."""
     for _ in range(warmup):
         for fn in fns.values():
@@ -47,9 +51,9 @@ def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 5,
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(max(1, rounds)):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            samples[name].append(time.perf_counter() - t0)
+            samples[name].append(clock() - t0)
     return samples
 
 
@@ -151,6 +155,41 @@ def bench_core(device, archs, batches, size, classes, rounds) -> list[str]:
         del model
     return problems
 
+
+def bench_gates(device, archs, batches, size, classes, rounds) -> list[str]:
+    """What recording the gates adds to an ordinary explanation: the same Grad-CAM call with
+    gates=True vs without, interleaved (plus attention="off" for contrast, no goal).
+
+    On the CPU the clock is this process's CPU time, not the wall clock: the difference sought
+    is a few per cent, and on a shared machine other jobs move wall-clock times by more."""
+    sync = sync_for(device)
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    problems = []
+    print(f"\n[{device}] Grad-CAM recording the attention gates / Grad-CAM alone ({size}x{size}, median "
+          f"{'CPU' if device.type == 'cpu' else 'wall'} ms; goal <= {GOAL_GATES})")
+    print(f"  {'arch':14s} {'batch':>5s} {'gradcam':>10s} {'+gates':>10s} {'ratio':>6s} {'att. off':>10s} {'ratio':>6s}")
+    for arch in archs:
+        torch.manual_seed(0)
+        model = build_model(arch, classes).eval().to(device)
+        for b in batches:
+            x = torch.randn(b, 3, size, size, device=device)
+
+            def run(**kw):
+                def fn():
+                    explain(model, x, "gradcam", layer="layer4", **kw)
+                    sync()
+                return fn
+
+            samples = interleaved({"plain": run(), "gates": run(gates=True), "off": run(attention="off")},
+                                  rounds=rounds, clock=clock)
+            t = {name: median(samples, name) for name in samples}
+            r_gates, r_off = ratio(samples, "gates", "plain"), ratio(samples, "off", "plain")
+            print(f"  {arch:14s} {b:5d} {t['plain'] * 1e3:8.1f}ms {t['gates'] * 1e3:8.1f}ms {r_gates:6.3f} "
+                  f"{t['off'] * 1e3:8.1f}ms {r_off:6.3f}  [gates <= {GOAL_GATES}: {verdict(r_gates <= GOAL_GATES)}]")
+            if r_gates > GOAL_GATES:
+                problems.append(f"{device} {arch} b{b}: gates/gradcam {r_gates:.3f}")
+        del model
+    return problems
 
 
 def bench_methods(device, archs, batch, size, classes, rounds, scorecam_channels) -> None:
@@ -272,6 +311,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads for torch (default: torch's choice); on a machine shared with "
                          "other jobs, 1 thread gives far steadier timings")
+    ap.add_argument("--gates-only", action="store_true",
+                    help="only the cost of recording the attention gates (SE / s_se in --archs)")
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
                     help="small and fast: 112 px, batches 1 and 4, 2 rounds, 20 RSS calls")
@@ -290,14 +331,21 @@ def main(argv=None) -> int:
           f"python {platform.python_version()}; devices: {', '.join(map(str, devices))}")
     problems: list[str] = []
     for device in devices:
-        problems += bench_core(device, args.archs, args.batches, args.size, args.classes, args.rounds)
+        if not args.gates_only:
+            problems += bench_core(device, args.archs, args.batches, args.size, args.classes, args.rounds)
+        gate_archs = [a for a in args.archs if a in ATTENTION_ARCHS]
+        if gate_archs:
+            problems += bench_gates(device, gate_archs, args.batches, args.size, args.classes, args.rounds)
+        if args.gates_only:
+            continue
         if args.method_archs:
             bench_methods(device, args.method_archs, 1, args.size, args.classes, args.method_rounds,
                           args.scorecam_channels)
         if args.rss_calls > 0:
             problems += bench_rss(device, args.archs[0], args.size, args.classes, args.rss_calls, args.rss_methods,
                                   args.threads)
-    bench_overlay()
+    if not args.gates_only:
+        bench_overlay()
     print("\nsummary: " + ("every goal met" if not problems else "; ".join(problems)))
     return 0
 

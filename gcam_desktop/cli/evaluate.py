@@ -10,6 +10,12 @@ top-20 % regions), and answers whether SE / s_se attention points at the object 
 than the plain ResNet50 (paired bootstrap over the same images). Written as report.json,
 report.md and PNG curves.
 
+`--attention off` also scores every SE / s_se model with its attention switched off (each gate
+replaced by 1, the same model object, per call), and the report answers, paired over the same
+images, whether the attention makes the maps point at the object more often (pointing game,
+energy in mask, deletion / insertion). `--attention mean` holds each gate at its mean over
+`--reference DIR` (default: the data folder) instead.
+
 Masks: `--masks DIR` mirrors the data folder (DIR/<class>/<name>.png, 255 = object); without
 it, the synthetic set's layout is found by itself (OUT/images/<class>/x.png beside
 OUT/masks/<class>/x.png). A mask of another size but the image's aspect ratio is scaled to the
@@ -27,8 +33,8 @@ from pathlib import Path
 from typing import Sequence
 
 from gcam_desktop.explain import metrics as M
-from gcam_desktop.evaluation.inputs import (load_entries, mask_path_for, name_entries, select_images,
-                                            split_dataset_root)
+from gcam_desktop.evaluation.inputs import (attention_variants, load_entries, mask_path_for, name_entries,
+                                            select_images, split_dataset_root)
 from gcam_desktop.evaluation.report import build_report, write_report
 from gcam_desktop.evaluation.scoring import SkippedImage, score_images
 
@@ -54,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=8, help="images explained together (default 8)")
     ap.add_argument("--forward-batch", type=int, default=M.DEFAULT_BATCH_SIZE,
                     help=f"perturbed pictures per forward (default {M.DEFAULT_BATCH_SIZE})")
+    ap.add_argument("--attention", choices=("on", "off", "mean"), default="on",
+                    help="off: also score each SE / s_se model with its attention switched off (every gate 1) "
+                         "and compare, paired; mean: with each gate held at its mean over --reference")
+    ap.add_argument("--reference", type=Path,
+                    help="images to average the gates over for --attention mean (default: the data folder)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int, default=0)
@@ -124,6 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         e.name = n
 
     root, masks_dir = split_dataset_root(data, args.masks)
+    if args.attention != "on":
+        reference = (args.reference or root).expanduser()
+        if args.attention == "mean" and not reference.is_dir():
+            err(f"{reference}: no such reference folder")
+            return 2
+        try:
+            switched = attention_variants(entries, args.attention, reference)
+        except ValueError as exc:
+            err(str(exc))
+            return 2
+        if len(switched) == len(entries):
+            err(f"--attention {args.attention}: none of the models has attention gates "
+                f"(only SE-ResNet50 and s_se-ResNet50 have); scoring them as they are")
+        entries = switched
     paths = select_images(root, args.per_class, args.limit,
                           on_error=lambda p, msg: err(f"cannot read folder {p}: {msg}"))
     if not paths:
@@ -154,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mask_root = masks_dir or (next((Path(s.mask).parent.parent for s in scores if s.mask), None))
     report = build_report(scores, skipped, entries, args.methods, data=str(data),
                           masks=str(mask_root) if mask_root else None, layer=args.layer, steps=args.steps,
-                          target=args.target, resamples=args.resamples, seed=args.seed)
+                          target=args.target, resamples=args.resamples, seed=args.seed,
+                          attention=args.attention,
+                          reference=str(args.reference or root) if args.attention == "mean" else None)
     try:
         files = write_report(report, args.out)
     except OSError as exc:
@@ -165,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report["answer"])
     if not report["images_with_masks"] and args.masks is None:
         err("no object masks found; give their folder with --masks DIR")
+    if args.attention != "on":
+        print(report["attention_answer"])
     print(f"report: {files[1]}", file=sys.stderr)
     return 0
 

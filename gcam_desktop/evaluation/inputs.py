@@ -25,6 +25,11 @@ class ModelEntry:
     model: nn.Module
     meta: Mapping
     path: str | None = None
+    # How the SE gates run while this entry is scored: "on" (as trained), "off" (every gate 1)
+    # or "mean" (each gate at gate_means[name]); `base` names the entry with attention on.
+    attention: str = "on"
+    base: str | None = None
+    gate_means: Mapping | None = None
 
     @property
     def arch(self) -> str:
@@ -50,6 +55,32 @@ def load_entries(checkpoints: Sequence[str | os.PathLike], device=None) -> list[
     loaded = [(str(p), *load_checkpoint(p, map_location=device)) for p in checkpoints]
     names = name_entries([(p, meta["arch"]) for p, _, meta in loaded])
     return [ModelEntry(n, m, meta, p) for n, (p, m, meta) in zip(names, loaded)]
+
+
+def attention_variants(entries: Sequence[ModelEntry], mode: str,
+                       reference: Path | None = None) -> list[ModelEntry]:
+    """The entries, each SE / s_se model followed by the same model object scored with its
+    attention `mode` ("off" or "mean"; "mean" averages the gates over `reference`, once per
+    checkpoint). Models without gates are kept as they are; "on" changes nothing."""
+    if mode == "on":
+        return list(entries)
+    if mode not in ("off", "mean"):
+        raise ValueError(f"attention must be on, off or mean, not {mode!r}")
+    from gcam_desktop.explain.attention import has_gates, reference_gate_means
+
+    out = []
+    for e in entries:
+        out.append(e)
+        if e.attention != "on" or not has_gates(e.model):
+            continue
+        means = None
+        if mode == "mean":
+            if reference is None:
+                raise ValueError("attention 'mean' needs a reference folder of images")
+            means = reference_gate_means(e.model, e.meta, reference, checkpoint=e.path)
+        out.append(ModelEntry(f"{e.name} (attention {mode})", e.model, e.meta, e.path, attention=mode,
+                              base=e.name, gate_means=means))
+    return out
 
 
 def split_dataset_root(data: Path, masks: Path | None) -> tuple[Path, Path | None]:

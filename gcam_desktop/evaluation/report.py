@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from gcam_desktop.evaluation.inputs import ModelEntry
+from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
 from gcam_desktop.evaluation.statistics import format_interval, summarize
@@ -65,6 +66,21 @@ def markdown(report: Mapping) -> str:
            f"Intervals: {s['interval']}.", "",
            "## Does SE or s_se attention point at the object more often than the baseline?", "",
            report["answer"], ""]
+    if report.get("attention_switch"):
+        out += ["## Does the attention make the maps point at the object more often? (on vs "
+                f"{s.get('attention', 'off')}, the same model and images)", "", report["attention_answer"], "",
+                "| model | method | images | " + " | ".join(
+                    f"{METRIC_LABELS[k][0]}: with / without, difference" for k in SWITCH_METRICS)
+                + " | top-1 changed % |", "|---" * (4 + len(SWITCH_METRICS)) + "|"]
+        for c in report["attention_switch"]:
+            cells = []
+            for k in SWITCH_METRICS:
+                m = c["metrics"][k]
+                cells.append("–" if m["with"] is None else
+                             f"{m['with']:.3f} / {m['without']:.3f}, {format_interval(m['difference'])}")
+            out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
+                       + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
+        out.append("")
     for method in s["methods"]:
         out += [f"## {method}", "",
                 "| model | accuracy % | " + " | ".join(
@@ -109,7 +125,8 @@ def _slug(name: str) -> str:
 
 def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], entries: Sequence[ModelEntry],
                  methods: Sequence[str], *, data: str, masks: str | None, layer: str | None, steps: int,
-                 target: str, resamples: int = 2000, seed: int = 0) -> dict:
+                 target: str, resamples: int = 2000, seed: int = 0, attention: str = "on",
+                 reference: str | None = None) -> dict:
     summary = summarize(scores, entries, methods, resamples=resamples, seed=seed)
     return {
         "format": FORMAT, "version": VERSION,
@@ -119,6 +136,7 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
         "skipped": [{"path": x.path, "reason": x.reason} for x in skipped],
         "mask_notes": [{"path": x.path, "note": x.mask_note} for x in scores if x.mask_note],
         "settings": {"methods": list(methods), "layer": layer, "steps": steps, "target": target,
+                     "attention": attention, "attention_reference": reference,
                      "deletion_baseline": "zero (the mean colour, in normalised space)",
                      "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",
                      "pointing_tolerance": "15 px at 224 x 224, scaled with the mask's size",

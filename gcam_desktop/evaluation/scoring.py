@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from gcam_desktop.explain import metrics as M
+from gcam_desktop.explain.attention import attention_scope
 from gcam_desktop.explain.model_state import model_device
 from gcam_desktop.imaging import ImageLoadError, load_image
 
@@ -91,9 +92,6 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
     A consumer that stops iterating (a cancelled job) stops the work after the current batch.
     Unreadable images and masks are yielded as SkippedImage / scored without a mask.
     """
-    from gcam_desktop import explain as engine  # the package; imported late so the metrics work without it
-    from gcam_desktop.imaging.preprocess import preprocess_batch, true_class_from_path
-
     if target not in ("true", "pred"):
         raise ValueError(f"target must be 'true' or 'pred', not {target!r}")
     side = max([int(e.meta.get("input_size", 224)) for e in entries] or [224])
@@ -126,45 +124,12 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
         explained: dict[str, list[str]] = {}  # the class name each model's maps explain, per image
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
         for e in entries:
-            device = model_device(e.model)[0]
-            x = preprocess_batch(imgs, e.meta).to(device)
-            with torch.no_grad():
-                probs = torch.softmax(e.model(x).float(), 1)
-            pred = probs.argmax(1)
-            names = e.meta.get("class_names") or []
-            true = [true_class_from_path(p, names) for p in kept]
-            targets = pred.clone()
-            if target == "true":
-                for i, t in enumerate(true):
-                    if t is not None:
-                        targets[i] = t
-            label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
-            scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}, label(int(pred[i])))
-                      for i in range(len(kept))]
-            explained[e.name] = [label(int(t)) for t in targets]
-            maps_by[e.name] = {}
-            for method in methods:
-                ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
-                maps = ex.maps[:, 0].detach().float().to(device)
-                maps_by[e.name][method] = maps.cpu()
-                curves = M.deletion_insertion(e.model, x, maps, targets, steps, probs=probs,
-                                              batch_size=forward_batch, seed=seed)
-                cc = M.confidence_change(e.model, x, maps, targets, probs=probs, mean=e.meta.get("mean"),
-                                         std=e.meta.get("std"), batch_size=forward_batch)
-                d, ins = curves["deletion"], curves["insertion"]
-                for i in range(len(kept)):
-                    point = energy = math.nan
-                    if masks[i] is not None:
-                        point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
-                        energy = float(M.energy_in_mask(maps[i:i + 1].cpu(), masks[i][None])[0])
-                    scores[i].methods[method] = MethodScore(
-                        target=int(targets[i]), pointing_game=point, energy_in_mask=energy,
-                        deletion_auc=float(d.auc[i]), insertion_auc=float(ins.auc[i]),
-                        average_drop=float(cc.drop[i]), increase_in_confidence=100.0 * float(cc.increase[i]),
-                        deletion_curve=d.probs[i].tolist() if keep_curves else [],
-                        insertion_curve=ins.probs[i].tolist() if keep_curves else [],
-                        map=maps[i].cpu() if keep_maps else None)
-            per_model[e.name] = scores
+            # Every forward of this entry (prediction, map, deletion / insertion, confidence) runs
+            # with its attention as asked: a per-call scope, the model object is shared as it is.
+            with attention_scope(e.model, e.attention, e.gate_means):
+                per_model[e.name], maps_by[e.name], explained[e.name] = _score_entry(
+                    e, imgs, kept, masks, methods, layer, steps, target, forward_batch, keep_curves,
+                    keep_maps, seed)
         ious: dict[str, dict[str, torch.Tensor]] = {}
         for a, b in model_pairs([e.name for e in entries]):
             # Maps are compared only where both explain the same class name; NaN elsewhere.
@@ -177,6 +142,53 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                 models={name: s[i] for name, s in per_model.items()},
                 top_iou={pair: {m: float(v[i]) for m, v in d.items()} for pair, d in ious.items()},
                 mask_note=notes[i])
+
+
+def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequence[str], layer: str | None,
+                 steps: int, target: str, forward_batch: int, keep_curves: bool, keep_maps: bool,
+                 seed: int) -> tuple[list[ModelScore], dict[str, torch.Tensor], list[str]]:
+    """One model's scores and maps for one batch of images, and the class name each map explains."""
+    from gcam_desktop import explain as engine  # the package; imported late so the metrics work without it
+    from gcam_desktop.imaging.preprocess import preprocess_batch, true_class_from_path
+
+    device = model_device(e.model)[0]
+    x = preprocess_batch(imgs, e.meta).to(device)
+    with torch.no_grad():
+        probs = torch.softmax(e.model(x).float(), 1)
+    pred = probs.argmax(1)
+    names = e.meta.get("class_names") or []
+    true = [true_class_from_path(p, names) for p in kept]
+    targets = pred.clone()
+    if target == "true":
+        for i, t in enumerate(true):
+            if t is not None:
+                targets[i] = t
+    label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
+    scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}, label(int(pred[i])))
+              for i in range(len(kept))]
+    maps_by: dict[str, torch.Tensor] = {}
+    for method in methods:
+        ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
+        maps = ex.maps[:, 0].detach().float().to(device)
+        maps_by[method] = maps.cpu()
+        curves = M.deletion_insertion(e.model, x, maps, targets, steps, probs=probs,
+                                      batch_size=forward_batch, seed=seed)
+        cc = M.confidence_change(e.model, x, maps, targets, probs=probs, mean=e.meta.get("mean"),
+                                 std=e.meta.get("std"), batch_size=forward_batch)
+        d, ins = curves["deletion"], curves["insertion"]
+        for i in range(len(kept)):
+            point = energy = math.nan
+            if masks[i] is not None:
+                point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
+                energy = float(M.energy_in_mask(maps[i:i + 1].cpu(), masks[i][None])[0])
+            scores[i].methods[method] = MethodScore(
+                target=int(targets[i]), pointing_game=point, energy_in_mask=energy,
+                deletion_auc=float(d.auc[i]), insertion_auc=float(ins.auc[i]),
+                average_drop=float(cc.drop[i]), increase_in_confidence=100.0 * float(cc.increase[i]),
+                deletion_curve=d.probs[i].tolist() if keep_curves else [],
+                insertion_curve=ins.probs[i].tolist() if keep_curves else [],
+                map=maps[i].cpu() if keep_maps else None)
+    return scores, maps_by, [label(int(t)) for t in targets]
 
 
 def model_pairs(names: Sequence[str]) -> list[tuple[str, str]]:

@@ -55,7 +55,7 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
     for e in entries:
         mine = [s.models[e.name] for s in scores if e.name in s.models]
         known = [m for m in mine if m.correct is not None]
-        entry = {"name": e.name, "arch": e.arch, "checkpoint": e.path,
+        entry = {"name": e.name, "arch": e.arch, "checkpoint": e.path, "attention": e.attention,
                  "input_size": e.meta.get("input_size"), "class_names": list(e.meta.get("class_names") or []),
                  "epoch": e.meta.get("epoch"),
                  "accuracy": ci([float(m.correct) for m in known]), "methods": {}}
@@ -76,8 +76,12 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
                                                         for s in both]) for m in methods},
         })
     comparison = compare_attention(scores, entries, methods, resamples=resamples, seed=seed)
+    from gcam_desktop.evaluation.attention_switch import compare_switch, switch_answer
+
+    switch = compare_switch(scores, entries, methods, resamples=resamples, seed=seed)
     return {"models": models, "agreement": agreement, "comparison": comparison,
-            "answer": answer_text(comparison, entries, scores)}
+            "answer": answer_text(comparison, entries, scores),
+            "attention_switch": switch, "attention_answer": switch_answer(switch)}
 
 
 def _mean_curves(ms: Sequence[MethodScore]) -> dict:
@@ -96,8 +100,10 @@ def compare_attention(scores: Sequence[ImageScore], entries: Sequence[ModelEntry
     """Each SE / s_se model against each plain ResNet50, paired over the images both scored
     with a mask: difference of pointing-game hit rate and of energy in mask, with intervals."""
     out = []
-    bases = [e for e in entries if e.arch == BASELINE_ARCH]
-    others = [e for e in entries if e.arch in ATTENTION_ARCHS]
+    # Models as trained only: an attention-off copy is compared with its own model instead
+    # (evaluation.attention_switch).
+    bases = [e for e in entries if e.arch == BASELINE_ARCH and e.base is None]
+    others = [e for e in entries if e.arch in ATTENTION_ARCHS and e.base is None]
     for base in bases:
         for att in others:
             for method in methods:

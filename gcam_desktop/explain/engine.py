@@ -9,6 +9,7 @@ about one forward pass, and the K target classes of a top-k request share that f
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gcam_desktop.models.gates import has_gates, recording_gates
+
 from . import CAM_METHODS, GRADIENT_METHODS, METHODS
+from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
 from .gradient_methods import GRADIENT_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
@@ -46,10 +50,13 @@ class Explanation:
     method: str
     layer: str | None
     signed: bool = False
+    attention: str = "on"  # "on", "off", "mean" or "custom": how the SE gates ran
+    gates: dict[str, Tensor] | None = None  # with gates=True: {gate name: N x C}, {} without attention
 
 
 def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: str | None = None,
-            targets: Any = None, top_k: int = 1, **options: Any) -> Explanation:
+            targets: Any = None, top_k: int = 1, attention: Any = "on",
+            gate_means: Any = None, gates: bool = False, **options: Any) -> Explanation:
     """Explain the model's scores for `images` (N x 3 x H x W, already normalised).
 
     layer: for the CAM methods and guided_gradcam; None means `model.default_layer`.
@@ -57,6 +64,13 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
         image, one int per image, or N x K ints. top_k: K maps per image (with targets=None).
     options: method-specific, e.g. smoothgrad(samples, noise, batch_size, seed),
         integrated_gradients(steps, baseline, batch_size), scorecam(batch_size, max_channels).
+    attention: for SE / s_se models, "on" (as trained), "off" (every gate replaced by 1: the
+        plain residual branch) or "mean" (each gate fixed at `gate_means[name]`, e.g. from
+        `attention.reference_gate_means`); a mapping {gate name: C vector or number} is used as
+        given. Every forward of the call (the map, prediction and probabilities) runs so; a
+        model without gates raises ValueError for anything but "on".
+    gates: also return the gates of the images' forward (`Explanation.gates`); for the CAM
+        methods they are recorded on the way, at no extra forward.
 
     Runs on the model's device. The model is left as it was found (mode, requires_grad flags,
     no hooks, no parameter .grad), also when this raises. A wrong method, layer, class index
@@ -66,37 +80,55 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
     opts = _check_options(name, options)
     k = check_request(targets, top_k)
     x = _as_images(images, model)
+    scope = attention_scope(model, attention, gate_means)  # a wrong mode raises here, wrong gate values on entry
+    mode = attention if isinstance(attention, str) else "custom"
+    record = gates and has_gates(model)
     # Grad mode on for the whole call (a caller under no_grad still gets gradients); the
     # parts that need none switch it off themselves.
-    with explaining(model), torch.enable_grad():
+    with explaining(model), scope, torch.enable_grad():
         if name in CAM_IMPLS:
             layer_name, module = resolve_layer(model, layer)
-            return _run_cam(model, x, layer_name, module, CAM_IMPLS[name], targets, k, opts)
-        if name == "guided_gradcam":
+            ex = _run_cam(model, x, layer_name, module, CAM_IMPLS[name], targets, k, opts, record)
+        elif name == "guided_gradcam":
             layer_name, module = resolve_layer(model, layer)
-            return _guided_gradcam(model, x, layer_name, module, targets, k)
-        res = GRADIENT_IMPLS[name].run(model, x, targets, k, opts)
-        return _explanation(res.raw, x, res.logits, res.classes, name, None, res.signed)
+            ex = _guided_gradcam(model, x, layer_name, module, targets, k, record)
+        else:
+            res = GRADIENT_IMPLS[name].run(model, x, targets, k, opts)
+            ex = _explanation(res.raw, x, res.logits, res.classes, name, None, res.signed)
+            if record:  # these methods' forwards see perturbed images: one clean forward for the gates
+                ex.gates = attention_gates(model, x)
+    ex.attention = mode
+    if gates and ex.gates is None:
+        ex.gates = {}
+    return ex
 
 
 def _run_cam(model: nn.Module, x: Tensor, layer: str, module: nn.Module, impl: CamMethod,
-             targets: Any, top_k: int, options: dict) -> Explanation:
+             targets: Any, top_k: int, options: dict, record: bool = False) -> Explanation:
+    # Gates are recorded during this one forward only: later forwards (Score-CAM's masked
+    # copies) must not replace them.
     with LayerCapture(module, layer, start_graph=impl.uses_gradients) as capture, \
-            torch.set_grad_enabled(impl.uses_gradients):
+            torch.set_grad_enabled(impl.uses_gradients), \
+            recording_gates(model) if record else nullcontext() as kept:
         logits = forward_logits(model, x)
     acts = capture.result()
     classes = resolve_targets(targets, top_k, logits)
     raw = impl.raw_maps(CamInputs(model, x, acts, logits, classes, layer, options))
-    return _explanation(raw, x, logits.detach(), classes, impl.name, layer)
+    ex = _explanation(raw, x, logits.detach(), classes, impl.name, layer)
+    if kept is not None:
+        ex.gates = kept.in_order()
+    return ex
 
 
 def _guided_gradcam(model: nn.Module, x: Tensor, layer: str, module: nn.Module, targets: Any,
-                    top_k: int) -> Explanation:
+                    top_k: int, record: bool = False) -> Explanation:
     """Selvaraju et al.: guided backpropagation times the upsampled, normalised Grad-CAM map
     of the same class (both reduced over colour channels the same way, as the map >= 0)."""
-    cam = _run_cam(model, x, layer, module, CAM_IMPLS["gradcam"], targets, top_k, {})
+    cam = _run_cam(model, x, layer, module, CAM_IMPLS["gradcam"], targets, top_k, {}, record)
     guided = GRADIENT_IMPLS["guided_backprop"].run(model, x, cam.classes, 1, {})
-    return _explanation(guided.raw * cam.maps, x, cam.logits, cam.classes, "guided_gradcam", layer)
+    ex = _explanation(guided.raw * cam.maps, x, cam.logits, cam.classes, "guided_gradcam", layer)
+    ex.gates = cam.gates
+    return ex
 
 
 def _explanation(raw: Tensor, x: Tensor, logits: Tensor, classes: Tensor, method: str,

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import torch
 from torch import nn
+
+# Set only by gcam_desktop.models.gates for the length of a `with` block (per thread, per call):
+# a GateReplacement fixes gate values, a GateRecord keeps the gates computed.
+GATE_REPLACEMENT: ContextVar = ContextVar("gcam_gate_replacement", default=None)
+GATE_RECORD: ContextVar = ContextVar("gcam_gate_record", default=None)
 
 
 def reduced_channels(channels: int, ratio: float = 1 / 16, divisor: int = 8) -> int:
@@ -26,5 +33,13 @@ class SEGate(nn.Module):
         self.fc2 = nn.Conv2d(rd, channels, kernel_size=1, bias=True)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        s = u.mean((2, 3), keepdim=True)
-        return torch.sigmoid(self.fc2(self.act(self.fc1(s))))
+        # Per-call overrides and recording (models/gates.py) live in context variables, not in
+        # the module: one lookup each when none is active.
+        replacement = GATE_REPLACEMENT.get()
+        s = replacement.gate_for(self, u) if replacement is not None else None
+        if s is None:
+            s = torch.sigmoid(self.fc2(self.act(self.fc1(u.mean((2, 3), keepdim=True)))))
+        record = GATE_RECORD.get()
+        if record is not None:
+            record.keep(self, s)
+        return s

@@ -310,3 +310,115 @@ def test_cli_corpus_and_unwritable_out(tmp_path, bad_files, capsys):
                           "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "web page" in err and "asks to run Python code" in err and "no usable checkpoint" in err
+
+# ------------------------------------------------------------------------------ attention switched off
+
+SWITCHED = [entry("se_resnet50", "se_resnet50"),
+            E.ModelEntry("se_resnet50 (attention off)", nn.Identity(), {"arch": "se_resnet50"},
+                         attention="off", base="se_resnet50")]
+
+
+def switch_image(i, on_hit, off_hit, on_pred=0, off_pred=0):
+    return E.ImageScore(path=f"/d/a/{i}.png", mask=f"/m/a/{i}.png", models={
+        "se_resnet50": E.ModelScore(on_pred, 0.9, 0, {"gradcam": method_score(on_hit, energy=0.6, dele=0.2)}),
+        "se_resnet50 (attention off)": E.ModelScore(off_pred, 0.8, 0, {"gradcam": method_score(
+            off_hit, energy=0.4, dele=0.3)})})
+
+
+def test_attention_that_makes_maps_point_more_often_is_answered_yes_paired():
+    scores = [switch_image(i, 1.0, float(i < 10), off_pred=int(i < 4)) for i in range(40)]
+    [c] = E.compare_switch(scores, SWITCHED, ["gradcam"], resamples=300)
+    assert c["verdict"] == "yes" and c["images"] == 40 and c["attention"] == "off"
+    assert c["only_with_hits"] == 30 and c["only_without_hits"] == 0
+    p = c["metrics"]["pointing_game"]
+    assert p["with"] == 1.0 and p["without"] == 0.25 and p["difference"]["mean"] == pytest.approx(0.75)
+    assert c["metrics"]["energy_in_mask"]["difference"]["mean"] == pytest.approx(0.2)
+    assert c["metrics"]["deletion_auc"]["difference"]["mean"] == pytest.approx(-0.1)
+    assert c["prediction_changed"]["mean"] == pytest.approx(0.1)
+    text = E.switch_answer([c])
+    assert "se_resnet50, attention on vs off" in text and "**yes**" in text and "100.0% with vs 25.0%" in text
+    assert "changes on 10%" in text
+    worse = [switch_image(i, float(i < 5), 1.0) for i in range(40)]
+    assert E.compare_switch(worse, SWITCHED, ["gradcam"], resamples=300)[0]["verdict"].startswith("no (it points")
+    assert "Not asked" in E.switch_answer([])
+    # the attention-off copy is not mistaken for another attention model against the baseline
+    compared = E.compare_attention(scores, [entry("resnet50", "resnet50"), *SWITCHED], ["gradcam"])
+    assert [c["model"] for c in compared] == ["se_resnet50"]
+
+
+def test_attention_variants_follow_their_model_and_skip_models_without_gates():
+    from gcam_desktop.models import build_model
+
+    se, plain = build_model("se_resnet50", 2), build_model("resnet50", 2)
+    entries = [E.ModelEntry("resnet50", plain, {"arch": "resnet50"}),
+               E.ModelEntry("se_resnet50", se, {"arch": "se_resnet50"})]
+    out = E.attention_variants(entries, "off")
+    assert [e.name for e in out] == ["resnet50", "se_resnet50", "se_resnet50 (attention off)"]
+    assert out[2].model is se and out[2].attention == "off" and out[2].base == "se_resnet50"
+    assert E.attention_variants(entries, "on") == entries
+    with pytest.raises(ValueError, match="on, off or mean"):
+        E.attention_variants(entries, "sometimes")
+    with pytest.raises(ValueError, match="reference folder"):
+        E.attention_variants(entries, "mean")
+
+
+def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_path):
+    from gcam_desktop.explain.attention import attention_gates
+    from gcam_desktop.imaging import load_image
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+    from gcam_desktop.models import build_model
+
+    data = tiny_set(tmp_path / "set", per_class=2)
+    torch.manual_seed(0)
+    se = build_model("s_se_resnet50", 2).eval()
+    meta = {"arch": "s_se_resnet50", "class_names": ["disc", "square"], "input_size": 32}
+    [_, mean] = E.attention_variants([E.ModelEntry("s_se", se, meta)], "mean", reference=data / "images")
+    assert mean.name == "s_se (attention mean)" and mean.attention == "mean"
+    good = sorted(p for p in (data / "images").rglob("*.png") if p.name != "broken.png")
+    x = preprocess_batch([load_image(p) for p in good], meta)
+    direct = attention_gates(se, x)
+    assert list(mean.gate_means) == ["layer1", "layer2", "layer3", "layer4"]
+    for name, g in direct.items():
+        assert torch.allclose(mean.gate_means[name], g.mean(0), atol=1e-5)
+
+
+def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+    data = tiny_set(tmp_path / "set", per_class=2)
+    ckpts = []
+    for seed, arch in enumerate(("resnet50", "s_se_resnet50")):
+        torch.manual_seed(seed)
+        ckpts.append(str(save_checkpoint(tmp_path / f"{arch}.pt", build_model(arch, 2),
+                                         make_meta(arch, ["disc", "square"], input_size=32))))
+    out = tmp_path / "report"
+    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "2", "--attention", "off", "--resamples", "100",
+                        "--device", "cpu", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "s_se_resnet50, attention on vs off (gradcam, 4 images" in captured.out
+    report = json.loads((out / "report.json").read_text())
+    assert [(m["name"], m["attention"]) for m in report["models"]] == [
+        ("resnet50", "on"), ("s_se_resnet50", "on"), ("s_se_resnet50 (attention off)", "off")]
+    assert report["settings"]["attention"] == "off"
+    [c] = report["attention_switch"]
+    assert c["model"] == "s_se_resnet50" and c["images"] == 4
+    assert c["metrics"]["pointing_game"]["images"] == 4
+    assert [x["model"] for x in report["comparison"]] == ["s_se_resnet50"]  # vs resnet50, as trained only
+    # switched off means switched off: its probabilities are those of the model with every gate 1
+    from gcam_desktop.explain import explain
+    from gcam_desktop.imaging import load_image
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+    from gcam_desktop.models import load_checkpoint
+
+    model, meta = load_checkpoint(ckpts[1])
+    row = report["per_image"][0]
+    x = preprocess_batch([load_image(row["path"])], meta)
+    off = explain(model, x, attention="off")
+    assert row["models"]["s_se_resnet50 (attention off)"]["prob"] == pytest.approx(float(off.probs.max()), abs=1e-5)
+    md = (out / "report.md").read_text()
+    assert "Does the attention make the maps point at the object more often?" in md
+    # --attention off with no attention model: said, and scored as it is
+    rc = evaluate_main([str(data), "-c", ckpts[0], "--steps", "2", "--attention", "off", "--limit", "1",
+                        "--resamples", "20", "--device", "cpu", "-o", str(tmp_path / "r2")])
+    assert rc == 0 and "none of the models has attention gates" in capsys.readouterr().err

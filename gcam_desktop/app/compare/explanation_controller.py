@@ -22,9 +22,11 @@ from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.knowledge import describe_classes, outside_world
 from gcam_desktop.models.names import arch_label
-from gcam_desktop.app.inference.messages import OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult, image_key
+from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
+                                                 image_key, off_channel)
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
+ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")   # the models with SE gates to switch off
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
 TOP_FRACTION = 0.2
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
@@ -47,6 +49,8 @@ class ExplanationController(QObject):
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
         self.diverging = None
+        self.attention_off: set[str] = set()   # slots whose "attention off" switch is on
+        self._switches: set[int] = set()       # panels whose switch is connected already
         service.result_ready.connect(self._on_result)
         service.worker.started_request.connect(self._on_started)
         images.loaded.connect(self._on_display)
@@ -95,8 +99,21 @@ class ExplanationController(QObject):
         self.image_failed.emit(path, reason)
 
     def update_panels(self) -> None:
-        panels = self.slots.panels()
+        panels = []
+        for slot, title in self.slots.panels():
+            panels.append((slot, title))
+            if slot in self.attention_off and self._has_attention(slot):
+                panels.append((off_channel(slot), f"{title} · attention off"))
         self.view.set_panels(panels)
+        for key, panel in self.view.panels.items():
+            if id(panel) not in self._switches:
+                self._switches.add(id(panel))
+                panel.attention_off_toggled.connect(self.set_attention_off)
+            switchable = key in self.slots.states and self._has_attention(key)
+            panel.attention_off.setVisible(switchable)
+            panel.attention_off.blockSignals(True)
+            panel.attention_off.setChecked(switchable and key in self.attention_off)
+            panel.attention_off.blockSignals(False)
         self.controls.set_diff_choices([(slot, slot) for slot, _ in panels])
         self.controls.set_target_classes(self.slots.class_names())
         layer_sets = [set(s.info.layers) for s in self.slots.active()]
@@ -104,6 +121,21 @@ class ExplanationController(QObject):
         self.controls.set_layers(common, [s.info.default_layer for s in self.slots.active()])
         self.view.set_opacity(self.controls.values().opacity)
         self.refresh()
+
+    def _has_attention(self, slot: str) -> bool:
+        st = self.slots.states.get(slot)
+        return st is not None and st.info is not None and st.info.arch in ATTENTION_ARCHS
+
+    def set_attention_off(self, slot: str, on: bool) -> None:
+        """The slot's "attention off" switch: a panel beside it with the same explanation made
+        with every SE gate replaced by 1 (explain(attention="off"); the model is not changed)."""
+        if on:
+            self.attention_off.add(slot)
+        else:
+            self.attention_off.discard(slot)
+            self.results.pop(off_channel(slot), None)
+            self.service.cancel_channel(off_channel(slot))
+        self.update_panels()
 
     def _on_control(self, name: str) -> None:
         v = self.controls.values()
@@ -129,6 +161,7 @@ class ExplanationController(QObject):
                 continue
             if st.info is None:
                 self.results.pop(st.name, None)
+                self.results.pop(off_channel(st.name), None)
                 self.service.cancel(st.name)
                 panel.clear_map()
                 # Real progress while the first map is on its way: the engine, then the file.
@@ -150,34 +183,38 @@ class ExplanationController(QObject):
                 if self.path is not None and not self.service.ready:
                     panel.set_status("starting the engine\u2026", "busy")
                 continue
-            req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
-                                 model_token=st.info.token, method=v.method, layer=v.layer,
-                                 target=v.target)
-            old = self.results.get(st.name)
-            if old is not None and old.request.key == req.key:
-                continue
-            hit = self.service.request(req)
-            if hit is not None:
-                self.results[st.name] = hit
-                self._show(st.name, hit)
-            else:
-                panel.set_status("queued\u2026", "busy")
+            modes = ["on", "off"] if off_channel(st.name) in self.view.order else ["on"]
+            for attention in modes:
+                req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
+                                     model_token=st.info.token, method=v.method, layer=v.layer,
+                                     target=v.target, attention=attention)
+                old = self.results.get(req.channel)
+                if old is not None and old.request.key == req.key:
+                    continue
+                hit = self.service.request(req)
+                if hit is not None:
+                    self.results[req.channel] = hit
+                    self._show(req.channel, hit)
+                else:
+                    self.view.panels[req.channel].set_status("queued\u2026", "busy")
         self._update_shared()
 
     def _on_started(self, req: ExplainRequest) -> None:
-        panel = self.view.panels.get(req.slot)
+        panel = self.view.panels.get(req.channel)
         if panel is not None and self.service.is_latest(req):
             panel.set_status("computing\u2026", "busy")
 
     def _on_result(self, res: ExplainResult) -> None:
         req = res.request
-        if req.path != self.path or req.slot not in self.view.panels:
+        if req.path != self.path or req.channel not in self.view.order:
             return
         if res.image_error:
             self.image_failed.emit(req.path, res.error.split(": ", 1)[-1] if res.error else "")
         first = not any(r.class_names for r in self.results.values())
-        self.results[req.slot] = res
-        self._show(req.slot, res)
+        self.results[req.channel] = res
+        self._show(req.channel, res)
+        if req.attention == "on" and off_channel(req.slot) in self.results:
+            self._show(off_channel(req.slot), self.results[off_channel(req.slot)])  # its top-1 change
         self._update_shared()
         if first and res.class_names:
             self._show_original_info()
@@ -212,6 +249,11 @@ class ExplanationController(QObject):
         why = "the class chosen above" if which else "the model's own prediction"
         panel.subtitle.setToolTip(f"{method_label(res.method)} at {res.layer or 'the input'}, explaining "
                                   f"{target_name} ({why})")
+        if res.request.attention != "on":
+            change = self.top1_change(res.request.slot)
+            if change:
+                panel.subtitle.setText(f"{panel.subtitle.text()} \u00b7 {change}")
+                panel.subtitle.setToolTip(panel.subtitle.toolTip() + "; every SE gate replaced by 1")
         panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
         panel.status.setToolTip("")
         if self.display is not None and self.lut_fn is not None:
@@ -230,6 +272,18 @@ class ExplanationController(QObject):
         others = [o.info.meta for o in self.slots.active() if o.name != slot]
         note = outside_world(meta, self.path, others, st.info.path) if self.path else None
         panel.set_knowledge(classes, tip, note)
+
+    def top1_change(self, slot: str) -> str | None:
+        """How switching the slot's attention off moves its top-1 prediction, in words."""
+        on, off = self.results.get(slot), self.results.get(off_channel(slot))
+        if not (on and off and on.ok and off.ok and on.top and off.top):
+            return None
+        names = on.class_names
+        name = lambda c: names[c] if 0 <= c < len(names) else str(c)  # noqa: E731
+        (c_on, p_on), (c_off, p_off) = on.top[0], off.top[0]
+        if c_on == c_off:
+            return f"top-1 unchanged: {name(c_on)} {p_on:.0%} \u2192 {p_off:.0%}"
+        return f"top-1 changed: {name(c_on)} {p_on:.0%} \u2192 {name(c_off)} {p_off:.0%}"
 
     def _gradient_methods(self) -> set:
         info = self.service.engine_info

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gcam_desktop.app.shell.elided_label import ElidedLabel
 
@@ -19,6 +19,7 @@ from gcam_desktop.app.compare.predictions import PredictionList
 class ImagePanel(QFrame):
     hovered = Signal(object)   # (x, y) in displayed-image pixels, or None when the mouse left
     canvas_attached = Signal(object)
+    attention_off_toggled = Signal(str, bool)   # panel key, switch on: show the map without attention
 
     def __init__(self, key: str, title: str, predictions: bool = True, parent=None) -> None:
         super().__init__(parent)
@@ -59,10 +60,18 @@ class ImagePanel(QFrame):
             self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             self.info.setFixedHeight(5 * (self.fontMetrics().height() + 4) + 2)
+        # SE / s_se panels only: the same explanation with every gate replaced by 1, beside this one.
+        self.attention_off = QCheckBox("attention off")
+        self.attention_off.setToolTip("Show this model's map with its SE attention switched off (every gate "
+                                      "replaced by 1) in a panel beside it, with the change in the top-1 "
+                                      "prediction; the difference panel can compare the two")
+        self.attention_off.setVisible(False)
+        self.attention_off.toggled.connect(lambda on: self.attention_off_toggled.emit(self.key, on))
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title, 3)
         head.addWidget(self.classes, 2)
+        head.addWidget(self.attention_off)
         head.addWidget(self.status, 2)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)

@@ -50,8 +50,8 @@ def comparison_tiles(win) -> list[tuple]:
     panel_bar = (colormap_lut(v.colormap), bar.lo, bar.hi, bar.caption) if v.colormap else None
     for slot in win.view.order:
         res = ex.results.get(slot)
-        st = win.slots.states[slot]
-        if res is None or not res.ok or st.info is None:
+        st = win.slots.states.get(res.request.slot) if res is not None else None
+        if res is None or not res.ok or st is None or st.info is None:
             continue
         m = normalise(ex.display_map(res), *ex.levels(res))
         blended = overlay(image, m, v.opacity, v.colormap)
@@ -59,8 +59,9 @@ def comparison_tiles(win) -> list[tuple]:
         cls = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         prob = next((p for c, p in res.top if c == res.target_class), None)
         caption = f"{method_label(res.method)} {res.layer} \u00b7 {cls}" + (f" {prob * 100:.1f}%" if prob is not None else "")
-        tiles.append((f"{slot} \u00b7 {arch_label(st.info.arch)}", caption, np.asarray(blended, dtype=np.uint8),
-                      panel_bar))
+        title = f"{st.name} \u00b7 {arch_label(st.info.arch)}" + (
+            "" if res.request.attention == "on" else f" \u00b7 attention {res.request.attention}")
+        tiles.append((title, caption, np.asarray(blended, dtype=np.uint8), panel_bar))
     if len(tiles) == 1:
         raise ValueError("no panel has an explanation yet")
     diff = win.view.diff
@@ -167,8 +168,8 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
     arrays, meta = {}, {"image": ex.path, "panels": {}}
     for slot in win.view.order:
         res = ex.results.get(slot)
-        st = win.slots.states[slot]
-        if res is None or not res.ok or st.info is None:
+        st = win.slots.states.get(res.request.slot) if res is not None else None
+        if res is None or not res.ok or st is None or st.info is None:
             continue
         arrays[f"{slot}_map"] = res.map.astype(np.float32)
         if res.raw is not None:
@@ -181,6 +182,7 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
                      for c, p in res.top],
             "true_class": res.true_class, "raw_min": res.raw_min, "raw_max": res.raw_max,
             "map_key": f"{slot}_map", "raw_key": f"{slot}_raw" if res.raw is not None else None,
+            "attention": res.request.attention,
         }
     if not arrays:
         raise ValueError("no panel has an explanation yet")
@@ -190,7 +192,36 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
     write_bytes(path, buf.getvalue())
     side = path.with_suffix(".json")
     write_bytes(side, json.dumps(meta, indent=2).encode("utf-8"))
+    export_attention(win, path)
     return path, side
+
+
+def export_attention(win, maps_path: str | Path) -> tuple[Path, Path] | None:
+    """Beside the maps: `<stem>_gates.npz` (each SE / s_se model's gates for this image, arrays
+    `<panel>/<gate>`) and `<stem>_attention.json` (the Attention tab's figures, and each
+    attention-off panel's top-1 change). None when no shown model has gates."""
+    from gcam_desktop.app.attention.view import attention_models
+    from gcam_desktop.explain.attention_figures import attention_figures, write_figures_json, write_gates_npz
+
+    import torch
+
+    models = [m for m in attention_models(win) if m.gates]
+    if not models:
+        return None
+    ex = win.explanations
+    gates = {m.label: {n: torch.from_numpy(g) for n, g in m.gates.items()} for m in models}
+    off = {}
+    for m in models:
+        change = ex.top1_change(m.slot)
+        if change:
+            off[m.label] = change
+    figures = attention_figures(gates, image=ex.path, archs={m.label: m.arch for m in models},
+                                extra={"attention_off": off})
+    stem = Path(maps_path).with_suffix("")
+    stem = stem.with_name(stem.name.removesuffix("_maps"))
+    npz = write_gates_npz(stem.with_name(stem.name + "_gates.npz"), gates)
+    side = write_figures_json(stem.with_name(stem.name + "_attention.json"), figures)
+    return npz, side
 
 
 def _default_name(win, suffix: str) -> str:

@@ -32,12 +32,27 @@ class ExplainRequest:
     method: str
     layer: str                  # "" = the model's default layer
     target: int | str = OWN_PREDICTION  # or a class name, looked up in the slot's model
+    attention: str = "on"       # "off": the SE / s_se gates replaced by 1 (explain(attention=))
     id: int = field(default_factory=lambda: next(_ids), compare=False)
 
     @property
     def key(self) -> tuple:
-        """The result cache key: image, model, method, layer and class."""
-        return (self.image_key, self.model_token, self.method, self.layer, self.target)
+        """The result cache key: image, model, method, layer, class and attention."""
+        return (self.image_key, self.model_token, self.method, self.layer, self.target, self.attention)
+
+    @property
+    def channel(self) -> str:
+        """Which panel the request is for: a newer request of the same channel supersedes it.
+        The attention-off panel of a slot is a channel of its own (see `off_channel`)."""
+        return self.slot if self.attention == "on" else off_channel(self.slot)
+
+
+OFF_SUFFIX = " \u00b7 attention off"
+
+
+def off_channel(slot: str) -> str:
+    """The panel (and request channel) that shows `slot`'s model with its attention off."""
+    return slot + OFF_SUFFIX
 
 
 @dataclass
@@ -58,13 +73,17 @@ class ExplainResult:
     image_error: bool = False              # the image itself could not be read
     stale: bool = False                    # asked of a model the slot no longer holds
     missing_class: str | None = None       # the class asked for by name, which this model lacks
+    # SE / s_se models: each gate's C channel weights for this image ({gate name: float32}),
+    # recorded during the explanation's own forward; None for a model without attention.
+    gates: dict[str, np.ndarray] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.map is not None
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.map, self.raw) if a is not None) + 512
+        gates = sum(g.nbytes for g in self.gates.values()) if self.gates else 0
+        return sum(a.nbytes for a in (self.map, self.raw) if a is not None) + gates + 512
 
     @property
     def target_name(self) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
-from gcam_desktop.app.inference.messages import EngineInfo, ExplainRequest, ExplainResult, ModelInfo
+from gcam_desktop.app.inference.messages import EngineInfo, ExplainRequest, ExplainResult, ModelInfo, off_channel
 from gcam_desktop.app.inference.worker import InferenceWorker
 
 CACHE_BYTES = 256 * 1024 * 1024
@@ -82,16 +82,16 @@ class InferenceService(QObject):
     # -- explanations ----------------------------------------------------------------------
     def request(self, req: ExplainRequest) -> ExplainResult | None:
         """The cached result at once, or None after queueing `req` (answered by result_ready)."""
-        self._latest[req.slot] = req.id
+        self._latest[req.channel] = req.id
         hit = self.cache.get(req.key)
         if hit is not None:
             self.cache_hits += 1
-            self._forget(self.worker.cancel_slot(req.slot))  # what was queued is moot now
+            self._forget(self.worker.cancel_slot(req.channel))  # what was queued is moot now
             return hit if hit.request is req else _for(hit, req)
         waiting = self._in_flight.get(req.key)
         if waiting is not None:  # the same computation is queued or running already
             waiting.append(req)
-            self._forget(self.worker.cancel_slot(req.slot, keep_key=req.key))
+            self._forget(self.worker.cancel_slot(req.channel, keep_key=req.key))
             return None
         self._in_flight[req.key] = [req]
         self._forget(self.worker.submit_request(req))
@@ -103,18 +103,24 @@ class InferenceService(QObject):
             self._in_flight.pop(dropped.key, None)
 
     def cancel(self, slot: str) -> None:
-        self._latest.pop(slot, None)
-        self._forget(self.worker.cancel_slot(slot))
+        """Drop what is queued for a slot's panel and for its attention-off panel."""
+        for channel in (slot, off_channel(slot)):
+            self._latest.pop(channel, None)
+            self._forget(self.worker.cancel_slot(channel))
+
+    def cancel_channel(self, channel: str) -> None:
+        self._latest.pop(channel, None)
+        self._forget(self.worker.cancel_slot(channel))
 
     def is_latest(self, req: ExplainRequest) -> bool:
-        return self._latest.get(req.slot) == req.id
+        return self._latest.get(req.channel) == req.id
 
     def _on_result(self, res: ExplainResult) -> None:
         waiting = self._in_flight.pop(res.request.key, [res.request])
         if res.ok:
             self.cache.put(res.request.key, res)
         for req in waiting:
-            if self._latest.get(req.slot) == req.id and not res.stale:
+            if self._latest.get(req.channel) == req.id and not res.stale:
                 self.result_ready.emit(res if req is res.request else _for(res, req))
 
     def _on_engine_ready(self, info: EngineInfo) -> None:

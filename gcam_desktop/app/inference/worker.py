@@ -66,12 +66,13 @@ class InferenceWorker(WorkerThread):
 
     # -- called from the UI thread ---------------------------------------------------------
     def submit_request(self, request: ExplainRequest) -> ExplainRequest | None:
-        """Queue `request`; returns the queued request of the same slot it replaced, if any."""
-        return self.submit(request.slot, self.explain_request, request)
+        """Queue `request`; returns the queued request of the same channel (panel) it replaced, if any."""
+        return self.submit(request.channel, self.explain_request, request)
 
-    def cancel_slot(self, slot: str, keep_key: tuple | None = None) -> ExplainRequest | None:
-        """Drop the slot's queued request (unless it asks for `keep_key`); returns it."""
-        return self.withdraw(slot, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
+    def cancel_slot(self, channel: str, keep_key: tuple | None = None) -> ExplainRequest | None:
+        """Drop the channel's queued request (unless it asks for `keep_key`); returns it. A slot's
+        name is its channel; its attention-off panel has its own (messages.off_channel)."""
+        return self.withdraw(channel, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
 
     # -- the worker thread -----------------------------------------------------------------
     def setup(self) -> bool:
@@ -97,10 +98,12 @@ class InferenceWorker(WorkerThread):
 
             from gcam_desktop import explain as engine
             from gcam_desktop import models
+            from gcam_desktop.explain import attention as gates
             from gcam_desktop.explain import overlay
             from gcam_desktop.imaging import preprocess as prep
 
             self._torch, self._engine, self._models, self._prep = torch, engine, models, prep
+            self._gates = gates
             try:
                 self.device = models.pick_device(self._device_name)
             except (ValueError, RuntimeError) as exc:
@@ -232,7 +235,13 @@ class InferenceWorker(WorkerThread):
             x = self._prep.preprocess_for(meta, img).unsqueeze(0).to(self.device)
             targets = None if target == OWN_PREDICTION else [target]
             self.explain_calls += 1
-            exp = self._engine.explain(model, x, method=req.method, layer=layer, targets=targets, top_k=1)
+            # The gates are recorded during the explanation's own forward (bench/explain.py: no
+            # measurable cost), so the Attention tab is filled from the same cached result.
+            has_gates = self._gates.has_gates(model)
+            exp = self._engine.explain(model, x, method=req.method, layer=layer, targets=targets, top_k=1,
+                                       attention=req.attention, gates=has_gates)
+            if has_gates:
+                res.gates = {name: g[0].detach().float().cpu().numpy() for name, g in exp.gates.items()}
             res.map = exp.maps[0, 0].detach().float().cpu().numpy()
             raw = exp.raw[0, 0].detach().float().cpu()
             res.raw = raw.numpy()

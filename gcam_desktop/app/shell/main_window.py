@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.training = None
         self.quality = None
+        self.attention = None
         self._install_training_tab()
         self._restore_geometry()
         self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         self.view.attach_canvases()
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
         self._install_quality_tab()
+        self._install_attention_tab()
 
     def _install_quality_tab(self) -> None:
         """The Quality tab (app/quality/tab.py): scores explanations on its own thread, started
@@ -263,6 +265,14 @@ class MainWindow(QMainWindow):
         if self.explanations.path:
             self.quality.set_image(self.explanations.path)
         self.add_tab(self.quality, "Quality")
+
+    def _install_attention_tab(self) -> None:
+        """The Attention tab (app/attention/view.py): the SE / s_se gates of the current image,
+        from the Compare tab's results; its plots are drawn when the tab is shown."""
+        from gcam_desktop.app.attention.view import AttentionTab
+
+        self.attention = AttentionTab(self)
+        self.add_tab(self.attention, "Attention")
 
     def _quality_folder(self, root: str, count: int) -> None:
         """The folder scanned last is the Quality tab's folder."""

@@ -1,0 +1,1 @@
+"""The Attention tab: the SE / s_se gates of the current image (view.py)."""
