@@ -35,7 +35,10 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False  # mixed precision, CUDA only
     init: dict[str, str] = field(default_factory=dict)  # {arch or "*": checkpoint / state dict}
-    cache_mb: int = 2048  # keep decoded, resized images in memory up to this size
+    # Keep the decoded, resized images in memory when they fit this many GB (all processes of a
+    # machine together); None: half the memory available at the start; 0: decode per batch.
+    cache_gb: float | None = None
+    sync_bn: bool = False  # several processes: batch-norm statistics over the global batch
 
     def validate(self) -> None:
         """ValueError naming the option at fault."""
@@ -58,7 +61,7 @@ class TrainConfig:
             (0 <= self.test_fraction < 1, "--test-fraction must be in [0, 1)"),
             (self.val_fraction + self.test_fraction < 1, "--val-fraction + --test-fraction must leave training images"),
             (self.workers is None or self.workers >= 0, "--workers must not be negative"),
-            (self.cache_mb >= 0, "--cache-mb must not be negative"),
+            (self.cache_gb is None or self.cache_gb >= 0, "--cache-gb must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
@@ -73,7 +76,7 @@ class TrainConfig:
     def recipe(self) -> dict:
         """The part stored in each checkpoint's metadata: how these weights were made."""
         keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "input_size",
-                "hflip", "seed", "val_fraction", "test_fraction", "amp")
+                "hflip", "seed", "val_fraction", "test_fraction", "amp", "sync_bn")
         return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init)}
 
     def to_json(self) -> dict:
