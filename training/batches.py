@@ -155,10 +155,13 @@ class Normalizer:
     imaging.preprocess (divide by 255, subtract mean, divide by std), so train matches test."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        # The default dtype: float32, unless a caller chose float64 (the SyncBatchNorm equivalence
+        # test does, so float32's rounding does not hide what it compares).
+        dtype = torch.get_default_dtype()
+        self.mean = torch.tensor(mean, dtype=dtype, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=dtype, device=device).view(1, 3, 1, 1)
         self.device = device
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float() / 255.0
+        x = x.to(self.device, non_blocking=True).to(self.mean.dtype) / 255.0
         return (x - self.mean) / self.std

@@ -109,7 +109,9 @@ class ArchTrainer:
         if init:
             log.info("%s: %s", self.arch, init_from(self.model, init))
         if cfg.sync_bn and self.world.distributed:
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            from .sync_bn import convert_sync_bn
+
+            self.model = convert_sync_bn(self.model, self.device)
         self.model.to(self.device)
         self.net = self.model  # what training steps call: the DistributedDataParallel wrapper when distributed
         self.optimizer = make_optimizer(cfg, self.model.parameters())
@@ -390,6 +392,8 @@ class ArchTrainer:
             ranks = self.world.gather([accum["loss_sum"].item(), accum["correct"].item(), accum["seen"]])
             accum = {**self._global_sums(accum), "ranks": torch.tensor(ranks, dtype=torch.float64)}
         if not self.world.main:  # every process stopped at this same step; rank 0 saves
+            log.info("%s: stopped after epoch %d%s; rank 0 saves last.pt", self.arch, epochs_done,
+                     f" and step {step}" if step else "")
             return {"status": "stopped", "arch": self.arch, "epoch": epochs_done, "step": step}
         self.writer.wait()
         if step > 0 and accum is not None:
