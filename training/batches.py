@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from gcam_desktop.imaging import ImageLoadError
 
 from .data import Item, decode_resized
-from .distributed import shard_bounds
+from gcam_desktop.distributed import shard_bounds
 
 log = logging.getLogger("training")
 

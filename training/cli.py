@@ -200,7 +200,7 @@ def _passive_openmp() -> None:
 
 def _rank() -> int:
     """This process's rank under torchrun; 0 otherwise."""
-    from .distributed import launched_by_torchrun
+    from gcam_desktop.distributed import launched_by_torchrun
 
     return int(os.environ["RANK"]) if launched_by_torchrun() else 0
 
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif not args.data:
                 raise UsageError("gcam-train: --data DIR is required (or --resume RUN_DIR)")
             if args.nproc_per_node is not None:
-                from .distributed import launched_by_torchrun
+                from gcam_desktop.distributed import launched_by_torchrun
 
                 if args.nproc_per_node < 1:
                     raise UsageError("gcam-train: --nproc-per-node must be at least 1")
@@ -289,11 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _launch(argv: list[str], nproc: int) -> int:
-    from .launch import launch, without_option
+    from .launch import launch
 
     handler, saved_log = _setup_logging()
+    log.info("starting %d processes (torch.distributed.run)", nproc)
     try:
-        return launch(without_option(argv, "--nproc-per-node"), nproc,
+        return launch(argv, nproc,
                       lambda message: print(json_line(make_event("error", message=message, arch=None)), flush=True))
     finally:
         log.removeHandler(handler)

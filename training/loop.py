@@ -30,7 +30,7 @@ from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_m
 from .batches import EpochPlan, ImageSet, Normalizer, make_loader
 from .checkpoints import CheckpointWriter, init_from
 from .config import TrainConfig
-from .distributed import World
+from gcam_desktop.distributed import World
 from gcam_desktop.files import write_json, write_text
 from .metrics import classification_report
 from .progress import progress_bar

@@ -100,7 +100,7 @@ def _decode(paths: list[Path], size: int, keep: bool, world=None):
     what one process decoding all of them would have."""
     import torch
 
-    from .distributed import World, shard_bounds
+    from gcam_desktop.distributed import World, shard_bounds
     from .progress import progress_bar
 
     world = world or World.single(torch.device("cpu"))
@@ -186,7 +186,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     Under torchrun (WORLD_SIZE > 1) this joins the process group and trains with
     DistributedDataParallel; only rank 0 calls `on_event` and writes files.
     """
-    from .distributed import init_world
+    from gcam_desktop.distributed import init_world
 
     stop = stop if stop is not None else StopFlag()
     if resume is not None:

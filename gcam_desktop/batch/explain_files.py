@@ -140,7 +140,7 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                   batch_size: int = 8, cmap: str = "turbo", alpha: float = 0.5, max_side: int = 1024,
                   on_progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[str, str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> BatchReport:
+                  should_stop: Callable[[], bool] | None = None, world: Any = None) -> BatchReport:
     """Explain every image under `paths` with every model; write overlays, raw maps and
     predictions.csv under `out_dir`. Never raises for a bad image, model or write: each is
     reported through on_error(what, why), listed in the report, and the run goes on.
@@ -150,6 +150,10 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     layer: None = each model's default layer. target: one class for all images, or None for
         the top_k most probable classes of each image.
     on_progress(done, total, path) after each image; should_stop() is asked between batches.
+    world: a gcam_desktop.distributed.World of several processes (torchrun): each explains every
+        world.size-th batch (the same batches one process would make, so the same maps, byte for
+        byte), rank 0 gathers the rows and writes predictions.csv in one process's order; the
+        report's counts and failures are those of all processes.
     """
     from gcam_desktop.imaging import ImageLoadError, load_image
     from gcam_desktop.imaging.preprocess import preprocess_batch
@@ -179,16 +183,21 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     report.images = len(items)
     if not items:
         fail(", ".join(map(str, paths)) or "(no paths)", "no images to explain")
-    rows: list[dict[str, Any]] = []
+    rank, size = (world.rank, world.size) if world is not None else (0, 1)
+    step = max(1, int(batch_size))
+    starts = list(range(0, len(items), step))[rank::size]  # whole batches, dealt round-robin
+    mine = sum(len(items[b:b + step]) for b in starts)
+    rows_of: dict[int, list[dict[str, Any]]] = {}  # batch start -> its rows
     pending: list[tuple[Future, Path, str]] = []
     done = 0
     # One writer thread: PNG encoding and disk writes overlap the next batch's forward pass.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcam-explain-write") as writer:
-        for start in range(0, len(items), max(1, int(batch_size))):
+        for start in starts:
             if should_stop is not None and should_stop():
                 report.cancelled = True
                 break
-            batch = items[start:start + max(1, int(batch_size))]
+            batch = items[start:start + step]
+            rows = rows_of.setdefault(start, [])
             images, kept = [], []
             for path, rel in batch:
                 try:
@@ -235,11 +244,18 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
             for path, _ in batch:
                 done += 1
                 if on_progress:
-                    on_progress(done, len(items), str(path))
+                    on_progress(done, mine, str(path))
             # Back-pressure: a slow disk must not let finished pictures pile up in memory.
             pending = _collect_writes(pending, report, fail, keep=MAX_PENDING_WRITES)
         _collect_writes(pending, report, fail, keep=0)
-    if items:
+    if size > 1:
+        parts = world.gather((rows_of, report.failures, report.maps, report.cancelled))
+        rows_of = {k: v for part in parts for k, v in part[0].items()}
+        report.failures = list(dict.fromkeys(f for part in parts for f in part[1]))  # shared ones once
+        report.maps = sum(part[2] for part in parts)
+        report.cancelled = any(part[3] for part in parts)
+    rows = [row for start in sorted(rows_of) for row in rows_of[start]]
+    if items and rank == 0:
         csv_path = out / "predictions.csv"
         try:
             _write_csv(csv_path, rows)

@@ -8,6 +8,10 @@ reported by name and skipped; the exit status is 1 if anything failed, 2 for a u
 
 The work is `gcam_desktop.batch.explain_files.explain_paths`, which the app's batch export calls too.
 torch is imported only once the arguments are read, so `--help` is instant.
+
+Several processes (`--nproc-per-node N`, or started by torchrun): each explains its share of
+the batches on its own device (GPU of its local rank, or the CPU); the files and predictions.csv
+are those of one process (see gcam_desktop/distributed.py).
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=224,
                    help="input size of a randomly initialised model (architecture name only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                   help="explain in N processes on this machine (one per GPU), started through "
+                        "torch.distributed.run as torchrun would; outputs as from one process. Under torchrun, "
+                        "leave this out")
     return p
 
 
@@ -126,16 +134,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num_classes < 1 or args.input_size < 8:
         parser.error("--num-classes must be at least 1 and --input-size at least 8")
     options = _parse_options(args.option, parser, args.method)
+    if args.nproc_per_node is not None:
+        from gcam_desktop.distributed import launch, launched_by_torchrun, without_option
+
+        if args.nproc_per_node < 1:
+            parser.error("--nproc-per-node must be at least 1")
+        if launched_by_torchrun():
+            parser.error("already started by torchrun; leave out --nproc-per-node")
+        if args.nproc_per_node > 1:
+            argv = list(sys.argv[1:] if argv is None else argv)
+            return launch([sys.executable, "-m", "gcam_desktop.cli.explain",
+                           *without_option(argv, "--nproc-per-node")], args.nproc_per_node)
 
     from tqdm import tqdm
 
-    from gcam_desktop.models import pick_device
+    from gcam_desktop.distributed import init_world
 
-    bar = None
+    shown = {"bar": None}
 
     def say(message: str) -> None:
-        if bar is not None:
-            bar.write(message, file=sys.stderr)  # above the bar, which stays intact
+        if shown["bar"] is not None:
+            shown["bar"].write(message, file=sys.stderr)  # above the bar, which stays intact
         else:
             print(message, file=sys.stderr)
 
@@ -146,41 +165,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {what}: {why}")
 
     try:
-        device = pick_device(args.device)
+        world = init_world(args.device, gloo_only=True)
     except (ValueError, RuntimeError) as exc:
         parser.error(f"--device {args.device}: {exc}")
-    models = load_models(args.weights, device, args.num_classes, args.input_size, say, fail)
-    if not models:
-        say("error: no model could be loaded; nothing to do")
-        return 1
-    bar = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None, dynamic_ncols=True)
-
-    def progress(done: int, total: int, path: str) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
     try:
-        report = explain_paths(
-            args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
-            top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
-            alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail)
-    except KeyboardInterrupt:
-        bar.close()
-        say("interrupted")
-        return 130
+        models = load_models(args.weights, world.device, args.num_classes, args.input_size, say, fail)
+        if not models:
+            say("error: no model could be loaded; nothing to do")
+            return 1
+        bar = shown["bar"] = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None,
+                                  dynamic_ncols=True)
+
+        def progress(done: int, total: int, path: str) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = explain_paths(
+                args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
+                top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
+                alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail,
+                world=world if world.distributed else None)
+        except KeyboardInterrupt:
+            bar.close()
+            say("interrupted")
+            return 130
+        finally:
+            bar.close()
+        shown["bar"] = None
+        if world.distributed:  # every process's problems, each told once (the others logged theirs)
+            problems = report.failures
+            if not world.main:
+                return 1 if problems else 0
+        names = ", ".join(m.name for m in models)
+        say(f"{report.images} image(s) x {len(models)} model(s) [{names}], {args.method}: "
+            f"{report.maps} map(s) written to {args.out} in {report.seconds:.1f} s"
+            + (f" by {world.size} processes" if world.distributed else "")
+            + (f"; predictions in {report.predictions_csv}" if report.predictions_csv else ""))
+        if problems:
+            say(f"{len(problems)} problem(s):")
+            for what, why in problems:
+                say(f"  {what}: {why}")
+            return 1
+        return 0
     finally:
-        bar.close()
-    bar = None
-    names = ", ".join(m.name for m in models)
-    say(f"{report.images} image(s) x {len(models)} model(s) [{names}], {args.method}: "
-        f"{report.maps} map(s) written to {args.out} in {report.seconds:.1f} s"
-        + (f"; predictions in {report.predictions_csv}" if report.predictions_csv else ""))
-    if problems:
-        say(f"{len(problems)} problem(s):")
-        for what, why in problems:
-            say(f"  {what}: {why}")
-        return 1
-    return 0
+        world.close()
 
 
 if __name__ == "__main__":

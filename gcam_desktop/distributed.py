@@ -1,11 +1,12 @@
-"""The processes of one run: PyTorch's own torch.distributed, as torchrun starts it.
+"""Several processes on PyTorch's own torch.distributed, as torchrun starts them.
 
-A run is distributed when torchrun's environment is present (WORLD_SIZE > 1, RANK,
-LOCAL_RANK, MASTER_ADDR / MASTER_PORT or a rendezvous): each process trains its shard of every
-batch with DistributedDataParallel. NCCL carries the gradients on CUDA and gloo on the CPU.
-Small control messages (stop requests, gathered evaluation results, the decoded cache) always
-travel over a gloo group on the CPU, so they never wait on a GPU stream. `World.single()` is the
-one-process case, where every collective here is the identity.
+A command is distributed when torchrun's environment is present (WORLD_SIZE > 1, RANK,
+LOCAL_RANK, MASTER_ADDR / MASTER_PORT): the trainer trains each process's slice of every batch
+with DistributedDataParallel (NCCL on CUDA, gloo on the CPU), gcam-explain explains each
+process's share of the images. Small control messages (stop requests, gathered results, the
+decoded cache) always travel over a gloo group on the CPU, so they never wait on a GPU stream.
+`World.single()` is the one-process case, where every collective here is the identity.
+`launch()` starts such a group itself, through torch.distributed.run (what `torchrun` runs).
 See docs/adr/0010-distributed-training.md.
 """
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import sys
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-log = logging.getLogger("training")
+log = logging.getLogger("gcam_desktop.distributed")
 T = TypeVar("T")
 
 
@@ -132,11 +134,11 @@ def _picklable(exc: Exception) -> Exception:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def init_world(device_name: str | None) -> World:
+def init_world(device_name: str | None, gloo_only: bool = False) -> World:
     """Join the process group torchrun set up, or the one-process world when there is none.
 
     Device: with CUDA (asked for, or "auto" and present) each process takes the GPU of its local
-    rank and NCCL; otherwise the CPU and gloo. Apple's MPS has no DistributedDataParallel backend.
+    rank and NCCL (unless `gloo_only`); otherwise the CPU and gloo. Apple's MPS has no DistributedDataParallel backend.
     """
     from gcam_desktop.models import pick_device
 
@@ -164,6 +166,8 @@ def init_world(device_name: str | None) -> World:
     else:
         raise ValueError(f"--device {device_name}: distributed training runs on CUDA (NCCL) or the CPU (gloo), "
                          f"not on {device.type}")
+    if gloo_only:  # work that exchanges only small results on the CPU (gcam-explain) needs no NCCL
+        backend = "gloo"
     torch.distributed.init_process_group(backend, device_id=device if backend == "nccl" else None)
     control = torch.distributed.new_group(backend="gloo") if backend == "nccl" else None
     return World(rank, size, local_rank, local_size, backend, device, control)
@@ -174,3 +178,54 @@ def shard_bounds(n: int, parts: int, index: int) -> tuple[int, int]:
     base, extra = divmod(n, parts)
     lo = index * base + min(index, extra)
     return lo, lo + base + (1 if index < extra else 0)
+
+
+# ------------------------------------------------------------------------------ launching
+
+def without_option(argv: Sequence[str], name: str) -> list[str]:
+    """argv less `name VALUE` / `name=VALUE` (every occurrence)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == name:
+            skip = True
+        elif not item.startswith(name + "="):
+            out.append(item)
+    return out
+
+
+def launch(command: Sequence[str], nproc: int, write_error: Callable[[str], None] | None = None,
+           shutdown_timeout: int = 600) -> int:
+    """Run `command` in `nproc` processes on this machine with torchrun's launcher; exit status.
+
+    The processes inherit stdout (nothing of the launcher's own goes there). SIGTERM / SIGINT
+    to the launcher are forwarded to them; they get `shutdown_timeout` seconds to finish before
+    torchrun kills them. When a process fails and rank 0 did not end with status 1 or 2 (after
+    which it has reported the problem itself), `write_error(message)` is called.
+    """
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    args = torchrun.parse_args(["--nproc-per-node", str(nproc), "--shutdown-timeout", str(shutdown_timeout),
+                                "--no-python", *command])
+    saved, sys.stdout = sys.stdout, sys.stderr  # torchrun's own messages must not reach stdout
+    try:
+        torchrun.run(args)
+        return 0
+    except SignalException as exc:  # forwarded to the processes, which stopped cleanly
+        log.info("%s forwarded to the %d processes; they have exited", exc.sigval.name, nproc)
+        return 0
+    except ChildFailedError as exc:
+        failures = exc.failures
+        first_rank = min(failures)
+        rank0 = failures.get(0)
+        if write_error is not None and (rank0 is None or rank0.exitcode not in (1, 2)):
+            sys.stdout = saved
+            write_error(f"process {first_rank} of {nproc} failed (exit status {failures[first_rank].exitcode}); "
+                        f"see its messages on stderr")
+        code = rank0.exitcode if rank0 is not None else failures[first_rank].exitcode
+        return code if code in (1, 2) else 1
+    finally:
+        sys.stdout = saved
