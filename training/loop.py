@@ -6,7 +6,7 @@ grad-scaler and RNG states and the epoch's running sums; the epoch's batch plan 
 of (seed, epoch), so the resumed loop skips the steps already done and continues with the very
 batches the uninterrupted run would have seen.
 
-With several processes (training/distributed.py) the model is wrapped in
+With several processes (gcam_desktop/distributed.py) the model is wrapped in
 DistributedDataParallel, each process trains its slice of every batch, stop requests are agreed
 on after every step (so all stop at the same one), evaluation results are gathered so the
 figures are those of one process, and rank 0 alone writes files.

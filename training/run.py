@@ -6,7 +6,7 @@ Run folder layout:
     RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch
 
 With several processes (torchrun) every process runs this; rank 0 alone chooses the run folder,
-writes files and emits events, and the others follow (training/distributed.py).
+writes files and emits events, and the others follow (gcam_desktop/distributed.py).
 """
 
 from __future__ import annotations
