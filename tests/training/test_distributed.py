@@ -209,3 +209,28 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
     events = parse_events(r.stdout)
     assert [e["event"] for e in events] == ["error"]
     assert "multiple of the 2 processes" in events[0]["message"]
+
+
+def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
+    """The app launches `gcam-train --nproc-per-node N --stop-on-stdin` and writes "stop"."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(trainer_cmd("--nproc-per-node", "2", "--stop-on-stdin", "--data", str(tiny_set), "--arch",
+                                        "small_cnn", "--epochs", str(EPOCHS), "--out", str(out), *BASE),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env(tmp_path / "ud"), cwd=ROOT)
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "epoch_end":
+            break
+    proc.stdin.write("stop\n")
+    proc.stdin.flush()
+    rest, err = proc.communicate(timeout=300)
+    events += parse_events(rest)
+    assert proc.returncode == 0, err
+    assert [e["event"] for e in events].count("stopped") == 1 and events[-1]["event"] == "stopped"
+    assert "stop requested (stdin)" in err and err.count("stopped after epoch") == 2
+    from gcam_desktop.models import load_training_state
+
+    state = load_training_state(out / "small_cnn" / "last.pt")
+    assert (state["epochs_done"], state["step"]) == (events[-1]["epoch"], events[-1]["step"])
