@@ -6,29 +6,166 @@ implementation for checkpoints, runs, settings, exports and reports.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (a file size limit was reached)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "a folder has that name",
+    errno.ENAMETOOLONG: "name too long",
+    errno.ELOOP: "a symbolic link loop in the path",
+    errno.ENOENT: "the folder does not exist",
+}
+LOW_SPACE_BYTES = 16 * 2**20  # below this much free space a failed write is put down to a full disk
+
+
+class WriteError(OSError):
+    """A write that failed; str() is one line naming the path and the reason. An OSError, so
+    existing `except OSError` handlers catch it."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, code: int | None = None) -> None:
+        super().__init__(code or errno.EIO, reason)
+        self.path = Path(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
+
+
+def write_reason(exc: BaseException, folder: str | os.PathLike | None = None) -> str:
+    """A short reason for a failed write, in words ("no space left on device")."""
+    if isinstance(exc, WriteError):
+        return exc.reason
+    if isinstance(exc, OSError) and exc.errno in _REASONS:
+        return _REASONS[exc.errno]
+    if folder is not None:
+        try:  # libraries that hide the errno (torch's "file write failed") on a full disk
+            if shutil.disk_usage(_existing(Path(folder))).free < LOW_SPACE_BYTES:
+                return "no space left on device"
+        except OSError:
+            pass
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", str(exc).strip()).splitlines()
+    return f"the write failed ({text[0] if text else type(exc).__name__})"
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    # torch.save reports disk errors as RuntimeError ("PytorchStreamWriter failed writing ...").
+    return isinstance(exc, (OSError, RuntimeError))
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first part of `folder` that exists but is not a folder, if any."""
+    for part in reversed([folder, *folder.parents]):
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def why_missing(path: str | os.PathLike, what: str = "file or folder") -> str:
+    """Why `path` cannot be opened, in words: a symlink loop, a broken link, or simply absent."""
+    path = Path(path)
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (the link leads back to itself)"
+        if exc.errno == errno.EACCES:
+            return "permission denied"
+        if exc.errno == errno.ENOTDIR:
+            return "a part of the path is a file, not a folder"
+        if path.is_symlink():
+            return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+        return f"no such {what}"
+    return f"not a {what}"
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Raise WriteError now, before long work, if files cannot be made in `folder`.
+
+    Folders it has to create for the test are removed again, so a refused or failed run
+    leaves nothing behind; the caller creates them for real when it writes.
+    """
+    folder = Path(folder).expanduser()
+    created: list[Path] = []
+    probe: Path | None = None
+    try:
+        walk = folder
+        while not walk.exists() and not walk.is_symlink():
+            created.append(walk)
+            walk = walk.parent
+        if not walk.is_dir():
+            raise WriteError(folder, f"{walk} is a file, not a folder" if walk.exists()
+                             else why_missing(walk, "folder"), errno.ENOTDIR)
+        for d in reversed(created):
+            d.mkdir()
+        probe = folder / f".gcam-write-test.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, b"\0")
+        finally:
+            os.close(fd)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(folder, write_reason(exc, folder), exc.errno) from None
+    finally:
+        if probe is not None:
+            probe.unlink(missing_ok=True)
+        for d in created:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    return folder
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: bool = True) -> Path:
-    """Call write(tmp_path), then move the finished file over `path` in one step."""
+    """Call write(tmp_path), then move the finished file over `path` in one step.
+
+    Any failure to write raises WriteError (one line: the path and the reason) and leaves
+    the previous file as it was; other exceptions from `write` pass through unchanged.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its files are private (0600); a dataset or checkpoint should get the
-    # permissions any new file gets (the umask decides), like a plain save would.
-    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Not mkstemp: its files are private (0600); a dataset or checkpoint should get the
+        # permissions any new file gets (the umask decides), like a plain save would.
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as exc:
+        blocker = _file_in_the_way(path.parent)
+        reason = f"{blocker} is a file, not a folder" if blocker else write_reason(exc, path.parent)
+        raise WriteError(path, reason, exc.errno) from None
     try:
         write(tmp)
         if fsync:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _is_write_failure(exc) and not isinstance(exc, WriteError):
+            raise WriteError(path, write_reason(exc, path.parent), getattr(exc, "errno", None)) from exc
         raise
     return path
 

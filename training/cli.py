@@ -8,10 +8,12 @@ Exit status: 0 finished or stopped on request, 2 a problem with the options or t
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
 import traceback
+from gcam_desktop.quiet import quiet_library_warnings
 from typing import Sequence
 
 from gcam_desktop.models.names import ARCHS
@@ -76,6 +78,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", action="append", metavar="[ARCH=]PATH", default=None,
                    help="start from weights: one of our checkpoints or a torchvision / timm state dict; "
                         "the classifier is replaced when the class count differs. Repeat with ARCH= per arch")
+    g.add_argument("--allow-unvalidated-classes", action="store_true",
+                   help="train even when a class has too few images to lend one to validation "
+                        "(refused otherwise, naming the class and the minimum)")
     g.add_argument("--cache-gb", type=float, default=None, metavar="GB",
                    help="keep the decoded images in memory when they fit this many GB (the copies of all "
                         "processes on the machine together); 0: decode them per batch in DataLoader workers "
@@ -132,6 +137,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     if args.arch:
         cfg.archs = list(args.arch)
     cfg.hflip = not args.no_hflip
+    cfg.allow_unvalidated_classes = bool(args.allow_unvalidated_classes)
     cfg.amp = bool(args.amp)
     cfg.sync_bn = bool(args.sync_bn)
     for item in args.init or []:
@@ -207,6 +213,7 @@ def _rank() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_library_warnings()
     _passive_openmp()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
     rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
@@ -274,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         known = _user_error(exc)
-        message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        message = _user_message(exc) if known else f"{type(exc).__name__}: {exc}"
         if not known:
             traceback.print_exc(file=sys.stderr)
         log.error("%s", message)
@@ -286,6 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.setLevel(saved_log[0])
         log.propagate = saved_log[1]
         guard.restore()
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG)
+
+
+def _user_message(exc: Exception) -> str:
+    """One line for a problem the user can fix; a failed write names the file and the reason."""
+    from gcam_desktop.files import WriteError, write_reason
+
+    if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
+        return f"cannot write {exc.filename or 'a file'}: {write_reason(exc)}"
+    return str(exc)
 
 
 def _launch(argv: list[str], nproc: int) -> int:
@@ -306,7 +325,12 @@ def _user_error(exc: Exception) -> bool:
     from .data import DataError
     from .run import RunError
 
-    known: tuple = (DataError, RunError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+    from gcam_desktop.files import WriteError
+
+    known: tuple = (DataError, RunError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
+                    WriteError)
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return True  # a full or read-only disk, wherever the write happened
     try:
         from gcam_desktop.models import CheckpointError
 

@@ -6,6 +6,7 @@ cross-entropy, random horizontal flip, 100 epochs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -39,6 +40,9 @@ class TrainConfig:
     # machine together); None: half the memory available at the start; 0: decode per batch.
     cache_gb: float | None = None
     sync_bn: bool = False  # several processes: batch-norm statistics over the global batch
+    # Train even when a class is too small to lend an image to validation (refused otherwise:
+    # its accuracy would go unmeasured, and best.pt would be chosen without it).
+    allow_unvalidated_classes: bool = False
 
     def validate(self) -> None:
         """ValueError naming the option at fault."""
@@ -49,10 +53,11 @@ class TrainConfig:
             raise ValueError(f"--arch: unknown architecture {', '.join(unknown)}; choose from {', '.join(ARCHS)}")
         if len(set(self.archs)) != len(self.archs):
             raise ValueError("--arch: each architecture once")
+        _check_numbers(self)
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 2, "--batch-size must be at least 2 (batch norm needs two images)"),
-            (self.lr > 0, "--lr must be positive"),
+            (self.lr > 0, f"--lr must be positive, not {self.lr}"),
             (self.weight_decay >= 0, "--weight-decay must not be negative"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
@@ -86,6 +91,27 @@ class TrainConfig:
     def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_INTS = ("epochs", "batch_size", "input_size", "seed")
+_FLOATS = ("lr", "weight_decay", "val_fraction", "test_fraction")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Every numeric option a finite number of the right kind (inf, nan, "1e-3" as text and
+    True are refused here, before anything is read or written)."""
+    for name in _INTS + ("workers",):
+        value = getattr(cfg, name)
+        if name == "workers" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"--{name.replace('_', '-')} must be a whole number, not {value!r}")
+    for name in _FLOATS + ("cache_gb",):
+        value = getattr(cfg, name)
+        if name == "cache_gb" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"--{name.replace('_', '-')} must be a finite number, not {value!r}")
 
 
 # The demo preset: small enough to train all three ResNet50 variants on a 2-core CPU in

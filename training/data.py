@@ -21,7 +21,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -112,7 +112,9 @@ def _class_images(folder: Path, warn: Callable[[str], None]) -> list[Path]:
 def _scan_classes(root: Path, warn: Callable[[str], None], what: str) -> dict[str, list[Path]]:
     """{class name: image paths} for an ImageFolder at root, with the checks every run needs."""
     if not root.exists():
-        raise DataError(f"{root}: no such folder")
+        from gcam_desktop.files import why_missing
+
+        raise DataError(f"{root}: {why_missing(root, 'folder')}")
     if not root.is_dir():
         raise DataError(f"{root}: is a file; --data takes a folder with one subfolder per class")
     classes = _subfolders(root)
@@ -192,7 +194,7 @@ def find_dataset(data_dir: str | os.PathLike, warn: Callable[[str], None] = lamb
 
 def decode_resized(path: str | os.PathLike, size: int) -> np.ndarray:
     """S x S x 3 uint8: the shared loader, then exactly the resize of imaging.preprocess."""
-    img = load_image(path)
+    img = load_image(path, min_size=(int(size), int(size)))  # a big JPEG decoded no larger than needed
     return np.array(img.resize((int(size), int(size)), Image.BILINEAR), dtype=np.uint8)  # writable copy
 
 
@@ -235,6 +237,46 @@ def _count(n: int, fraction: float) -> int:
     return max(k, 1) if n >= 3 else k  # a class of 3+ always lends one image to a wanted split
 
 
+def _split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(validation, test) images a class of n lends; at least one stays for training."""
+    n_val, n_test = _count(n, val_fraction), _count(n, test_fraction)
+    while n_val + n_test > n - 1 and (n_val or n_test):  # keep at least one for training
+        if n_test >= n_val and n_test:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
+
+
+def min_images_for_validation(val_fraction: float, test_fraction: float) -> int:
+    """The fewest images a class needs to lend one to validation with these fractions."""
+    n = 1
+    while _split_counts(n, val_fraction, test_fraction)[0] == 0 and n < 10_000:
+        n += 1
+    return n
+
+
+def check_validation_possible(counts: Mapping[str, int], val_fraction: float, test_fraction: float,
+                              allow: bool, warn: Callable[[str], None] = lambda m: None) -> None:
+    """Refuse (DataError) when a class is too small to lend an image to validation, unless
+    `allow`: its accuracy would go unmeasured, best.pt would be chosen without it, and on such
+    tiny sets the training accuracy (train mode, batch statistics) flatters the model."""
+    if val_fraction <= 0:
+        return
+    small = {name: n for name, n in counts.items() if _split_counts(n, val_fraction, test_fraction)[0] == 0}
+    if not small:
+        return
+    need = min_images_for_validation(val_fraction, test_fraction)
+    listed = ", ".join(f"{name} ({n})" for name, n in list(small.items())[:6]) + (" ..." if len(small) > 6 else "")
+    message = (f"too few images to set one aside for validation in class{'es' if len(small) > 1 else ''} "
+               f"{listed}: with validation fraction {val_fraction:g} and test fraction {test_fraction:g} a "
+               f"class needs at least {need} images. Without validation images the run cannot tell how "
+               f"well it does on that class")
+    if not allow:
+        raise DataError(message + "; add images, or train anyway with --allow-unvalidated-classes")
+    warn(message + " (training anyway, as asked)")
+
+
 def stratified_split(labels: Sequence[int], val_fraction: float, test_fraction: float, seed: int,
                      names: Sequence[str] | None = None,
                      warn: Callable[[str], None] = lambda m: None) -> dict[str, list[int]]:
@@ -254,12 +296,7 @@ def stratified_split(labels: Sequence[int], val_fraction: float, test_fraction: 
         idx = list(by_class[y])
         random.Random(f"gcam-split:{seed}:{y}").shuffle(idx)
         n = len(idx)
-        n_val, n_test = _count(n, val_fraction), _count(n, test_fraction)
-        while n_val + n_test > n - 1 and (n_val or n_test):  # keep at least one for training
-            if n_test >= n_val and n_test:
-                n_test -= 1
-            else:
-                n_val -= 1
+        n_val, n_test = _split_counts(n, val_fraction, test_fraction)
         name = names[y] if names else str(y)
         if val_fraction > 0 and n_val == 0:
             warn(f"class {name} has only {n} image{'s' if n != 1 else ''}: none left for validation")
@@ -279,7 +316,8 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def build_split(listing: Listing, failures: Iterable[dict], val_fraction: float, test_fraction: float,
-                seed: int, warn: Callable[[str], None] = lambda m: None) -> DatasetSplit:
+                seed: int, warn: Callable[[str], None] = lambda m: None,
+                allow_unvalidated: bool = True) -> DatasetSplit:
     """The split of the readable images of `listing` (failures left out and recorded)."""
     failures = list(failures)
     bad = {f["path"] for f in failures}
@@ -292,6 +330,7 @@ def build_split(listing: Listing, failures: Iterable[dict], val_fraction: float,
     if listing.layout == "imagefolder":
         items = readable(listing.parts["all"])
         _check_classes(items, names, root, failures)
+        check_validation_possible(_class_counts(items, names), val_fraction, test_fraction, allow_unvalidated, warn)
         idx = stratified_split([y for _, y in items], val_fraction, test_fraction, seed, names, warn)
         parts = {s: [(_rel(items[i][0], root), items[i][1]) for i in idx[s]] for s in SPLITS}
     else:
@@ -303,6 +342,18 @@ def build_split(listing: Listing, failures: Iterable[dict], val_fraction: float,
     skipped = [{"path": _rel(Path(f["path"]), root), "reason": f["reason"]} for f in failures]
     return DatasetSplit(str(root), listing.layout, list(names), parts["train"], parts["val"], parts["test"],
                         skipped, seed, val_fraction, test_fraction)
+
+
+def _class_counts(items, names) -> dict[str, int]:
+    counts = [0] * len(names)
+    for _, y in items:
+        counts[y] += 1
+    return dict(zip(names, counts))
+
+
+def listing_counts(listing: Listing) -> dict[str, int]:
+    """Images per class of an ImageFolder listing, before decoding (empty for pre-split data)."""
+    return _class_counts(listing.parts["all"], listing.class_names) if listing.layout == "imagefolder" else {}
 
 
 def _check_classes(items, names, root, failures) -> None:

@@ -49,7 +49,9 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "epoch": ("int", "the epoch just finished, counted from 1"),
         "epochs": ("int", "total epochs of the run"),
         "train_loss": ("number", "mean cross-entropy over the epoch's training batches"),
-        "train_acc": ("number", "training accuracy in [0, 1] (augmented images, weights changing)"),
+        "train_acc": ("number", "running training accuracy in [0, 1] in train mode (augmented images, weights "
+                      "changing, batch-norm statistics of each batch): not what the saved model does on these "
+                      "images; report.json's `train_accuracy_eval` is that"),
         "val_loss": ("number|null", "validation loss; null when there is no validation split"),
         "val_acc": ("number|null", "validation accuracy in [0, 1]; null without validation split"),
         "lr": ("number", "learning rate at the end of the epoch"),

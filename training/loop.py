@@ -370,7 +370,7 @@ class ArchTrainer:
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         self.emit("epoch_end", arch=self.arch, epochs=self.cfg.epochs, **row)
-        log.info("%s epoch %d/%d  train loss %.4f acc %.3f | val loss %s acc %s | %.1f s, %.1f img/s",
+        log.info("%s epoch %d/%d  train loss %.4f acc %.3f (train mode) | val loss %s acc %s | %.1f s, %.1f img/s",
                  self.arch, done, self.cfg.epochs, row["train_loss"] or float("nan"), row["train_acc"],
                  _fmt(row["val_loss"], ".4f"), _fmt(row["val_acc"], ".3f"), row["seconds"], row["images_per_s"])
 
@@ -421,6 +421,11 @@ class ArchTrainer:
         result = self._evaluate(split, predictions=True)
         if result is None:
             return self._stopped(self.cfg.epochs, 0, None)
+        # The saved model on its own training images, in eval mode (running batch-norm
+        # statistics, no flips): what the per-epoch train_acc (train mode) is not.
+        train_check = self._evaluate("train")
+        if train_check is None:
+            return self._stopped(self.cfg.epochs, 0, None)
         if not self.world.main:
             return {"status": "finished", "arch": self.arch, "split": split, "accuracy": result["acc"],
                     "best_val_acc": self.best_val_acc, "best": str(self.best_path), "report": str(self.report_path)}
@@ -437,7 +442,9 @@ class ArchTrainer:
             "device": str(self.device), "sizes": self.data.sizes(), "skipped": len(self.data.skipped),
             "world_size": self.world.size,
             "best": str(self.best_path), "history": self.history,
+            "train_accuracy_eval": train_check["acc"],
         }
+        self._warn_if_train_mode_flatters(train_check["acc"])
         write_json(self.report_path, full)
         metrics = {k: full[k] for k in ("accuracy", "per_class", "confusion")}
         self.emit("finished", arch=self.arch, split=split, accuracy=full["accuracy"], loss=full["loss"],
@@ -447,6 +454,15 @@ class ArchTrainer:
                  _fmt(full["accuracy"], ".4f"), self.best_epoch, self.report_path)
         return {"status": "finished", "arch": self.arch, "split": split, "accuracy": full["accuracy"],
                 "best_val_acc": self.best_val_acc, "best": str(self.best_path), "report": str(self.report_path)}
+
+
+    def _warn_if_train_mode_flatters(self, eval_acc: float | None) -> None:
+        running = self.history[-1]["train_acc"] if self.history else None
+        if eval_acc is not None and running is not None and running - eval_acc > 0.1:
+            log.warning("%s: training accuracy was %.3f while training (train mode: batch statistics of each "
+                        "batch, flipped images), but best.pt classifies %.3f of its own training images right; "
+                        "tiny batches or data make the two differ, so judge the model by its validation and "
+                        "test accuracy", self.arch, running, eval_acc)
 
 
 def _fmt(x: float | None, spec: str) -> str:

@@ -15,15 +15,17 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
-from gcam_desktop.files import write_json
+from gcam_desktop.files import check_writable, write_json
 
 from .cache_budget import CacheChoice, choose_cache
 from .config import TrainConfig
-from .data import DataError, DatasetSplit, build_split, decode_all, find_dataset
+from .data import (DataError, DatasetSplit, build_split, check_validation_possible, decode_all, find_dataset,
+                   listing_counts)
 from .events import EventSink, make_event
 from .stopping import StopFlag
 
@@ -56,7 +58,7 @@ def _new_run_dir(cfg: TrainConfig) -> Path:
     from gcam_desktop.paths import runs_dir
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = Path(cfg.data or "data").expanduser().resolve().name or "data"
+    name = Path(os.path.abspath(Path(cfg.data or "data").expanduser())).name or "data"
     run_dir = runs_dir() / f"{stamp}-{name}"
     k = 1
     while run_dir.exists():
@@ -138,11 +140,15 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> 
     copies = world.local_size if world is not None else 1
     if split is None:
         listing = find_dataset(cfg.data, warn=log.warning)
+        # Before decoding: a class too small for validation is refused in seconds, not minutes.
+        check_validation_possible(listing_counts(listing), cfg.val_fraction, cfg.test_fraction,
+                                  allow=cfg.allow_unvalidated_classes)
         paths = [p for part in listing.parts.values() for p, _ in part]
         choice = choose_cache(len(paths), size, cfg.cache_gb, copies)
         log.info("%s", choice.reason)
         arr, failures = _decode(paths, size, choice.cached, world)
-        split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning)
+        split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning,
+                            allow_unvalidated=cfg.allow_unvalidated_classes)
         row_of = {str(p): i for i, p in enumerate(paths)}
         root = Path(split.root)
         rows = {s: [row_of[str(root / p)] for p, _ in split.items(s)] for s in ("train", "val", "test")}
@@ -200,7 +206,12 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
             raise ValueError("--data: name the image folder to train on")
         cfg.validate()
         run_dir, archs, split = None, list(cfg.archs), None
-        cfg.data = str(Path(cfg.data).expanduser().resolve())
+        try:
+            cfg.data = str(Path(cfg.data).expanduser().resolve())
+        except (OSError, RuntimeError):  # Python raises RuntimeError for a symlink loop
+            from gcam_desktop.files import why_missing
+
+            raise DataError(f"{cfg.data}: {why_missing(cfg.data, 'folder')}") from None
     if device is not None:
         cfg.device = device
     if workers is not None:
@@ -225,17 +236,13 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
         raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be a multiple of the "
                          f"{world.size} processes, and at least 2 per process (batch norm)")
     if run_dir is None:
-        run_dir = world.from_main(lambda: _new_run_dir(cfg))
+        run_dir = world.from_main(lambda: _checked_new_run_dir(cfg))
         cfg.out = str(run_dir.resolve())
     split, data, choice = prepare(cfg, split, world)
     per_rank = cfg.batch_size // world.size
-    if not resuming and world.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", {"format": RUN_FORMAT, "version": 1,
-                                             "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                                             "torch": torch.__version__, "config": cfg.to_json(),
-                                             "distributed": {**world.describe(), "per_rank_batch": per_rank}})
-        split.save(run_dir / "split.json")
+    if not resuming:
+        world.from_main(lambda: _write_new_run(run_dir, cfg, split, torch.__version__,
+                                               {**world.describe(), "per_rank_batch": per_rank}))
     world.barrier()  # the run folder exists before any process writes under it
     n_workers = _auto_workers(cfg, choice.cached, world.local_size)
     started = {**world.describe(), "per_rank_batch": per_rank,
@@ -268,6 +275,29 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
          results={a: {k: r.get(k) for k in ("split", "accuracy", "best_val_acc", "best", "report")}
                   for a, r in results.items()})
     return {"status": "finished", "run_dir": str(run_dir), "results": results}
+
+
+def _checked_new_run_dir(cfg: TrainConfig) -> Path:
+    run_dir = _new_run_dir(cfg)
+    check_writable(run_dir)  # before the images are read: a read-only --out fails now
+    return run_dir
+
+
+def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str,
+                   distributed: dict) -> None:
+    """config.json and split.json of a new run; a run refused here leaves no folder behind."""
+    record = {"format": RUN_FORMAT, "version": 1,
+              "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "torch": torch_version, "config": cfg.to_json(), "distributed": distributed}
+    json.dumps(record, allow_nan=False)  # a ValueError now, before the folder exists
+    existed = run_dir.exists()
+    try:
+        write_json(run_dir / "config.json", record)
+        split.save(run_dir / "split.json")
+    except BaseException:
+        if not existed:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _finished_report(arch_dir: Path) -> dict | None:

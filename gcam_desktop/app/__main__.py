@@ -53,6 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--self-test-timeout", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
     # For benchmarks: print {"launch_to_window_s": ...} once the window has painted, then quit.
     p.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
+    # For bench/app.py: print {"launch_to_map_s": {slot: s}, ...} once every panel has its first map.
+    p.add_argument("--quit-after-maps", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--version", action="version", version=_version())
     return p.parse_args(argv)
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()  # first: a frozen child process must not open a window
     argv = list(sys.argv[1:] if argv is None else argv)
+    from gcam_desktop.quiet import quiet_library_warnings
+
+    quiet_library_warnings()  # the window and the terminal show the program's messages only
     if argv and argv[0] == "train":
         from training.cli import main as train_main  # no Qt on this path
 

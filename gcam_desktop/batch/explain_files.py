@@ -1,11 +1,10 @@
 """Explain folders of images with several models and write the results to files: overlay
-PNGs, raw maps (.npy) and one predictions.csv. Qt-free; `gcam-explain` and the app's batch
+PNGs, raw maps (.npy) and one predictions.csv, whose rows are written as images finish. Qt-free; `gcam-explain` and the app's batch
 export both call `explain_paths`."""
 
 from __future__ import annotations
 
 import csv
-import io
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,11 +35,13 @@ class ModelSpec:
 @dataclass
 class BatchReport:
     images: int = 0  # image files found
-    maps: int = 0  # (image, model, class) maps written
+    finished: int = 0  # images explained with every usable model, their rows in predictions.csv
+    maps: int = 0  # (image, model, class) maps whose overlay and raw map are both on disk
+    maps_failed: int = 0  # maps computed but not (completely) written
     written: list[Path] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
     predictions_csv: Path | None = None
-    cancelled: bool = False
+    cancelled: bool = False  # stopped on request or interrupted (Ctrl+C, SIGTERM) before the end
     seconds: float = 0.0
 
     @property
@@ -73,7 +74,9 @@ def collect_images(paths: Iterable[str | os.PathLike],
         elif root.is_file():
             files = [(root, PurePath(root.name))]  # not filtered by extension: the loader judges
         else:
-            report(root, "no such file or folder")
+            from gcam_desktop.files import why_missing
+
+            report(root, why_missing(root))
             continue
         for path, rel in files:
             key = path.resolve()
@@ -118,13 +121,45 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     _atomic_write(path, lambda fh: np.save(fh, np.ascontiguousarray(array, dtype=np.float32)))
 
 
-def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    data = buf.getvalue().encode("utf-8")
-    _atomic_write(path, lambda fh: fh.write(data))
+class PredictionsCsv:
+    """predictions.csv written as the rows come: an interrupted run keeps what it finished.
+
+    Rows go to a hidden file beside it, flushed after each batch; close() moves it into place
+    (also after an interruption), so an earlier predictions.csv stays whole until then."""
+
+    def __init__(self, path: Path) -> None:
+        from gcam_desktop.files import WriteError, write_reason
+
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.tmp, "w", encoding="utf-8", newline="")
+            self.writer = csv.DictWriter(self.fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            self.writer.writeheader()
+            self.fh.flush()
+        except OSError as exc:
+            raise WriteError(path, write_reason(exc, path.parent), exc.errno) from None
+
+    def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        from gcam_desktop.files import WriteError, write_reason
+
+        try:
+            self.writer.writerows(rows)
+            self.fh.flush()
+        except OSError as exc:
+            raise WriteError(self.path, write_reason(exc, self.path.parent), exc.errno) from None
+
+    def close(self) -> Path:
+        from gcam_desktop.files import WriteError, write_reason
+
+        try:
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            Path(self.tmp).unlink(missing_ok=True)
+            raise WriteError(self.path, write_reason(exc, self.path.parent), exc.errno) from None
+        return self.path
 
 
 def _safe(name: str) -> str:
@@ -151,8 +186,8 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
         the top_k most probable classes of each image.
     on_progress(done, total, path) after each image; should_stop() is asked between batches.
     world: a gcam_desktop.distributed.World of several processes (torchrun): each explains every
-        world.size-th batch (the same batches one process would make, so the same maps, byte for
-        byte), rank 0 gathers the rows and writes predictions.csv in one process's order; the
+        world.size-th batch (the batches one process would make, so the same maps, byte for byte);
+        the rows are gathered and rank 0 writes predictions.csv in one process's order; the
         report's counts and failures are those of all processes.
     """
     from gcam_desktop.imaging import ImageLoadError, load_image
@@ -183,31 +218,45 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     report.images = len(items)
     if not items:
         fail(", ".join(map(str, paths)) or "(no paths)", "no images to explain")
+        report.seconds = time.perf_counter() - t0
+        return report
+    from gcam_desktop.files import WriteError, check_writable
+
     rank, size = (world.rank, world.size) if world is not None else (0, 1)
+    try:  # before any work: an unwritable --out fails now, in one line, not once per map
+        check_writable(out)
+        predictions = PredictionsCsv(out / "predictions.csv") if rank == 0 else None
+    except WriteError as exc:
+        fail(str(exc.path), f"cannot write: {exc.reason}; nothing was explained")
+        report.seconds = time.perf_counter() - t0
+        return report
+    sizes = [int(m.meta.get("input_size", 224)) for m in usable] or [224]
+    need = fit_request(max_side, max(sizes))
+    pending: list[tuple[Future, Path, str, Any]] = []
+    done = 0
     step = max(1, int(batch_size))
     starts = list(range(0, len(items), step))[rank::size]  # whole batches, dealt round-robin
     mine = sum(len(items[b:b + step]) for b in starts)
-    rows_of: dict[int, list[dict[str, Any]]] = {}  # batch start -> its rows
-    pending: list[tuple[Future, Path, str]] = []
-    done = 0
+    held: dict[int, tuple[list, int]] = {}  # several processes: batch start -> (rows, images finished)
     # One writer thread: PNG encoding and disk writes overlap the next batch's forward pass.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcam-explain-write") as writer:
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcam-explain-write")
+    try:
         for start in starts:
             if should_stop is not None and should_stop():
                 report.cancelled = True
                 break
             batch = items[start:start + step]
-            rows = rows_of.setdefault(start, [])
             images, kept = [], []
             for path, rel in batch:
                 try:
-                    images.append(load_image(path))
+                    images.append(load_image(path, min_size=need))
                     kept.append((path, rel))
                 except ImageLoadError as exc:
                     fail(str(path), exc.reason)
                 except Exception as exc:  # the loader's contract is ImageLoadError; be safe anyway
                     fail(str(path), f"{type(exc).__name__}: {exc}")
             pictures = [_display_image(im, max_side) for im in images] if usable else []
+            rows: list[dict[str, Any]] = []
             for spec in list(usable) if kept else ():
                 try:
                     x = preprocess_batch(images, spec.meta)
@@ -236,35 +285,63 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                         base = out / _safe(spec.name) / rel.parent / f"{rel.stem}.{method}.{tag}"
                         png, npy = base.with_name(base.name + ".png"), base.with_name(base.name + ".npy")
                         colored = overlay(pictures[i], maps[i, k], alpha, cmap)
-                        pending.append((writer.submit(_save_png, png, colored), png, str(path)))
-                        pending.append((writer.submit(_save_npy, npy, raws[i, k]), npy, str(path)))
+                        one_map = _MapWrites()
+                        pending.append((writer.submit(_save_png, png, colored), png, str(path), one_map))
+                        pending.append((writer.submit(_save_npy, npy, raws[i, k]), npy, str(path), one_map))
                         explained[int(cls)] = (png, npy)
-                        report.maps += 1
                     rows.extend(_prediction_rows(path, spec, probs[i], ranks, explained, top_k, out))
+            if rows and size > 1:  # written by rank 0 once all are gathered, in one process's order
+                held[start] = (rows, len(kept))
+            elif rows:
+                try:
+                    predictions.add(rows)
+                except WriteError as exc:
+                    fail(str(exc.path), exc.reason)
+                    report.cancelled = True
+                    break
+                report.finished += len(kept)
             for path, _ in batch:
                 done += 1
                 if on_progress:
                     on_progress(done, mine, str(path))
             # Back-pressure: a slow disk must not let finished pictures pile up in memory.
             pending = _collect_writes(pending, report, fail, keep=MAX_PENDING_WRITES)
+    except KeyboardInterrupt:
+        # Ctrl+C (or SIGTERM turned into one by the CLI): keep what is finished and say so.
+        report.cancelled = True
+    finally:
+        writer.shutdown(wait=True)  # the writes already queued still land
         _collect_writes(pending, report, fail, keep=0)
-    if size > 1:
-        parts = world.gather((rows_of, report.failures, report.maps, report.cancelled))
-        rows_of = {k: v for part in parts for k, v in part[0].items()}
-        report.failures = list(dict.fromkeys(f for part in parts for f in part[1]))  # shared ones once
-        report.maps = sum(part[2] for part in parts)
-        report.cancelled = any(part[3] for part in parts)
-    rows = [row for start in sorted(rows_of) for row in rows_of[start]]
-    if items and rank == 0:
-        csv_path = out / "predictions.csv"
+        if size > 1:
+            _gather_reports(world, report, held, predictions, fail)
         try:
-            _write_csv(csv_path, rows)
-            report.predictions_csv = csv_path
-            report.written.append(csv_path)
-        except OSError as exc:
-            fail(str(csv_path), f"cannot write: {exc.strerror or exc}")
+            if predictions is not None:
+                report.predictions_csv = predictions.close()
+                report.written.append(report.predictions_csv)
+        except WriteError as exc:
+            fail(str(exc.path), exc.reason)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _gather_reports(world, report: BatchReport, held: dict, predictions, fail) -> None:
+    """Every process's rows, counts and failures into `report`; rank 0 writes the rows by batch."""
+    from gcam_desktop.files import WriteError
+
+    parts = world.gather((held, report.failures, report.maps, report.maps_failed, report.cancelled))
+    batches = {start: v for part in parts for start, v in part[0].items()}
+    report.failures = list(dict.fromkeys(f for part in parts for f in part[1]))  # shared ones once
+    report.maps = sum(part[2] for part in parts)
+    report.maps_failed = sum(part[3] for part in parts)
+    report.cancelled = any(part[4] for part in parts)
+    report.finished = sum(n for _, n in batches.values())
+    if predictions is None:
+        return
+    try:
+        for start in sorted(batches):
+            predictions.add(batches[start][0])
+    except WriteError as exc:
+        fail(str(exc.path), exc.reason)
 
 
 def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int | None, top_k: int,
@@ -283,6 +360,18 @@ def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int |
         fail(spec.name, f"has only {n} classes, fewer than --top-k {top_k}")
         return False
     return True
+
+
+def fit_request(max_side: int, input_size: int):
+    """What load_image needs at least: the overlay's size (the image fitted into max_side;
+    all of it for 0) and the model input (input_size on both sides, squashed)."""
+    def need(w: int, h: int) -> tuple[int, int]:
+        if not max_side:
+            return w, h
+        scale = min(1.0, max_side / max(w, h))
+        return max(input_size, round(w * scale)), max(input_size, round(h * scale))
+
+    return need
 
 
 def _display_image(img, max_side: int) -> np.ndarray:
@@ -315,17 +404,31 @@ def _prediction_rows(path: Path, spec: ModelSpec, probs: np.ndarray, ranks: np.n
     return rows
 
 
+class _MapWrites:
+    """The two files of one map (overlay PNG, raw .npy): it counts once both are written."""
+
+    def __init__(self) -> None:
+        self.left, self.failed = 2, False
+
+
 def _collect_writes(pending, report: BatchReport, fail, keep: int):
     """Account for finished writes; wait for the oldest until at most `keep` are unfinished."""
+    from gcam_desktop.files import write_reason
+
     left = []
-    for n, (future, target, source) in enumerate(pending):
+    for n, (future, target, source, one_map) in enumerate(pending):
         if not future.done() and len(pending) - n <= keep:
-            left.append((future, target, source))
+            left.append((future, target, source, one_map))
             continue
+        one_map.left -= 1
         try:
             future.result()
             report.written.append(target)
         except Exception as exc:
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
-            fail(str(target), f"cannot write the output of {source}: {why}")
+            if not one_map.failed:
+                report.maps_failed += 1
+            one_map.failed = True
+            fail(str(target), f"cannot write the output of {source}: {write_reason(exc, target.parent)}")
+        if one_map.left == 0 and not one_map.failed:
+            report.maps += 1
     return left

@@ -12,7 +12,8 @@ report.md and PNG curves.
 
 Masks: `--masks DIR` mirrors the data folder (DIR/<class>/<name>.png, 255 = object); without
 it, the synthetic set's layout is found by itself (OUT/images/<class>/x.png beside
-OUT/masks/<class>/x.png).
+OUT/masks/<class>/x.png). A mask of another size but the image's aspect ratio is scaled to the
+image (said per file); one of another aspect ratio is not used (said per file).
 
 This module is the command line only; the work is in `gcam_desktop.evaluation`.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -60,16 +62,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet_library_warnings()
     err = lambda msg: print(f"gcam-evaluate: {msg}", file=sys.stderr)  # noqa: E731
     data = Path(args.data).expanduser()
     if not data.is_dir():
-        err(f"{data}: no such folder")
+        from gcam_desktop.files import why_missing
+
+        err(f"{data}: {why_missing(data, 'folder')}")
         return 2
     if args.masks is not None and not args.masks.is_dir():
-        err(f"{args.masks}: no such masks folder")
+        from gcam_desktop.files import why_missing
+
+        err(f"{args.masks}: {why_missing(args.masks, 'masks folder')}")
         return 2
     if args.steps < 1:
         err(f"--steps must be at least 1, not {args.steps}")
+        return 2
+    from gcam_desktop.files import WriteError, check_writable
+
+    try:  # before any scoring: an unwritable --out fails now, not after the whole run
+        check_writable(args.out)
+    except WriteError as exc:
+        err(str(exc))
         return 2
     checkpoints = list(args.checkpoint)
     if args.demo:
@@ -129,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 err(f"skipping {item.path}: {item.reason}")
                 skipped.append(item)
             else:
+                if item.mask_note:  # a mask rescaled or refused: said per file
+                    bar.write(f"gcam-evaluate: {item.path}: {item.mask_note}", file=sys.stderr)
                 scores.append(item)
             bar.update(1)
     if not scores:
@@ -141,9 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         files = write_report(report, args.out)
     except OSError as exc:
-        err(f"cannot write the report to {args.out}: {exc}")
+        from gcam_desktop.files import write_reason
+
+        err(str(exc) if isinstance(exc, WriteError) else f"cannot write the report to {args.out}: {write_reason(exc)}")
         return 1
     print(report["answer"])
+    if not report["images_with_masks"] and args.masks is None:
+        err("no object masks found; give their folder with --masks DIR")
     print(f"report: {files[1]}", file=sys.stderr)
     return 0
 

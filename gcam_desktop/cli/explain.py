@@ -4,7 +4,9 @@
 
 Writes, per image and model, the overlay PNG and the raw map (.npy, the layer's resolution,
 before normalisation) under OUT/<model>/, and one OUT/predictions.csv. A bad image is
-reported by name and skipped; the exit status is 1 if anything failed, 2 for a usage error.
+reported by name and skipped; the exit status is 1 if anything failed or no map was written,
+2 for a usage error, 130 / 143 after Ctrl+C / SIGTERM (the finished images' rows are kept in
+predictions.csv, which is written as images finish).
 
 The work is `gcam_desktop.batch.explain_files.explain_paths`, which the app's batch export calls too.
 torch is imported only once the arguments are read, so `--help` is instant.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -125,6 +128,7 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_library_warnings()
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
     if args.batch_size < 1:
@@ -150,11 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from gcam_desktop.distributed import init_world
 
-    shown = {"bar": None}
+    bar = None
 
     def say(message: str) -> None:
-        if shown["bar"] is not None:
-            shown["bar"].write(message, file=sys.stderr)  # above the bar, which stays intact
+        if bar is not None:
+            bar.write(message, file=sys.stderr)  # above the bar, which stays intact
         else:
             print(message, file=sys.stderr)
 
@@ -164,52 +168,112 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems.append((what, why))
         say(f"error: {what}: {why}")
 
+    from gcam_desktop.files import WriteError, check_writable
+
+    try:  # before the models load and any image is read: an unwritable --out fails at once
+        check_writable(args.out)
+    except WriteError as exc:
+        say(f"error: {exc}")
+        return 1
     try:
         world = init_world(args.device, gloo_only=True)
     except (ValueError, RuntimeError) as exc:
         parser.error(f"--device {args.device}: {exc}")
-    try:
+
+    def work() -> int:
+        nonlocal bar
         models = load_models(args.weights, world.device, args.num_classes, args.input_size, say, fail)
         if not models:
             say("error: no model could be loaded; nothing to do")
             return 1
-        bar = shown["bar"] = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None,
-                                  dynamic_ncols=True)
+        bar = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None, dynamic_ncols=True)
 
         def progress(done: int, total: int, path: str) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
+        signals = _StopOnSignals()
         try:
             report = explain_paths(
                 args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
                 top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
                 alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail,
                 world=world if world.distributed else None)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before explain_paths could take over: nothing finished
             bar.close()
-            say("interrupted")
-            return 130
+            say("interrupted before any image was finished; nothing written")
+            return 128 + (signals.received or 2)
         finally:
+            signals.restore()
             bar.close()
-        shown["bar"] = None
-        if world.distributed:  # every process's problems, each told once (the others logged theirs)
-            problems = report.failures
+        bar = None
+        if world.distributed:  # every process's problems, each told once (each logged its own already)
+            problems[:] = report.failures
             if not world.main:
-                return 1 if problems else 0
+                return 1 if problems or report.maps == 0 else 0
         names = ", ".join(m.name for m in models)
-        say(f"{report.images} image(s) x {len(models)} model(s) [{names}], {args.method}: "
-            f"{report.maps} map(s) written to {args.out} in {report.seconds:.1f} s"
-            + (f" by {world.size} processes" if world.distributed else "")
-            + (f"; predictions in {report.predictions_csv}" if report.predictions_csv else ""))
+        say(summary(report, len(models), names, args.method, args.out)
+            + (f" (by {world.size} processes)" if world.distributed else ""))
+        if report.cancelled and signals.received:
+            return 128 + signals.received
         if problems:
             say(f"{len(problems)} problem(s):")
             for what, why in problems:
                 say(f"  {what}: {why}")
             return 1
+        if report.maps == 0:
+            return 1  # nothing written is never a success
         return 0
+
+    try:
+        return work()
     finally:
         world.close()
+
+
+def summary(report, n_models: int, names: str, method: str, out) -> str:
+    """One honest line: what was finished and written, not what was attempted."""
+    head = f"{report.images} image(s) x {n_models} model(s) [{names}], {method}: "
+    if report.cancelled:
+        head = f"interrupted after {report.finished} of {report.images} image(s) x {n_models} model(s) [{names}], {method}: "
+    elif report.finished < report.images:
+        head += f"{report.finished} finished, "
+    text = head + f"{report.maps} map(s) written to {out}"
+    if report.maps_failed:
+        text += f", {report.maps_failed} could not be written"
+    text += f" in {report.seconds:.1f} s"
+    if report.predictions_csv:
+        text += f"; predictions of {report.finished} image(s) in {report.predictions_csv}"
+    else:
+        text += "; no predictions.csv written"
+    return text
+
+
+class _StopOnSignals:
+    """SIGTERM ends the run like Ctrl+C: the finished images' rows stay in predictions.csv."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.received = 0
+        self._saved = {}
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if sig is None:
+                continue
+            try:
+                self._saved[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave the handlers alone
+                pass
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

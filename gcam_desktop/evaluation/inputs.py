@@ -83,13 +83,57 @@ def mask_path_for(image: Path, root: Path, masks: Path | None) -> Path | None:
     return None
 
 
-def load_mask(path: Path) -> torch.Tensor:
-    """H x W bool (object = bright), at most MAX_MASK_SIDE on its longer side."""
+class MaskError(Exception):
+    """A mask that cannot be used with its image; str() names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+def mask_size_for(image_size: tuple[int, int]) -> tuple[int, int]:
+    """The size every mask of an image of this size is scored at: the image's own size, at
+    most MAX_MASK_SIDE on the longer side. The same for any resolution the mask comes in,
+    so the scores do not depend on it."""
+    w, h = image_size
+    scale = min(1.0, MAX_MASK_SIDE / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def load_mask(path: Path, image_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """H x W bool (object = bright) at mask_size_for(image_size) (the mask's own size without
+    one). Raises MaskError when the mask's aspect ratio is not the image's: stretching it
+    would mark the wrong pixels as the object."""
+    return read_mask(path, image_size)[0]
+
+
+def read_mask(path: Path, image_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, str | None]:
+    """load_mask's mask and a note for the user when it had to be rescaled (else None)."""
     img = load_image(path).convert("L")
-    if max(img.size) > MAX_MASK_SIDE:
-        scale = MAX_MASK_SIDE / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.NEAREST)
-    return torch.from_numpy(np.asarray(img) >= 128)
+    note = None if image_size is None else mask_note(Path(path), img.size, image_size)
+    target = mask_size_for(image_size or img.size)
+    if image_size is not None and not same_aspect(img.size, image_size):
+        raise MaskError(path, f"mask is {img.width}x{img.height} but its image is {image_size[0]}x"
+                              f"{image_size[1]}: another aspect ratio, so it cannot mark the same pixels; not used")
+    if img.size != target:
+        # Antialiased, then thresholded: a mask at half or double the resolution marks the
+        # same pixels as one at the image's size.
+        img = img.resize(target, Image.BILINEAR)
+    return torch.from_numpy(np.asarray(img) >= 128), note
+
+
+def same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Equal width / height ratios, up to the rounding of a rescaled picture (one pixel)."""
+    expected_h = a[0] * b[1] / b[0]
+    return abs(expected_h - a[1]) <= max(1.0, 0.01 * a[1])
+
+
+def mask_note(path: Path, mask_size: tuple[int, int], image_size: tuple[int, int]) -> str | None:
+    """What a user should know about a usable mask: that it was rescaled, and from what."""
+    if tuple(mask_size) == tuple(image_size):
+        return None
+    return (f"mask {path.name} is {mask_size[0]}x{mask_size[1]}, its image {image_size[0]}x{image_size[1]}: "
+            f"same aspect ratio, scaled to the image")
 
 
 # ----------------------------------------------------------------------------------- per image

@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Sequence
 from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.plots import Panel, line_plot
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
-from gcam_desktop.evaluation.statistics import summarize
+from gcam_desktop.evaluation.statistics import format_interval, summarize
 
 FORMAT = "gcam-desktop/evaluation"
 VERSION = 1
@@ -53,19 +53,6 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     atomic_write(path, lambda tmp: write(Path(tmp)))
 
 
-def _fmt(c: Mapping, pct: bool = False) -> str:
-    if c.get("mean") is None:
-        return "–"
-    f = (lambda x: f"{x * 100:.1f}") if pct else (lambda x: f"{x:.3f}")
-    return f"{f(c['mean'])} [{f(c['lo'])}, {f(c['hi'])}]"
-
-
-def _fmt_plain(c: Mapping) -> str:
-    if c.get("mean") is None:
-        return "–"
-    return f"{c['mean']:.1f} [{c['lo']:.1f}, {c['hi']:.1f}]"
-
-
 def markdown(report: Mapping) -> str:
     s = report["settings"]
     out = [f"# Explanation quality: {Path(report['data']).name}", "",
@@ -85,9 +72,9 @@ def markdown(report: Mapping) -> str:
                 "|---" * (2 + len(METRIC_KEYS)) + "|"]
         for m in report["models"]:
             b = m["methods"][method]
-            cells = [_fmt(m["accuracy"], pct=True)]
+            cells = [format_interval(m["accuracy"], 100, 1)]
             for k in METRIC_KEYS:
-                cells.append(_fmt_plain(b[k]) if k in ("average_drop", "increase_in_confidence") else _fmt(b[k]))
+                cells.append(format_interval(b[k], digits=1 if k in ("average_drop", "increase_in_confidence") else 3))
             out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
         out.append("")
         if f"curves_{_slug(method)}.png" in report.get("plots", []):
@@ -98,14 +85,17 @@ def markdown(report: Mapping) -> str:
                 "| models | same prediction % | " + " | ".join(f"top-20 % IoU, {m}" for m in s["methods"]) + " |",
                 "|---" * (2 + len(s["methods"])) + "|"]
         for a in report["agreement"]:
-            out.append(f"| {a['models'][0]} / {a['models'][1]} | {_fmt(a['prediction_agreement'], pct=True)} | "
-                       + " | ".join(_fmt(a[key][m]) for m in s["methods"]) + " |")
+            out.append(f"| {a['models'][0]} / {a['models'][1]} | {format_interval(a['prediction_agreement'], 100, 1)} | "
+                       + " | ".join(format_interval(a[key][m]) for m in s["methods"]) + " |")
         out.append("")
     out += ["## Mean curves per model", ""]
     for m in report["models"]:
         png = f"curves_model_{_slug(m['name'])}.png"
         if png in report.get("plots", []):
             out += [f"### {m['name']}", "", f"![{m['name']} deletion and insertion curves]({png})", ""]
+    if report.get("mask_notes"):
+        out += ["## Masks rescaled or not used", ""] + [f"- `{x['path']}`: {x['note']}"
+                                                        for x in report["mask_notes"]] + [""]
     if report["skipped"]:
         out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
     out += ["Per-image values are in `report.json` (`per_image`)."]
@@ -127,6 +117,7 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
         "data": data, "masks": masks, "images": len(scores),
         "images_with_masks": sum(1 for s in scores if s.mask),
         "skipped": [{"path": x.path, "reason": x.reason} for x in skipped],
+        "mask_notes": [{"path": x.path, "note": x.mask_note} for x in scores if x.mask_note],
         "settings": {"methods": list(methods), "layer": layer, "steps": steps, "target": target,
                      "deletion_baseline": "zero (the mean colour, in normalised space)",
                      "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",

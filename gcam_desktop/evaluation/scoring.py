@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -14,9 +13,10 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from gcam_desktop.explain import metrics as M
+from gcam_desktop.explain.model_state import model_device
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.evaluation.inputs import ModelEntry, load_mask
+from gcam_desktop.evaluation.inputs import MaskError, ModelEntry, read_mask
 
 TOP_FRACTION = 0.2
 METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
@@ -58,6 +58,7 @@ class ImageScore:
     mask: str | None
     models: dict[str, ModelScore]
     top_iou: dict[str, dict[str, float]] = field(default_factory=dict)  # "a|b" -> method -> IoU
+    mask_note: str | None = None  # a mask rescaled to its image, or refused (then `mask` is None)
 
     @property
     def models_agree(self) -> bool:
@@ -90,31 +91,36 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
 
     if target not in ("true", "pred"):
         raise ValueError(f"target must be 'true' or 'pred', not {target!r}")
+    side = max([int(e.meta.get("input_size", 224)) for e in entries] or [224])
     for batch_paths in _chunks([Path(p) for p in paths], max(1, int(batch_size))):
-        imgs, kept, masks, mask_paths = [], [], [], []
+        imgs, kept, masks, mask_paths, notes = [], [], [], [], []
         for p in batch_paths:
             try:
-                imgs.append(load_image(p))
+                img = load_image(p, min_size=(side, side))  # decoded no larger than the models need
             except (ImageLoadError, OSError) as exc:
                 yield SkippedImage(str(p), getattr(exc, "reason", None) or str(exc))
                 continue
+            imgs.append(img)
             kept.append(p)
             mp = masks_for(p) if masks_for else None
-            mask = None
+            mask, note = None, None
             if mp is not None:
+                size = img.info.get("original_size", img.size)
                 try:
-                    mask = load_mask(mp)
+                    mask, note = read_mask(mp, size)
+                except MaskError as exc:
+                    note, mp = f"mask {mp}: {exc.reason}", None
                 except (ImageLoadError, OSError) as exc:
-                    print(f"warning: mask {mp} of {p} is unreadable ({exc}); scoring without it", file=sys.stderr)
-                    mp = None
+                    note, mp = f"mask {mp} is unreadable ({getattr(exc, 'reason', exc)}); scored without it", None
             masks.append(mask)
             mask_paths.append(mp)
+            notes.append(note)
         if not kept:
             continue
         per_model: dict[str, list[ModelScore]] = {}
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
         for e in entries:
-            device = M.model_device(e.model, torch.device("cpu"))
+            device = model_device(e.model)[0]
             x = preprocess_batch(imgs, e.meta).to(device)
             with torch.no_grad():
                 probs = torch.softmax(e.model(x).float(), 1)
@@ -158,7 +164,8 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
             yield ImageScore(
                 path=str(p), mask=str(mask_paths[i]) if mask_paths[i] else None,
                 models={name: s[i] for name, s in per_model.items()},
-                top_iou={pair: {m: float(v[i]) for m, v in d.items()} for pair, d in ious.items()})
+                top_iou={pair: {m: float(v[i]) for m, v in d.items()} for pair, d in ious.items()},
+                mask_note=notes[i])
 
 
 def model_pairs(names: Sequence[str]) -> list[tuple[str, str]]:

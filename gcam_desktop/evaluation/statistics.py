@@ -35,6 +35,13 @@ def bootstrap_ci(values: Iterable[float], resamples: int = 2000, seed: int = 0,
     return {"mean": mean, "lo": float(np.quantile(means, a)), "hi": float(np.quantile(means, 1 - a)), "n": n}
 
 
+def format_interval(c: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
+    """A bootstrap_ci result as "mean [lo, hi]" (values times `scale`), or an en dash when empty."""
+    if not c or c.get("mean") is None:
+        return "\u2013"
+    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -134,7 +141,10 @@ def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
         return ("Cannot answer: it needs a resnet50 checkpoint and an se_resnet50 or s_se_resnet50 "
                 f"checkpoint (given: {', '.join(sorted(archs)) or 'none'}).")
     if not any(s.mask for s in scores):
-        return "Cannot answer: no image has an object mask (pass --masks DIR or use a synthetic set)."
+        # No command-line flags here: the Quality tab shows this text too.
+        return ("Cannot answer: no image has an object mask. Masks are found in a masks folder "
+                "that mirrors the images folder (masks/<class>/<name>.png beside images/<class>/<name>), "
+                "as in the synthetic sets.")
     lines = []
     for c in comparison:
         d, e = c["pointing_difference"], c["energy_difference"]

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .model_state import model_device
+
 POINTING_TOLERANCE_PX = 15.0  # at 224 x 224, the value used since Zhang et al. (2016)
 POINTING_REFERENCE_SIZE = 224.0
 DEFAULT_STEPS = 50
@@ -108,14 +110,6 @@ def _as_targets(targets, n: int, device) -> Tensor | None:
     if t.numel() != n:
         raise ValueError(f"{t.numel()} targets for {n} images")
     return t.contiguous()
-
-
-def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return fallback
 
 
 @contextlib.contextmanager
@@ -241,7 +235,7 @@ def deletion_insertion(model: nn.Module, images: Tensor, maps: Tensor, targets=N
     if images.dim() != 4:
         raise ValueError(f"images must be N x C x H x W, got {tuple(images.shape)}")
     n, _, h, w = images.shape
-    device = model_device(model, images.device)
+    device = model_device(model, images.device)[0]
     images = images.to(device)
     batch_size = max(1, int(batch_size))
     ranks = pixel_ranks(_as_maps(maps, n, (h, w)).to(device), seed=seed).view(n, 1, h, w)
@@ -415,7 +409,7 @@ def confidence_change(model: nn.Module, images: Tensor, maps: Tensor, targets=No
     if images.dim() != 4:
         raise ValueError(f"images must be N x C x H x W, got {tuple(images.shape)}")
     n, c, h, w = images.shape
-    device = model_device(model, images.device)
+    device = model_device(model, images.device)[0]
     images = images.to(device)
     m = _as_maps(maps, n, (h, w)).to(device).unsqueeze(1).to(images.dtype)
     if mean is not None and std is not None:

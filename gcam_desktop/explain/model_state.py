@@ -61,13 +61,14 @@ def explaining(model: nn.Module) -> Iterator[None]:
                 m.training = mode
 
 
-def model_device(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+def model_device(model: nn.Module, fallback: torch.device | None = None) -> tuple[torch.device, torch.dtype]:
+    """Where the model's weights live, and their float type (`fallback` or the CPU without any)."""
     for p in model.parameters():
         return p.device, (p.dtype if p.is_floating_point() else torch.float32)
     for b in model.buffers():
         if b.is_floating_point():
             return b.device, b.dtype
-    return torch.device("cpu"), torch.float32
+    return fallback or torch.device("cpu"), torch.float32
 
 
 def forward_logits(model: nn.Module, x: Tensor) -> Tensor:

@@ -39,7 +39,9 @@ def scan_folder(path: str | os.PathLike, on_error: OnError | None = None) -> Ite
         return
     if not root.is_dir():
         if on_error:
-            on_error(root, "no such folder")
+            from gcam_desktop.files import why_missing
+
+            on_error(root, why_missing(root, "folder"))
         return
     seen: set[tuple[int, int]] = set()
     stack = [root]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -64,13 +65,46 @@ def save_checkpoint(path, model: nn.Module, meta: Mapping, extra: Mapping | None
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    def write(tmp: str) -> None:
+        with open(tmp, "wb", buffering=0) as fh:
+            sink = _ErrnoKeepingSink(fh)
+            try:
+                torch.save(payload, sink)
+            except RuntimeError:
+                if sink.error is not None:  # the disk's own reason, not torch's "unexpected pos"
+                    raise sink.error from None
+                raise
+
+    atomic_write(path, write)
     return Path(path)
+
+
+class _ErrnoKeepingSink:
+    """A file torch.save writes to that remembers the OSError (ENOSPC, EROFS ...) of a failed
+    write: torch turns it into "[enforce fail at inline_container.cc] unexpected pos"."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                view = view[self.fh.write(view):]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
 
 
 def _read(path: Path) -> Any:
     if not path.exists():
-        raise CheckpointError(path, "no such file")
+        from ..files import why_missing
+
+        raise CheckpointError(path, why_missing(path, "file"))
     if path.is_dir():
         raise CheckpointError(path, "is a folder, not a checkpoint file")
     if path.stat().st_size == 0:
@@ -85,17 +119,27 @@ def _read(path: Path) -> Any:
         except Exception as exc:
             raise CheckpointError(path, f"not a readable safetensors file ({exc})") from exc
     with open(path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(512)
     if head[:2] == b"PK" and not zipfile.is_zipfile(path):
         raise CheckpointError(path, "truncated or damaged (the archive's directory is missing); "
                                     "the file was probably cut off while copying or saving")
+    if head[:2] != b"PK" and not _looks_like_pickle(head):
+        raise CheckpointError(path, f"not a PyTorch checkpoint at all: {_what_it_is(head)}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's notes on pickle protocols are about its internals, not the user's file.
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
-            raise CheckpointError(path, "carries Python code or objects besides tensors; refusing to "
-                                        "load it (a checkpoint must be data). Re-save its state_dict.") from exc
-        raise CheckpointError(path, f"not a PyTorch checkpoint ({exc})") from exc
+        if _wants_code(str(exc)):
+            raise CheckpointError(path, "a pickle that asks to run Python code or build objects besides "
+                                        "tensors; refused without running it (a checkpoint must be data). "
+                                        "If you trust its source, re-save its state_dict.") from exc
+        protocol = _pickle_protocol(path, head)
+        if protocol is not None and protocol > 2 and "unsupported operand" in str(exc).lower():
+            raise CheckpointError(path, f"written with pickle protocol {protocol}, which safe loading (tensors "
+                                        f"only) cannot read; re-save it with torch.save's default settings") from exc
+        raise CheckpointError(path, f"damaged, or not a PyTorch checkpoint ({_unpickler_detail(str(exc))})") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         msg = str(exc)
         if "zip" in msg.lower() or isinstance(exc, EOFError) or "truncat" in msg.lower():
@@ -103,6 +147,58 @@ def _read(path: Path) -> Any:
         raise CheckpointError(path, f"not a PyTorch checkpoint ({msg.splitlines()[0] if msg else type(exc).__name__})") from exc
     except Exception as exc:
         raise CheckpointError(path, f"not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _pickle_protocol(path: Path, head: bytes) -> int | None:
+    """The pickle protocol of a legacy file or of a zip checkpoint's data.pkl, if readable."""
+    try:
+        if head[:2] == b"PK":
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                head = zf.open(name).read(2) if name else b""
+        return head[1] if _looks_like_pickle(head) else None
+    except (OSError, zipfile.BadZipFile, StopIteration):
+        return None
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    # torch's legacy format and plain pickles start with the PROTO opcode (0x80, version 2..5).
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _what_it_is(head: bytes) -> str:
+    """What a file that is no checkpoint looks like, from its first bytes."""
+    text = head.lstrip()[:64].lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")):
+        return "it is a web page (HTML); the download probably saved a page instead of the file"
+    magic = [(b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+             (b"\x1f\x8b", "gzip-compressed data; unpack it first"), (b"%PDF", "a PDF document"),
+             (b"\x93NUMPY", "a NumPy array file (.npy)"), (b"\x89HDF", "an HDF5 file (Keras?), not PyTorch")]
+    for prefix, name in magic:
+        if head.startswith(prefix):
+            return f"it is {name}"
+    if head[:1] in (b"{", b"[") and text.rstrip().endswith((b"}", b"]", b",", b'"')) or head[:1] == b"{":
+        return "it is JSON or other text"
+    try:
+        head.decode("utf-8")
+        return "it is a text file"
+    except UnicodeDecodeError:
+        return "its contents are no format this program knows (random or damaged data?)"
+
+
+def _wants_code(message: str) -> bool:
+    # weights_only refuses globals (functions, classes) by name; other errors mean bad bytes.
+    low = message.lower()
+    return "unsupported global" in low or "global" in low and "allowed" in low or "unsupported class" in low
+
+
+def _unpickler_detail(message: str) -> str:
+    for line in message.splitlines():
+        line = line.strip()
+        if line and ("error" in line.lower() or line.lower().startswith("unsupported")) \
+                and "weights only load failed" not in line.lower() and "file an issue" not in line.lower():
+            return line.rstrip(":")
+    return message.splitlines()[0] if message else "unreadable"
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -205,13 +301,24 @@ def load_checkpoint(path, map_location=None, expect_arch: str | None = None,
                                     f"checkpoint or switch the slot to {arch}")
     if expect_num_classes is not None and n != int(expect_num_classes):
         raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
-    model = build_model(arch, n)
+    model = _build_for_weights(arch, n)
     _check_keys(path, model, sd, arch)
-    model.load_state_dict(sd, strict=True)
+    model.load_state_dict(sd, strict=True, assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a tensor the file lacks
+        model = build_model(arch, n)
+        model.load_state_dict(sd, strict=True)
     model.eval()
     if map_location is not None:
         model.to(map_location)
     return model, meta
+
+
+def _build_for_weights(arch: str, n: int) -> nn.Module:
+    """The model without its random initialisation (seconds for three ResNet50s on a small
+    CPU, all overwritten by the checkpoint's weights): built on the meta device, then given
+    the loaded tensors themselves (load_state_dict(assign=True))."""
+    with torch.device("meta"):
+        return build_model(arch, n)
 
 
 def load_training_state(path) -> dict:

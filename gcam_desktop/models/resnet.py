@@ -124,6 +124,9 @@ class ResNet50(nn.Module):
 
     def _init_weights(self) -> None:
         # torchvision's initialisation, so training from scratch behaves like the reference.
+        if self.fc.weight.is_meta:
+            return  # built on the meta device only to receive a checkpoint's tensors (and
+            # random init on meta imports torch._dynamo: seconds at start-up for nothing)
         for m in self.modules():
             if isinstance(m, nn.Conv2d) and m.bias is None:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

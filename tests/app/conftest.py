@@ -121,7 +121,7 @@ def make_window(qtbot):
             win.resize(1280, 800)
         win.show()
         if start_engine:
-            with qtbot.waitSignal(win.service.engine_ready, timeout=120_000):
+            with qtbot.waitSignal(win.service.worker.engine_ready, timeout=120_000):
                 win.start_engine()
         return win
 
@@ -147,7 +147,7 @@ def load_slot(qtbot):
     `conftest` in sys.modules belongs to whichever conftest.py was imported last.
     """
     def load(win, slot: str, path, arch: str = "small_cnn") -> None:
-        with qtbot.waitSignal(win.service.model_loaded, timeout=60_000,
+        with qtbot.waitSignal(win.service.worker.model_loaded, timeout=60_000,
                               check_params_cb=lambda info: info.slot == slot):
             win.slots.load(slot, str(path), arch)
     return load

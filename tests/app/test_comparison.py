@@ -147,7 +147,7 @@ def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, tiny_set, tmp
     dlg.out.setText(str(tmp_path / "export"))
     dlg.models["SE"].setChecked(False)
     calls = win.service.worker.explain_calls
-    with qtbot.waitSignal(win.service.job_done, timeout=120_000):
+    with qtbot.waitSignal(win.service.worker.job_done, timeout=120_000):
         assert dlg.start()
         # The panels stay live while the folder is exported.
         win.image_list.step(1)

@@ -60,7 +60,7 @@ def test_missing_demo_models_train_in_the_background_and_fill_slots(qtbot, make_
     tmp = target.with_suffix(".part")
     shutil.copy(demo_like_checkpoints["se_resnet50"], tmp)
     tmp.replace(target)
-    with qtbot.waitSignal(win.service.model_loaded, timeout=60_000) as loaded:
+    with qtbot.waitSignal(win.service.worker.model_loaded, timeout=60_000) as loaded:
         pass
     assert loaded.args[0].slot == "SE" and loaded.args[0].path == str(target)
     assert win.tabs.currentIndex() == 0          # the first model in: the comparison shows

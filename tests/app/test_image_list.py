@@ -173,7 +173,7 @@ def test_quality_tab_follows_the_current_image_and_folder(qtbot, make_window, ti
     win.add_paths([tiny_set])
     n = len(list(tiny_set.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n and not win.scanner.busy(), timeout=10_000)
-    assert win.quality._paths == win.list_model.paths and win.quality._root == str(tiny_set)
+    assert win.quality.folder_paths == win.list_model.paths and win.quality.folder_root == str(tiny_set)
     win.image_list.step(1)
-    assert win.quality._path == win.explanations.path
+    assert win.quality.image_path == win.explanations.path
     assert not win.quality.thread_running()          # nothing scored while the tab is hidden

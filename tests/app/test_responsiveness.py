@@ -49,7 +49,7 @@ class Heartbeat:
 def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set, class_names, tmp_path, fill_training_form):
     win = make_window(slots_arch=None)
     for slot, arch in zip(("baseline", "SE", "s_se"), ("resnet50", "se_resnet50", "s_se_resnet50")):
-        with qtbot.waitSignal(win.service.model_loaded, timeout=120_000):
+        with qtbot.waitSignal(win.service.worker.model_loaded, timeout=120_000):
             win.slots.build_untrained(slot, arch, class_names, input_size=64)
     win.add_paths([tiny_set])
     n = len(list(tiny_set.rglob("*.png")))

@@ -55,12 +55,12 @@ def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, 
     assert "geometry" in ini and "splitter" in ini     # QSettings, in the isolated folder
     again = make_window(slots_arch=None, resize=False)
     assert again.controls.opacity.value() == 73
-    assert again.controls.values()["normalization"] == "shared"
-    assert again.controls.values()["method"] == "layercam"
+    assert again.controls.values().normalization == "shared"
+    assert again.controls.values().method == "layercam"
     assert again.slots.states["custom"].enabled
     # (offscreen's 800x600 screen clamps the size itself, so check what was stored restores)
-    saved = again._qsettings().value("geometry")
-    assert again.restoreGeometry(saved) and again.splitter.restoreState(again._qsettings().value("splitter"))
+    saved = again.qsettings().value("geometry")
+    assert again.restoreGeometry(saved) and again.splitter.restoreState(again.qsettings().value("splitter"))
     # The slot's checkpoint loads again by itself.
     qtbot.waitUntil(lambda: again.slots.states["s_se"].info is not None, timeout=60_000)
     assert again.slots.states["s_se"].info.path == str(checkpoints["c"])

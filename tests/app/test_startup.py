@@ -106,3 +106,45 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["self_test"] == "ok" and list(report["models"]) == ["baseline"]
     assert report["models"]["baseline"]["first_explanation_wall_s"] is None
+
+
+def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, tiny_set,
+                                                                           bad_files):
+    image = sorted(tiny_set.rglob("*.png"))[0]
+    config = tmp_path / "data" / "config"
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text(json.dumps({"slots": [  # remembered: another model
+        {"name": "baseline", "arch": "small_cnn", "checkpoint": str(checkpoints["b"]), "enabled": True},
+        {"name": "SE", "arch": "small_cnn", "checkpoint": str(checkpoints["c"]), "enabled": True}]}))
+    code, report, _ = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['a']}", image)
+    assert code == 0 and report["self_test"] == "ok", report
+    assert [m["checkpoint"] for m in report["models"].values()] == [str(checkpoints["a"])]  # not b, not c
+    code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['a']}",
+                                   "--weights", f"resnet50={bad_files['empty.pt']}", image)
+    assert code == 1 and report["self_test"] == "failed" and "empty file" in report["reason"], report
+    code, report, _ = _self_test(tmp_path, "--weights", f"resnet50={checkpoints['a']}", image)
+    assert code == 1 and "small_cnn" in report["reason"], report  # the wrong architecture is no pass
+
+
+def test_relative_weights_are_remembered_absolute_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
+    import shutil
+
+    image = sorted(tiny_set.rglob("*.png"))[0]
+    (tmp_path / "ck").mkdir()
+    shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
+    code, report, _ = _self_test(tmp_path, "--weights", "small_cnn=ck/model.pt", image)  # run in tmp_path
+    assert code == 0, report
+    settings = json.loads((tmp_path / "data" / "config" / "settings.json").read_text())
+    remembered = [s["checkpoint"] for s in settings["slots"] if s["checkpoint"]]
+    assert remembered == [str(tmp_path / "ck" / "model.pt")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = subprocess.run([sys.executable, "-m", "gcam_desktop.app", "--self-test", str(image)], env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=300, cwd=elsewhere)
+    report = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][0])
+    assert r.returncode == 0 and [m["checkpoint"] for m in report["models"].values()] == remembered, report
+    (tmp_path / "ck" / "model.pt").unlink()
+    r = subprocess.run([sys.executable, "-m", "gcam_desktop.app", "--self-test", str(image)], env=_env(tmp_path),
+                       capture_output=True, text=True, timeout=300, cwd=elsewhere)
+    report = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][0])
+    assert r.returncode == 1 and "remembered checkpoint" in report["reason"] and "is gone" in report["reason"]

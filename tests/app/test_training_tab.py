@@ -8,6 +8,8 @@ import pytest
 
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.tab import TrainingTab
+from training.config import TrainConfig
+from training.events import SCHEMA
 
 
 @pytest.fixture
@@ -20,6 +22,14 @@ def tab(qtbot):
 
 def test_defaults_are_the_papers_recipe(tab):
     assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (100, 128, 1e-3, 128)
+    # Written once: the form's defaults are the trainer's (training/config.py), so both agree.
+    recipe = TrainConfig()
+    assert (tab.epochs.value(), tab.batch.value(), tab.lr.value(), tab.size.value()) == (
+        recipe.epochs, recipe.batch_size, recipe.lr, recipe.input_size)
+    tab.epochs.setValue(3)
+    tab.size.setValue(64)
+    tab.use_paper_recipe()
+    assert (tab.epochs.value(), tab.size.value()) == (recipe.epochs, recipe.input_size)
     assert tab.archs() == ["resnet50", "se_resnet50", "s_se_resnet50"]   # the paper's comparison
     assert tab.init.text() == ""                                          # from scratch
 
@@ -55,6 +65,9 @@ def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_p
     assert Path(stopped[0]["path"]).is_file()
     assert not tab.running() and "Stopped" in tab.state.text()
     assert tab.error.isHidden()
+    # the bar shows where the run stopped, not 100 %
+    assert tab.progress.maximum() == 500 and tab.progress.value() < 500
+    assert "stopped" in tab.progress.format() and "%p%" not in tab.progress.format()
 
 
 def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_training_form):
@@ -74,3 +87,18 @@ def test_form_problems_are_caught_before_starting(tab, tmp_path):
     tab.data.setText(str(tmp_path / "nope"))
     assert not tab.start()
     assert "no such folder" in tab.error.text() and not tab.running()
+
+
+def test_every_trainer_event_has_a_handler_or_is_ignored_on_purpose():
+    handled, ignored = set(TrainingTab.EVENT_HANDLERS), set(TrainingTab.IGNORED_EVENTS)
+    assert not handled & ignored
+    assert handled | ignored == set(SCHEMA), (
+        f"events without a handler: {sorted(set(SCHEMA) - handled - ignored)}; "
+        f"handlers of events the trainer never sends: {sorted((handled | ignored) - set(SCHEMA))}")
+
+
+def test_an_event_reaches_its_handler_and_an_unknown_one_is_kept_only(tab):
+    tab.on_event({"event": "error", "message": "the data folder vanished"})
+    assert not tab.error.isHidden() and "vanished" in tab.error.text()
+    tab.on_event({"event": "no_such_event"})
+    assert tab.events[-1] == {"event": "no_such_event"}

@@ -24,7 +24,7 @@ def _block_worker(win):
 
 def _req(win, slot, path, method="gradcam", target=-1):
     info = win.slots.states[slot].info
-    return ExplainRequest(panel=slot, path=str(path), image_key=image_key(str(path)),
+    return ExplainRequest(slot=slot, path=str(path), image_key=image_key(str(path)),
                           model_token=info.token, method=method, layer="", target=target)
 
 
@@ -86,7 +86,7 @@ def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, ch
     for bad, words in ((checkpoints["broken"], "truncated"),
                        (checkpoints["other_classes"], "classes"),
                        (checkpoints["a"].parent / "missing.pt", "no such file")):
-        with qtbot.waitSignal(win.service.model_failed, timeout=30_000) as failed:
+        with qtbot.waitSignal(win.service.worker.model_failed, timeout=30_000) as failed:
             win.slots.load("SE", str(bad)) if words == "classes" else win.slots.load("baseline", str(bad))
         slot, path, message = failed.args
         assert str(bad) in message and words in message, message
@@ -99,7 +99,7 @@ def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, ch
 def test_wrong_architecture_is_refused_with_the_loaders_message(qtbot, win, checkpoints):
     card = win.slots.cards["SE"]
     card.arch.setCurrentIndex(card.arch.findData("resnet50"))
-    with qtbot.waitSignal(win.service.model_failed, timeout=30_000) as failed:
+    with qtbot.waitSignal(win.service.worker.model_failed, timeout=30_000) as failed:
         win.slots.load("SE", str(checkpoints["b"]))
     assert "is a small_cnn checkpoint, not resnet50" in failed.args[2]
     assert win.slots.states["SE"].info is None
@@ -109,7 +109,7 @@ def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, tiny_s
     from test_image_list import drop
 
     card = win.slots.cards["SE"]
-    with qtbot.waitSignal(win.service.model_loaded, timeout=30_000) as loaded:
+    with qtbot.waitSignal(win.service.worker.model_loaded, timeout=30_000) as loaded:
         assert drop(card, [checkpoints["b"]])
     info = loaded.args[0]
     assert info.slot == "SE" and info.path == str(checkpoints["b"])
@@ -137,7 +137,7 @@ def test_closing_the_window_ends_the_worker_thread(qtbot, make_window):
     from gcam_desktop.app.shell.lifecycle import still_running
 
     w = make_window()
-    thread = w.service.thread
+    thread = w.service.worker
     assert thread.isRunning()
     w.close()
     assert thread.isFinished() and not still_running()
@@ -149,7 +149,7 @@ def test_an_unavailable_device_falls_back_with_a_message(qtbot):
     win = MainWindow(device="cuda:7")
     qtbot.addWidget(win)
     try:
-        with qtbot.waitSignal(win.service.device_changed, timeout=120_000) as changed:
+        with qtbot.waitSignal(win.service.worker.device_changed, timeout=120_000) as changed:
             win.start_engine()
         device, error = changed.args
         assert "cuda:7" in error and device in ("cpu", "cuda", "mps")

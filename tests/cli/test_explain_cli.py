@@ -188,3 +188,90 @@ def test_help_is_fast_to_import():
     code = ("import sys\nfrom gcam_desktop.cli import explain as cli\ncli.build_parser().format_help()\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+# ---------------------------------------------------------- bad input, failed writes, interrupts
+
+def test_bad_files_from_the_corpus_are_named_with_their_reason(checkpoint, bad_files, tmp_path, capsys):
+    names = ["empty.png", "text.png", "truncated.jpg", "bomb.png", "bomb.jpg", "loop.png", "dangling.png"]
+    code, _, err = run(["--weights", checkpoint, "--out", tmp_path / "out", "--no-progress",
+                        *[bad_files[n] for n in names], bad_files["loopdir"]], capsys)
+    assert code == 1
+    for name, why in [("empty.png", "empty file"), ("bomb.jpg", "decompression bomb"),
+                      ("loop.png", "symbolic link loop"), ("dangling.png", "broken symbolic link"),
+                      ("loopdir", "symbolic link loop")]:
+        assert any(name in line and why in line for line in err.splitlines()), (name, err)
+    assert "0 map(s) written" in err and "0 finished" in err
+    assert "Traceback" not in err and "Warning" not in err
+
+
+def test_an_unwritable_out_fails_at_once_in_one_line(checkpoint, photos, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, _, err = run(["--weights", checkpoint, "--out", blocker / "out", "--no-progress", photos], capsys)
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: cannot write {blocker / 'out'}: {blocker} is a file, not a folder"]
+
+
+def test_when_no_map_is_written_the_summary_and_exit_status_say_so(checkpoint, photos, tmp_path):
+    """The out folder is fine when checked, but every map write fails: nothing may be reported
+    as written, and the run is not a success."""
+    from gcam_desktop.models import load_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m").write_text("a file where the model's folder of maps must go")
+    report = explain_files.explain_paths([photos / "a.png", photos / "tall.png"], [("m", model, meta)], out)
+    assert report.maps == 0 and report.maps_failed == 2 and not report.ok
+    assert report.finished == 2  # explained; only the files could not be written
+    assert report.failures and all(f"{out / 'm'} is a file, not a folder" in why for _, why in report.failures)
+    line = cli.summary(report, 1, "m", "gradcam", out)
+    assert "0 map(s) written" in line and "2 could not be written" in line
+
+
+def test_sigterm_keeps_the_finished_predictions_and_says_how_many(tmp_path):
+    import os
+    import signal
+    import time
+
+    photos = tmp_path / "many"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(120):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(photos / f"p{i:03d}.png")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "gcam_desktop.cli.explain", "--weights", "resnet50",
+                             "--num-classes", "3", "--input-size", "64", "--batch-size", "1",
+                             "--no-progress", "--out", str(out), str(photos)],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.rglob("p002.gradcam.top1.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
+    finished = sorted({r["file"] for r in rows})
+    assert 3 <= len(finished) < 120
+    assert f"interrupted after {len(finished)} of 120 image(s)" in err
+    for r in rows:
+        if r["overlay"]:
+            assert (out / r["overlay"]).is_file() and (out / r["raw"]).is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the partial file was moved into place
+    assert "Traceback" not in err
+
+
+def test_library_warnings_do_not_reach_the_user(tmp_path, photos):
+    """torch warns "Detected pickle protocol 4 ..." when it reads such a file: its internals,
+    nothing a user can act on. Even with -W default the user sees only the program's message."""
+    path = tmp_path / "proto4.pt"
+    model = build_model("small_cnn", 3)
+    torch.save({"format": "gcam-desktop/checkpoint", "version": 1, "state_dict": model.state_dict(),
+                "meta": make_meta("small_cnn", CLASSES), "extra": {}}, path, pickle_protocol=4)
+    r = subprocess.run([sys.executable, "-W", "default", "-m", "gcam_desktop.cli.explain", "--weights", str(path),
+                        "--out", str(tmp_path / "out"), "--no-progress", str(photos / "a.png")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Warning" not in r.stderr and "Detected pickle protocol" not in r.stderr, r.stderr
+    assert "written with pickle protocol 4" in r.stderr and "re-save it" in r.stderr

@@ -249,3 +249,64 @@ def test_cli_rejects_unknown_methods(tmp_path, capsys):
     ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["a", "b"]))
     assert evaluate_main([str(tmp_path), "-c", str(ck), "--methods", "gradcam", "magic"]) == 2
     assert "unknown method(s) magic" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ masks of another size
+
+def test_a_mask_at_another_resolution_marks_the_same_pixels(tmp_path):
+    arr = np.zeros((300, 400), np.uint8)
+    arr[60:180, 100:260] = 255
+    Image.fromarray(arr).save(tmp_path / "full.png")
+    Image.fromarray(arr).resize((100, 75), Image.NEAREST).save(tmp_path / "quarter.png")
+    full, note_full = E.read_mask(tmp_path / "full.png", (400, 300))
+    small, note_small = E.read_mask(tmp_path / "quarter.png", (400, 300))
+    assert note_full is None and "100x75" in note_small and "scaled to the image" in note_small
+    assert full.shape == small.shape == (300, 400)
+    iou = (full & small).sum().item() / (full | small).sum().item()
+    assert iou > 0.97
+
+
+def test_a_mask_of_another_aspect_ratio_is_refused(tmp_path):
+    Image.new("L", (100, 40), 255).save(tmp_path / "wide.png")
+    with pytest.raises(E.MaskError, match="another aspect ratio"):
+        E.read_mask(tmp_path / "wide.png", (100, 100))
+    Image.new("L", (51, 50), 255).save(tmp_path / "rounded.png")  # one pixel off: a rounding, fine
+    assert E.read_mask(tmp_path / "rounded.png", (100, 100))[0].shape == (100, 100)
+
+
+def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+    data = tiny_set(tmp_path / "set")
+    masks = data / "masks" / "disc"
+    Image.open(masks / "0.png").resize((20, 20), Image.NEAREST).save(masks / "0.png")  # half size
+    Image.open(masks / "1.png").resize((40, 20), Image.NEAREST).save(masks / "1.png")  # squashed
+    torch.manual_seed(0)
+    ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "square"],
+                                                                                   input_size=32))
+    out = tmp_path / "report"
+    rc = evaluate_main([str(data), "-c", str(ck), "--steps", "2", "--resamples", "50", "--device", "cpu",
+                        "-o", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    lines = err.splitlines()
+    assert any("disc/0.png" in ln and "20x20" in ln and "scaled to the image" in ln for ln in lines), err
+    assert any("disc/1.png" in ln and "another aspect ratio" in ln and "not used" in ln for ln in lines), err
+    report = json.loads((out / "report.json").read_text())
+    assert report["images_with_masks"] == 5  # the squashed mask is not used
+    assert len(report["mask_notes"]) == 2 and "Masks rescaled or not used" in (out / "report.md").read_text()
+
+
+def test_cli_corpus_and_unwritable_out(tmp_path, bad_files, capsys):
+    assert evaluate_main([str(bad_files["loopdir"]), "-c", "x.pt"]) == 2
+    assert "symbolic link loop" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    (tmp_path / "data").mkdir()
+    assert evaluate_main([str(tmp_path / "data"), "-c", str(bad_files["page.pt"]), "-o", str(blocker / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"gcam-evaluate: cannot write {blocker / 'o'}: {blocker} is a file, not a folder"
+    assert evaluate_main([str(tmp_path / "data"), "-c", str(bad_files["page.pt"]), str(bad_files["code.pt"]),
+                          "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "web page" in err and "asks to run Python code" in err and "no usable checkpoint" in err

@@ -146,3 +146,49 @@ def test_pixel_limit_is_a_parameter(tmp_path):
     path = _save(Image.new("RGB", (20, 20)), tmp_path / "small.png")
     with pytest.raises(ImageLoadError, match="limit"):
         load_image(path, max_pixels=100)
+
+
+# ------------------------------------------------------------- the shared corpus, big photos
+
+@pytest.mark.parametrize("name, fragment", [
+    ("empty.png", "empty file"), ("text.png", "not an image"), ("truncated.jpg", "truncated"),
+    ("truncated.png", ""), ("bomb.png", "decompression bomb"), ("bomb.jpg", "decompression bomb"),
+    ("folder.png", "folder"), ("loop.png", "symbolic link loop"), ("dangling.png", "broken symbolic link"),
+])
+def test_every_bad_file_is_refused_with_its_reason(bad_files, name, fragment):
+    _refused(bad_files[name], fragment)
+
+
+def test_a_bomb_jpeg_is_refused_before_decoding(bad_files):
+    error = _refused(bad_files["bomb.jpg"], "40000x40000", "far too small")
+    assert error.path.stat().st_size < 2000
+
+
+def test_a_108_megapixel_camera_jpeg_opens_reduced(big_photo):
+    full = load_image(big_photo)  # no size asked: the largest halving within the pixel limit
+    assert full.info["original_size"] == (12000, 9000)
+    assert full.size == (6000, 4500)
+    small = load_image(big_photo, min_size=(224, 224))  # what a model needs: 1/8 in libjpeg, then / 5
+    assert small.size == (300, 225)
+    arr = np.asarray(small)
+    assert arr[112, 150].mean() < 40 and arr[0, 0].mean() > 200, "the gradient, not noise"
+
+
+def test_reduced_decoding_never_goes_below_the_request(tmp_path):
+    path = _save(Image.new("RGB", (1000, 300), (10, 200, 30)), tmp_path / "wide.png")
+    img = load_image(path, min_size=(224, 224))
+    assert img.size == (1000, 300)  # 300 // 224 = 1: reducing would go below the request
+    img = load_image(path, min_size=lambda w, h: (w // 4, h // 4))
+    assert img.size == (250, 75)
+
+
+def test_reduced_decoding_keeps_the_exif_orientation(tmp_path):
+    img = Image.new("RGB", (800, 400), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 200, 400))  # red on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = _save(img, tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    small = load_image(path, min_size=(50, 100))  # upright: 400 wide, 800 tall
+    assert small.size == (50, 100) and small.info["original_size"] == (400, 800)
+    arr = np.asarray(small)
+    assert arr[2, 25, 0] > 200 and arr[2, 25, 2] < 80, "red must be on top after rotation"

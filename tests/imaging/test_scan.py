@@ -81,3 +81,12 @@ def test_preprocess_batch_uses_meta():
 def test_true_class_from_folder_name():
     assert true_class_from_path("/data/Cat/1.png", ["dog", "cat"]) == 1
     assert true_class_from_path("/data/misc/1.png", ["dog", "cat"]) is None
+
+
+def test_a_symlink_loop_given_as_the_folder_is_called_a_loop(bad_files):
+    errors = []
+    assert list(scan_folder(bad_files["loopdir"], on_error=lambda p, m: errors.append(m))) == []
+    assert errors == ["a symbolic link loop (the link leads back to itself)"]
+    errors.clear()
+    list(scan_folder(bad_files["dangling.png"].with_name("nowhere"), on_error=lambda p, m: errors.append(m)))
+    assert errors == ["no such folder"]

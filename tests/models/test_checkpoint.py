@@ -1,3 +1,4 @@
+import errno
 import os
 import zipfile
 
@@ -57,12 +58,11 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def broken_save(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"half")
-        raise OSError("disk full")
+        f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match=f"cannot write {path}: no space left on device"):
         save_checkpoint(path, build_model("small_cnn", 3), _meta())
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.pt"]
@@ -146,7 +146,7 @@ def test_truncated_file(tmp_path):
 
 def test_file_carrying_code_is_refused_without_running_it(tmp_path, capsys):
     torch.save({"weights": torch.zeros(2), "payload": NotData()}, tmp_path / "evil.pt")
-    _expect(tmp_path / "evil.pt", "carries Python code")
+    _expect(tmp_path / "evil.pt", "asks to run Python code", "refused without running it")
     assert "would run" not in capsys.readouterr().out
 
 
@@ -193,3 +193,60 @@ def test_unknown_arch_in_meta(tmp_path):
     torch.save({"format": "gcam-desktop/checkpoint", "version": 1, "meta": meta, "state_dict": sd,
                 "extra": {}}, tmp_path / "v.pt")
     _expect(tmp_path / "v.pt", "vit_b16", "supported")
+
+
+@pytest.mark.parametrize("name, fragments", [
+    ("empty.pt", ["empty file"]),
+    ("page.pt", ["not a PyTorch checkpoint at all", "web page"]),
+    ("random.pt", ["not a PyTorch checkpoint at all"]),
+    ("text.pt", ["not a PyTorch checkpoint at all", "text file"]),
+    ("code.pt", ["asks to run Python code", "refused without running it"]),
+    ("loop.png", ["symbolic link loop"]),
+    ("dangling.png", ["broken symbolic link"]),
+])
+def test_bad_files_are_told_apart(bad_files, name, fragments, capsys):
+    message = _expect(bad_files[name], *fragments)
+    if name != "code.pt":  # only a pickle that names code is called one
+        assert "Python code" not in message
+    assert "would run" not in capsys.readouterr().out
+
+
+SAVE_UNDER_A_SIZE_LIMIT = """
+import resource, signal, sys
+from gcam_desktop.models import build_model, make_meta, save_checkpoint
+from gcam_desktop.files import WriteError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the limit: EFBIG, as on a full disk (ENOSPC)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+try:
+    save_checkpoint(sys.argv[1], build_model("small_cnn", 3), make_meta("small_cnn", ["a", "b", "c"]))
+except WriteError as exc:
+    print(exc)
+"""
+
+
+def test_a_write_that_fails_midway_says_where_and_why_in_one_line(tmp_path):
+    """torch.save reports a failed disk write as RuntimeError("[enforce fail at inline_container.cc
+    ...]"); the program says which file and why, and the previous file stays whole."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"previous")
+    done = subprocess.run([sys.executable, "-c", SAVE_UNDER_A_SIZE_LIMIT, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stdout.strip().splitlines()
+    assert lines == [f"cannot write {path}: file too large (a file size limit was reached)"], done.stdout + done.stderr
+    assert "enforce fail" not in done.stdout and "Traceback" not in done.stderr
+    assert path.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_loading_skips_the_random_initialisation_but_gives_the_same_model(tmp_path, s_se):
+    """load_checkpoint builds on the meta device and assigns the file's tensors: no tensor may
+    be left on meta, and the outputs equal a model built normally and loaded."""
+    path = save_checkpoint(tmp_path / "s.pt", s_se, _meta("s_se_resnet50"))
+    loaded, _ = load_checkpoint(path)
+    assert not any(t.is_meta for t in (*loaded.parameters(), *loaded.buffers()))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), s_se(x))

@@ -1,1 +1,1 @@
-"""The Compare tab: the original and one panel per model side by side, the shared controls, and the coordinator that asks the worker for maps."""
+"""The Compare tab: the original and one panel per model side by side, the shared controls, and the explanation controller that asks the worker for maps."""

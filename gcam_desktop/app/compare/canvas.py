@@ -34,6 +34,7 @@ class PanelCanvas(pg.GraphicsView):
         for item in (self.base, self.overlay, self.marker):
             self.vb.addItem(item)
         self._shape: tuple | None = None
+        # kept: a SignalProxy nobody references stops forwarding
         self._proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
 
     def set_image(self, rgb: np.ndarray | None) -> None:

@@ -7,9 +7,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if v != 0 else "0"
+from gcam_desktop.app.shell.text import format_value
 
 
 class ColorBar(QWidget):
@@ -17,6 +15,7 @@ class ColorBar(QWidget):
         super().__init__(parent)
         self._img: QImage | None = None
         self.lo, self.hi, self.caption = 0.0, 1.0, ""
+        self.shown_caption = ""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Colour map and the value range it covers")
 
@@ -33,6 +32,7 @@ class ColorBar(QWidget):
 
     def set_range(self, lo: float, hi: float, caption: str = "") -> None:
         self.lo, self.hi, self.caption = float(lo), float(hi), caption
+        self.setToolTip(f"Colour map over {format_value(lo)} .. {format_value(hi)}" + (f": {caption}" if caption else ""))
         self.update()
 
     def paintEvent(self, event) -> None:
@@ -45,10 +45,17 @@ class ColorBar(QWidget):
         p.drawRect(bar)
         p.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         text = QRect(0, bar.bottom() + 2, self.width(), fm.height())
-        p.drawText(text, Qt.AlignmentFlag.AlignLeft, _fmt(self.lo))
-        p.drawText(text, Qt.AlignmentFlag.AlignRight, _fmt(self.hi))
-        if self.caption:
+        lo, hi = format_value(self.lo), format_value(self.hi)
+        p.drawText(text, Qt.AlignmentFlag.AlignLeft, lo)
+        p.drawText(text, Qt.AlignmentFlag.AlignRight, hi)
+        # The caption only in the room between the two numbers, shortened with "…" (never
+        # drawn over them: at 1024 px it read "0each panel: its own max1"); whole in the tooltip.
+        gap = fm.horizontalAdvance("  ")
+        room = self.width() - 2 * max(fm.horizontalAdvance(lo), fm.horizontalAdvance(hi)) - 2 * gap
+        shown = fm.elidedText(self.caption, Qt.TextElideMode.ElideRight, room) if self.caption and room > 0 else ""
+        if shown and shown != "\u2026":
             c = QColor(self.palette().color(QPalette.ColorRole.WindowText))
             c.setAlpha(160)
             p.setPen(c)
-            p.drawText(text, Qt.AlignmentFlag.AlignHCenter, self.caption)
+            p.drawText(text, Qt.AlignmentFlag.AlignHCenter, shown)
+        self.shown_caption = shown

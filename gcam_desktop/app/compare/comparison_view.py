@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from gcam_desktop.app.compare.image_panel import ImagePanel
@@ -18,9 +19,21 @@ class ComparisonView(QWidget):
         self.original = ImagePanel("original", "Original", predictions=False)
         self.diff = ImagePanel(DIFF, "Difference", predictions=False)
         self.diff.raw_value_label = "A\u2212B"
+        # Its own colour bar: a diverging map on a symmetric range, not the panels' scale.
+        from gcam_desktop.app.compare.colorbar import ColorBar
+
+        self.diff_colorbar = ColorBar()
+        self.diff_colorbar.setToolTip("Difference A \u2212 B: red where A weighs the region more, blue where B "
+                                      "does, white where they agree; the range is symmetric around 0")
+        self.diff.add_footer(self.diff_colorbar)
         self.panels: dict[str, ImagePanel] = {}
         self.order: list[str] = []
         self.show_diff = False
+        # Set by a zoom or pan of the user's, cleared by Fit: until then every change of the
+        # layout (slots ticked, models loaded, grid, window size) refits the picture.
+        self.user_zoomed = False
+        self._refit_timer = QTimer(self, singleShot=True, interval=0)
+        self._refit_timer.timeout.connect(self._refit)
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(6)
@@ -33,6 +46,8 @@ class ComparisonView(QWidget):
         """Create the pyqtgraph canvases (first use imports pyqtgraph) and link their views."""
         self.canvases = True
         self.original.attach_canvas()
+        self.original.vb.sigResized.connect(self._schedule_refit)
+        self.original.vb.sigRangeChangedManually.connect(self._on_user_zoom)
         for panel in [self.diff, *self.panels.values()]:
             self._link(panel)
         self.reset_zoom()
@@ -41,6 +56,8 @@ class ComparisonView(QWidget):
         panel.attach_canvas()
         panel.vb.setXLink(self.original.vb)
         panel.vb.setYLink(self.original.vb)
+        panel.vb.sigRangeChangedManually.connect(self._on_user_zoom)
+        panel.vb.sigResized.connect(self._schedule_refit)
 
     def set_panels(self, slots: list[tuple[str, str]]) -> None:
         """(slot, title) of the active models, in display order; panels are reused."""
@@ -81,6 +98,7 @@ class ComparisonView(QWidget):
         for i, panel in enumerate(shown):
             self._grid.addWidget(panel, i // cols, i % cols)
             panel.setVisible(True)
+        self._schedule_refit()
 
     def set_image(self, rgb) -> None:
         resized = self.original.set_image(rgb)
@@ -97,7 +115,23 @@ class ComparisonView(QWidget):
         for panel in self.visible_panels():
             panel.show_hover(pos)
 
+    def _on_user_zoom(self, *_) -> None:
+        self.user_zoomed = True
+
+    def _schedule_refit(self, *_) -> None:
+        if not self.user_zoomed:
+            self._refit_timer.start()  # after the layout has given every panel its size
+
+    def _refit(self) -> None:
+        if not self.user_zoomed:
+            self._fit()
+
     def reset_zoom(self) -> None:
+        """Fit the picture into the panels (the Fit button); later layout changes refit too."""
+        self.user_zoomed = False
+        self._fit()
+
+    def _fit(self) -> None:
         img = self.original.image
         if img is not None and self.original.canvas is not None:
             h, w = img.shape[:2]

@@ -1,5 +1,8 @@
 """Pure-numpy helpers between the engine's maps and what the panels draw. No Qt, no torch.
 
+Resizing and normalising maps are the engine's (gcam_desktop.explain.overlay: resize_map,
+normalize_maps), so a panel shows exactly what `gcam-explain` writes.
+
 The heavy work happens once per result (upsampling the map to the displayed image); colour
 map, normalisation and opacity then change only how that array is drawn (LUT, levels, item
 opacity), so none of them recomputes anything of size H x W on the UI thread per slider tick.
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from gcam_desktop.explain.overlay import normalize_maps, resize_map
 
 DISPLAY_MAX_SIDE = 2048  # larger pictures are shown downscaled (memory, paint time)
 
@@ -26,17 +31,9 @@ def to_display(img: Image.Image, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def upsample(map_hw: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a float map to height x width (the map stretches over the image)."""
-    m = np.ascontiguousarray(map_hw, dtype=np.float32)
-    if m.shape == (height, width):
-        return m
-    return np.asarray(Image.fromarray(m, mode="F").resize((width, height), Image.BILINEAR), dtype=np.float32)
-
-
 def normalise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    span = hi - lo if hi > lo else 1e-12
-    return np.clip((values - lo) / span, 0.0, 1.0, dtype=np.float32)
+    """Values on the scale lo..hi, clipped to [0, 1]: the engine's fixed normalisation."""
+    return normalize_maps(values, "fixed", *safe_levels(lo, hi))
 
 
 def safe_levels(lo: float, hi: float) -> tuple[float, float]:
@@ -50,5 +47,5 @@ def safe_levels(lo: float, hi: float) -> tuple[float, float]:
 def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a - b of two maps already on one scale in [0, 1]; b resized to a's shape if needed."""
     if b.shape != a.shape:
-        b = upsample(b, *a.shape)
+        b = resize_map(b, a.shape)
     return (a - b).astype(np.float32)

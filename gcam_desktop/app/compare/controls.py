@@ -3,16 +3,38 @@ map, opacity, and the difference view's pair of panels with their agreement scor
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
-from gcam_desktop.explain.names import method_label
+from gcam_desktop.explain.names import LAYER_METHODS, method_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION
 
 NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
+
+
+@dataclass(frozen=True)
+class ControlValues:
+    """What the shared controls say now (saved as the settings' "controls" by `asdict`)."""
+
+    opacity: float
+    colormap: str | None
+    method: str | None
+    layer: str                  # "" = each model's default layer
+    target: int                 # OWN_PREDICTION = each model's own prediction
+    normalization: str | None
+    diff_a: str | None          # the two slots the difference panel compares
+    diff_b: str | None
+    show_diff: bool
+
+    def asdict(self) -> dict:
+        return asdict(self)
+
+
 def _combo(min_chars: int = 10) -> QComboBox:
     c = QComboBox()
     c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -22,6 +44,7 @@ def _combo(min_chars: int = 10) -> QComboBox:
 
 class Controls(QWidget):
     changed = Signal(str)   # name of the control that changed
+    note = Signal(str)      # something the user should know about a choice (status bar)
 
     def __init__(self, values: dict, parent=None) -> None:
         super().__init__(parent)
@@ -80,10 +103,13 @@ class Controls(QWidget):
         second.addWidget(self.agreement, 1)
         grid.addLayout(second, 1, 0, 1, col)
 
+        self._setting_layers = False
+        self._layer_choice = str(values.get("layer", "") or "")
         self._apply(values)
         self.set_target_classes([])
-        self.method.currentIndexChanged.connect(lambda _: self.changed.emit("method"))
-        self.layer.currentIndexChanged.connect(lambda _: self.changed.emit("layer"))
+        self._update_layer_enabled()
+        self.method.currentIndexChanged.connect(lambda _: self._on_method())
+        self.layer.currentIndexChanged.connect(lambda _: self._on_layer())
         self.target.currentIndexChanged.connect(lambda _: self.changed.emit("target"))
         self.norm.currentIndexChanged.connect(lambda _: self.changed.emit("normalization"))
         self.cmap.currentIndexChanged.connect(lambda _: self.changed.emit("colormap"))
@@ -102,6 +128,24 @@ class Controls(QWidget):
             c.addItem(method_label(text) if c is self.method else text, text)
         self.layer.addItem("Default", "")
 
+    def _on_method(self) -> None:
+        self._update_layer_enabled()
+        self.changed.emit("method")
+
+    def _on_layer(self) -> None:
+        if not self._setting_layers:  # the user's choice, kept while models come and go
+            self._layer_choice = self.layer.currentData() or ""
+        self.changed.emit("layer")
+
+    def _update_layer_enabled(self) -> None:
+        """The Layer box only for methods that explain a layer; the others explain the input."""
+        method = self.method.currentData()
+        uses = method in LAYER_METHODS
+        self.layer.setEnabled(uses)
+        self.layer.setToolTip("Layer whose activations the CAM methods explain" if uses else
+                              f"{method_label(method) if method else 'This method'} explains the input "
+                              f"pixels, not a layer: the layer does not apply")
+
     def _on_opacity(self, value: int) -> None:
         self.opacity_label.setText(f"{value}%")
         self.changed.emit("opacity")
@@ -114,8 +158,20 @@ class Controls(QWidget):
         _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))
 
     def set_layers(self, layers: list[str]) -> None:
-        want = self.layer.currentData() if self.layer.count() else self._wanted.get("layer", "")
-        _refill(self.layer, [("Default", "")] + [(name, name) for name in layers], want or "")
+        """The layers every shown model has. The user's layer is never dropped silently: with
+        no model loaded yet it stays listed; when a model lacks it, Default is used and said."""
+        want = self._layer_choice
+        items = [("Default", "")] + [(name, name) for name in layers]
+        if want and want not in layers and not layers:
+            items.append((want, want))  # no model yet to say otherwise: keep the choice
+        self._setting_layers = True
+        try:
+            _refill(self.layer, items, want)
+        finally:
+            self._setting_layers = False
+        if want and layers and want not in layers:
+            self.note.emit(f"Layer {want} is not in every model shown; each model's default layer is "
+                           f"used until it is")
 
     def set_target_classes(self, names: list[str]) -> None:
         want = self.target.currentData() if self.target.count() else self._wanted.get("target", OWN_PREDICTION)
@@ -131,18 +187,19 @@ class Controls(QWidget):
         _refill(self.diff_b, items, b if isinstance(b, str) and b != self.diff_a.currentData() else default_b)
 
     # -- values ---------------------------------------------------------------------------------
-    def values(self) -> dict:
-        return {
-            "opacity": self.opacity.value() / 100.0,
-            "colormap": self.cmap.currentData(),
-            "method": self.method.currentData(),
-            "layer": self.layer.currentData() or "",
-            "target": self.target.currentData() if self.target.currentData() is not None else OWN_PREDICTION,
-            "normalization": self.norm.currentData(),
-            "diff_a": self.diff_a.currentData(),
-            "diff_b": self.diff_b.currentData(),
-            "show_diff": self.show_diff.isChecked(),
-        }
+    def values(self) -> ControlValues:
+        target = self.target.currentData()
+        return ControlValues(
+            opacity=self.opacity.value() / 100.0,
+            colormap=self.cmap.currentData(),
+            method=self.method.currentData(),
+            layer=self.layer.currentData() or "",
+            target=int(target) if target is not None else OWN_PREDICTION,
+            normalization=self.norm.currentData(),
+            diff_a=self.diff_a.currentData(),
+            diff_b=self.diff_b.currentData(),
+            show_diff=self.show_diff.isChecked(),
+        )
 
 
 def _label(text: str, buddy: QWidget) -> QLabel:

@@ -10,6 +10,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from gcam_desktop.app.shell.elided_label import ElidedLabel
+
 from gcam_desktop.app.compare.compositing import safe_levels
 from gcam_desktop.app.compare.predictions import PredictionList
 
@@ -23,16 +25,15 @@ class ImagePanel(QFrame):
         self.key = key
         self.setObjectName("panel")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel(title)
+        self.title = ElidedLabel(title)
         self.title.setObjectName("panelTitle")
-        self.status = QLabel()
+        self.status = ElidedLabel()
         self.status.setObjectName("panelStatus")
         self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.subtitle = QLabel()
+        self.subtitle = ElidedLabel()
         self.subtitle.setObjectName("panelSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for lab in (self.title, self.subtitle, self.status):
-            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
         self._placeholder = QWidget()
         self._placeholder.setMinimumSize(120, 120)
         self._placeholder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -68,6 +69,10 @@ class ImagePanel(QFrame):
         self.opacity = 0.5
         self.hover = None
         self.raw_value_label = "value"
+
+    def add_footer(self, widget: QWidget) -> None:
+        """A widget under the picture, above the info text (the difference panel's colour bar)."""
+        self._layout.insertWidget(self._layout.indexOf(self.value) + 1, widget)
 
     # -- canvas -------------------------------------------------------------------------------
     def attach_canvas(self):

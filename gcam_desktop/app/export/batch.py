@@ -34,7 +34,7 @@ def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha)
         cmap=cmap, alpha=alpha,
         on_progress=lambda done, total, path: worker.job_progress.emit(JOB, done, total, path),
         on_error=lambda what, why: worker.job_error.emit(JOB, what, why),
-        should_stop=lambda: worker.serve_pending() or worker.job_cancelled())
+        should_stop=lambda: worker.serve_requests() or worker.cancelled())
     return {"images": report.images, "maps": report.maps, "failures": len(report.failures),
             "cancelled": report.cancelled, "csv": str(report.predictions_csv or ""), "seconds": report.seconds,
             "out": str(out_dir)}
@@ -62,9 +62,9 @@ class BatchExportDialog(QDialog):
             models_row.addWidget(box)
         models_row.addStretch(1)
         self.v = v
-        which = "own prediction" if v["target"] < 0 else f"class {v['target']}"
-        summary = QLabel(f"{method_label(v['method'])} \u00b7 layer {v['layer'] or 'default'} \u00b7 {which} "
-                         f"\u00b7 {v['colormap']} at {v['opacity']:.0%}")
+        which = "own prediction" if v.target < 0 else f"class {v.target}"
+        summary = QLabel(f"{method_label(v.method)} \u00b7 layer {v.layer or 'default'} \u00b7 {which} "
+                         f"\u00b7 {v.colormap} at {v.opacity:.0%}")
         summary.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Images", with_browse(self.source, self._pick_source))
@@ -94,10 +94,10 @@ class BatchExportDialog(QDialog):
         layout.addWidget(self.errors)
         layout.addWidget(self.buttons)
         svc = win.service
-        svc.job_progress.connect(self._on_progress)
-        svc.job_error.connect(self._on_error)
-        svc.job_done.connect(self._on_done)
-        svc.job_failed.connect(self._on_failed)
+        svc.worker.job_progress.connect(self._on_progress)
+        svc.worker.job_error.connect(self._on_error)
+        svc.worker.job_done.connect(self._on_done)
+        svc.worker.job_failed.connect(self._on_failed)
         if not self.models:
             self.start_btn.setEnabled(False)
             self.status.setText("Load a model into a slot first.")
@@ -129,8 +129,8 @@ class BatchExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.status.setText("Exporting\u2026")
         v = self.v
-        self.win.service.run_job(JOB, run_batch, [src], slots, out, v["method"], v["layer"], int(v["target"]),
-                                 v["colormap"], float(v["opacity"]))
+        self.win.service.run_job(JOB, run_batch, [src], slots, out, v.method, v.layer, v.target,
+                                 v.colormap, float(v.opacity))
         return True
 
     def _on_progress(self, job: str, done: int, total: int, path: str) -> None:
@@ -156,7 +156,7 @@ class BatchExportDialog(QDialog):
         self.open_btn.setEnabled(True)
         self.close_btn.setText("Close")
         self.start_btn.setEnabled(True)
-        self.win._status(self.status.text(), 10000)
+        self.win.show_status(self.status.text(), 10000)
 
     def _on_failed(self, job: str, message: str) -> None:
         if job == JOB:
@@ -174,8 +174,8 @@ class BatchExportDialog(QDialog):
 
     def done(self, r: int) -> None:
         svc = self.win.service
-        for sig, slot in ((svc.job_progress, self._on_progress), (svc.job_error, self._on_error),
-                          (svc.job_done, self._on_done), (svc.job_failed, self._on_failed)):
+        for sig, slot in ((svc.worker.job_progress, self._on_progress), (svc.worker.job_error, self._on_error),
+                          (svc.worker.job_done, self._on_done), (svc.worker.job_failed, self._on_failed)):
             try:
                 sig.disconnect(slot)
             except (RuntimeError, TypeError):

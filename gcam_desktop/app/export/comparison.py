@@ -34,31 +34,53 @@ def _png_bytes(img: QImage) -> bytes:
     return bytes(buf.data())
 
 
-def comparison_tiles(win) -> list[tuple[str, str, np.ndarray]]:
-    """(title, caption, HxWx3 uint8) for the original and every panel with a map."""
-    from gcam_desktop.explain.overlay import overlay
+def comparison_tiles(win) -> list[tuple]:
+    """(title, caption, HxWx3 uint8, colour bar or None) for the original, every panel with a
+    map and, when shown, the difference panel; a colour bar is (lut, lo, hi, caption) as on
+    screen."""
+    from gcam_desktop.explain.overlay import colormap_lut, overlay
 
     ex = win.explanations
     if ex.display is None:
         raise ValueError("no image is shown")
     v = win.controls.values()
     image = ex.display
-    tiles = [("Original", Path(ex.path).name, image)]
+    tiles = [("Original", Path(ex.path).name, image, None)]
+    bar = win.controls.colorbar
+    panel_bar = (colormap_lut(v.colormap), bar.lo, bar.hi, bar.caption) if v.colormap else None
     for slot in win.view.order:
         res = ex.results.get(slot)
         st = win.slots.states[slot]
         if res is None or not res.ok or st.info is None:
             continue
-        m = normalise(ex._display_map(res), *ex._levels(res))
-        blended = overlay(image, m, v["opacity"], v["colormap"])
+        m = normalise(ex.display_map(res), *ex.levels(res))
+        blended = overlay(image, m, v.opacity, v.colormap)
         names = res.class_names
         cls = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         prob = next((p for c, p in res.top if c == res.target_class), None)
         caption = f"{method_label(res.method)} {res.layer} \u00b7 {cls}" + (f" {prob * 100:.1f}%" if prob is not None else "")
-        tiles.append((f"{slot} \u00b7 {arch_label(st.info.arch)}", caption, np.asarray(blended, dtype=np.uint8)))
+        tiles.append((f"{slot} \u00b7 {arch_label(st.info.arch)}", caption, np.asarray(blended, dtype=np.uint8),
+                      panel_bar))
     if len(tiles) == 1:
         raise ValueError("no panel has an explanation yet")
+    diff = win.view.diff
+    if win.view.show_diff and diff.map is not None and diff.lut is not None:
+        lo, hi = diff.levels
+        d01 = np.clip((diff.map - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+        shown = _overlay_lut(image, d01, v.opacity, diff.lut)
+        dbar = win.view.diff_colorbar
+        tiles.append(("Difference", diff.subtitle.text(), shown, (diff.lut, dbar.lo, dbar.hi, dbar.caption)))
     return tiles
+
+
+def _overlay_lut(image: np.ndarray, map01: np.ndarray, alpha: float, lut: np.ndarray) -> np.ndarray:
+    """The image with map01 coloured through `lut` on top (the difference panel's diverging map)."""
+    from gcam_desktop.explain.overlay import blend, resize_map
+
+    if map01.shape != image.shape[:2]:
+        map01 = resize_map(map01, image.shape[:2])
+    colored = np.asarray(lut, dtype=np.uint8)[np.clip(np.rint(map01 * 255), 0, 255).astype(np.intp)]
+    return np.asarray(blend(image, colored, alpha), dtype=np.uint8)
 
 
 def compose_sheet(tiles, note: str = "") -> QImage:
@@ -75,13 +97,14 @@ def compose_sheet(tiles, note: str = "") -> QImage:
     cap_line = int(cap_font.pixelSize() * 1.5)
     pad = 10
     head = line + cap_line + 4
+    bar_h = 2 * cap_line + 4 if any(t[3] is not None for t in tiles) else 0
     foot = cap_line + pad if note else 0
-    sheet = QImage(pad + len(tiles) * (tw + pad), pad + head + th + pad + foot, QImage.Format.Format_RGB888)
+    sheet = QImage(pad + len(tiles) * (tw + pad), pad + head + th + bar_h + pad + foot, QImage.Format.Format_RGB888)
     sheet.fill(QColor("white"))
     p = QPainter(sheet)
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
     p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    for i, (title, caption, rgb) in enumerate(tiles):
+    for i, (title, caption, rgb, bar) in enumerate(tiles):
         x = pad + i * (tw + pad)
         p.setPen(QColor("#1f2633"))
         p.setFont(title_font)
@@ -92,6 +115,8 @@ def compose_sheet(tiles, note: str = "") -> QImage:
         p.drawText(QRect(x, pad + line, tw, cap_line), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                    p.fontMetrics().elidedText(caption, Qt.TextElideMode.ElideRight, tw))
         p.drawImage(QRect(x, pad + head, tw, th), rgb_to_qimage(rgb))
+        if bar is not None:
+            _draw_colorbar(p, QRect(x, pad + head + th + 4, tw, bar_h - 4), bar, cap_font)
     if note:
         p.setFont(cap_font)
         p.setPen(QColor("#5b6473"))
@@ -101,14 +126,34 @@ def compose_sheet(tiles, note: str = "") -> QImage:
     return sheet
 
 
+def _draw_colorbar(p: QPainter, rect: QRect, bar, font: QFont) -> None:
+    """The colour bar the screen showed: the map's colours, its range and caption below."""
+    from gcam_desktop.app.shell.text import format_value
+
+    lut, lo, hi, caption = bar
+    row = np.ascontiguousarray(np.asarray(lut, dtype=np.uint8)[None, :, :3])
+    strip = QImage(row.data, row.shape[1], 1, 3 * row.shape[1], QImage.Format.Format_RGB888).copy()
+    half = rect.height() // 2
+    p.drawImage(QRect(rect.x(), rect.y(), rect.width(), half - 2), strip)
+    p.setPen(QColor("#5b6473"))
+    p.drawRect(QRect(rect.x(), rect.y(), rect.width() - 1, half - 2))
+    p.setFont(font)
+    text = QRect(rect.x(), rect.y() + half, rect.width(), half)
+    p.drawText(text, Qt.AlignmentFlag.AlignLeft, format_value(lo))
+    p.drawText(text, Qt.AlignmentFlag.AlignRight, format_value(hi))
+    if caption:
+        p.drawText(text, Qt.AlignmentFlag.AlignHCenter, p.fontMetrics().elidedText(
+            caption, Qt.TextElideMode.ElideRight, max(10, rect.width() // 2)))
+
+
 def export_comparison(win, path: str | Path) -> Path:
     v = win.controls.values()
-    note = (f"opacity {v['opacity']:.2f} \u00b7 colour map {v['colormap']} \u00b7 "
-            f"{'shared scale' if v['normalization'] == 'shared' else 'each map on its own scale'}")
+    note = (f"opacity {v.opacity:.2f} \u00b7 colour map {v.colormap} \u00b7 "
+            f"{'shared scale' if v.normalization == 'shared' else 'each map on its own scale'}")
     ex = win.explanations
-    a, b = ex.results.get(v["diff_a"]), ex.results.get(v["diff_b"])
-    if a and b and a.ok and b.ok and v["diff_a"] != v["diff_b"]:
-        note += f" \u00b7 agreement {v['diff_a']} vs {v['diff_b']}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
+    a, b = ex.results.get(v.diff_a), ex.results.get(v.diff_b)
+    if a and b and a.ok and b.ok and v.diff_a != v.diff_b:
+        note += f" \u00b7 agreement {v.diff_a} vs {v.diff_b}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
     sheet = compose_sheet(comparison_tiles(win), note)
     path = Path(path)
     write_bytes(path, _png_bytes(sheet))
@@ -151,7 +196,7 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
 def _default_name(win, suffix: str) -> str:
     ex = win.explanations
     stem = Path(ex.path).stem if ex.path else "comparison"
-    method = win.controls.values()["method"] or "map"
+    method = win.controls.values().method or "map"
     folder = win.settings["last_folder"] or str(Path.home())
     return str(Path(folder) / f"{stem}_{method}{suffix}")
 
@@ -165,7 +210,7 @@ def export_comparison_dialog(win) -> None:
     except (ValueError, OSError) as exc:
         QMessageBox.warning(win, "Export comparison", str(exc))
         return
-    win._status(f"Saved {out}", 8000)
+    win.show_status(f"Saved {out}", 8000)
 
 
 def export_maps_dialog(win) -> None:
@@ -178,4 +223,4 @@ def export_maps_dialog(win) -> None:
     except (ValueError, OSError) as exc:
         QMessageBox.warning(win, "Export maps", str(exc))
         return
-    win._status(f"Saved {npz} and {side.name}", 8000)
+    win.show_status(f"Saved {npz} and {side.name}", 8000)

@@ -8,13 +8,13 @@ backlog is capped, so scrolling fast through a long list never builds a queue of
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
+from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
 from gcam_desktop.app.shell.qimage import rgb_to_qimage
 
 THUMB_SIZE = 64
@@ -22,43 +22,8 @@ CACHE_BYTES = 48 * 1024 * 1024
 MAX_BACKLOG = 256
 
 
-class ByteBoundedCache:
-    """LRU of QImages whose total decoded size stays under max_bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[str, QImage] = OrderedDict()
-
-    def get(self, key: str) -> QImage | None:
-        img = self._items.get(key)
-        if img is not None:
-            self._items.move_to_end(key)
-        return img
-
-    def put(self, key: str, img: QImage) -> None:
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.bytes -= old.sizeInBytes()
-        self._items[key] = img
-        self.bytes += img.sizeInBytes()
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, dropped = self._items.popitem(last=False)
-            self.bytes -= dropped.sizeInBytes()
-
-    def clear(self) -> None:
-        self._items.clear()
-        self.bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._items
-
-
 def make_thumbnail(path: str, size: int = THUMB_SIZE) -> QImage:
-    img = load_image(path)
+    img = load_image(path, min_size=lambda w, h: (min(w, size), min(h, size)))  # decoded small when it can
     img.thumbnail((size, size))
     return rgb_to_qimage(img)
 
@@ -74,7 +39,7 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.pool = pool
         self.size = size
-        self.cache = ByteBoundedCache(max_bytes)
+        self.cache: ByteBoundedCache[QImage] = ByteBoundedCache(max_bytes, QImage.sizeInBytes)
         self.errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stack: list[str] = []

@@ -25,7 +25,7 @@ def image_key(path: str) -> tuple[str, int, int]:
 
 @dataclass(frozen=True)
 class ExplainRequest:
-    panel: str                  # the slot whose panel shows the result
+    slot: str                   # the model slot asked (its panel shows the result)
     path: str
     image_key: tuple
     model_token: str            # changes whenever the slot gets another model
@@ -83,3 +83,17 @@ class ModelInfo:
     default_layer: str
     device: str
     untrained: bool = False
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the engine offers, sent once by the worker when torch and the engine are loaded."""
+
+    methods: tuple[str, ...]
+    gradient_methods: tuple[str, ...]    # methods that explain the input, not a layer
+    colormaps: tuple[str, ...]
+    archs: tuple[str, ...]
+    devices: tuple[str, ...]
+    device: str
+    seconds: float                       # time to import torch and the engine
+    torch: str                           # torch's version

@@ -2,104 +2,56 @@
 
 Lives in the UI thread. A request whose result is cached is answered at once without
 touching the worker; otherwise it goes to the worker, which supersedes any request still
-queued for the same panel. Results of superseded requests are cached but not shown.
+queued for the same slot. Results of superseded requests are cached but not shown.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from PySide6.QtCore import QObject, Signal
 
-from gcam_desktop.app.shell.lifecycle import track
-from gcam_desktop.app.inference.messages import ExplainRequest, ExplainResult, ModelInfo
-from gcam_desktop.app.inference.worker import InferenceWorker, WorkerThread
+from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
+from gcam_desktop.app.inference.messages import EngineInfo, ExplainRequest, ExplainResult, ModelInfo
+from gcam_desktop.app.inference.worker import InferenceWorker
 
 CACHE_BYTES = 256 * 1024 * 1024
 
 
-class ResultCache:
-    """LRU of explanation results keyed by (image, model, method, layer, class), bounded by bytes."""
-
-    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[tuple, ExplainResult] = OrderedDict()
-
-    def get(self, key: tuple) -> ExplainResult | None:
-        res = self._items.get(key)
-        if res is not None:
-            self._items.move_to_end(key)
-        return res
-
-    def put(self, key: tuple, res: ExplainResult) -> None:
-        if key in self._items:
-            self.bytes -= self._items.pop(key).nbytes()
-        self._items[key] = res
-        self.bytes += res.nbytes()
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            self.bytes -= self._items.popitem(last=False)[1].nbytes()
-
-    def drop_model(self, token: str) -> None:
-        for key in [k for k in self._items if k[1] == token]:
-            self.bytes -= self._items.pop(key).nbytes()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class InferenceService(QObject):
-    """Owns the worker thread; the main window's single door to the models."""
+    """Owns the worker thread; the main window's single door to the models.
 
-    engine_state = Signal(str, str)
-    engine_ready = Signal(dict)
-    model_loaded = Signal(object)
-    model_failed = Signal(str, str, str)
-    model_unloaded = Signal(str)
-    device_changed = Signal(str, str)
+    The worker's signals are declared once, on the worker: listen to `service.worker.<signal>`
+    (engine_state, engine_ready, model_loaded, model_failed, model_unloaded, device_changed,
+    started_request, job_*). The service connects its own bookkeeping first, in __init__, and
+    Qt calls slots in the order they were connected, so the cache and `models` are up to date
+    before any other listener hears of a model. `result_ready` is the service's own signal:
+    only the newest request of each panel is answered.
+    """
+
     result_ready = Signal(object)          # ExplainResult for the newest request of its panel
-    request_started = Signal(object)
-    job_progress = Signal(str, int, int, str)
-    job_done = Signal(str, object)
-    job_failed = Signal(str, str)
-    job_error = Signal(str, str, str)
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.worker = InferenceWorker(device)
-        self.thread = track(WorkerThread(self.worker))
-        self.worker.moveToThread(self.thread)
-        self.cache = ResultCache()
+        # Results keyed by (image, model token, method, layer, class), LRU bounded by bytes.
+        self.cache: ByteBoundedCache[ExplainResult] = ByteBoundedCache(CACHE_BYTES, ExplainResult.nbytes)
         self.models: dict[str, ModelInfo] = {}
-        self.engine_info: dict | None = None
-        self._latest: dict[str, int] = {}          # panel -> id of the newest request
+        self.engine_info: EngineInfo | None = None
+        self._latest: dict[str, int] = {}          # slot -> id of the newest request
         self._in_flight: dict[tuple, list[ExplainRequest]] = {}
         self.cache_hits = 0
         w = self.worker
-        w.engine_state.connect(self.engine_state)
         w.engine_ready.connect(self._on_engine_ready)
         w.model_loaded.connect(self._on_model_loaded)
-        w.model_failed.connect(self.model_failed)
         w.model_unloaded.connect(self._on_model_unloaded)
-        w.device_changed.connect(self.device_changed)
         w.result.connect(self._on_result)
-        w.started_request.connect(self.request_started)
-        w.job_progress.connect(self.job_progress)
-        w.job_done.connect(self.job_done)
-        w.job_failed.connect(self.job_failed)
-        w.job_error.connect(self.job_error)
 
     # -- lifetime ------------------------------------------------------------------------
     def start(self) -> None:
-        if not self.thread.isRunning():
-            self.thread.start(WorkerThread.Priority.LowPriority)
+        self.worker.start()
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Stop the worker and wait for its thread (a running explanation finishes first)."""
-        self.worker.stop()
-        if self.thread.isRunning():
-            return self.thread.wait(timeout_ms)
-        return True
+        return self.worker.shutdown(timeout_ms)
 
     @property
     def ready(self) -> bool:
@@ -108,41 +60,41 @@ class InferenceService(QObject):
     # -- models --------------------------------------------------------------------------
     def load_model(self, slot: str, path: str, arch: str | None = None,
                    expect_classes: list[str] | None = None) -> None:
-        self.worker.command("load", slot, str(path), arch, expect_classes)
+        self.worker.call(self.worker.load_model, slot, str(path), arch, expect_classes)
 
     def build_untrained(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
-        self.worker.command("build", slot, arch, list(class_names), input_size)
+        self.worker.call(self.worker.build_model, slot, arch, list(class_names), input_size)
 
     def unload_model(self, slot: str) -> None:
         self.cancel(slot)
-        self.worker.command("unload", slot)
+        self.worker.call(self.worker.unload_model, slot)
 
     def set_device(self, name: str) -> None:
-        self.worker.command("device", name)
+        self.worker.call(self.worker.set_device, name)
 
     def run_job(self, name: str, fn, *args, **kwargs) -> None:
         """fn(worker, *args, **kwargs) runs in the worker thread, where the models are."""
-        self.worker.command("job", name, fn, *args, **kwargs)
+        self.worker.call(self.worker.run_job, name, fn, *args, **kwargs)
 
     def cancel_job(self) -> None:
-        self.worker.cancel_job()
+        self.worker.cancel()
 
     # -- explanations ----------------------------------------------------------------------
     def request(self, req: ExplainRequest) -> ExplainResult | None:
         """The cached result at once, or None after queueing `req` (answered by result_ready)."""
-        self._latest[req.panel] = req.id
+        self._latest[req.slot] = req.id
         hit = self.cache.get(req.key)
         if hit is not None:
             self.cache_hits += 1
-            self._forget(self.worker.cancel_panel(req.panel))  # what was queued is moot now
+            self._forget(self.worker.cancel_slot(req.slot))  # what was queued is moot now
             return hit if hit.request is req else _for(hit, req)
         waiting = self._in_flight.get(req.key)
         if waiting is not None:  # the same computation is queued or running already
             waiting.append(req)
-            self._forget(self.worker.cancel_panel(req.panel, keep_key=req.key))
+            self._forget(self.worker.cancel_slot(req.slot, keep_key=req.key))
             return None
         self._in_flight[req.key] = [req]
-        self._forget(self.worker.submit(req))
+        self._forget(self.worker.submit_request(req))
         return None
 
     def _forget(self, dropped: ExplainRequest | None) -> None:
@@ -150,37 +102,34 @@ class InferenceService(QObject):
         if dropped is not None:
             self._in_flight.pop(dropped.key, None)
 
-    def cancel(self, panel: str) -> None:
-        self._latest.pop(panel, None)
-        self._forget(self.worker.cancel_panel(panel))
+    def cancel(self, slot: str) -> None:
+        self._latest.pop(slot, None)
+        self._forget(self.worker.cancel_slot(slot))
 
     def is_latest(self, req: ExplainRequest) -> bool:
-        return self._latest.get(req.panel) == req.id
+        return self._latest.get(req.slot) == req.id
 
     def _on_result(self, res: ExplainResult) -> None:
         waiting = self._in_flight.pop(res.request.key, [res.request])
         if res.ok:
             self.cache.put(res.request.key, res)
         for req in waiting:
-            if self._latest.get(req.panel) == req.id and not res.stale:
+            if self._latest.get(req.slot) == req.id and not res.stale:
                 self.result_ready.emit(res if req is res.request else _for(res, req))
 
-    def _on_engine_ready(self, info: dict) -> None:
+    def _on_engine_ready(self, info: EngineInfo) -> None:
         self.engine_info = info
-        self.engine_ready.emit(info)
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         old = self.models.get(info.slot)
         if old is not None:
-            self.cache.drop_model(old.token)
+            self.cache.drop(lambda key: key[1] == old.token)
         self.models[info.slot] = info
-        self.model_loaded.emit(info)
 
     def _on_model_unloaded(self, slot: str) -> None:
         old = self.models.pop(slot, None)
         if old is not None:
-            self.cache.drop_model(old.token)
-        self.model_unloaded.emit(slot)
+            self.cache.drop(lambda key: key[1] == old.token)
 
 
 def _for(res: ExplainResult, req: ExplainRequest) -> ExplainResult:

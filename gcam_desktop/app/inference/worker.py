@@ -1,12 +1,9 @@
 """The one inference worker: a thread that owns the models and is the only place they run.
 
-napari/superqt style: the worker is a QObject whose signals live on it, moved to its own
-QThread; the UI talks to it through thread-safe methods and hears back through queued
-signals. Its loop serves, in order: commands (load / unload a model, change device, jobs such
-as batch export), then explanation requests. Requests wait in a dict keyed by panel, so a
-newer request for a panel replaces the queued one: flicking through 100 images leaves at most
-one request per panel waiting, never a backlog. The request already running finishes (torch
-cannot be interrupted mid-operation) and its result still lands in the cache.
+A WorkerThread (app/shell/worker_thread.py): the UI queues commands (load / unload a model,
+change device, jobs such as batch export) and explanation requests, one per panel: a newer
+request for a panel replaces the queued one, the running one finishes and its result still
+lands in the cache. Every signal the UI hears from the models is declared here, once.
 
 torch, the models and the explanation engine are imported here, in the worker thread, after
 the window is up: `import torch` takes seconds.
@@ -14,24 +11,24 @@ the window is up: `import torch` takes seconds.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 import traceback
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.app.inference.messages import OWN_PREDICTION, ExplainRequest, ExplainResult, ModelInfo
+from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
+                                                 ModelInfo)
+from gcam_desktop.app.shell.worker_thread import WorkerThread
 
 TOP_K = 5
 IMAGE_CACHE_BYTES = 256 * 1024 * 1024
+MODEL_IMAGE_SIDE = 1024  # at least any model's input size (64 .. 512 here)
 WORKER_NICE = 5
 
 
@@ -42,16 +39,9 @@ class _Loaded:
     info: ModelInfo
 
 
-@dataclass
-class _Command:
-    kind: str
-    args: tuple
-    kwargs: dict
-
-
-class InferenceWorker(QObject):
+class InferenceWorker(WorkerThread):
     engine_state = Signal(str, str)        # "loading" | "ready" | "failed", detail text
-    engine_ready = Signal(dict)            # methods, colormaps, archs, devices, device, seconds
+    engine_ready = Signal(object)          # EngineInfo
     model_loaded = Signal(object)          # ModelInfo
     model_failed = Signal(str, str, str)   # slot, path, message (the slot keeps its old model)
     model_unloaded = Signal(str)
@@ -64,81 +54,39 @@ class InferenceWorker(QObject):
     job_error = Signal(str, str, str)      # job name, what (file or model), why: the job goes on
 
     def __init__(self, device: str = "auto") -> None:
-        super().__init__()
-        self._cv = threading.Condition()
-        self._commands: deque[_Command] = deque()
-        self._pending: OrderedDict[str, ExplainRequest] = OrderedDict()
-        self._stop = False
-        self._cancel_job = threading.Event()
+        super().__init__("gcam-inference", nice=WORKER_NICE)
         self._device_name = device
         self.device = None
         self.models: dict[str, _Loaded] = {}
         self._images: OrderedDict[str, Any] = OrderedDict()
         # Counters the tests (and the status bar) read; written only by the worker thread.
         self.explain_calls = 0
-        self.superseded = 0
         self.engine_seconds = 0.0
 
     # -- called from the UI thread ---------------------------------------------------------
-    def submit(self, request: ExplainRequest) -> ExplainRequest | None:
-        """Queue `request`; returns the queued request of the same panel it replaced, if any."""
-        with self._cv:
-            replaced = self._pending.pop(request.panel, None)
-            if replaced is not None:
-                self.superseded += 1
-            self._pending[request.panel] = request
-            self._cv.notify()
-            return replaced
+    def submit_request(self, request: ExplainRequest) -> ExplainRequest | None:
+        """Queue `request`; returns the queued request of the same slot it replaced, if any."""
+        return self.submit(request.slot, self.explain_request, request)
 
-    def cancel_panel(self, panel: str, keep_key: tuple | None = None) -> ExplainRequest | None:
-        """Drop the panel's queued request (unless it asks for `keep_key`); returns it."""
-        with self._cv:
-            queued = self._pending.get(panel)
-            if queued is None or (keep_key is not None and queued.key == keep_key):
-                return None
-            return self._pending.pop(panel)
-
-    def command(self, kind: str, *args, **kwargs) -> None:
-        with self._cv:
-            self._commands.append(_Command(kind, args, kwargs))
-            self._cv.notify()
-
-    def queued(self) -> int:
-        with self._cv:
-            return len(self._pending) + len(self._commands)
-
-    def cancel_job(self) -> None:
-        self._cancel_job.set()
-
-    def stop(self) -> None:
-        with self._cv:
-            self._stop = True
-            self._pending.clear()
-            self._commands.clear()
-            self._cancel_job.set()
-            self._cv.notify_all()
+    def cancel_slot(self, slot: str, keep_key: tuple | None = None) -> ExplainRequest | None:
+        """Drop the slot's queued request (unless it asks for `keep_key`); returns it."""
+        return self.withdraw(slot, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
 
     # -- the worker thread -----------------------------------------------------------------
-    def run(self) -> None:
-        if not self._load_engine():
-            return
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._stop or self._commands or self._pending)
-                if self._stop:
-                    break
-                if self._commands:
-                    cmd, req = self._commands.popleft(), None
-                else:
-                    _, req = self._pending.popitem(last=False)
-                    cmd = None
-            if cmd is not None:
-                self._run_command(cmd)
-            else:
-                self.started_request.emit(req)
-                self.result.emit(self._explain(req))
+    def setup(self) -> bool:
+        return self._load_engine()
+
+    def teardown(self) -> None:
         self.models.clear()
         self._images.clear()
+
+    def command_failed(self, fn: Callable, exc: Exception) -> None:
+        traceback.print_exception(exc)
+        self.engine_state.emit("ready", f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
+
+    def explain_request(self, req: ExplainRequest) -> None:
+        self.started_request.emit(req)
+        self.result.emit(self._explain(req))
 
     def _load_engine(self) -> bool:
         self.engine_state.emit("loading", "loading torch and the models\u2026")
@@ -158,38 +106,22 @@ class InferenceWorker(QObject):
                 # e.g. --device cuda on a machine without CUDA: say so, run on what there is
                 self.device = models.pick_device("auto")
                 self.device_changed.emit(str(self.device), f"{exc}; using {self.device}")
-                self._device_name = "auto"
         except Exception as exc:
             self.engine_state.emit("failed", f"could not load the engine: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return False
         self.engine_seconds = time.perf_counter() - t0
-        info = {
-            "methods": list(engine.METHODS),
-            "cam_methods": list(getattr(engine, "CAM_METHODS", ())),
-            "gradient_methods": list(getattr(engine, "GRADIENT_METHODS", ())),
-            "colormaps": list(overlay.COLORMAPS),
-            "archs": list(models.ARCHS),
-            "devices": list(models.available_devices()),
-            "device": str(self.device),
-            "seconds": self.engine_seconds,
-            "torch": torch.__version__,
-        }
+        info = EngineInfo(methods=tuple(engine.METHODS), gradient_methods=tuple(engine.GRADIENT_METHODS),
+                          colormaps=tuple(overlay.COLORMAPS), archs=tuple(models.ARCHS),
+                          devices=tuple(models.available_devices()), device=str(self.device),
+                          seconds=self.engine_seconds, torch=torch.__version__)
         self.engine_state.emit("ready", f"torch {torch.__version__} on {self.device}")
         self.engine_ready.emit(info)
         return True
 
-    def _run_command(self, cmd: _Command) -> None:
-        handler = getattr(self, f"_cmd_{cmd.kind}")
-        try:
-            handler(*cmd.args, **cmd.kwargs)
-        except Exception as exc:  # a bug in one command must not end the worker
-            traceback.print_exc()
-            self.engine_state.emit("ready", f"{cmd.kind} failed: {type(exc).__name__}: {exc}")
-
-    # commands ---------------------------------------------------------------------------
-    def _cmd_load(self, slot: str, path: str, arch: str | None = None,
-                  expect_classes: list[str] | None = None) -> None:
+    # -- commands: run in this thread, queued by InferenceService with call() -------------
+    def load_model(self, slot: str, path: str, arch: str | None = None,
+                   expect_classes: list[str] | None = None) -> None:
         models = self._models
         try:
             model, meta = models.load_checkpoint(
@@ -208,7 +140,7 @@ class InferenceWorker(QObject):
             return
         self._install(slot, model, meta, str(path))
 
-    def _cmd_build(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
+    def build_model(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
         """An untrained model (self-test without checkpoints): the same code path, no file."""
         meta = self._models.make_meta(arch, class_names, input_size=input_size)
         model = self._models.build_model(arch, len(class_names)).eval().to(self.device)
@@ -223,11 +155,11 @@ class InferenceWorker(QObject):
         self.models[slot] = _Loaded(model, meta, info)
         self.model_loaded.emit(info)
 
-    def _cmd_unload(self, slot: str) -> None:
+    def unload_model(self, slot: str) -> None:
         if self.models.pop(slot, None) is not None:
             self.model_unloaded.emit(slot)
 
-    def _cmd_device(self, name: str) -> None:
+    def set_device(self, name: str) -> None:
         try:
             device = self._models.pick_device(name)
             for loaded in self.models.values():
@@ -237,14 +169,13 @@ class InferenceWorker(QObject):
             for loaded in self.models.values():
                 loaded.model.to(self.device)
             return
-        self.device, self._device_name = device, name
+        self.device = device
         for loaded in self.models.values():
             loaded.info.device = str(device)
         self.device_changed.emit(str(device), "")
 
-    def _cmd_job(self, name: str, fn: Callable, *args, **kwargs) -> None:
+    def run_job(self, name: str, fn: Callable, *args, **kwargs) -> None:
         """Run fn(worker, *args, **kwargs) here, with the models; e.g. batch export."""
-        self._cancel_job.clear()
         try:
             value = fn(self, *args, **kwargs)
         except Exception as exc:
@@ -253,29 +184,15 @@ class InferenceWorker(QObject):
         else:
             self.job_done.emit(name, value)
 
-    def job_cancelled(self) -> bool:
-        return self._cancel_job.is_set() or self._stop
-
-    def serve_pending(self) -> bool:
-        """Answer the queued explanation requests now (a long job calls this between its
-        steps, so the panels stay live during a batch export); True when the worker stops."""
-        while True:
-            with self._cv:
-                if self._stop:
-                    return True
-                if not self._pending:
-                    return False
-                _, req = self._pending.popitem(last=False)
-            self.started_request.emit(req)
-            self.result.emit(self._explain(req))
-
     # explanations -----------------------------------------------------------------------
     def _image(self, path: str):
         """Decoded pictures are kept for the other panels' requests (same image, next model),
         up to IMAGE_CACHE_BYTES; the newest is always kept."""
         img = self._images.get(path)
         if img is None:
-            img = load_image(path)
+            # The models squash the whole picture to their input size: a big JPEG is decoded
+            # no larger than MODEL_IMAGE_SIDE on either side needs (and never below it).
+            img = load_image(path, min_size=(MODEL_IMAGE_SIDE, MODEL_IMAGE_SIDE))
             self._images[path] = img
             size = lambda im: im.width * im.height * 3  # noqa: E731
             while len(self._images) > 1 and sum(size(i) for i in self._images.values()) > IMAGE_CACHE_BYTES:
@@ -287,7 +204,7 @@ class InferenceWorker(QObject):
     def _explain(self, req: ExplainRequest) -> ExplainResult:
         t0 = time.perf_counter()
         res = ExplainResult(request=req, method=req.method)
-        loaded = self.models.get(req.panel)
+        loaded = self.models.get(req.slot)
         if loaded is None or loaded.info.token != req.model_token:
             res.error, res.stale = "the model of this panel changed; the request was dropped", True
             return res
@@ -315,13 +232,13 @@ class InferenceWorker(QObject):
             res.raw = raw.numpy()
             # The engine min-max normalises |raw| (upsampled) per map; its range lets the
             # panels share one scale so the models' magnitudes compare.
-            magnitude = raw.abs() if getattr(exp, "signed", False) else raw
+            magnitude = raw.abs() if exp.signed else raw
             res.raw_min, res.raw_max = float(magnitude.min()), float(magnitude.max())
             res.target_class = int(exp.classes[0, 0])
             probs = exp.probs[0].detach().float().cpu()
             top = torch.topk(probs, min(TOP_K, probs.numel()))
             res.top = [(int(i), float(p)) for p, i in zip(top.values, top.indices)]
-            res.layer = getattr(exp, "layer", layer) or ""
+            res.layer = exp.layer or ""
             res.true_class = self._prep.true_class_from_path(req.path, res.class_names)
         except Exception as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -333,22 +250,3 @@ class InferenceWorker(QObject):
 def _short(names, n: int = 4) -> str:
     names = list(names or [])
     return "[" + ", ".join(names[:n]) + (", \u2026" if len(names) > n else "") + f"] ({len(names)})"
-
-
-class WorkerThread(QThread):
-    """Runs the worker's loop; no event loop is needed in this thread."""
-
-    def __init__(self, worker: InferenceWorker) -> None:
-        super().__init__()
-        self.worker = worker
-        self.setObjectName("gcam-inference")
-
-    def run(self) -> None:
-        if sys.platform.startswith("linux"):
-            # Linux keeps a niceness per thread, inherited by the threads torch starts from
-            # here: the models then yield the CPU to the UI thread when cores are scarce.
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
-            except OSError:
-                pass
-        self.worker.run()

@@ -33,12 +33,13 @@ def run(args, launch_clock: Callable[[], float]) -> int:
     if args.self_test:
         from gcam_desktop.app.tooling.self_test import SelfTest
 
-        self_test = SelfTest(win, timings, sample_paths=args.paths, timeout_s=args.self_test_timeout)
+        self_test = SelfTest(win, timings, sample_paths=args.paths, timeout_s=args.self_test_timeout,
+                             weights=args.weights)
 
     def after_paint() -> None:
         now = launch_clock()
-        # Painted at _first_paint_at; since then the image views have been attached.
-        timings["launch_to_window_s"] = now - (time.perf_counter() - win._first_paint_at)
+        # Painted at first_paint_at; since then the image views have been attached.
+        timings["launch_to_window_s"] = now - (time.perf_counter() - win.first_paint_at)
         timings["launch_to_views_s"] = now
         if args.quit_after_paint:
             import json
@@ -47,7 +48,10 @@ def run(args, launch_clock: Callable[[], float]) -> int:
             win.close()
             app.quit()
             return
-        win.start_engine()
+        # A self-test given --weights runs exactly those: no remembered slot may stand in.
+        if args.quit_after_maps:
+            _quit_after_maps(app, win, timings, launch_clock)
+        win.start_engine(restore_slots=not (args.self_test and args.weights))
         apply_arguments(win, args)
         if self_test is not None:
             self_test.start()
@@ -59,6 +63,29 @@ def run(args, launch_clock: Callable[[], float]) -> int:
     if self_test is not None:
         return self_test.exit_code
     return code
+
+
+def _quit_after_maps(app, win, timings: dict, launch_clock: Callable[[], float]) -> None:
+    """For bench/app.py: seconds from launch to each panel's first map, then quit."""
+    import json
+
+    from PySide6.QtCore import QTimer
+
+    first: dict[str, float] = {}
+
+    def check() -> None:
+        for slot, res in win.explanations.results.items():
+            if res.ok and slot not in first:
+                first[slot] = launch_clock()
+        enabled = win.slots.enabled()
+        if first and not any(s.loading for s in enabled) and all(s.name in first for s in enabled if s.info):
+            print(json.dumps({**{k: round(v, 4) for k, v in timings.items()},
+                              "launch_to_map_s": {k: round(v, 4) for k, v in first.items()}}), flush=True)
+            win.close()
+            app.quit()
+
+    win.explanations.results_changed.connect(check)
+    QTimer.singleShot(600_000, app.quit)
 
 
 def _single_shot():

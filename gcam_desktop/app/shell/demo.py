@@ -32,7 +32,7 @@ class DemoLoader(QObject):
         if samples.is_dir():
             win.add_paths([samples])
         else:
-            win._status(f"{samples}: no sample images in this installation", 10000)
+            win.show_status(f"{samples}: no sample images in this installation", 10000)
         for arch in DEMO_ARCHS:
             if arch not in self.missing:
                 self._load(arch, demo_checkpoint(arch))
@@ -49,7 +49,7 @@ class DemoLoader(QObject):
         win.tabs.setCurrentWidget(win.training)
         win.tabs.currentChanged.connect(self._tab_changed)
         names = ", ".join(self.missing)
-        win._status(f"Training the demo models ({names}) in the background; panels fill as each lands", 0)
+        win.show_status(f"Training the demo models ({names}) in the background; panels fill as each lands", 0)
         for arch in self.missing:
             slot = win.slots.slot_for_arch(arch)
             if slot:

@@ -28,9 +28,10 @@ from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.shell.drops import is_checkpoint_path, local_paths
-from gcam_desktop.app.compare.coordinator import ExplanationController
+from gcam_desktop.app.compare.explanation_controller import ExplanationController
 from gcam_desktop.app.images.folder_scan import FolderScanner
 from gcam_desktop.app.images.image_list import ImageList, ImageListModel
+from gcam_desktop.app.inference.messages import EngineInfo
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.shell.lifecycle import track
 from gcam_desktop.app.shell.qt_compat import install as install_qt_workarounds
@@ -54,15 +55,15 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings.load()
         if device:
             self.settings["device"] = device
-        self._first_paint_at: float | None = None
+        self.first_paint_at: float | None = None
         self._closing = False
         self.pool = track(QThreadPool(self))
         self.pool.setMaxThreadCount(2)
 
         self.service = InferenceService(self.settings["device"], self)
         self.thumbnails = ThumbnailLoader(self.pool, parent=self)
-        self.display_images = DisplayImageLoader(self.pool, self)
-        self.scanner = FolderScanner(self)
+        self.display_images = DisplayImageLoader()
+        self.scanner = FolderScanner()
         self.list_model = ImageListModel(self.thumbnails, self)
         self.image_list = ImageList(self.list_model)
         self.slots = SlotManager(self.service, self.settings, self)
@@ -78,7 +79,7 @@ class MainWindow(QMainWindow):
         self._install_training_tab()
         self._restore_geometry()
         self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
-        self.explanations._on_slots()
+        self.explanations.update_panels()
         self.explanations.set_image(None)
 
     # -- layout ---------------------------------------------------------------------------
@@ -179,19 +180,46 @@ class MainWindow(QMainWindow):
         self.device_combo.currentIndexChanged.connect(self._on_device_chosen)
         tb.addWidget(self.device_combo)
 
+    def _show_engine_state(self) -> None:
+        """"Engine: ready" only once the panels are: models still loading or maps still
+        being computed are said as such."""
+        state = getattr(self, "_engine_state", "loading")
+        if state == "ready":
+            enabled = self.slots.enabled()
+            waiting = [s.name for s in enabled if s.info is not None and self.explanations.path
+                       and s.name not in self.explanations.results]
+            if any(s.loading for s in enabled):
+                text, kind = "Engine: loading models\u2026", "loading"
+            elif waiting:
+                text, kind = "Engine: computing\u2026", "loading"
+            else:
+                text, kind = "Engine: ready", "ready"
+        else:
+            text, kind = {"loading": "Engine: loading\u2026", "failed": "Engine: failed"}.get(state, state), state
+        self.engine_label.setText(text)
+        self.engine_label.setToolTip(getattr(self, "_engine_detail", ""))
+        if self.engine_label.property("kind") != kind:
+            self.engine_label.setProperty("kind", kind)
+            self.engine_label.style().unpolish(self.engine_label)
+            self.engine_label.style().polish(self.engine_label)
+
     def _connect(self) -> None:
-        s = self.service
-        s.engine_state.connect(self._on_engine_state)
-        s.engine_ready.connect(self._on_engine_ready)
-        s.device_changed.connect(self._on_device_changed)
-        s.result_ready.connect(lambda _: self._update_queue())
-        s.request_started.connect(lambda _: self._update_queue())
-        self.slots.message.connect(self._status)
-        self.explanations.message.connect(self._status)
+        w = self.service.worker
+        w.engine_state.connect(self._on_engine_state)
+        w.engine_ready.connect(self._on_engine_ready)
+        w.device_changed.connect(self._on_device_changed)
+        w.started_request.connect(lambda _: self._update_queue())
+        self.service.result_ready.connect(lambda _: self._update_queue())
+        self.slots.message.connect(self.show_status)
+        self.slots.changed.connect(self._show_engine_state)
+        w.model_failed.connect(lambda *_: self._show_engine_state())
+        self.explanations.results_changed.connect(self._show_engine_state)
+        self.explanations.message.connect(self.show_status)
+        self.controls.note.connect(lambda text: self.show_status(text, 10000))
         self.explanations.image_failed.connect(self._on_image_failed)
         self.image_list.current_changed.connect(self._on_current_image)
         self.scanner.found.connect(self.list_model.add_paths)
-        self.scanner.problem.connect(lambda p, m: self._status(f"{p}: {m}", 10000))
+        self.scanner.problem.connect(lambda p, m: self.show_status(f"{p}: {m}", 10000))
         self.scanner.finished.connect(self._on_scan_finished)
         self.thumbnails.failed.connect(self._on_thumb_failed)
         self.controls.changed.connect(self._save_controls)
@@ -203,7 +231,7 @@ class MainWindow(QMainWindow):
 
         self.training = TrainingTab(self.settings, self)
         self.training.load_checkpoint.connect(self.load_checkpoint_for_arch)
-        self.training.message.connect(self._status)
+        self.training.message.connect(self.show_status)
         self.add_tab(self.training, "Training")
 
     def add_tab(self, widget: QWidget, title: str) -> int:
@@ -222,13 +250,11 @@ class MainWindow(QMainWindow):
         self._install_quality_tab()
 
     def _install_quality_tab(self) -> None:
-        """The Quality tab (quality_panel.py): scores explanations on its own thread, started
+        """The Quality tab (app/quality/tab.py): scores explanations on its own thread, started
         only when the tab is shown."""
-        try:
-            from gcam_desktop.app.quality.panel import QualityPanel
-        except ImportError:
-            return
-        self.quality = QualityPanel(self.loaded_models, device=self.settings["device"])
+        from gcam_desktop.app.quality.tab import QualityTab
+
+        self.quality = QualityTab(self.loaded_models, device=self.settings["device"])
         self.quality.imageActivated.connect(self.show_image)
         self.image_list.current_changed.connect(self.quality.set_image)
         self.slots.changed.connect(self.quality.refresh)
@@ -242,17 +268,17 @@ class MainWindow(QMainWindow):
         if self.quality is not None and Path(root).is_dir():
             prefix = os.path.join(str(Path(root)), "")
             self.quality.set_folder([p for p in self.list_model.paths if p.startswith(prefix)], root)
-    def start_engine(self) -> None:
-        """Start the worker (it imports torch); called once the window has painted."""
+    def start_engine(self, restore_slots: bool = True) -> None:
+        """Start the worker (it imports torch); called once the window has painted. The
+        remembered checkpoints load again; one that is gone is said on its card."""
         self.service.start()
-        for st in self.slots.states.values():
-            if st.checkpoint and st.info is None and not st.loading and Path(st.checkpoint).exists():
-                self.slots.load(st.name, st.checkpoint)
+        if restore_slots:
+            self.slots.restore_remembered()
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
-        if self._first_paint_at is None:
-            self._first_paint_at = time.perf_counter()
+        if self.first_paint_at is None:
+            self.first_paint_at = time.perf_counter()
             QTimer.singleShot(0, self.painted.emit)
 
     # -- images -----------------------------------------------------------------------------
@@ -262,7 +288,7 @@ class MainWindow(QMainWindow):
         ckpts = [p for p in paths if p.is_file() and is_checkpoint_path(p)]
         rest = [p for p in paths if p not in ckpts]
         for p in ckpts:
-            self._status(f"{p.name}: drop checkpoints onto a model slot card to load them", 8000)
+            self.show_status(f"{p.name}: drop checkpoints onto a model slot card to load them", 8000)
         if rest:
             for p in rest:
                 if p.is_dir():
@@ -272,7 +298,7 @@ class MainWindow(QMainWindow):
             self.settings.save()
             self.scanner.scan(rest)
             names = ", ".join(p.name or str(p) for p in rest[:3]) + (" \u2026" if len(rest) > 3 else "")
-            self._status(f"Scanning {names}", 0)
+            self.show_status(f"Scanning {names}", 0)
 
     def show_image(self, path: str) -> None:
         """Make `path` the current image (added to the list if it is not there yet)."""
@@ -309,22 +335,22 @@ class MainWindow(QMainWindow):
 
     def _on_scan_finished(self, root: str, count: int) -> None:
         n = self.list_model.rowCount()
-        self._status(f"{Path(root).name or root}: {count:,} image{'s' if count != 1 else ''} "
+        self.show_status(f"{Path(root).name or root}: {count:,} image{'s' if count != 1 else ''} "
                      f"\u2014 {n:,} in the list", 6000)
 
     def _on_current_image(self, path: str) -> None:
         self.explanations.set_image(path)
         err = self.list_model.errors.get(path)
         if err:
-            self._status(f"{path}: {err}", 10000)
+            self.show_status(f"{path}: {err}", 10000)
 
     def _on_image_failed(self, path: str, reason: str) -> None:
         self.list_model.set_error(path, reason)
-        self._status(f"{path}: {reason}", 10000)
+        self.show_status(f"{path}: {reason}", 10000)
 
     def _on_thumb_failed(self, path: str, reason: str) -> None:
         if path == self.image_list.current_path():
-            self._status(f"{path}: {reason}", 10000)
+            self.show_status(f"{path}: {reason}", 10000)
 
     # -- drops --------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
@@ -349,35 +375,31 @@ class MainWindow(QMainWindow):
         """A trained checkpoint into the slot for its architecture (Training tab, --weights)."""
         slot = self.slots.slot_for_arch(arch)
         if slot is None:
-            self._status(f"no slot for {arch}", 8000)
+            self.show_status(f"no slot for {arch}", 8000)
             return
         st = self.slots.states[slot]
         if not st.enabled:
             self.slots.cards[slot].enabled.setChecked(True)
-        self.slots.load(slot, path, arch)
+        self.slots.load(slot, os.path.abspath(os.path.expanduser(path)), arch)
 
     def _on_engine_state(self, state: str, detail: str) -> None:
-        text = {"loading": "Engine: loading\u2026", "ready": "Engine: ready", "failed": "Engine: failed"}.get(state, state)
-        self.engine_label.setText(text)
-        self.engine_label.setToolTip(detail)
-        self.engine_label.setProperty("kind", state)
-        self.engine_label.style().unpolish(self.engine_label)
-        self.engine_label.style().polish(self.engine_label)
+        self._engine_state, self._engine_detail = state, detail
+        self._show_engine_state()
         if state == "failed":
             # Not a modal box: the window stays usable (image list, training) without an engine.
-            self._status(detail, 0)
+            self.show_status(detail, 0)
             for panel in self.view.panels.values():
                 panel.set_error(detail)
         elif detail:
-            self._status(detail, 6000)
+            self.show_status(detail, 6000)
 
-    def _on_engine_ready(self, info: dict) -> None:
-        self.engine_label.setText(f"Engine: ready \u00b7 {info['device']}")
-        self.engine_label.setToolTip(f"torch {info.get('torch')} loaded in {info.get('seconds', 0):.1f} s")
-        self.slots.set_archs(info["archs"])
+    def _on_engine_ready(self, info: EngineInfo) -> None:
+        self.engine_label.setText(f"Engine: ready \u00b7 {info.device}")
+        self.engine_label.setToolTip(f"torch {info.torch} loaded in {info.seconds:.1f} s")
+        self.slots.set_archs(info.archs)
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
-        for name in info["devices"]:
+        for name in info.devices:
             self.device_combo.addItem(name, name)
         want = self.settings["device"]
         i = self.device_combo.findData(want)
@@ -392,17 +414,17 @@ class MainWindow(QMainWindow):
             self.settings["device"] = name
             self.settings.save()
             self.service.set_device(name)
-            self._status(f"Moving models to {name}\u2026", 0)
+            self.show_status(f"Moving models to {name}\u2026", 0)
 
     def _on_device_changed(self, device: str, error: str) -> None:
         if error:   # not a modal box: this answers an asynchronous request
-            self._status(error, 15000)
+            self.show_status(error, 15000)
             # Show where the models really run: that device's entry, else "auto".
             self.device_combo.blockSignals(True)
             self.device_combo.setCurrentIndex(max(0, self.device_combo.findData(device)))
             self.device_combo.blockSignals(False)
         else:
-            self._status(f"Models run on {device}", 5000)
+            self.show_status(f"Models run on {device}", 5000)
         self.engine_label.setText(f"Engine: ready \u00b7 {device}")
 
     def _update_queue(self) -> None:
@@ -427,14 +449,14 @@ class MainWindow(QMainWindow):
 
     # -- settings and closing -------------------------------------------------------------------
     def _save_controls(self, _name: str = "") -> None:
-        self.settings.controls.update(self.controls.values())
+        self.settings.controls.update(self.controls.values().asdict())
         self._save_timer.start()  # coalesces a slider drag into one write
 
-    def _qsettings(self) -> QSettings:
+    def qsettings(self) -> QSettings:
         return QSettings(str(window_settings_path()), QSettings.Format.IniFormat)
 
     def _restore_geometry(self) -> None:
-        qs = self._qsettings()
+        qs = self.qsettings()
         geo = qs.value("geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             self.restoreGeometry(geo)
@@ -446,7 +468,7 @@ class MainWindow(QMainWindow):
         else:
             self.splitter.setSizes([250, max(400, self.width() - 250)])
 
-    def _status(self, text: str, timeout_ms: int = 5000) -> None:
+    def show_status(self, text: str, timeout_ms: int = 5000) -> None:
         if text:
             self.statusBar().showMessage(text, timeout_ms)
         else:
@@ -470,17 +492,17 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.closing.emit()
-        qs = self._qsettings()
+        qs = self.qsettings()
         qs.setValue("geometry", self.saveGeometry())
         qs.setValue("splitter", self.splitter.saveState())
         qs.sync()
-        self.settings.controls.update(self.controls.values())
+        self.settings.controls.update(self.controls.values().asdict())
         self.settings.save()
         if self.training is not None:
             self.training.shutdown()
         if self.quality is not None:
             self.quality.shutdown()
-        self.scanner.cancel()
+        self.scanner.shutdown()
         self.thumbnails.shutdown()
         self.display_images.shutdown()
         self.service.shutdown()

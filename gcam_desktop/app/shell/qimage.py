@@ -15,9 +15,3 @@ def rgb_to_qimage(img) -> QImage:
     # .copy(): the QImage must not point into the numpy buffer once that is freed.
     return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
-
-def qimage_to_rgb(img: QImage) -> np.ndarray:
-    img = img.convertToFormat(QImage.Format.Format_RGB888)
-    w, h, stride = img.width(), img.height(), img.bytesPerLine()
-    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=stride * h).reshape(h, stride)
-    return buf[:, : 3 * w].reshape(h, w, 3).copy()

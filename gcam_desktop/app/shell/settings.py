@@ -17,6 +17,7 @@ from typing import Any
 
 from gcam_desktop.files import write_text
 from gcam_desktop.paths import DEMO_ARCHS, user_config_dir
+from training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ SETTINGS_VERSION = 1
 MAX_RECENT = 10
 SLOT_NAMES = ("baseline", "SE", "s_se", "custom")
 SLOT_DEFAULT_ARCHS = (*DEMO_ARCHS, "resnet50")
+_RECIPE = TrainConfig()  # the Training tab starts from the trainer's defaults: the paper's recipe
 
 DEFAULTS: dict[str, Any] = {
     "version": SETTINGS_VERSION,
@@ -51,10 +53,10 @@ DEFAULTS: dict[str, Any] = {
         "data": "",
         "out": "",
         "archs": list(DEMO_ARCHS),
-        "epochs": 100,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "input_size": 128,
+        "epochs": _RECIPE.epochs,
+        "batch_size": _RECIPE.batch_size,
+        "lr": _RECIPE.lr,
+        "input_size": _RECIPE.input_size,
         "init": "scratch",
     },
 }
@@ -138,7 +140,7 @@ class Settings:
         return self.data["controls"]
 
     def add_recent(self, key: str, path: str | os.PathLike) -> None:
-        """Most recent first, unique, at most MAX_RECENT."""
-        path = str(path)
+        """Most recent first, unique, at most MAX_RECENT; absolute, whatever folder it was given from."""
+        path = os.path.abspath(os.path.expanduser(str(path)))
         items = [p for p in self.data.get(key, []) if p != path]
         self.data[key] = [path, *items][:MAX_RECENT]

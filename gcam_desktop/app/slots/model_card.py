@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
+from gcam_desktop.app.shell.elided_label import ElidedLabel
 from gcam_desktop.app.shell.drops import CHECKPOINT_SUFFIXES, is_checkpoint_path, local_paths
 from gcam_desktop.app.inference.messages import ModelInfo
 from gcam_desktop.models.names import arch_label
@@ -56,10 +57,10 @@ class SlotCard(QFrame):
         self.enabled.setToolTip("Show this model's panel")
         self.arch = QComboBox()
         self.set_archs(archs, arch)
-        self.checkpoint = QLabel("no checkpoint")
+        self.checkpoint = ElidedLabel("no checkpoint")
         self.checkpoint.setObjectName("slotCheckpoint")
         self.setToolTip("Drop a checkpoint (.pt, .pth, .safetensors) onto this card to load it")
-        self.checkpoint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
         self.open = QToolButton()
         self.open.setText("Open\u2026")
         self.open.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
@@ -68,13 +69,15 @@ class SlotCard(QFrame):
         self.open.setMenu(self.menu)
         self.menu.aboutToShow.connect(self._fill_menu)
         self.open.clicked.connect(self.choose_file)
-        self.meta = QLabel(" ")
+        self.meta = ElidedLabel(" ")
         self.meta.setObjectName("slotMeta")
-        self.meta.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.message = QLabel()
+        # Two lines at most, whatever the error: the cards keep their height and the panels
+        # their room; the whole text is in the tooltip and the status bar.
+        self.message = ElidedLabel(lines=2)
         self.message.setObjectName("slotMessage")
-        self.message.setWordWrap(True)
-        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        keep = self.message.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # the same card height with or without a message
+        self.message.setSizePolicy(keep)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
         grid = QGridLayout(self)
@@ -102,9 +105,6 @@ class SlotCard(QFrame):
         i = self.arch.findData(current)
         self.arch.setCurrentIndex(max(0, i))
         self.arch.blockSignals(False)
-
-    def current_arch(self) -> str:
-        return self.arch.currentData()
 
     def set_arch(self, arch: str) -> None:
         i = self.arch.findData(arch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,9 @@ class SlotManager(QObject):
             card.clear_requested.connect(self.clear)
             self.cards[st.name] = card
             row.addWidget(card, 1)
-        service.model_loaded.connect(self._on_loaded)
-        service.model_failed.connect(self._on_failed)
-        service.model_unloaded.connect(self._on_unloaded)
+        service.worker.model_loaded.connect(self._on_loaded)
+        service.worker.model_failed.connect(self._on_failed)
+        service.worker.model_unloaded.connect(self._on_unloaded)
 
     # -- queries ------------------------------------------------------------------------------
     def enabled(self) -> list[SlotState]:
@@ -90,8 +91,26 @@ class SlotManager(QObject):
         for name, card in self.cards.items():
             card.set_archs(archs, self.states[name].arch)
 
+    def restore_remembered(self) -> None:
+        """Load each slot's remembered checkpoint again; say so on the card when it is gone."""
+        for st in self.states.values():
+            if not st.checkpoint or st.info is not None or st.loading:
+                continue
+            path = Path(st.checkpoint)
+            if path.is_file():
+                self.load(st.name, str(path))
+            elif st.enabled:
+                from gcam_desktop.files import why_missing
+
+                why = why_missing(path, "file") if path.is_absolute() else "remembered as a relative path"
+                st.error = f"the remembered checkpoint {path} is gone ({why}); open it again"
+                self.cards[st.name].show_error(st.error)
+                self.message.emit(f"{st.name}: {st.error}", 15000)
+
     def load(self, slot: str, path: str, arch: str | None = None) -> None:
-        """Ask the worker for `path` in `slot`; the slot keeps its model if the file is refused."""
+        """Ask the worker for `path` in `slot`; the slot keeps its model if the file is refused.
+        Paths are made absolute: the settings must find them again from any folder."""
+        path = os.path.abspath(os.path.expanduser(str(path)))
         st = self.states[slot]
         if arch and arch != st.arch:
             st.arch = arch

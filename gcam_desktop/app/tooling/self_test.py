@@ -7,6 +7,7 @@ three architectures: the code path is the same, only the weights are random.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from PySide6.QtWidgets import QApplication
 
 from gcam_desktop.imaging import is_image_path, scan_folder
 from gcam_desktop.paths import DEMO_ARCHS, samples_dir
+
+from gcam_desktop.app.inference.messages import EngineInfo
 
 
 def find_sample(paths) -> Path | None:
@@ -32,13 +35,15 @@ def find_sample(paths) -> Path | None:
 
 class SelfTest(QObject):
     def __init__(self, win, timings: dict, sample_paths=None, timeout_s: float = 600.0,
-                 quit=None) -> None:
+                 quit=None, weights=()) -> None:
         super().__init__(win)
         # How to end: by default the application's exit (its event loop returns the code).
         self._quit = quit or (lambda code: QApplication.instance().exit(code))
         self.win = win
         self.timings = timings
         self.sample_paths = sample_paths
+        # (arch, path) from --weights: exactly these must run, or the self-test fails.
+        self.weights = [(arch, os.path.abspath(os.path.expanduser(path))) for arch, path in weights]
         self.timeout_s = timeout_s
         self.exit_code = 1
         self.report: dict = {}
@@ -56,8 +61,8 @@ class SelfTest(QObject):
             return
         QTimer.singleShot(int(self.timeout_s * 1000), lambda: self._finish(False, f"timed out after {self.timeout_s:.0f} s"))
         svc = self.win.service
-        svc.engine_ready.connect(self._on_engine)
-        svc.engine_state.connect(self._on_state)
+        svc.worker.engine_ready.connect(self._on_engine)
+        svc.worker.engine_state.connect(self._on_state)
         if svc.ready:
             self._on_engine(svc.engine_info)
 
@@ -65,10 +70,10 @@ class SelfTest(QObject):
         if state == "failed":
             self._finish(False, detail)
 
-    def _on_engine(self, info: dict) -> None:
+    def _on_engine(self, info: EngineInfo) -> None:
         self.timings["engine_load_s"] = time.perf_counter() - self._t_engine
-        self.timings["engine_import_s"] = float(info.get("seconds", 0.0))
-        self.report["device"] = info.get("device")
+        self.timings["engine_import_s"] = info.seconds
+        self.report["device"] = info.device
         QTimer.singleShot(0, self._wait_models)
 
     def _wait_models(self) -> None:
@@ -79,8 +84,13 @@ class SelfTest(QObject):
             QTimer.singleShot(50, self._wait_models)
             return
         failed = {s.name: s.error for s in slots.enabled() if s.error}
-        if failed and not slots.active():
-            self._finish(False, "no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        if failed:  # a smoke test that passes beside a refusal would hide it
+            self.report["errors"] = failed
+            self._finish(False, "refused: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+            return
+        wrong = self._not_what_was_named()
+        if wrong:
+            self._finish(False, wrong)
             return
         if not slots.active():
             # Nothing to load anywhere: untrained models exercise the same worker and engine.
@@ -93,6 +103,22 @@ class SelfTest(QObject):
             return
         self.report["errors"] = failed
         self._explain()
+
+    def _not_what_was_named(self) -> str:
+        """Why the loaded models are not the --weights files (empty when they are)."""
+        problems = []
+        for arch, path in self.weights:
+            held = [s for s in self.win.slots.active() if s.info.path and os.path.abspath(s.info.path) == path]
+            if not held:
+                problems.append(f"--weights {arch}={path} is not loaded in any panel")
+            elif held[0].info.arch != arch:
+                problems.append(f"--weights {arch}={path} holds a {held[0].info.arch} model, not {arch}")
+        named = {p for _, p in self.weights}
+        if self.weights:
+            for s in self.win.slots.active():
+                if (s.info.path and os.path.abspath(s.info.path)) not in named:
+                    problems.append(f"{s.name} runs {s.info.path or 'an untrained model'}, which --weights did not name")
+        return "; ".join(problems)
 
     def _explain(self) -> None:
         ex = self.win.explanations

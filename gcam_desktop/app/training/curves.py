@@ -31,6 +31,9 @@ class TrainingCurves(QWidget):
 
         self.loss = pg.PlotWidget(title="Loss")
         self.acc = pg.PlotWidget(title="Accuracy")
+        self.acc.setToolTip("Solid: running accuracy over each epoch's training batches in train mode "
+                            "(augmented, batch-norm statistics of each batch); on tiny data it flatters the "
+                            "model. Dashed: validation, in eval mode, as the saved model behaves.")
         for plot, ylab in ((self.loss, "cross-entropy"), (self.acc, "accuracy")):
             plot.setLabel("bottom", "epoch")
             plot.setLabel("left", ylab)
@@ -69,7 +72,9 @@ class TrainingCurves(QWidget):
             val = key.startswith("val")
             pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine if val else Qt.PenStyle.SolidLine)
             plot = self.loss if key.endswith("loss") else self.acc
-            name = f"{arch} {'val' if val else 'train'}"
+            # The training curve is the running figure in train mode (batch statistics,
+            # flipped images), not what the saved model does on those images: named so.
+            name = f"{arch} {'val' if val else 'train (train mode)'}"
             c = plot.plot([], [], pen=pen, name=name, symbol="o", symbolSize=4, symbolBrush=color, symbolPen=None)
             self.curves[(arch, key)] = c
         return c

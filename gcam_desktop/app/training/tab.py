@@ -15,24 +15,17 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
+from training.config import TrainConfig
 
 from gcam_desktop.app.shell.browse_row import with_browse
+from gcam_desktop.app.shell.text import format_duration, format_percent
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
 from gcam_desktop.app.training.process import TrainerProcess
 
 TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
-PAPER = {"epochs": 100, "batch_size": 128, "lr": 1e-3, "input_size": 128}
-
-
-def _fmt_eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
+PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written once (training/config.py)
 
 
 class TrainingTab(QWidget):
@@ -78,22 +71,24 @@ class TrainingTab(QWidget):
         archs.addStretch(1)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
-        self.epochs.setValue(int(t.get("epochs", PAPER["epochs"])))
+        self.epochs.setValue(int(t.get("epochs", PAPER.epochs)))
         self.batch = QSpinBox()
         self.batch.setRange(2, 4096)
-        self.batch.setValue(int(t.get("batch_size", PAPER["batch_size"])))
+        self.batch.setValue(int(t.get("batch_size", PAPER.batch_size)))
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(6)
         self.lr.setRange(1e-6, 10.0)
         self.lr.setSingleStep(1e-4)
-        self.lr.setValue(float(t.get("lr", PAPER["lr"])))
+        self.lr.setValue(float(t.get("lr", PAPER.lr)))
         self.size = QSpinBox()
         self.size.setRange(16, 1024)
         self.size.setSingleStep(16)
-        self.size.setValue(int(t.get("input_size", PAPER["input_size"])))
+        self.size.setValue(int(t.get("input_size", PAPER.input_size)))
         paper = QPushButton("Paper's recipe")
-        paper.setToolTip("Input 128, batch 128, Adam lr 1e-3, 100 epochs, from scratch, flips")
-        paper.clicked.connect(self._paper_recipe)
+        paper.setToolTip(f"Input {PAPER.input_size}, batch {PAPER.batch_size}, {PAPER.optimizer.capitalize()} "
+                         f"lr {PAPER.lr:g}, {PAPER.epochs} epochs, from scratch"
+                         + (", flips" if PAPER.hflip else ""))
+        paper.clicked.connect(self.use_paper_recipe)
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -170,11 +165,11 @@ class TrainingTab(QWidget):
         layout.addWidget(setup)
         layout.addWidget(main, 1)
 
-    def _paper_recipe(self) -> None:
-        self.epochs.setValue(PAPER["epochs"])
-        self.batch.setValue(PAPER["batch_size"])
-        self.lr.setValue(PAPER["lr"])
-        self.size.setValue(PAPER["input_size"])
+    def use_paper_recipe(self) -> None:
+        self.epochs.setValue(PAPER.epochs)
+        self.batch.setValue(PAPER.batch_size)
+        self.lr.setValue(PAPER.lr)
+        self.size.setValue(PAPER.input_size)
         self.init.clear()
 
     def _pick_data(self) -> None:
@@ -277,59 +272,82 @@ class TrainingTab(QWidget):
     def _set_running(self, on: bool) -> None:
         self.start_btn.setEnabled(not on)
         self.stop_btn.setEnabled(on)
-        for w in getattr(self, "_form_widgets", []):
+        for w in self._form_widgets:
             w.setEnabled(not on)   # the form shows what runs; it cannot change mid-run
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, ev: dict) -> None:
+        """One trainer event (training/events.py SCHEMA), dispatched through EVENT_HANDLERS."""
         self.events.append(ev)
-        kind = ev.get("event")
-        arch = ev.get("arch") or ""
-        if kind == "run_started":
-            sizes = ev.get("sizes") or {}
-            self._epochs_total = int(ev.get("epochs") or self._epochs_total or 0)
-            if arch and arch not in self._plan:
-                self._plan.append(arch)
-            self._row(arch)
-            self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
-                      f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
-                      f" on {ev.get('device', '?')}"
-                      + (f"; {ev['skipped']} unreadable images skipped" if ev.get("skipped") else ""))
-            self.progress.setRange(0, max(1, self._epochs_total))
-            self.progress.setValue(int(ev.get("start_epoch") or 0))
-            self.state.setText(f"{arch_label(arch)}: starting")
-        elif kind == "epoch_end":
-            self.curves.add_epoch(ev)
-            epoch, epochs = int(ev.get("epoch", 0)), int(ev.get("epochs") or self._epochs_total or 0)
-            self._epoch_seconds.setdefault(arch, []).append(float(ev.get("seconds") or 0.0))
-            self.progress.setRange(0, max(1, epochs))
-            self.progress.setValue(epoch)
-            self.progress.setFormat(f"{arch_label(arch)} %v/%m")
-            self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {_fmt_eta(self._eta(arch, epoch, epochs))}")
-            self._set_cell(arch, 1, f"{epoch}/{epochs}")
-            # The per-epoch numbers are in the trainer's own log lines (stderr) already.
-        elif kind == "checkpoint":
-            self.last[arch] = ev.get("path", "")
-            if ev.get("is_best"):
-                self._log(f"[{arch}] best so far \u2192 {ev.get('path')}")
-        elif kind == "finished":
-            best = ev.get("best") or ev.get("path") or ""
-            self.best[arch] = best
-            self._set_cell(arch, 2, _pct(ev.get("best_val_acc")))
-            self._set_cell(arch, 3, _pct(ev.get("accuracy")))
-            self._load_button(arch, best)
-            self._log(f"[{arch}] finished: test acc {_pct(ev.get('accuracy'))}, best {best}")
-            landed = str(demo_checkpoint(arch)) if self.mode == "demo" and demo_checkpoint(arch).exists() else best
-            self.checkpoint_landed.emit(arch, landed)
-        elif kind == "stopped":
-            path = ev.get("path", "")
-            self.last[arch] = path
-            self._load_button(arch, path, "Load last")
-            self._log(f"[{arch}] stopped after epoch {ev.get('epoch')}; resume from {path}")
-        elif kind == "error":
-            self._show_error(ev.get("message", "the trainer reported an error"))
-        elif kind == "all_finished":
-            self._log(f"all finished: {', '.join(ev.get('archs') or [])} in {ev.get('run_dir', '')}")
+        handler = self.EVENT_HANDLERS.get(ev.get("event"))
+        if handler is not None:
+            handler(self, ev, ev.get("arch") or "")
+
+    def _on_run_started(self, ev: dict, arch: str) -> None:
+        sizes = ev.get("sizes") or {}
+        self._epochs_total = int(ev.get("epochs") or self._epochs_total or 0)
+        if arch and arch not in self._plan:
+            self._plan.append(arch)
+        self._row(arch)
+        self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
+                  f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
+                  f" on {ev.get('device', '?')}"
+                  + (f"; {ev['skipped']} unreadable images skipped" if ev.get("skipped") else ""))
+        self.progress.setRange(0, max(1, self._epochs_total))
+        self.progress.setValue(int(ev.get("start_epoch") or 0))
+        self.state.setText(f"{arch_label(arch)}: starting")
+
+    def _on_epoch_end(self, ev: dict, arch: str) -> None:
+        self.curves.add_epoch(ev)
+        epoch, epochs = int(ev.get("epoch", 0)), int(ev.get("epochs") or self._epochs_total or 0)
+        self._epoch_seconds.setdefault(arch, []).append(float(ev.get("seconds") or 0.0))
+        self.progress.setRange(0, max(1, epochs))
+        self.progress.setValue(epoch)
+        self.progress.setFormat(f"{arch_label(arch)} %v/%m")
+        eta = format_duration(self._eta(arch, epoch, epochs))
+        self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {eta}")
+        self._set_cell(arch, 1, f"{epoch}/{epochs}")
+        # The per-epoch numbers are in the trainer's own log lines (stderr) already.
+
+    def _on_checkpoint(self, ev: dict, arch: str) -> None:
+        self.last[arch] = ev.get("path", "")
+        if ev.get("is_best"):
+            self._log(f"[{arch}] best so far \u2192 {ev.get('path')}")
+
+    def _on_finished(self, ev: dict, arch: str) -> None:
+        best = ev.get("best") or ev.get("path") or ""
+        self.best[arch] = best
+        self._set_cell(arch, 2, format_percent(ev.get("best_val_acc")))
+        self._set_cell(arch, 3, format_percent(ev.get("accuracy")))
+        self._load_button(arch, best)
+        self._log(f"[{arch}] finished: test acc {format_percent(ev.get('accuracy'))}, best {best}")
+        landed = str(demo_checkpoint(arch)) if self.mode == "demo" and demo_checkpoint(arch).exists() else best
+        self.checkpoint_landed.emit(arch, landed)
+
+    def _on_stopped(self, ev: dict, arch: str) -> None:
+        path = ev.get("path", "")
+        self.last[arch] = path
+        self._load_button(arch, path, "Load last")
+        self._log(f"[{arch}] stopped after epoch {ev.get('epoch')}; resume from {path}")
+
+    def _on_error(self, ev: dict, arch: str) -> None:
+        self._show_error(ev.get("message", "the trainer reported an error"))
+
+    def _on_all_finished(self, ev: dict, arch: str) -> None:
+        self._log(f"all finished: {', '.join(ev.get('archs') or [])} in {ev.get('run_dir', '')}")
+
+    # Every event of training/events.py SCHEMA has a handler here or is listed in IGNORED_EVENTS
+    # (tests/app/test_training_tab.py checks both against the schema).
+    EVENT_HANDLERS = {
+        "run_started": _on_run_started,
+        "epoch_end": _on_epoch_end,
+        "checkpoint": _on_checkpoint,
+        "finished": _on_finished,
+        "stopped": _on_stopped,
+        "error": _on_error,
+        "all_finished": _on_all_finished,
+    }
+    IGNORED_EVENTS: frozenset[str] = frozenset()
 
     def _eta(self, arch: str, epoch: int, epochs: int) -> float:
         secs = self._epoch_seconds.get(arch) or [0.0]
@@ -339,10 +357,18 @@ class TrainingTab(QWidget):
 
     def _on_exited(self, code: int, crashed: bool, tail: str) -> None:
         self._set_running(False)
-        self.progress.setFormat("%p%")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if code == 0 else 0)
-        took = _fmt_eta(time.monotonic() - self._t_start)
+        took = format_duration(time.monotonic() - self._t_start)
+        if self.process.stopping or code != 0 or crashed:
+            # Where it stopped (the last finished epoch, %v/%m as during the run), not 100 %.
+            if self.progress.maximum() == 0:  # stopped before the first epoch was planned
+                self.progress.setRange(0, 1)
+                self.progress.setValue(0)
+            self.progress.setFormat(self.progress.format().replace("%p%", "%v/%m") + " \u2014 stopped"
+                                    if self.process.stopping else self.progress.format())
+        else:
+            self.progress.setFormat("%p%")
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
         if self.process.stopping:
             self.state.setText(f"Stopped after {took}")
             self._log("stopped")
@@ -392,8 +418,4 @@ class TrainingTab(QWidget):
         self.error.show()
         self._log(f"ERROR: {text}")
         self.message.emit(text.splitlines()[0], 15000)
-
-
-def _pct(v) -> str:
-    return f"{v * 100:.1f} %" if isinstance(v, (int, float)) else "\u2014"
 

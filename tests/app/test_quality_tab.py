@@ -1,4 +1,4 @@
-"""The Quality panel: real models on a tiny masked folder, scored on the panel's own thread."""
+"""The Quality tab: real models on a tiny masked folder, scored on the panel's own thread."""
 
 import math
 import os
@@ -10,7 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from gcam_desktop.app.quality import panel as Q  # noqa: E402
+from gcam_desktop.app.quality.filters import filter_scores, quality_of  # noqa: E402
+from gcam_desktop.app.quality.sources import QualityModel, coerce_models  # noqa: E402
+from gcam_desktop.app.quality.tab import QualityTab  # noqa: E402
 from gcam_desktop import evaluation as E  # noqa: E402
 from gcam_desktop.imaging import load_image  # noqa: E402
 from gcam_desktop.imaging.preprocess import preprocess_for  # noqa: E402
@@ -56,7 +58,7 @@ def checkpoints(tmp_path_factory):
 @pytest.fixture
 def panel(qtbot, checkpoints):
     meta = make_meta("small_cnn", CLASSES, input_size=32)
-    p = Q.QualityPanel(lambda: [Q.QualityModel("cnn-a", meta, path=checkpoints[0]),
+    p = QualityTab(lambda: [QualityModel("cnn-a", meta, path=checkpoints[0]),
                                 ("cnn-b", meta, checkpoints[1])], device="cpu", steps=4)
     qtbot.addWidget(p)
     yield p
@@ -73,9 +75,9 @@ def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
     s = panel.image_score
     assert s.path == paths[0] and s.mask and s.mask.endswith(os.path.join("masks", "disc", "0.png"))
     assert set(s.models) == {"cnn-a", "cnn-b"}
-    assert panel.image_table.rowCount() == 2
-    assert {panel.image_table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
-    for plot in (panel.deletion_plot, panel.insertion_plot):
+    assert panel.image_view.table.rowCount() == 2
+    assert {panel.image_view.table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
+    for plot in (panel.image_view.deletion_plot, panel.image_view.insertion_plot):
         curves = plot.plotItem.listDataItems()
         assert len(curves) == 2 and len(curves[0].yData) == 5  # steps + 1 points per model
     # the curves follow the true class (disc = 0) from / to the full image's probability
@@ -86,6 +88,14 @@ def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
     assert m.target == 0 and s.models["cnn-a"].true == 0
     assert m.deletion_curve[0] == pytest.approx(p, abs=1e-5) and m.insertion_curve[-1] == pytest.approx(p, abs=1e-5)
     assert 0 <= m.deletion_auc <= 1 and 0 <= m.insertion_auc <= 1
+    # its texts: the image and its folder named, the method as on the Compare tab, no flags
+    status = panel.status.text()
+    assert os.path.basename(paths[0]) in status and os.path.dirname(paths[0]) in status
+    assert panel.method_box.currentText() == "Grad-CAM \u00b7 each model's default layer"
+    assert panel.method == "gradcam" and "--" not in status
+    headers = panel.image_view.table
+    assert all(headers.horizontalHeaderItem(c).toolTip() for c in range(headers.columnCount()))
+    assert "lower is better" in headers.horizontalHeaderItem(2).toolTip()
 
 
 def test_newer_image_supersedes_older(qtbot, panel, dataset):
@@ -95,7 +105,7 @@ def test_newer_image_supersedes_older(qtbot, panel, dataset):
     panel.set_image(paths[3])
     qtbot.waitUntil(lambda: panel.image_score is not None, timeout=60_000)
     assert panel.image_score.path == paths[3]
-    assert panel._worker.images_scored <= 2  # the first was superseded or its result dropped
+    assert panel.worker.images_scored <= 2  # the first was superseded or its result dropped
 
 
 def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
@@ -106,27 +116,27 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     summary = blocker.args[0]
     assert len(panel.scores) == 6 and len(panel.skipped) == 1
     assert "broken.png" in panel.skipped[0].path
-    assert panel.folder_table.rowCount() == 2
-    assert panel.progress.value() == 7
+    assert panel.folder_view.table.rowCount() == 2
+    assert panel.folder_view.progress.value() == 7
     names = [m["name"] for m in summary["models"]]
     assert names == ["cnn-a", "cnn-b"]
     acc = summary["models"][0]["accuracy"]
     assert acc["n"] == 6 and acc["lo"] <= acc["mean"] <= acc["hi"]
     assert summary["models"][0]["methods"]["gradcam"]["pointing_game"]["n"] == 6
-    assert "Cannot answer" in panel.answer.text()  # two small CNNs: no baseline / SE pair
-    panel.filter_box.setCurrentText("all")
-    assert panel.image_list.count() == 6
-    panel.filter_box.setCurrentText("correct")
-    correct = panel.image_list.count()
-    panel.filter_box.setCurrentText("wrong")
-    assert correct + panel.image_list.count() == 6  # every image is labelled by its folder
-    panel.filter_box.setCurrentText("models disagree")
-    assert panel.image_list.count() == sum(not s.models_agree for s in panel.scores)
-    panel.filter_box.setCurrentText("lowest quality first")
-    qs = [Q.quality_of(s, "gradcam") for s in Q.filter_scores(panel.scores, "lowest quality first", "gradcam")]
-    assert qs == sorted(qs) and panel.image_list.count() == 6
+    assert "Cannot answer" in panel.folder_view.answer.text()  # two small CNNs: no baseline / SE pair
+    panel.folder_view.filter_box.setCurrentText("all")
+    assert panel.folder_view.image_list.count() == 6
+    panel.folder_view.filter_box.setCurrentText("correct")
+    correct = panel.folder_view.image_list.count()
+    panel.folder_view.filter_box.setCurrentText("wrong")
+    assert correct + panel.folder_view.image_list.count() == 6  # every image is labelled by its folder
+    panel.folder_view.filter_box.setCurrentText("models disagree")
+    assert panel.folder_view.image_list.count() == sum(not s.models_agree for s in panel.scores)
+    panel.folder_view.filter_box.setCurrentText("lowest quality first")
+    qs = [quality_of(s, "gradcam") for s in filter_scores(panel.scores, "lowest quality first", "gradcam")]
+    assert qs == sorted(qs) and panel.folder_view.image_list.count() == 6
     with qtbot.waitSignal(panel.imageActivated) as act:
-        panel.image_list.itemActivated.emit(panel.image_list.item(0))
+        panel.folder_view.image_list.itemActivated.emit(panel.folder_view.image_list.item(0))
     assert act.args[0] in paths
 
 
@@ -139,11 +149,11 @@ def test_cancel_stops_within_an_image(qtbot, panel, dataset):
     qtbot.waitUntil(lambda: not panel.folder_running, timeout=60_000)
     assert len(panel.scores) + len(panel.skipped) < 35
     assert panel.status.text().startswith("Cancelled after")
-    assert panel.score_button.isEnabled()
+    assert panel.folder_view.score_button.isEnabled()
 
 
 def test_no_models_says_so(qtbot):
-    p = Q.QualityPanel(lambda: [], device="cpu")
+    p = QualityTab(lambda: [], device="cpu")
     qtbot.addWidget(p)
     p.show()
     p.set_image("/nowhere.png")
@@ -168,18 +178,26 @@ def test_filters():
     c = _score("c", [1, 1], [False, False], [0.6, 0.6], [0.4, 0.4])  # quality 0.2
     d = _score("d", [1, 1], [None, None], [0.5, 0.5], [0.5, 0.5])   # unlabelled, quality 0
     scores = [a, b, c, d]
-    paths = lambda kind: [s.path for s in Q.filter_scores(scores, kind, "gradcam")]  # noqa: E731
+    paths = lambda kind: [s.path for s in filter_scores(scores, kind, "gradcam")]  # noqa: E731
     assert paths("all") == ["a", "b", "c", "d"]
     assert paths("correct") == ["a"]
     assert paths("wrong") == ["b", "c"]
     assert paths("models disagree") == ["b"]
     assert paths("lowest quality first") == ["b", "d", "c", "a"]
     with pytest.raises(ValueError, match="unknown filter"):
-        Q.filter_scores(scores, "best", "gradcam")
+        filter_scores(scores, "best", "gradcam")
 
 
 def test_coerce_models_accepts_tuples_mappings_and_dataclasses():
-    a = Q.QualityModel("a", {"arch": "resnet50"}, "/x.pt")
-    got = Q.coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
+    a = QualityModel("a", {"arch": "resnet50"}, "/x.pt")
+    got = coerce_models([a, ("b", {"arch": "small_cnn"}, "/y.pt"), {"name": "c", "meta": {}, "model": 5}])
     assert [g.name for g in got] == ["a", "b", "c"]
     assert got[1].path == "/y.pt" and got[2].model == 5 and got[2].path is None
+
+
+def test_flat_insertion_curves_are_called_inconclusive():
+    from gcam_desktop.app.quality.image_view import insertion_cannot_separate
+
+    assert insertion_cannot_separate([[0.99, 1.0, 1.0], [0.97, 0.99, 1.0]])
+    assert not insertion_cannot_separate([[0.2, 0.9, 1.0], [0.99, 1.0, 1.0]])
+    assert not insertion_cannot_separate([])

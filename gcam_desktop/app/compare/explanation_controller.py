@@ -7,7 +7,6 @@ the cached maps: the opacity slider only changes how the cached colourised map i
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -15,13 +14,14 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
-from gcam_desktop.app.compare.compositing import difference, normalise, upsample
+from gcam_desktop.app.compare.compositing import difference, normalise
+from gcam_desktop.explain.overlay import resize_map
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.names import arch_label
-from gcam_desktop.app.inference.messages import OWN_PREDICTION, ExplainRequest, ExplainResult, image_key
+from gcam_desktop.app.inference.messages import OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult, image_key
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
@@ -45,28 +45,22 @@ class ExplanationController(QObject):
         self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()   # upsampled, per result
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
-        self.iou_fn = None
         self.diverging = None
-        self.last_opacity_seconds = 0.0
         service.result_ready.connect(self._on_result)
-        service.request_started.connect(self._on_started)
+        service.worker.started_request.connect(self._on_started)
         images.loaded.connect(self._on_display)
         images.failed.connect(self._on_display_failed)
         controls.changed.connect(self._on_control)
-        slots.changed.connect(self._on_slots)
+        slots.changed.connect(self.update_panels)
 
     # -- inputs ---------------------------------------------------------------------------
-    def engine_ready(self, info: dict) -> None:
+    def engine_ready(self, info: EngineInfo) -> None:
         from gcam_desktop.explain import overlay   # torch is loaded by now: no UI stall
-        try:
-            from gcam_desktop.explain.metrics import top_region_iou
-        except ImportError:
-            top_region_iou = None
+
         self.lut_fn = overlay.colormap_lut
-        self.iou_fn = top_region_iou
-        names = list(info.get("colormaps", []))
+        names = list(info.colormaps)
         self.diverging = next((n for n in DIVERGING if n in names), names[0] if names else None)
-        self.controls.set_methods(info.get("methods", []))
+        self.controls.set_methods(list(info.methods))
         self.controls.set_colormaps(names)
         self._apply_lut()
         self.refresh()
@@ -99,7 +93,7 @@ class ExplanationController(QObject):
             self.view.original.info.setText(f"\u26a0 {reason}")
         self.image_failed.emit(path, reason)
 
-    def _on_slots(self) -> None:
+    def update_panels(self) -> None:
         panels = self.slots.panels()
         self.view.set_panels(panels)
         self.controls.set_diff_choices([(slot, slot) for slot, _ in panels])
@@ -107,21 +101,19 @@ class ExplanationController(QObject):
         layer_sets = [set(s.info.layers) for s in self.slots.active()]
         common = sorted(set.intersection(*layer_sets), key=_layer_order) if layer_sets else []
         self.controls.set_layers(common)
-        self.view.set_opacity(self.controls.values()["opacity"])
+        self.view.set_opacity(self.controls.values().opacity)
         self.refresh()
 
     def _on_control(self, name: str) -> None:
         v = self.controls.values()
         if name == "opacity":
-            t0 = time.perf_counter()
-            self.view.set_opacity(v["opacity"])
-            self.last_opacity_seconds = time.perf_counter() - t0
+            self.view.set_opacity(v.opacity)
         elif name == "colormap":
             self._apply_lut()
         elif name == "normalization":
             self._update_shared()
         elif name in ("diff", "show_diff"):
-            self.view.set_show_diff(v["show_diff"])
+            self.view.set_show_diff(v.show_diff)
             self._update_diff()
         else:  # method, layer, target: new explanations
             self.refresh()
@@ -138,19 +130,28 @@ class ExplanationController(QObject):
                 self.results.pop(st.name, None)
                 self.service.cancel(st.name)
                 panel.clear_map()
-                panel.set_status("")
-                note = ("loading\u2026" if st.loading else
-                        f"no model \u2014 open a {arch_label(st.arch)} checkpoint (card above) or train one")
+                # Real progress while the first map is on its way: the engine, then the file.
+                if st.loading and not self.service.ready:
+                    panel.set_status("starting the engine\u2026", "busy")
+                    note = "starting the engine (torch), then this model\u2026"
+                elif st.loading:
+                    panel.set_status("loading model\u2026", "busy")
+                    note = f"loading {Path(st.loading).name}\u2026" if st.loading != "untrained" else "building\u2026"
+                else:
+                    panel.set_status("")
+                    note = f"no model \u2014 open a {arch_label(st.arch)} checkpoint (card above) or train one"
                 if st.error and not st.loading:
                     note = st.error
                 panel.subtitle.setText("")
                 panel.predictions.set_note(note)
                 continue
-            if self.path is None or not self.service.ready or not v["method"]:
+            if self.path is None or not self.service.ready or not v.method:
+                if self.path is not None and not self.service.ready:
+                    panel.set_status("starting the engine\u2026", "busy")
                 continue
-            req = ExplainRequest(panel=st.name, path=self.path, image_key=self.image_key,
-                                 model_token=st.info.token, method=v["method"], layer=v["layer"],
-                                 target=int(v["target"]))
+            req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
+                                 model_token=st.info.token, method=v.method, layer=v.layer,
+                                 target=v.target)
             old = self.results.get(st.name)
             if old is not None and old.request.key == req.key:
                 continue
@@ -163,19 +164,19 @@ class ExplanationController(QObject):
         self._update_shared()
 
     def _on_started(self, req: ExplainRequest) -> None:
-        panel = self.view.panels.get(req.panel)
+        panel = self.view.panels.get(req.slot)
         if panel is not None and self.service.is_latest(req):
             panel.set_status("computing\u2026", "busy")
 
     def _on_result(self, res: ExplainResult) -> None:
         req = res.request
-        if req.path != self.path or req.panel not in self.view.panels:
+        if req.path != self.path or req.slot not in self.view.panels:
             return
         if res.image_error:
             self.image_failed.emit(req.path, res.error.split(": ", 1)[-1] if res.error else "")
         first = not any(r.class_names for r in self.results.values())
-        self.results[req.panel] = res
-        self._show(req.panel, res)
+        self.results[req.slot] = res
+        self._show(req.slot, res)
         self._update_shared()
         if first and res.class_names:
             self._show_original_info()
@@ -201,20 +202,20 @@ class ExplanationController(QObject):
         panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
         panel.status.setToolTip("")
         if self.display is not None and self.lut_fn is not None:
-            panel.set_map(self._display_map(res), self._lut(), self._levels(res))
-            panel.set_opacity(self.controls.values()["opacity"])
+            panel.set_map(self.display_map(res), self._lut(), self.levels(res))
+            panel.set_opacity(self.controls.values().opacity)
         self.results_changed.emit()
 
     def _gradient_methods(self) -> set:
-        info = self.service.engine_info or {}
-        return set(info.get("gradient_methods", []))
+        info = self.service.engine_info
+        return set(info.gradient_methods) if info is not None else set()
 
-    def _display_map(self, res: ExplainResult) -> np.ndarray:
+    def display_map(self, res: ExplainResult) -> np.ndarray:
         h, w = self.display.shape[:2]
         key = (res.request.key, h, w)
         m = self._maps.get(key)
         if m is None:
-            m = upsample(res.unnormalised(), h, w)
+            m = resize_map(res.unnormalised(), (h, w))
             self._maps[key] = m
             while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
                 self._maps.popitem(last=False)
@@ -223,7 +224,7 @@ class ExplanationController(QObject):
         return m
 
     def _lut(self, name: str | None = None) -> np.ndarray:
-        name = name or self.controls.values()["colormap"]
+        name = name or self.controls.values().colormap
         lut = self._lut_cache.get(name)
         if lut is None:
             lut = np.asarray(self.lut_fn(name), dtype=np.uint8)
@@ -245,8 +246,8 @@ class ExplanationController(QObject):
             return 0.0, 1.0
         return min(r.raw_min for r in ok), max(r.raw_max for r in ok)
 
-    def _levels(self, res: ExplainResult) -> tuple[float, float]:
-        if self.controls.values()["normalization"] == "shared":
+    def levels(self, res: ExplainResult) -> tuple[float, float]:
+        if self.controls.values().normalization == "shared":
             return self.shared_range()
         return res.raw_min, res.raw_max
 
@@ -254,8 +255,8 @@ class ExplanationController(QObject):
         for slot, res in self.results.items():
             panel = self.view.panels.get(slot)
             if panel is not None and res.ok and panel.map is not None:
-                panel.set_levels(self._levels(res))
-        if self.controls.values()["normalization"] == "shared":
+                panel.set_levels(self.levels(res))
+        if self.controls.values().normalization == "shared":
             lo, hi = self.shared_range()
             self.controls.colorbar.set_range(lo, hi, "shared scale")
         else:
@@ -264,10 +265,12 @@ class ExplanationController(QObject):
 
     def _update_diff(self) -> None:
         v = self.controls.values()
-        a, b = self.results.get(v["diff_a"]), self.results.get(v["diff_b"])
+        a, b = self.results.get(v.diff_a), self.results.get(v.diff_b)
         label = self.controls.agreement
-        if not (a and b and a.ok and b.ok) or v["diff_a"] == v["diff_b"]:
-            label.setText("Agreement \u2014")
+        same = a is not None and b is not None and (a.request.method, a.request.layer) == (b.request.method, b.request.layer)
+        if not (a and b and a.ok and b.ok) or v.diff_a == v.diff_b or not same:
+            # Maps of two different methods (one panel still recomputing) are not compared.
+            label.setText("Agreement \u2014" if same or not (a and b) else "Agreement \u2014 (waiting for both maps)")
             self.view.diff.clear_map()
             self.view.diff.subtitle.setText("pick two panels with maps")
             self.view.diff.info.setText("")
@@ -280,19 +283,22 @@ class ExplanationController(QObject):
         self.view.diff.info.setText(
             f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
             f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
-        if v["show_diff"] and self.display is not None and self.lut_fn is not None:
-            ma = normalise(self._display_map(a), *self._levels(a))
-            mb = normalise(self._display_map(b), *self._levels(b))
-            self.view.diff.set_map(difference(ma, mb), self._lut(self.diverging), (-1.0, 1.0))
-            self.view.diff.set_opacity(v["opacity"])
+        if v.show_diff and self.display is not None and self.lut_fn is not None:
+            ma = normalise(self.display_map(a), *self.levels(a))
+            mb = normalise(self.display_map(b), *self.levels(b))
+            d = difference(ma, mb)
+            # A symmetric range that the differences fill (99th percentile of |A - B|), so a
+            # real difference is coloured, not washed out on a -1..1 scale it never reaches.
+            span = float(np.percentile(np.abs(d), 99)) if d.size else 0.0
+            span = span if span > 1e-6 else 1.0
+            lut = self._lut(self.diverging)
+            self.view.diff.set_map(d, lut, (-span, span))
+            self.view.diff.set_opacity(v.opacity)
+            self.view.diff_colorbar.set_lut(lut)
+            self.view.diff_colorbar.set_range(-span, span, "A \u2212 B")
 
     def agreement(self, a: ExplainResult, b: ExplainResult) -> float:
-        if self.iou_fn is not None:
-            import torch
-
-            ta, tb = torch.from_numpy(a.map)[None], torch.from_numpy(b.map)[None]
-            return float(self.iou_fn(ta, tb, fraction=TOP_FRACTION)[0])
-        return top_region_iou_np(a.map, b.map, TOP_FRACTION)
+        return agreement(a.map, b.map)
 
     def _show_original_info(self) -> None:
         panel = self.view.original
@@ -321,15 +327,12 @@ def _layer_order(name: str):
     return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
 
 
-def top_region_iou_np(a: np.ndarray, b: np.ndarray, fraction: float = TOP_FRACTION) -> float:
-    """IoU of the top `fraction` pixels of two maps (compared on the larger grid)."""
-    if a.size < b.size:
-        a = upsample(a, *b.shape)
-    elif b.size < a.size:
-        b = upsample(b, *a.shape)
-    k = max(1, int(round(fraction * a.size)))
-    top_a = np.zeros(a.size, bool)
-    top_b = np.zeros(b.size, bool)
-    top_a[np.argsort(-a.ravel(), kind="stable")[:k]] = True
-    top_b[np.argsort(-b.ravel(), kind="stable")[:k]] = True
-    return float((top_a & top_b).sum() / max(1, (top_a | top_b).sum()))
+def agreement(map_a: np.ndarray, map_b: np.ndarray) -> float:
+    """IoU of two maps' top-20 % regions: the engine's metric, ties broken as it breaks them
+    (called once results exist, so the worker has loaded torch already)."""
+    import torch
+
+    from gcam_desktop.explain.metrics import top_region_iou
+
+    ta, tb = torch.from_numpy(map_a)[None], torch.from_numpy(map_b)[None]
+    return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])

@@ -1,0 +1,194 @@
+"""The window at 1024 x 700: every label fits or elides on purpose, cards keep their height
+with a long error, the view refits after slot changes, the exported PNG holds the difference
+panel and its colour bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+
+from gcam_desktop.app.shell.elided_label import ElidedLabel
+
+
+def cut_widgets(win) -> list[str]:
+    """Visible text widgets whose text is cut without "…" (what used to read "s_se-ResNet5")."""
+    bad = []
+    for w in win.findChildren(QLabel) + win.findChildren(QAbstractButton) + win.findChildren(QComboBox):
+        if not w.isVisible() or w.width() <= 0:
+            continue
+        if isinstance(w, ElidedLabel):
+            shown = w.shown_text()
+            if w.fontMetrics().horizontalAdvance(shown) > w.width():
+                bad.append(f"{type(w).__name__} {w.objectName()!r}: {shown!r} wider than {w.width()}")
+            if w.is_elided() and w.text() not in w.toolTip():
+                bad.append(f"elided {w.text()!r} without the whole text in its tooltip")
+            continue
+        if isinstance(w, QLabel) and (w.wordWrap() or not w.text().strip() or w.pixmap() is not None
+                                      and not w.pixmap().isNull()):
+            continue
+        if isinstance(w, QComboBox):
+            need = w.minimumSizeHint().width()
+        else:
+            need = w.sizeHint().width()
+        if need > w.width() + 1:
+            text = w.currentText() if isinstance(w, QComboBox) else w.text()
+            bad.append(f"{type(w).__name__} {w.objectName()!r} {text!r}: needs {need}, has {w.width()}")
+    return bad
+
+
+@pytest.fixture
+def small_win(make_window, qtbot, checkpoints, tiny_set, load_slot):
+    w = make_window()
+    for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
+        load_slot(w, slot, checkpoints[key])
+    w.show_image(str(sorted(tiny_set.rglob("*.png"))[0]))
+    qtbot.waitUntil(lambda: all(s in w.explanations.results for s in ("baseline", "SE", "s_se")), timeout=60_000)
+    w.resize(1024, 700)
+    qtbot.waitUntil(lambda: w.width() == 1024, timeout=5000)
+    qtbot.wait(100)
+    return w
+
+
+def test_every_label_fits_or_elides_at_1024_by_700(qtbot, small_win):
+    small_win.controls.show_diff.setChecked(True)
+    qtbot.wait(100)
+    assert cut_widgets(small_win) == []
+    bar = small_win.controls.colorbar
+    fm = bar.fontMetrics()
+    from gcam_desktop.app.shell.text import format_value
+
+    room = bar.width() - 2 * max(fm.horizontalAdvance(format_value(bar.lo)), fm.horizontalAdvance(format_value(bar.hi)))
+    assert fm.horizontalAdvance(bar.shown_caption) < room  # the caption never over the numbers
+
+
+def test_a_long_error_keeps_the_cards_height(qtbot, small_win, bad_files):
+    cards = small_win.slots.cards
+    before = {name: card.height() for name, card in cards.items()}
+    height = small_win.height()
+    long = "not a PyTorch checkpoint at all: " + "a very long reason that goes on and on " * 12
+    cards["SE"].show_error(long)
+    qtbot.wait(100)
+    assert {name: card.height() for name, card in cards.items()} == before
+    assert small_win.height() == height
+    message = cards["SE"].message
+    assert message.is_elided() and message.toolTip() == long and message.text() == long
+
+
+def test_a_later_successful_load_clears_the_red_error(qtbot, small_win, bad_files, checkpoints, load_slot):
+    card = small_win.slots.cards["SE"]
+    with qtbot.waitSignal(small_win.service.worker.model_failed, timeout=60_000):
+        small_win.slots.load("SE", str(bad_files["page.pt"]), "small_cnn")
+    assert card.message.isVisible() and "web page" in card.message.text()
+    load_slot(small_win, "SE", checkpoints["b"])
+    assert not card.message.isVisible() and card.message.text() == ""
+
+
+def _fits(win) -> bool:
+    img = win.view.original.image
+    (x0, x1), (y0, y1) = win.view.original.vb.viewRange()
+    h, w = img.shape[:2]
+    # the whole picture in view, and it fills the panel in one direction (aspect locked)
+    covers = x0 <= 0.5 and x1 >= w - 0.5 and y0 <= 0.5 and y1 >= h - 0.5
+    return covers and ((x1 - x0) <= w * 1.05 or (y1 - y0) <= h * 1.05)
+
+
+def test_the_view_refits_after_slot_changes_unless_zoomed(qtbot, small_win):
+    win = small_win
+    qtbot.waitUntil(lambda: _fits(win), timeout=5000)
+    win.slots.cards["SE"].enabled.setChecked(False)  # one panel fewer: the others grow
+    qtbot.waitUntil(lambda: _fits(win), timeout=5000)
+    win.slots.cards["SE"].enabled.setChecked(True)
+    qtbot.waitUntil(lambda: _fits(win), timeout=5000)
+    # A zoom of the user's is kept through a layout change ...
+    win.view.original.vb.scaleBy((0.5, 0.5))
+    win.view.original.vb.sigRangeChangedManually.emit(win.view.original.vb.state["mouseEnabled"])
+    zoomed = win.view.original.vb.viewRange()
+    win.slots.cards["SE"].enabled.setChecked(False)
+    qtbot.wait(200)
+    assert not _fits(win) and win.view.original.vb.viewRange()[0][1] - win.view.original.vb.viewRange()[0][0] < \
+        zoomed[0][1] - zoomed[0][0] + 1e-6 or not _fits(win)
+    # ... until Fit
+    win.view.reset_zoom()
+    qtbot.waitUntil(lambda: _fits(win), timeout=5000)
+
+
+def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, small_win, tmp_path):
+    from gcam_desktop.app.export.comparison import export_comparison
+
+    win = small_win
+    c = win.controls
+    plain = Image.open(export_comparison(win, tmp_path / "plain.png"))
+    c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
+    c.diff_b.setCurrentIndex(c.diff_b.findData("s_se"))
+    c.show_diff.setChecked(True)
+    qtbot.waitUntil(lambda: win.view.diff.map is not None, timeout=10_000)
+    lo, hi = win.view.diff.levels
+    assert lo == pytest.approx(-hi) and 0 < hi <= 1  # symmetric, and fitted to the differences
+    bar = win.view.diff_colorbar
+    assert (bar.lo, bar.hi) == (lo, hi) and bar.isVisible()
+    sheet = Image.open(export_comparison(win, tmp_path / "with_diff.png"))
+    assert sheet.height == plain.height
+    tile = (plain.width - 10) // 4 - 10  # four tiles (original + 3 panels), 10 px apart
+    assert sheet.width == plain.width + tile + 10  # one more: the difference
+    arr = np.asarray(sheet.convert("RGB")).astype(int)
+    diff_tile = arr[:, plain.width:sheet.width - 10]
+    # the diverging colour bar under it: its left end blue, its right end red
+    def blue(px):
+        return px[2] > px[0] + 60
+
+    def red(px):
+        return px[0] > px[2] + 60
+
+    rows = [y for y in range(arr.shape[0]) if blue(diff_tile[y, 3]) and red(diff_tile[y, -4])]
+    assert rows and min(rows) > arr.shape[0] // 2, "a blue-to-red bar below the difference tile"
+    assert not [y for y in range(arr.shape[0]) if blue(arr[y, 13]) and red(arr[y, 10 + tile - 4])], \
+        "the original has no colour bar"
+
+
+def test_the_same_holds_at_200_percent_scale(tmp_path):
+    """Qt's scale factor is fixed when the application starts: the label test again, in a
+    process of its own at QT_SCALE_FACTOR=2."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_SCALE_FACTOR="2", QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", __file__, "-k",
+                        "every_label_fits"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_layer_box_follows_the_method_and_keeps_the_users_layer(qtbot, small_win):
+    c = small_win.controls
+    c.method.setCurrentIndex(c.method.findData("gradcam"))
+    assert c.layer.isEnabled()
+    layer = next(c.layer.itemData(i) for i in range(c.layer.count()) if c.layer.itemData(i))
+    c.layer.setCurrentIndex(c.layer.findData(layer))
+    for on in (False, True):  # slots off and on again: the layer is not reset to Default
+        small_win.slots.cards["SE"].enabled.setChecked(on)
+        qtbot.wait(50)
+        assert c.values().layer == layer
+    c.method.setCurrentIndex(c.method.findData("saliency"))
+    assert not c.layer.isEnabled() and "not a layer" in c.layer.toolTip()
+
+
+def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
+    import dataclasses
+
+    ex = small_win.explanations
+    c = small_win.controls
+    c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
+    c.diff_b.setCurrentIndex(c.diff_b.findData("SE"))
+    ex._update_diff()
+    assert "Agreement <b>" in c.agreement.text()
+    # one panel already recomputed with another method, the other not yet
+    old = ex.results["SE"]
+    ex.results["SE"] = dataclasses.replace(old, request=dataclasses.replace(old.request, method="saliency"),
+                                           method="saliency")
+    ex._update_diff()
+    assert "<b>" not in c.agreement.text() and "waiting" in c.agreement.text()
+    ex.results["SE"] = old
