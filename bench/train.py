@@ -8,15 +8,22 @@
 2. seconds per epoch of resnet50, se_resnet50 and s_se_resnet50 relative to resnet50: epochs
    of the three run round-robin (after a warm-up epoch each), medians. The loop is the bare one,
    which part 1 shows the trainer matches.
+3. scale: training images/s of `gcam-train --nproc-per-node 2` (two processes, gloo, on this
+   CPU) against one process, and of the streaming path (--cache-gb 0: decoded per batch by a
+   DataLoader worker) against the decode-once cache; each pair in alternating rounds, images/s
+   from the epoch_end events of the epochs after the first.
 
     python bench/train.py [--arch resnet50] [--per-class 80] [--size 64] [--batch 32] [--epochs 3] [--rounds 2]
+                          [--part all|overhead|scale]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -116,6 +123,34 @@ def checkpoint_seconds(cfg: TrainConfig, num_classes: int, out: Path) -> tuple[f
     return time.perf_counter() - t0, mb
 
 
+def cli_images_per_s(args: list[str], out: Path, nproc: int) -> float:
+    """Median training images/s of the epochs after the first, from a gcam-train process's events."""
+    cmd = [sys.executable, "-m", "training", *args, "--out", str(out)]
+    if nproc > 1:
+        cmd[3:3] = ["--nproc-per-node", str(nproc)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    epochs = [json.loads(line) for line in r.stdout.splitlines() if '"epoch_end"' in line]
+    return statistics.median(e["images_per_s"] for e in epochs[1:] or epochs)
+
+
+def scale_part(args, data: Path, tmp: Path) -> None:
+    recipe = ["--data", str(data), "--arch", args.arch, "--epochs", str(args.epochs), "--batch-size",
+              str(args.batch), "--input-size", str(args.size), "--val-fraction", "0.1", "--test-fraction", "0"]
+    pairs = {"processes": ("2 processes (gloo)", [], 2, "1 process", [], 1),
+             "loading": ("streaming (--cache-gb 0, 1 worker)", ["--cache-gb", "0", "--workers", "1"], 1,
+                         "cached in memory", [], 1)}
+    for key, (name_a, extra_a, n_a, name_b, extra_b, n_b) in pairs.items():
+        a, b = [], []
+        for r in range(args.rounds):
+            a.append(cli_images_per_s(recipe + extra_a, tmp / f"{key}-a{r}", n_a))
+            b.append(cli_images_per_s(recipe + extra_b, tmp / f"{key}-b{r}", n_b))
+            print(f"  round {r + 1}: {name_a} {a[-1]:.1f} img/s, {name_b} {b[-1]:.1f} img/s", flush=True)
+        ma, mb = statistics.median(a), statistics.median(b)
+        print(f"{name_a} / {name_b} training images/s: {ma:.1f} / {mb:.1f} = {ma / mb:.3f}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arch", default="resnet50")
@@ -125,12 +160,19 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--part", choices=("all", "overhead", "scale"), default="all")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("GCAM_DESKTOP_DATA_DIR", str(tmp / "user-data"))
         make_synthetic(tmp / "synth", classes=args.classes, per_class=args.per_class, size=args.size, seed=0)
+        if args.part == "scale":
+            print(f"device cpu, {os.cpu_count()} cores, {args.arch}, {args.classes * args.per_class} images of "
+                  f"{args.size}px, global batch {args.batch}, {args.epochs} epochs per run, load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+            scale_part(args, tmp / "synth", tmp)
+            return 0
         cfg = TrainConfig(data=str(tmp / "synth"), archs=[args.arch], epochs=args.epochs, batch_size=args.batch,
                           input_size=args.size, val_fraction=0.1, test_fraction=0.0, seed=0)
         split, data, _ = prepare(TrainConfig.from_json(cfg.to_json()))
@@ -170,6 +212,8 @@ def main() -> int:
         print(f"seconds per epoch ({len(tr)} images, median of {args.rounds + 1} interleaved epochs):")
         for arch in variants:
             print(f"  {arch:14s} {seconds[arch]:7.2f} s   x{seconds[arch] / base:.3f} of resnet50")
+        if args.part == "all":
+            scale_part(args, tmp / "synth", tmp)
     return 0
 
 

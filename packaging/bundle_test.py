@@ -159,7 +159,7 @@ class Checker:
             self.fail_with_output(name, proc, "; ".join(problems))
             return None
         finished = next(e for e in events if e["event"] == "finished")
-        self.record(name, True, f"{secs:.1f} s; {len(events)} events; test acc {finished.get('test_acc')}; "
+        self.record(name, True, f"{secs:.1f} s; {len(events)} events; test acc {finished.get('accuracy')}; "
                                 f"device {events[0].get('device')}")
         return Path(finished["best"])
 

@@ -4,6 +4,8 @@ Every random choice about the data (the epoch's order and each image's flip) is 
 generator seeded by (seed, epoch) before the epoch starts. So an epoch's batches depend on
 nothing else: not on the number of workers, nor on whether the run was stopped and resumed
 in the middle of the epoch (the resumed loop simply skips the batches already done).
+With several processes each batch of the plan is cut into one contiguous slice per process
+(rank order), so together they train on exactly the batches one process would.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from gcam_desktop.imaging import ImageLoadError
 
 from .data import Item, decode_resized
+from gcam_desktop.distributed import shard_bounds
 
 log = logging.getLogger("training")
 
@@ -30,18 +33,28 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class EpochPlan:
-    """Which images, in which order and flipped or not, make each batch of an epoch."""
+    """Which images, in which order and flipped or not, make each batch of an epoch.
 
-    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True, hflip: bool = False) -> None:
+    `batch_size` is the global batch, shared by `world` processes.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True, hflip: bool = False,
+                 world: int = 1) -> None:
         self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
-        self.shuffle, self.hflip = shuffle, hflip
+        self.shuffle, self.hflip, self.world = shuffle, hflip, int(world)
 
     def steps(self) -> int:
         if self.n == 0:
             return 0
         full, rest = divmod(self.n, self.batch_size)
-        # A last batch of one image would break batch norm: it joins the batch before it.
-        return full + (1 if rest > 1 or full == 0 else 0)
+        # A last batch with less than two images per process would break batch norm (one image
+        # has no variance): it joins the batch before it.
+        return full + (1 if rest >= 2 * self.world or full == 0 else 0)
+
+    def batch_len(self, step: int) -> int:
+        """Images in batch `step` (the last one may be shorter or longer than batch_size)."""
+        last = self.steps() - 1
+        return self.batch_size if step < last else self.n - last * self.batch_size
 
     def batches(self, epoch: int) -> list[list[tuple[int, bool]]]:
         if self.shuffle or self.hflip:
@@ -56,17 +69,20 @@ class EpochPlan:
 
 
 class PlanSampler(Sampler[list[tuple[int, bool]]]):
-    """Yields one epoch of the plan's batches from batch `start` on (set before iterating)."""
+    """Yields one epoch of the plan's batches from batch `start` on (set before iterating);
+    with several processes, this process's slice of each (possibly empty in evaluation)."""
 
-    def __init__(self, plan: EpochPlan) -> None:
-        self.plan = plan
+    def __init__(self, plan: EpochPlan, rank: int = 0) -> None:
+        self.plan, self.rank = plan, int(rank)
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = int(epoch), int(start)
 
     def __iter__(self) -> Iterator[list[tuple[int, bool]]]:
-        yield from self.plan.batches(self.epoch)[self.start:]
+        for batch in self.plan.batches(self.epoch)[self.start:]:
+            lo, hi = shard_bounds(len(batch), self.plan.world, self.rank)
+            yield batch[lo:hi]
 
     def __len__(self) -> int:
         return max(0, self.plan.steps() - self.start)
@@ -121,8 +137,9 @@ def collate(batch):
     return default_collate(batch)
 
 
-def make_loader(dataset: ImageSet, plan: EpochPlan, workers: int, device: torch.device) -> tuple[DataLoader, PlanSampler]:
-    sampler = PlanSampler(plan)
+def make_loader(dataset: ImageSet, plan: EpochPlan, workers: int, device: torch.device,
+                rank: int = 0) -> tuple[DataLoader, PlanSampler]:
+    sampler = PlanSampler(plan, rank)
     loader = DataLoader(
         dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
@@ -138,10 +155,13 @@ class Normalizer:
     imaging.preprocess (divide by 255, subtract mean, divide by std), so train matches test."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        # The default dtype: float32, unless a caller chose float64 (the SyncBatchNorm equivalence
+        # test does, so float32's rounding does not hide what it compares).
+        dtype = torch.get_default_dtype()
+        self.mean = torch.tensor(mean, dtype=dtype, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=dtype, device=device).view(1, 3, 1, 1)
         self.device = device
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float() / 255.0
+        x = x.to(self.device, non_blocking=True).to(self.mean.dtype) / 255.0
         return (x - self.mean) / self.std

@@ -59,7 +59,8 @@ def train_parser() -> argparse.ArgumentParser:
                    help=f"one or more of {', '.join(ARCHS)}, trained in turn on one split (default: resnet50)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new folder under the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run exactly (its saved options apply; "
-                   "only --device, --workers and --stop-on-stdin may change)")
+                   "only --device, --workers, --cache-gb, --nproc-per-node and --stop-on-stdin may change; with "
+                   "another number of processes it continues at the same step, not bit-exactly)")
     g = p.add_argument_group("recipe")
     g.add_argument("--recipe", choices=tuple(RECIPES), default=None,
                    help="paper: the paper's from-scratch recipe (default); finetune: for --init imagenet:... "
@@ -86,8 +87,20 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--allow-unvalidated-classes", action="store_true",
                    help="train even when a class has too few images to lend one to validation "
                         "(refused otherwise, naming the class and the minimum)")
-    g.add_argument("--cache-mb", type=int, default=None,
-                   help=f"keep decoded images in memory up to this many MB; default {d.cache_mb}")
+    g.add_argument("--cache-gb", type=float, default=None, metavar="GB",
+                   help="keep the decoded images in memory when they fit this many GB (the copies of all "
+                        "processes on the machine together); 0: decode them per batch in DataLoader workers "
+                        "(same results). Default: half of the memory available at the start")
+    d_ = p.add_argument_group("several processes (torch.distributed; see README, \"More than one GPU or machine\")")
+    d_.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                    help="train in N processes on this machine (one per GPU; on the CPU, gloo), started through "
+                         "torch.distributed.run as torchrun would. --batch-size stays the global batch (a multiple "
+                         "of N); each process trains batch/N images per step. Under torchrun, leave this out")
+    d_.add_argument("--sync-bn", action="store_true",
+                    help="batch norm with the statistics of the whole global batch (SyncBatchNorm): then N "
+                         "processes train like one with the same --batch-size. Without it each process "
+                         "normalises with the statistics of its own batch/N images (noisier with small slices), "
+                         "and the running statistics saved in the checkpoints are rank 0's")
     _common(p)
     return p
 
@@ -122,7 +135,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     mapping = {"data": "data", "out": "out", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                "optimizer": "optimizer", "weight_decay": "weight_decay", "scheduler": "scheduler",
                "input_size": "input_size", "seed": "seed", "val_fraction": "val_fraction",
-               "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_mb": "cache_mb"}
+               "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_gb": "cache_gb"}
     for arg, key in mapping.items():
         value = getattr(args, arg)
         if value is not None:
@@ -132,6 +145,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     cfg.hflip = not args.no_hflip
     cfg.allow_unvalidated_classes = bool(args.allow_unvalidated_classes)
     cfg.amp = bool(args.amp)
+    cfg.sync_bn = bool(args.sync_bn)
     for item in args.init or []:
         arch, sep, path = item.partition("=")
         if sep and arch in ARCHS:
@@ -141,7 +155,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-_RESUMABLE = {"resume", "device", "workers", "stop_on_stdin"}
+_RESUMABLE = {"resume", "device", "workers", "stop_on_stdin", "nproc_per_node", "cache_gb"}
 
 
 def _check_resume_args(args: argparse.Namespace) -> None:
@@ -160,7 +174,8 @@ class _StderrFormatter(logging.Formatter):
 def _setup_logging() -> tuple[logging.Handler, tuple[int, bool]]:
     saved = (log.level, log.propagate)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_StderrFormatter("%(message)s"))
+    rank = _rank()
+    handler.setFormatter(_StderrFormatter(f"[rank {rank}] %(message)s" if rank else "%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -195,6 +210,13 @@ def _passive_openmp() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _rank() -> int:
+    """This process's rank under torchrun; 0 otherwise."""
+    from gcam_desktop.distributed import launched_by_torchrun
+
+    return int(os.environ["RANK"]) if launched_by_torchrun() else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     quiet_library_warnings()
@@ -210,18 +232,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _check_resume_args(args)
             elif not args.data:
                 raise UsageError("gcam-train: --data DIR is required (or --resume RUN_DIR)")
+            if args.nproc_per_node is not None:
+                from gcam_desktop.distributed import launched_by_torchrun
+
+                if args.nproc_per_node < 1:
+                    raise UsageError("gcam-train: --nproc-per-node must be at least 1")
+                if launched_by_torchrun():
+                    raise UsageError("gcam-train: already started by torchrun; leave out --nproc-per-node")
     except UsageError as exc:
         print(json_line(make_event("error", message=str(exc), arch=None)), flush=True)
         print(f"{exc}\n(see gcam-train {'' if command == 'train' else command + ' '}--help)", file=sys.stderr)
         return 2
 
+    if command == "train" and (args.nproc_per_node or 1) > 1:
+        return _launch(rest, args.nproc_per_node)
+
     guard = StdoutGuard()
     stop = StopFlag()
-    writer = JsonLinesWriter(guard.stream, on_broken=lambda: stop.set("stdout closed"))
+    # Under torchrun only rank 0 writes events; the others' would interleave with its stream.
+    writer = JsonLinesWriter(guard.stream if _rank() == 0 else open(os.devnull, "w"),
+                             on_broken=lambda: stop.set("stdout closed"))
     handler, saved_log = _setup_logging()
     stop.install_signal_handlers()
     stop.on_set(lambda why: log.info("stop requested (%s): finishing the current step", why))
-    if getattr(args, "stop_on_stdin", False):
+    # The processes of one machine share the launcher's stdin; one watching it is enough (the
+    # processes agree on stopping after every step).
+    if getattr(args, "stop_on_stdin", False) and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         stop.watch_stdin()
     current = {"arch": None}
 
@@ -241,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .run import train
 
         if args.resume:
-            train(resume=args.resume, on_event=on_event, stop=stop, device=args.device, workers=args.workers)
+            train(resume=args.resume, on_event=on_event, stop=stop, device=args.device, workers=args.workers,
+                  cache_gb=args.cache_gb)
         else:
             train(_config_from(args), on_event=on_event, stop=stop)
         return 0
@@ -274,6 +311,20 @@ def _user_message(exc: Exception) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
         return f"cannot write {exc.filename or 'a file'}: {write_reason(exc)}"
     return str(exc)
+
+
+def _launch(argv: list[str], nproc: int) -> int:
+    from .launch import launch
+
+    handler, saved_log = _setup_logging()
+    log.info("starting %d processes (torch.distributed.run)", nproc)
+    try:
+        return launch(argv, nproc,
+                      lambda message: print(json_line(make_event("error", message=message, arch=None)), flush=True))
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved_log[0])
+        log.propagate = saved_log[1]
 
 
 def _user_error(exc: Exception) -> bool:

@@ -36,7 +36,10 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False  # mixed precision, CUDA only
     init: dict[str, str] = field(default_factory=dict)  # {arch or "*": checkpoint / state dict}
-    cache_mb: int = 2048  # keep decoded, resized images in memory up to this size
+    # Keep the decoded, resized images in memory when they fit this many GB (all processes of a
+    # machine together); None: half the memory available at the start; 0: decode per batch.
+    cache_gb: float | None = None
+    sync_bn: bool = False  # several processes: batch-norm statistics over the global batch
     # Train even when a class is too small to lend an image to validation (refused otherwise:
     # its accuracy would go unmeasured, and best.pt would be chosen without it).
     allow_unvalidated_classes: bool = False
@@ -63,7 +66,7 @@ class TrainConfig:
             (0 <= self.test_fraction < 1, "--test-fraction must be in [0, 1)"),
             (self.val_fraction + self.test_fraction < 1, "--val-fraction + --test-fraction must leave training images"),
             (self.workers is None or self.workers >= 0, "--workers must not be negative"),
-            (self.cache_mb >= 0, "--cache-mb must not be negative"),
+            (self.cache_gb is None or self.cache_gb >= 0, "--cache-gb must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
@@ -78,7 +81,7 @@ class TrainConfig:
     def recipe(self) -> dict:
         """The part stored in each checkpoint's metadata: how these weights were made."""
         keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "input_size",
-                "hflip", "seed", "val_fraction", "test_fraction", "amp")
+                "hflip", "seed", "val_fraction", "test_fraction", "amp", "sync_bn")
         return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init)}
 
     def to_json(self) -> dict:
@@ -90,7 +93,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-_INTS = ("epochs", "batch_size", "input_size", "seed", "cache_mb")
+_INTS = ("epochs", "batch_size", "input_size", "seed")
 _FLOATS = ("lr", "weight_decay", "val_fraction", "test_fraction")
 
 
@@ -103,8 +106,10 @@ def _check_numbers(cfg: TrainConfig) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"--{name.replace('_', '-')} must be a whole number, not {value!r}")
-    for name in _FLOATS:
+    for name in _FLOATS + ("cache_gb",):
         value = getattr(cfg, name)
+        if name == "cache_gb" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"--{name.replace('_', '-')} must be a finite number, not {value!r}")
 

@@ -38,6 +38,11 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "start_epoch": ("int", "epochs already done (non-zero when resuming)"),
         "epochs": ("int", "epochs the run ends after"),
         "steps_per_epoch": ("int", "optimizer steps per epoch"),
+        "world_size": ("int", "training processes (1, or the number torchrun / --nproc-per-node started)"),
+        "backend": ("str|null", "torch.distributed backend: \"nccl\" (CUDA) or \"gloo\" (CPU); null in one process"),
+        "per_rank_batch": ("int", "images per process and step: the global --batch-size / world_size"),
+        "data_loading": ("object", "{\"cached\": bool, \"reason\": str, \"decoded_gb\": number, \"budget_gb\": "
+                                   "number or null, \"workers\": int}: images kept in memory or decoded per batch, and why"),
     },
     "epoch_end": {
         "arch": ("str", "architecture"),
@@ -62,8 +67,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "finished": {
         "arch": ("str", "architecture"),
         "split": ("str", "split the metrics were measured on: \"test\", or \"val\" without a test split"),
-        "test_acc": ("number|null", "accuracy of best.pt on that split; null if it is empty"),
-        "test_loss": ("number|null", "mean loss of best.pt on that split"),
+        "accuracy": ("number|null", "accuracy of best.pt on that split; null if it is empty"),
+        "loss": ("number|null", "mean loss of best.pt on that split"),
         "metrics": ("object", "accuracy, per_class {name: {precision, recall, support}}, confusion"),
         "report": ("str", "path of report.json"),
         "best": ("str", "path of best.pt"),
@@ -84,7 +89,7 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     "all_finished": {
         "archs": ("array", "architectures trained, in order"),
         "run_dir": ("str", "the run folder"),
-        "results": ("object", "per arch {\"test_acc\", \"best_val_acc\", \"best\", \"report\"}"),
+        "results": ("object", "per arch {\"split\", \"accuracy\", \"best_val_acc\", \"best\", \"report\"}"),
     },
 }
 

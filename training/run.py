@@ -4,6 +4,9 @@ Run folder layout:
     RUN_DIR/config.json       the configuration (TrainConfig) of the whole command
     RUN_DIR/split.json        the stratified, seeded split every arch shares
     RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch
+
+With several processes (torchrun) every process runs this; rank 0 alone chooses the run folder,
+writes files and emits events, and the others follow (gcam_desktop/distributed.py).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from gcam_desktop.files import check_writable, write_json
+
+from .cache_budget import CacheChoice, choose_cache
 from .config import TrainConfig
 from .data import (DataError, DatasetSplit, build_split, check_validation_possible, decode_all, find_dataset,
                    listing_counts)
 from .events import EventSink, make_event
-from gcam_desktop.files import check_writable, write_json
 from .stopping import StopFlag
 
 log = logging.getLogger("training")
@@ -82,31 +87,49 @@ def open_run(resume: str | os.PathLike) -> tuple[Path, TrainConfig, list[str]]:
     return path, cfg, archs or list(cfg.archs)
 
 
-def _auto_workers(cfg: TrainConfig, cached: bool) -> int:
+def _auto_workers(cfg: TrainConfig, cached: bool, processes: int = 1) -> int:
     if cfg.workers is not None:
         return cfg.workers
     if getattr(sys, "frozen", False) or cached:
         # Frozen: child processes would start the app again. Cached: nothing left to offload.
         return 0
-    return min(4, max(1, (os.cpu_count() or 2) // 2))
+    return min(4, max(1, (os.cpu_count() or 2) // 2 // max(1, processes)))
 
 
-def _decode(paths: list[Path], size: int, keep: bool):
+def _decode(paths: list[Path], size: int, keep: bool, world=None):
+    """Decode (check) every image once; with several processes each decodes a contiguous share,
+    and the failures (and the decoded arrays, when kept) are gathered, so every process ends with
+    what one process decoding all of them would have."""
+    import torch
+
+    from gcam_desktop.distributed import World, shard_bounds
     from .progress import progress_bar
 
-    bar = progress_bar(len(paths), 0, "checking images", unit="image")
+    world = world or World.single(torch.device("cpu"))
+    lo, hi = shard_bounds(len(paths), world.size, world.rank)
+    mine = paths[lo:hi]
+    bar = progress_bar(len(mine), 0, "checking images", unit="image")
     if bar is None:
-        log.info("checking %d images%s", len(paths), " (kept in memory)" if keep else "")
-    arr, failures = decode_all(paths, size, keep, progress=(lambda _: bar.update(1)) if bar else None)
+        log.info("checking %d images%s%s", len(mine), f" of {len(paths)}" if world.distributed else "",
+                 " (kept in memory)" if keep else "")
+    threads = max(1, min(8, os.cpu_count() or 1) // world.local_size)
+    arr, failures = decode_all(mine, size, keep, workers=threads,
+                               progress=(lambda _: bar.update(1)) if bar else None)
     if bar is not None:
         bar.close()
     for f in failures:
         log.warning("skipping %s: %s", f["path"], f["reason"])
+    if world.distributed:
+        failures = [f for part in world.gather(failures) for f in part]
+        if keep:
+            counts = [b - a for a, b in (shard_bounds(len(paths), world.size, r) for r in range(world.size))]
+            arr = world.gather_rows(torch.from_numpy(arr), counts).numpy()
     return arr, failures
 
 
-def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
-    """Check every image once; (split, PreparedData). A new split unless one is given (resume)."""
+def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> tuple:
+    """Check every image once; (split, PreparedData, CacheChoice). A new split unless one is
+    given (resume). The decoded images stay in memory when the cache budget allows."""
     import numpy as np
     import torch
 
@@ -114,15 +137,16 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
     from .loop import PreparedData
 
     size = cfg.input_size
-    per_image = size * size * 3
+    copies = world.local_size if world is not None else 1
     if split is None:
         listing = find_dataset(cfg.data, warn=log.warning)
         # Before decoding: a class too small for validation is refused in seconds, not minutes.
         check_validation_possible(listing_counts(listing), cfg.val_fraction, cfg.test_fraction,
                                   allow=cfg.allow_unvalidated_classes)
         paths = [p for part in listing.parts.values() for p, _ in part]
-        keep = len(paths) * per_image <= cfg.cache_mb * 2**20
-        arr, failures = _decode(paths, size, keep)
+        choice = choose_cache(len(paths), size, cfg.cache_gb, copies)
+        log.info("%s", choice.reason)
+        arr, failures = _decode(paths, size, choice.cached, world)
         split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning,
                             allow_unvalidated=cfg.allow_unvalidated_classes)
         row_of = {str(p): i for i, p in enumerate(paths)}
@@ -133,8 +157,9 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
         if not root.is_dir():
             raise DataError(f"{root}: the run's data folder is gone; it must stay in place to resume")
         paths = [root / p for s in ("train", "val", "test") for p, _ in split.items(s)]
-        keep = len(paths) * per_image <= cfg.cache_mb * 2**20
-        arr, failures = _decode(paths, size, keep)
+        choice = choose_cache(len(paths), size, cfg.cache_gb, copies)
+        log.info("%s", choice.reason)
+        arr, failures = _decode(paths, size, choice.cached, world)
         if failures:
             raise DataError(f"{len(failures)} images of the saved split can no longer be read (first: "
                             f"{failures[0]['path']}: {failures[0]['reason']}); cannot resume exactly")
@@ -150,29 +175,26 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None):
             cache = torch.from_numpy(arr[idx]).permute(0, 3, 1, 2).contiguous() if len(idx) else \
                 torch.zeros((0, 3, size, size), dtype=torch.uint8)
         sets[s] = ImageSet(root, split.items(s), size, cache)
-    return split, PreparedData(split.root, list(split.class_names), sets, list(split.skipped)), arr is not None
+    return split, PreparedData(split.root, list(split.class_names), sets, list(split.skipped)), choice
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = None,
           on_event: EventSink | None = None, stop: StopFlag | None = None,
           device: str | None = None, workers: int | None = None,
-          after_arch: AfterArch | None = None) -> dict:
+          after_arch: AfterArch | None = None, cache_gb: float | None = None) -> dict:
     """Train every arch of `cfg` (or continue the run at `resume`); the Python API of gcam-train.
 
     Events go to `on_event` as dicts (the CLI writes them as JSON lines); `stop.set()` from
     another thread or a signal handler ends the current step and saves a resumable last.pt.
-    `device` / `workers` override the configuration (also when resuming). Returns
+    `device` / `workers` / `cache_gb` override the configuration (also when resuming). Returns
     {"status": "finished" | "stopped", "run_dir": str, "results": {arch: {...}}}.
     Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix.
+    Under torchrun (WORLD_SIZE > 1) this joins the process group and trains with
+    DistributedDataParallel; only rank 0 calls `on_event` and writes files.
     """
-    import torch
-
-    from gcam_desktop.models import pick_device
-
-    from .loop import ArchTrainer
+    from gcam_desktop.distributed import init_world
 
     stop = stop if stop is not None else StopFlag()
-    emit = _emitter(on_event)
     if resume is not None:
         run_dir, cfg, archs = open_run(resume)
         split = DatasetSplit.load(run_dir / "split.json")
@@ -183,33 +205,56 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
         if not cfg.data:
             raise ValueError("--data: name the image folder to train on")
         cfg.validate()
-        run_dir = _new_run_dir(cfg)
-        check_writable(run_dir)  # before the images are read: a read-only --out fails now
-        archs, split = list(cfg.archs), None
+        run_dir, archs, split = None, list(cfg.archs), None
         try:
             cfg.data = str(Path(cfg.data).expanduser().resolve())
         except (OSError, RuntimeError):  # Python raises RuntimeError for a symlink loop
             from gcam_desktop.files import why_missing
 
             raise DataError(f"{cfg.data}: {why_missing(cfg.data, 'folder')}") from None
-        cfg.out = str(run_dir.resolve())
     if device is not None:
         cfg.device = device
     if workers is not None:
         cfg.workers = workers
+    if cache_gb is not None:
+        cfg.cache_gb = cache_gb
+    world = init_world(cfg.device)
     try:
-        dev = pick_device(cfg.device)
-    except (ValueError, RuntimeError) as exc:
-        raise ValueError(f"--device: {exc}") from exc
+        return _train(cfg, world, run_dir, archs, split, resume is not None,
+                      _emitter(on_event if world.main else None), stop, after_arch)
+    finally:
+        world.close()
 
-    split, data, cached = prepare(cfg, split)
-    if resume is None:
-        _write_new_run(run_dir, cfg, split, torch.__version__)
-    n_workers = _auto_workers(cfg, cached)
+
+def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], split: DatasetSplit | None,
+           resuming: bool, emit, stop: StopFlag, after_arch: AfterArch | None) -> dict:
+    import torch
+
+    from .loop import ArchTrainer
+
+    if cfg.batch_size % world.size or cfg.batch_size < 2 * world.size:
+        raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be a multiple of the "
+                         f"{world.size} processes, and at least 2 per process (batch norm)")
+    if run_dir is None:
+        run_dir = world.from_main(lambda: _checked_new_run_dir(cfg))
+        cfg.out = str(run_dir.resolve())
+    split, data, choice = prepare(cfg, split, world)
+    per_rank = cfg.batch_size // world.size
+    if not resuming:
+        world.from_main(lambda: _write_new_run(run_dir, cfg, split, torch.__version__,
+                                               {**world.describe(), "per_rank_batch": per_rank}))
+    world.barrier()  # the run folder exists before any process writes under it
+    n_workers = _auto_workers(cfg, choice.cached, world.local_size)
+    started = {**world.describe(), "per_rank_batch": per_rank,
+               "data_loading": {**choice.to_json(), "workers": n_workers}}
     sizes = data.sizes()
-    log.info("data %s: %d classes; %d train, %d val, %d test images%s; run folder %s; device %s",
+    log.info("data %s: %d classes; %d train, %d val, %d test images%s; run folder %s; device %s%s",
              split.root, len(split.class_names), sizes["train"], sizes["val"], sizes["test"],
-             f"; {len(split.skipped)} skipped" if split.skipped else "", run_dir, dev)
+             f"; {len(split.skipped)} skipped" if split.skipped else "", run_dir, world.device,
+             f"; process {world.rank} of {world.size} ({world.backend}), {per_rank} images per process and step"
+             if world.distributed else "")
+    if cfg.sync_bn and not world.distributed:
+        log.info("--sync-bn: one process, nothing to synchronise; plain batch norm")
 
     results: dict[str, dict] = {}
     for arch in archs:
@@ -219,7 +264,7 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
             log.info("%s: already finished (%s)", arch, arch_dir / "report.json")
             results[arch] = _replay_finished(emit, arch, arch_dir, done)
         else:
-            trainer = ArchTrainer(cfg, arch, data, arch_dir, emit, stop, dev, n_workers)
+            trainer = ArchTrainer(cfg, arch, data, arch_dir, emit, stop, world.device, n_workers, world, started)
             result = trainer.run()
             results[arch] = result
             if result["status"] == "stopped":
@@ -227,15 +272,23 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
         if after_arch is not None:
             after_arch(arch, results[arch])
     emit("all_finished", archs=list(archs), run_dir=str(run_dir),
-         results={a: {k: r.get(k) for k in ("test_acc", "best_val_acc", "best", "report")} for a, r in results.items()})
+         results={a: {k: r.get(k) for k in ("split", "accuracy", "best_val_acc", "best", "report")}
+                  for a, r in results.items()})
     return {"status": "finished", "run_dir": str(run_dir), "results": results}
 
 
-def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str) -> None:
+def _checked_new_run_dir(cfg: TrainConfig) -> Path:
+    run_dir = _new_run_dir(cfg)
+    check_writable(run_dir)  # before the images are read: a read-only --out fails now
+    return run_dir
+
+
+def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str,
+                   distributed: dict) -> None:
     """config.json and split.json of a new run; a run refused here leaves no folder behind."""
     record = {"format": RUN_FORMAT, "version": 1,
               "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "torch": torch_version, "config": cfg.to_json()}
+              "torch": torch_version, "config": cfg.to_json(), "distributed": distributed}
     json.dumps(record, allow_nan=False)  # a ValueError now, before the folder exists
     existed = run_dir.exists()
     try:
@@ -257,9 +310,9 @@ def _finished_report(arch_dir: Path) -> dict | None:
 def _replay_finished(emit, arch: str, arch_dir: Path, report: dict) -> dict:
     """An arch finished in an earlier session: its `finished` event again, from report.json."""
     best = str(arch_dir / "best.pt")
-    emit("finished", arch=arch, split=report.get("split", "test"), test_acc=report.get("accuracy"),
-         test_loss=report.get("loss"), metrics={k: report.get(k) for k in ("accuracy", "per_class", "confusion")},
+    emit("finished", arch=arch, split=report.get("split", "test"), accuracy=report.get("accuracy"),
+         loss=report.get("loss"), metrics={k: report.get(k) for k in ("accuracy", "per_class", "confusion")},
          report=str(arch_dir / "report.json"), best=best, best_epoch=int(report.get("best_epoch", 0)),
          best_val_acc=report.get("best_val_acc"))
-    return {"status": "finished", "arch": arch, "test_acc": report.get("accuracy"),
+    return {"status": "finished", "arch": arch, "split": report.get("split", "test"), "accuracy": report.get("accuracy"),
             "best_val_acc": report.get("best_val_acc"), "best": best, "report": str(arch_dir / "report.json")}

@@ -176,7 +176,7 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                   batch_size: int = 8, cmap: str = "turbo", alpha: float = 0.5, max_side: int = 1024,
                   on_progress: Callable[[int, int, str], None] | None = None,
                   on_error: Callable[[str, str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> BatchReport:
+                  should_stop: Callable[[], bool] | None = None, world: Any = None) -> BatchReport:
     """Explain every image under `paths` with every model; write overlays, raw maps and
     predictions.csv under `out_dir`. Never raises for a bad image, model or write: each is
     reported through on_error(what, why), listed in the report, and the run goes on.
@@ -187,6 +187,10 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
         class name looked up in each model; models without it are left out), or None for the
         top_k most probable classes of each image.
     on_progress(done, total, path) after each image; should_stop() is asked between batches.
+    world: a gcam_desktop.distributed.World of several processes (torchrun): each explains every
+        world.size-th batch (the batches one process would make, so the same maps, byte for byte);
+        the rows are gathered and rank 0 writes predictions.csv in one process's order; the
+        report's counts and failures are those of all processes.
     """
     from gcam_desktop.imaging import ImageLoadError, load_image
     from gcam_desktop.imaging.preprocess import preprocess_batch
@@ -222,9 +226,10 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
         return report
     from gcam_desktop.files import WriteError, check_writable
 
+    rank, size = (world.rank, world.size) if world is not None else (0, 1)
     try:  # before any work: an unwritable --out fails now, in one line, not once per map
         check_writable(out)
-        predictions = PredictionsCsv(out / "predictions.csv")
+        predictions = PredictionsCsv(out / "predictions.csv") if rank == 0 else None
     except WriteError as exc:
         fail(str(exc.path), f"cannot write: {exc.reason}; nothing was explained")
         report.seconds = time.perf_counter() - t0
@@ -233,14 +238,18 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     need = fit_request(max_side, max(sizes))
     pending: list[tuple[Future, Path, str, Any]] = []
     done = 0
+    step = max(1, int(batch_size))
+    starts = list(range(0, len(items), step))[rank::size]  # whole batches, dealt round-robin
+    mine = sum(len(items[b:b + step]) for b in starts)
+    held: dict[int, tuple[list, int]] = {}  # several processes: batch start -> (rows, images finished)
     # One writer thread: PNG encoding and disk writes overlap the next batch's forward pass.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcam-explain-write")
     try:
-        for start in range(0, len(items), max(1, int(batch_size))):
+        for start in starts:
             if should_stop is not None and should_stop():
                 report.cancelled = True
                 break
-            batch = items[start:start + max(1, int(batch_size))]
+            batch = items[start:start + step]
             images, kept = [], []
             for path, rel in batch:
                 try:
@@ -285,7 +294,9 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                         pending.append((writer.submit(_save_npy, npy, raws[i, k]), npy, str(path), one_map))
                         explained[int(cls)] = (png, npy)
                     rows.extend(_prediction_rows(path, spec, probs[i], ranks, explained, top_k, out))
-            if rows:
+            if rows and size > 1:  # written by rank 0 once all are gathered, in one process's order
+                held[start] = (rows, len(kept))
+            elif rows:
                 try:
                     predictions.add(rows)
                 except WriteError as exc:
@@ -296,7 +307,7 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
             for path, _ in batch:
                 done += 1
                 if on_progress:
-                    on_progress(done, len(items), str(path))
+                    on_progress(done, mine, str(path))
             # Back-pressure: a slow disk must not let finished pictures pile up in memory.
             pending = _collect_writes(pending, report, fail, keep=MAX_PENDING_WRITES)
     except KeyboardInterrupt:
@@ -305,13 +316,36 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     finally:
         writer.shutdown(wait=True)  # the writes already queued still land
         _collect_writes(pending, report, fail, keep=0)
+        if size > 1:
+            _gather_reports(world, report, held, predictions, fail)
         try:
-            report.predictions_csv = predictions.close()
-            report.written.append(report.predictions_csv)
+            if predictions is not None:
+                report.predictions_csv = predictions.close()
+                report.written.append(report.predictions_csv)
         except WriteError as exc:
             fail(str(exc.path), exc.reason)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _gather_reports(world, report: BatchReport, held: dict, predictions, fail) -> None:
+    """Every process's rows, counts and failures into `report`; rank 0 writes the rows by batch."""
+    from gcam_desktop.files import WriteError
+
+    parts = world.gather((held, report.failures, report.maps, report.maps_failed, report.cancelled))
+    batches = {start: v for part in parts for start, v in part[0].items()}
+    report.failures = list(dict.fromkeys(f for part in parts for f in part[1]))  # shared ones once
+    report.maps = sum(part[2] for part in parts)
+    report.maps_failed = sum(part[3] for part in parts)
+    report.cancelled = any(part[4] for part in parts)
+    report.finished = sum(n for _, n in batches.values())
+    if predictions is None:
+        return
+    try:
+        for start in sorted(batches):
+            predictions.add(batches[start][0])
+    except WriteError as exc:
+        fail(str(exc.path), exc.reason)
 
 
 def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int | None, top_k: int,

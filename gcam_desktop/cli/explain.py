@@ -10,6 +10,10 @@ predictions.csv, which is written as images finish).
 
 The work is `gcam_desktop.batch.explain_files.explain_paths`, which the app's batch export calls too.
 torch is imported only once the arguments are read, so `--help` is instant.
+
+Several processes (`--nproc-per-node N`, or started by torchrun): each explains its share of
+the batches on its own device (GPU of its local rank, or the CPU); the files and predictions.csv
+are those of one process (see gcam_desktop/distributed.py).
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=224,
                    help="input size of a randomly initialised model (architecture name only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                   help="explain in N processes on this machine (one per GPU), started through "
+                        "torch.distributed.run as torchrun would; outputs as from one process. Under torchrun, "
+                        "leave this out")
     return p
 
 
@@ -140,10 +148,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num_classes < 1 or args.input_size < 8:
         parser.error("--num-classes must be at least 1 and --input-size at least 8")
     options = _parse_options(args.option, parser, args.method)
+    if args.nproc_per_node is not None:
+        from gcam_desktop.distributed import launch, launched_by_torchrun, without_option
+
+        if args.nproc_per_node < 1:
+            parser.error("--nproc-per-node must be at least 1")
+        if launched_by_torchrun():
+            parser.error("already started by torchrun; leave out --nproc-per-node")
+        if args.nproc_per_node > 1:
+            argv = list(sys.argv[1:] if argv is None else argv)
+            return launch([sys.executable, "-m", "gcam_desktop.cli.explain",
+                           *without_option(argv, "--nproc-per-node")], args.nproc_per_node)
 
     from tqdm import tqdm
 
-    from gcam_desktop.models import pick_device
+    from gcam_desktop.distributed import init_world
 
     bar = None
 
@@ -167,45 +186,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {exc}")
         return 1
     try:
-        device = pick_device(args.device)
+        world = init_world(args.device, gloo_only=True)
     except (ValueError, RuntimeError) as exc:
         parser.error(f"--device {args.device}: {exc}")
-    models = load_models(args.weights, device, args.num_classes, args.input_size, say, fail)
-    if not models:
-        say("error: no model could be loaded; nothing to do")
-        return 1
-    bar = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None, dynamic_ncols=True)
 
-    def progress(done: int, total: int, path: str) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+    def work() -> int:
+        nonlocal bar
+        models = load_models(args.weights, world.device, args.num_classes, args.input_size, say, fail)
+        if not models:
+            say("error: no model could be loaded; nothing to do")
+            return 1
+        bar = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None, dynamic_ncols=True)
 
-    signals = _StopOnSignals()
+        def progress(done: int, total: int, path: str) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        signals = _StopOnSignals()
+        try:
+            report = explain_paths(
+                args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
+                top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
+                alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail,
+                world=world if world.distributed else None)
+        except KeyboardInterrupt:  # before explain_paths could take over: nothing finished
+            bar.close()
+            say("interrupted before any image was finished; nothing written")
+            return 128 + (signals.received or 2)
+        finally:
+            signals.restore()
+            bar.close()
+        bar = None
+        if world.distributed:  # every process's problems, each told once (each logged its own already)
+            problems[:] = report.failures
+            if not world.main:
+                return 1 if problems or report.maps == 0 else 0
+        names = ", ".join(m.name for m in models)
+        say(summary(report, len(models), names, args.method, args.out)
+            + (f" (by {world.size} processes)" if world.distributed else ""))
+        if report.cancelled and signals.received:
+            return 128 + signals.received
+        if problems:
+            say(f"{len(problems)} problem(s):")
+            for what, why in problems:
+                say(f"  {what}: {why}")
+            return 1
+        if report.maps == 0:
+            return 1  # nothing written is never a success
+        return 0
+
     try:
-        report = explain_paths(
-            args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
-            top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
-            alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail)
-    except KeyboardInterrupt:  # before explain_paths could take over: nothing finished
-        bar.close()
-        say("interrupted before any image was finished; nothing written")
-        return 128 + (signals.received or 2)
+        return work()
     finally:
-        signals.restore()
-        bar.close()
-    bar = None
-    names = ", ".join(m.name for m in models)
-    say(summary(report, len(models), names, args.method, args.out))
-    if report.cancelled and signals.received:
-        return 128 + signals.received
-    if problems:
-        say(f"{len(problems)} problem(s):")
-        for what, why in problems:
-            say(f"  {what}: {why}")
-        return 1
-    if report.maps == 0:
-        return 1  # nothing written is never a success
-    return 0
+        world.close()
 
 
 def summary(report, n_models: int, names: str, method: str, out) -> str:

@@ -18,7 +18,7 @@ from training.data import DataError, min_images_for_validation
 @pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--lr", "nan"), ("--lr", "-1"),
                                            ("--weight-decay", "inf"), ("--weight-decay", "-0.1"),
                                            ("--val-fraction", "nan"), ("--test-fraction", "inf"),
-                                           ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-mb", "-1"),
+                                           ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-gb", "-1"), ("--cache-gb", "nan"),
                                            ("--workers", "-2"), ("--input-size", "-64")])
 def test_every_numeric_option_is_checked_up_front_and_nothing_is_left_behind(tiny_set, tmp_path, option, value):
     out = tmp_path / "run"

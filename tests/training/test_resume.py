@@ -84,7 +84,7 @@ def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position
     assert _same_weights(ref_out / "small_cnn" / "last.pt", out / "small_cnn" / "last.pt")
     assert _same_weights(ref_out / "small_cnn" / "best.pt", out / "small_cnn" / "best.pt")
     assert _metrics(ref_out) == _metrics(out)  # losses of the split epoch included
-    assert done["results"]["small_cnn"]["test_acc"] == ref["results"]["small_cnn"]["test_acc"]
+    assert done["results"]["small_cnn"]["accuracy"] == ref["results"]["small_cnn"]["accuracy"]
 
 
 def _start(tiny_set, out, data_dir, *extra):

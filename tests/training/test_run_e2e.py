@@ -76,7 +76,7 @@ def test_run_folder_files(run):
         assert report["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(3)) / 6)
         assert report["params"] > 0 and report["seconds_per_epoch"] > 0
         finished = next(e for e in events if e["event"] == "finished" and e["arch"] == arch)
-        assert finished["report"] == str(d / "report.json") and finished["test_acc"] == report["accuracy"]
+        assert finished["report"] == str(d / "report.json") and finished["accuracy"] == report["accuracy"]
     assert not list(out.rglob("*.tmp"))  # atomic writes leave nothing behind
 
 

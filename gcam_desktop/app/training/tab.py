@@ -318,9 +318,9 @@ class TrainingTab(QWidget):
         best = ev.get("best") or ev.get("path") or ""
         self.best[arch] = best
         self._set_cell(arch, 2, format_percent(ev.get("best_val_acc")))
-        self._set_cell(arch, 3, format_percent(ev.get("test_acc")))
+        self._set_cell(arch, 3, format_percent(ev.get("accuracy")))
         self._load_button(arch, best)
-        self._log(f"[{arch}] finished: test acc {format_percent(ev.get('test_acc'))}, best {best}")
+        self._log(f"[{arch}] finished: test acc {format_percent(ev.get('accuracy'))}, best {best}")
         landed = str(demo_checkpoint(arch)) if self.mode == "demo" and demo_checkpoint(arch).exists() else best
         self.checkpoint_landed.emit(arch, landed)
 
