@@ -102,3 +102,20 @@ def test_an_event_reaches_its_handler_and_an_unknown_one_is_kept_only(tab):
     assert not tab.error.isHidden() and "vanished" in tab.error.text()
     tab.on_event({"event": "no_such_event"})
     assert tab.events[-1] == {"event": "no_such_event"}
+
+
+def test_processes_field_launches_ddp_and_the_log_shows_the_world_size(qtbot, tab, tmp_path):
+    assert tab.processes.value() == 1 and "--nproc-per-node" not in tab.command_args()
+    tab.set_gpu_count(4)  # the engine found 4 GPUs, the user chose nothing: one process each
+    assert tab.processes.value() == 4
+    args = tab.command_args()
+    assert args[args.index("--nproc-per-node") + 1] == "4"
+    tab.processes.setValue(2)  # the user's choice wins over a later GPU count
+    tab.set_gpu_count(8)
+    assert tab.processes.value() == 2
+    tab.set_gpu_count(1)
+    assert tab.processes.value() == 2
+    tab.on_event({"event": "run_started", "arch": "resnet50", "sizes": {"train": 8, "val": 2, "test": 2},
+                  "class_names": ["a", "b"], "device": "cpu", "epochs": 1, "world_size": 2, "backend": "gloo",
+                  "per_rank_batch": 16})
+    assert "2 processes (gloo, 16 images each per step)" in tab.log_view.toPlainText()

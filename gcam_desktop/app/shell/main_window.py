@@ -418,6 +418,8 @@ class MainWindow(QMainWindow):
         self.device_combo.blockSignals(False)
         self.device_combo.setEnabled(True)
         self.explanations.engine_ready(info)
+        if self.training is not None:
+            self.training.set_gpu_count(sum(1 for d in info.devices if d.startswith("cuda:")))
 
     def _on_device_chosen(self, _index: int) -> None:
         name = self.device_combo.currentData()

@@ -84,6 +84,15 @@ class TrainingTab(QWidget):
         self.size.setRange(16, 1024)
         self.size.setSingleStep(16)
         self.size.setValue(int(t.get("input_size", PAPER.input_size)))
+        # One trainer process per GPU (DDP under torch.distributed.run); the global batch is split
+        # among them. Defaults to 1 until the engine reports several GPUs (set_gpu_count).
+        self.processes = QSpinBox()
+        self.processes.setRange(1, 64)
+        self.processes.setValue(int(t.get("processes", 1)))
+        self.processes.setToolTip("Training processes, one per GPU (torch.distributed, DDP). The batch "
+                                  "above is the global batch: each process takes its share.")
+        self._processes_chosen = "processes" in t
+        self.processes.valueChanged.connect(lambda _v: setattr(self, "_processes_chosen", True))
         paper = QPushButton("Paper's recipe")
         paper.setToolTip(f"Input {PAPER.input_size}, batch {PAPER.batch_size}, {PAPER.optimizer.capitalize()} "
                          f"lr {PAPER.lr:g}, {PAPER.epochs} epochs, from scratch"
@@ -103,6 +112,11 @@ class TrainingTab(QWidget):
         form.addRow("Recipe", recipe)
         form.addRow("Start from", with_browse(self.init, self._pick_init))
         form.addRow("Output", with_browse(self.out, self._pick_out))
+        procs = QHBoxLayout()
+        procs.addWidget(self.processes)
+        procs.addWidget(QLabel("one per GPU; more than 1 runs DDP"))
+        procs.addStretch(1)
+        form.addRow("Processes", procs)
 
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -197,6 +211,7 @@ class TrainingTab(QWidget):
             "data": self.data.text().strip(), "out": self.out.text().strip(), "archs": self.archs(),
             "epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
             "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
+            **({"processes": self.processes.value()} if self._processes_chosen else {}),
         }
         self.settings.save()
 
@@ -208,7 +223,16 @@ class TrainingTab(QWidget):
                 "--lr", f"{self.lr.value():g}", "--input-size", str(self.size.value())]
         if self.init.text().strip():
             args += ["--init", self.init.text().strip()]
+        if self.processes.value() > 1:
+            args += ["--nproc-per-node", str(self.processes.value())]
         return args
+
+    def set_gpu_count(self, n: int) -> None:
+        """The engine found `n` CUDA GPUs: with several, one process each, unless the user chose."""
+        if n > 1 and not self._processes_chosen:
+            self.processes.blockSignals(True)
+            self.processes.setValue(n)
+            self.processes.blockSignals(False)
 
     # -- running ------------------------------------------------------------------------------
     def running(self) -> bool:
@@ -292,6 +316,8 @@ class TrainingTab(QWidget):
         self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
                   f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
                   f" on {ev.get('device', '?')}"
+                  + (f", {ev['world_size']} processes ({ev.get('backend')}, {ev.get('per_rank_batch')} images "
+                     f"each per step)" if (ev.get("world_size") or 1) > 1 else ", 1 process")
                   + (f"; {ev['skipped']} unreadable images skipped" if ev.get("skipped") else ""))
         self.progress.setRange(0, max(1, self._epochs_total))
         self.progress.setValue(int(ev.get("start_epoch") or 0))
