@@ -22,6 +22,7 @@ from gcam_desktop.app.shell.text import format_duration, format_percent
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
+from gcam_desktop.app.training.duplicates_view import DuplicatesRow
 from gcam_desktop.app.training.process import TrainerProcess
 
 TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
@@ -33,6 +34,7 @@ class TrainingTab(QWidget):
     checkpoint_landed = Signal(str, str)    # arch, best checkpoint (finished)
     message = Signal(str, int)
     run_finished = Signal(int)              # exit code
+    open_images = Signal(list)              # pictures to show (a near-duplicate pair)
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -103,6 +105,13 @@ class TrainingTab(QWidget):
         form.addRow("Recipe", recipe)
         form.addRow("Start from", with_browse(self.init, self._pick_init))
         form.addRow("Output", with_browse(self.out, self._pick_out))
+        self.dedup = QCheckBox("Keep one picture of each near-duplicate group (--dedup)")
+        self.dedup.setToolTip("Near-duplicates across splits are always counted before training; this also "
+                              "removes the copies (the split stays stratified and seeded)")
+        self.dedup.setChecked(bool(t.get("dedup", False)))
+        form.addRow("Duplicates", self.dedup)
+        self.duplicates = DuplicatesRow()
+        self.duplicates.open_pair.connect(self.open_images)
 
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -133,10 +142,11 @@ class TrainingTab(QWidget):
         sv = QVBoxLayout(setup)
         sv.addLayout(form)
         sv.addLayout(buttons)
+        sv.addWidget(self.duplicates)
         sv.addWidget(self.note)
         sv.addWidget(self.error)
         self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
-                              paper, *self.arch_boxes.values()]
+                              paper, self.dedup, *self.arch_boxes.values()]
 
         self.curves = TrainingCurves()
         self.results = QTableWidget(0, 5)
@@ -197,6 +207,7 @@ class TrainingTab(QWidget):
             "data": self.data.text().strip(), "out": self.out.text().strip(), "archs": self.archs(),
             "epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
             "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
+            "dedup": self.dedup.isChecked(),
         }
         self.settings.save()
 
@@ -208,6 +219,8 @@ class TrainingTab(QWidget):
                 "--lr", f"{self.lr.value():g}", "--input-size", str(self.size.value())]
         if self.init.text().strip():
             args += ["--init", self.init.text().strip()]
+        if self.dedup.isChecked():
+            args.append("--dedup")
         return args
 
     # -- running ------------------------------------------------------------------------------
@@ -245,6 +258,7 @@ class TrainingTab(QWidget):
         self.best.clear()
         self.last.clear()
         self.events.clear()
+        self.duplicates.clear()
         self._epoch_seconds.clear()
         self._plan, self._epochs_total = list(archs), epochs
         self._t_start = time.monotonic()
@@ -289,6 +303,10 @@ class TrainingTab(QWidget):
         if arch and arch not in self._plan:
             self._plan.append(arch)
         self._row(arch)
+        if ev.get("run_dir") and self.duplicates.report is None:  # RUN_DIR/<arch>: split.json is beside it
+            self.duplicates.load(Path(ev["run_dir"]).parent)
+            if self.duplicates.report is not None:
+                self._log(self.duplicates.label.text())
         self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
                   f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
                   f" on {ev.get('device', '?')}"
