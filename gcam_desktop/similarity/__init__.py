@@ -14,7 +14,7 @@ from importlib import import_module
 from .fingerprint import FINGERPRINT_VERSION, HASH_BITS, HASH_INPUT, from_hex, hash_from_features, to_hex
 
 # Near-duplicate threshold in bits, measured with bench/dhash.py (docs/adr/0016).
-DEFAULT_THRESHOLD = 16
+DEFAULT_THRESHOLD = 14
 
 _LAZY = {
     "deep_features": "fingerprint", "deep_hash": "fingerprint", "model_digest": "fingerprint",
