@@ -1,10 +1,10 @@
 """Which model fingerprints images, in one place: `pick_hash_model`.
 
 Order: the model the user names (`--hash-model`: a checkpoint path, `imagenet:resnet50` or
-`random:resnet50`), then ImageNet ResNet50 weights (once the program can fetch them), then the
-demo baseline checkpoint, then a ResNet50 with seeded random weights: the hash reads the first
-stage's map, where random filters already tell copies from other pictures better than the
-pixel pHash (docs/adr/0016), so there is always a model. Every fingerprint is stored under the
+`random:resnet50`), then ImageNet ResNet50 weights (`imagenet:resnet50`, when they are in the
+cache already), then the demo baseline checkpoint, then a ResNet50 with seeded random weights:
+the hash reads the first stage's map, where random filters already tell copies from other
+pictures better than the pixel pHash (docs/adr/0016), so there is always a model. Every fingerprint is stored under the
 HashModel's `key`, so fingerprints of different models (or versions) never mix. Qt-free.
 """
 
@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -80,14 +79,16 @@ def random_resnet50(seed: int = RANDOM_SEED, device=None) -> HashModel:
     return HashModel(model, meta, f"random-weight resnet50 (seed {seed})")
 
 
-def _imagenet_resnet50(device) -> HashModel | None:
-    """ImageNet ResNet50 weights through the `imagenet:resnet50` resolver.
+def _imagenet_resnet50(device, fetch: bool = False) -> HashModel | None:
+    """ImageNet ResNet50 weights through the `imagenet:resnet50` resolver (models/pretrained.py).
 
-    THE place to wire the resolver in (gcam_desktop.models, being written on another branch):
-    once it exists, load IMAGENET_SPEC through it here and return
-    HashModel(model, meta, IMAGENET_SPEC); until then there are no ImageNet weights to try.
-    """
-    return None
+    Unasked (fetch=False) only when they are already in the cache: picking a hash model never
+    starts a 100 MB download by itself. Named, they are fetched like any slot's weights."""
+    from gcam_desktop.models.pretrained import find_cached
+
+    if not fetch and find_cached("resnet50") is None:
+        return None
+    return _from_checkpoint(IMAGENET_SPEC, device, "ImageNet weights")
 
 
 def _from_checkpoint(path, device, label: str) -> HashModel:
@@ -97,7 +98,7 @@ def _from_checkpoint(path, device, label: str) -> HashModel:
     if meta["arch"] not in RESNET_ARCHS:
         raise CheckpointError(path, f"is a {meta['arch']} checkpoint; the deep hash needs one of "
                                     f"{', '.join(RESNET_ARCHS)}")
-    return HashModel(model, meta, f"{label} {Path(path)}")
+    return HashModel(model, meta, f"{label} {path}")
 
 
 def pick_hash_model(named: str | None = None, device=None) -> HashModel:
@@ -114,13 +115,13 @@ def pick_hash_model(named: str | None = None, device=None) -> HashModel:
         if named == RANDOM_SPEC:
             return random_resnet50(device=device)
         if named == IMAGENET_SPEC:
-            found = _imagenet_resnet50(device)
-            if found is None:
-                raise ValueError(f"--hash-model {IMAGENET_SPEC}: ImageNet weights are not available in "
-                                 f"this version; name a checkpoint file instead")
-            return found
+            return _imagenet_resnet50(device, fetch=True)
         return _from_checkpoint(named, device, "checkpoint")
-    found = _imagenet_resnet50(device)
+    try:
+        found = _imagenet_resnet50(device)
+    except Exception as exc:  # a damaged cached file: the next choice, and say why
+        log.warning("hash model: cannot use the cached ImageNet weights (%s)", exc)
+        found = None
     if found is not None:
         return found
     demo = demo_checkpoint("resnet50")
