@@ -101,6 +101,15 @@ def train_parser() -> argparse.ArgumentParser:
                          "processes train like one with the same --batch-size. Without it each process "
                          "normalises with the statistics of its own batch/N images (noisier with small slices), "
                          "and the running statistics saved in the checkpoints are rank 0's")
+    dup = p.add_argument_group("near-duplicates across splits (checked before training; pairs go into split.json)")
+    dup.add_argument("--dedup", action="store_true",
+                     help="keep one picture of each near-duplicate group (the split stays stratified and seeded)")
+    dup.add_argument("--dup-threshold", type=int, default=None, metavar="BITS",
+                     help=f"Hamming distance of 64-bit fingerprints counted as a copy; default {d.dup_threshold}")
+    dup.add_argument("--hash-model", metavar="CKPT", default=None,
+                     help="ResNet50 checkpoint that fingerprints the pictures, or random:resnet50 (default: ImageNet "
+                          "weights when available, else the demo baseline, else seeded random weights)")
+    dup.add_argument("--no-dup-check", action="store_true", help="do not look for near-duplicates")
     _common(p)
     return p
 
@@ -135,7 +144,8 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     mapping = {"data": "data", "out": "out", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                "optimizer": "optimizer", "weight_decay": "weight_decay", "scheduler": "scheduler",
                "input_size": "input_size", "seed": "seed", "val_fraction": "val_fraction",
-               "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_gb": "cache_gb"}
+               "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_gb": "cache_gb",
+               "dup_threshold": "dup_threshold", "hash_model": "hash_model"}
     for arg, key in mapping.items():
         value = getattr(args, arg)
         if value is not None:
@@ -146,6 +156,8 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     cfg.allow_unvalidated_classes = bool(args.allow_unvalidated_classes)
     cfg.amp = bool(args.amp)
     cfg.sync_bn = bool(args.sync_bn)
+    cfg.dedup = bool(args.dedup)
+    cfg.dup_check = not args.no_dup_check
     for item in args.init or []:
         arch, sep, path = item.partition("=")
         if sep and arch in ARCHS:

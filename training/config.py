@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from gcam_desktop.models.names import ARCHS
+from gcam_desktop.similarity import DEFAULT_THRESHOLD
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "onecycle", "cosine")
@@ -43,6 +44,12 @@ class TrainConfig:
     # Train even when a class is too small to lend an image to validation (refused otherwise:
     # its accuracy would go unmeasured, and best.pt would be chosen without it).
     allow_unvalidated_classes: bool = False
+    # Near-duplicates across splits (training/duplicates.py): check before training, and with
+    # dedup keep one picture of each group; hash_model None = gcam_desktop.similarity's choice.
+    dup_check: bool = True
+    dedup: bool = False
+    dup_threshold: int = DEFAULT_THRESHOLD
+    hash_model: str | None = None
 
     def validate(self) -> None:
         """ValueError naming the option at fault."""
@@ -67,6 +74,7 @@ class TrainConfig:
             (self.val_fraction + self.test_fraction < 1, "--val-fraction + --test-fraction must leave training images"),
             (self.workers is None or self.workers >= 0, "--workers must not be negative"),
             (self.cache_gb is None or self.cache_gb >= 0, "--cache-gb must not be negative"),
+            (0 <= self.dup_threshold <= 64, "--dup-threshold must be between 0 and 64 bits"),
         ]
         for ok, message in checks:
             if not ok:
@@ -81,7 +89,7 @@ class TrainConfig:
     def recipe(self) -> dict:
         """The part stored in each checkpoint's metadata: how these weights were made."""
         keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "input_size",
-                "hflip", "seed", "val_fraction", "test_fraction", "amp", "sync_bn")
+                "hflip", "seed", "val_fraction", "test_fraction", "amp", "sync_bn", "dedup")
         return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init)}
 
     def to_json(self) -> dict:

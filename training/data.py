@@ -54,6 +54,7 @@ class DatasetSplit:
     seed: int = 0
     val_fraction: float = 0.0
     test_fraction: float = 0.0
+    duplicates: dict | None = None  # training/duplicates.py's report, when the check ran
 
     def items(self, split: str) -> list[Item]:
         return getattr(self, split)
@@ -65,7 +66,8 @@ class DatasetSplit:
         return {"format": SPLIT_FORMAT, "version": 1, "root": self.root, "layout": self.layout,
                 "class_names": self.class_names, "seed": self.seed, "val_fraction": self.val_fraction,
                 "test_fraction": self.test_fraction, "sizes": self.sizes(),
-                **{s: [[p, int(y)] for p, y in self.items(s)] for s in SPLITS}, "skipped": self.skipped}
+                **{s: [[p, int(y)] for p, y in self.items(s)] for s in SPLITS}, "skipped": self.skipped,
+                **({"duplicates": self.duplicates} if self.duplicates is not None else {})}
 
     @classmethod
     def from_json(cls, data: dict, where: str = "split.json") -> "DatasetSplit":
@@ -77,7 +79,8 @@ class DatasetSplit:
                        **{s: [(str(p), int(y)) for p, y in data[s]] for s in SPLITS},
                        skipped=list(data.get("skipped", [])), seed=int(data.get("seed", 0)),
                        val_fraction=float(data.get("val_fraction", 0)),
-                       test_fraction=float(data.get("test_fraction", 0)))
+                       test_fraction=float(data.get("test_fraction", 0)),
+                       duplicates=data.get("duplicates"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where}: damaged split file ({exc})") from exc
 

@@ -27,7 +27,9 @@ log = logging.getLogger("training")
 
 
 def demo_config(synth_dir: Path, run_dir: Path, archs=DEMO_ARCHS, recipe: dict = DEMO_TRAIN) -> TrainConfig:
-    return TrainConfig(data=str(synth_dir), archs=list(archs), out=str(run_dir), **recipe)
+    # The synthetic set has no copies by construction: no duplicate check (it would add a
+    # fingerprint pass to the demo's minutes).
+    return TrainConfig(data=str(synth_dir), archs=list(archs), out=str(run_dir), dup_check=False, **recipe)
 
 
 def _same_preset(run_dir: Path, cfg: TrainConfig, recipe: dict) -> bool:

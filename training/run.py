@@ -149,6 +149,9 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> 
         arr, failures = _decode(paths, size, choice.cached, world)
         split = build_split(listing, failures, cfg.val_fraction, cfg.test_fraction, cfg.seed, warn=log.warning,
                             allow_unvalidated=cfg.allow_unvalidated_classes)
+        from .duplicates import check_duplicates  # near-duplicates across splits; --dedup
+
+        split = check_duplicates(cfg, listing, failures, split)
         row_of = {str(p): i for i, p in enumerate(paths)}
         root = Path(split.root)
         rows = {s: [row_of[str(root / p)] for p, _ in split.items(s)] for s in ("train", "val", "test")}

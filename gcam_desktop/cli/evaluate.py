@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hash-model", metavar="CKPT", help="ResNet50 checkpoint for the near-duplicate check "
+                    "(default: the one the checkpoint's training run used, else the program's choice)")
+    ap.add_argument("--no-dup-check", action="store_true", help="do not count scored images with a near-duplicate "
+                    "in the training split of the checkpoint's run")
     ap.add_argument("-o", "--out", type=Path, default=Path("gcam-evaluation"), help="output folder")
     return ap
 
@@ -157,6 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"scoring {len(paths)} images from {root} with {', '.join(e.name for e in entries)} on {device}; "
           f"masks: {masks_dir or 'auto (images/ -> masks/)'}", file=sys.stderr)
 
+    leaks = []
+    if not args.no_dup_check:
+        from gcam_desktop.evaluation.leakage import near_duplicates_in_training, statement
+
+        leaks = near_duplicates_in_training(entries, paths, args.hash_model, device=device, warn=err)
+        for r in leaks:
+            print(statement(r), file=sys.stderr)
+
     from tqdm import tqdm
 
     scores, skipped = [], []
@@ -182,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           target=args.target, resamples=args.resamples, seed=args.seed,
                           attention=args.attention,
                           reference=str(args.reference or root) if args.attention == "mean" else None)
+    if leaks:
+        report["near_duplicates"] = leaks
     try:
         files = write_report(report, args.out)
     except OSError as exc:
@@ -194,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("no object masks found; give their folder with --masks DIR")
     if args.attention != "on":
         print(report["attention_answer"])
+    for r in leaks:
+        print(statement(r))
     print(f"report: {files[1]}", file=sys.stderr)
     return 0
 

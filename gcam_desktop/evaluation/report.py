@@ -112,6 +112,11 @@ def markdown(report: Mapping) -> str:
     if report.get("mask_notes"):
         out += ["## Masks rescaled or not used", ""] + [f"- `{x['path']}`: {x['note']}"
                                                         for x in report["mask_notes"]] + [""]
+    if report.get("near_duplicates"):
+        from gcam_desktop.evaluation.leakage import statement
+
+        out += ["## Near-duplicates of training images", ""] + [f"- {statement(r)}" for r in report["near_duplicates"]]
+        out += [""]
     if report["skipped"]:
         out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
     out += ["Per-image values are in `report.json` (`per_image`)."]

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.training = None
         self.quality = None
         self.attention = None
+        self.similar = None
         self._install_training_tab()
         self._restore_geometry()
         self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         rv.addWidget(self.slots.widget)
         rv.addWidget(self.controls)
         rv.addWidget(self.view, 1)
+        self._compare_column = rv  # the Similar strip joins it after the first paint
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.image_list)
         self.splitter.addWidget(right)
@@ -234,7 +236,14 @@ class MainWindow(QMainWindow):
         self.training = TrainingTab(self.settings, self)
         self.training.load_checkpoint.connect(self.load_checkpoint_for_arch)
         self.training.message.connect(self.show_status)
+        self.training.open_images.connect(self._open_pair)
         self.add_tab(self.training, "Training")
+
+    def _open_pair(self, paths: list) -> None:
+        """Both pictures of a near-duplicate pair into the list; the first shown, the Similar strip
+        then shows the other beside it."""
+        self.list_model.add_paths([str(p) for p in paths])
+        self.show_image(str(paths[0]))
 
     def add_tab(self, widget: QWidget, title: str) -> int:
         return self.tabs.addTab(widget, title)
@@ -251,6 +260,15 @@ class MainWindow(QMainWindow):
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
         self._install_quality_tab()
         self._install_attention_tab()
+        self._install_similar_strip()
+
+    def _install_similar_strip(self) -> None:
+        """The Similar strip under the comparison (app/images/similar.py): the open folders are
+        fingerprinted on its own thread; clicking a picture shows its comparison."""
+        from gcam_desktop.app.images.similar import SimilarPictures
+
+        self.similar = SimilarPictures(self)
+        self._compare_column.addWidget(self.similar.strip)
 
     def _install_quality_tab(self) -> None:
         """The Quality tab (app/quality/tab.py): scores explanations on its own thread, started

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": _RECIPE.lr,
         "input_size": _RECIPE.input_size,
         "init": "scratch",
+        "dedup": _RECIPE.dedup,
     },
 }
 

@@ -22,6 +22,7 @@ from gcam_desktop.app.shell.text import format_duration, format_percent
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.shell.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
+from gcam_desktop.app.training.duplicates_view import DuplicatesRow
 from gcam_desktop.app.training.process import TrainerProcess
 
 TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
@@ -33,6 +34,7 @@ class TrainingTab(QWidget):
     checkpoint_landed = Signal(str, str)    # arch, best checkpoint (finished)
     message = Signal(str, int)
     run_finished = Signal(int)              # exit code
+    open_images = Signal(list)              # pictures to show (a near-duplicate pair)
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -117,6 +119,13 @@ class TrainingTab(QWidget):
         procs.addWidget(QLabel("one per GPU; more than 1 runs DDP"))
         procs.addStretch(1)
         form.addRow("Processes", procs)
+        self.dedup = QCheckBox("Keep one picture of each near-duplicate group (--dedup)")
+        self.dedup.setToolTip("Near-duplicates across splits are always counted before training; this also "
+                              "removes the copies (the split stays stratified and seeded)")
+        self.dedup.setChecked(bool(t.get("dedup", False)))
+        form.addRow("Duplicates", self.dedup)
+        self.duplicates = DuplicatesRow()
+        self.duplicates.open_pair.connect(self.open_images)
 
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
@@ -147,10 +156,11 @@ class TrainingTab(QWidget):
         sv = QVBoxLayout(setup)
         sv.addLayout(form)
         sv.addLayout(buttons)
+        sv.addWidget(self.duplicates)
         sv.addWidget(self.note)
         sv.addWidget(self.error)
         self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
-                              paper, *self.arch_boxes.values()]
+                              paper, self.dedup, *self.arch_boxes.values()]
 
         self.curves = TrainingCurves()
         self.results = QTableWidget(0, 5)
@@ -212,6 +222,7 @@ class TrainingTab(QWidget):
             "epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
             "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
             **({"processes": self.processes.value()} if self._processes_chosen else {}),
+            "dedup": self.dedup.isChecked(),
         }
         self.settings.save()
 
@@ -225,6 +236,8 @@ class TrainingTab(QWidget):
             args += ["--init", self.init.text().strip()]
         if self.processes.value() > 1:
             args += ["--nproc-per-node", str(self.processes.value())]
+        if self.dedup.isChecked():
+            args.append("--dedup")
         return args
 
     def set_gpu_count(self, n: int) -> None:
@@ -269,6 +282,7 @@ class TrainingTab(QWidget):
         self.best.clear()
         self.last.clear()
         self.events.clear()
+        self.duplicates.clear()
         self._epoch_seconds.clear()
         self._plan, self._epochs_total = list(archs), epochs
         self._t_start = time.monotonic()
@@ -313,6 +327,10 @@ class TrainingTab(QWidget):
         if arch and arch not in self._plan:
             self._plan.append(arch)
         self._row(arch)
+        if ev.get("run_dir") and self.duplicates.report is None:  # RUN_DIR/<arch>: split.json is beside it
+            self.duplicates.load(Path(ev["run_dir"]).parent)
+            if self.duplicates.report is not None:
+                self._log(self.duplicates.label.text())
         self._log(f"[{arch}] started: {sizes.get('train', '?')} train / {sizes.get('val', '?')} val / "
                   f"{sizes.get('test', '?')} test images, {len(ev.get('class_names') or [])} classes"
                   f" on {ev.get('device', '?')}"

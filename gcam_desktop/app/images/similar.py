@@ -1,0 +1,215 @@
+"""The "Similar" strip: the pictures in the open folders nearest the current one by deep hash.
+
+Fingerprints are made on a WorkerThread (torch imported there, lowered priority), a few files
+per background step, the current picture first; they are cached on disk by size and mtime
+(gcam_desktop.similarity.FingerprintCache), so a folder opened again costs nothing. The UI
+thread only ranks: Hamming distances of one fingerprint against a few thousand is microseconds.
+Clicking a picture in the strip makes it the current image, which shows its comparison.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from gcam_desktop.app.images.thumbnails import ThumbnailLoader
+from gcam_desktop.app.shell.worker_thread import WorkerThread
+
+STRIP_SIZE = 8       # pictures shown
+STEP_FILES = 8       # files fingerprinted per background step: Cancel and the current picture wait at most this
+PathRole = Qt.ItemDataRole.UserRole + 1
+
+
+class FingerprintWorker(WorkerThread):
+    ready = Signal(str, int)          # hash model source, threshold in bits
+    fingerprinted = Signal(object)    # {path: fingerprint as int}; object: uint64 fits no Qt integer
+    failed = Signal(str)              # no hash model: the strip says so and stays empty
+
+    def __init__(self, device: str = "auto", hash_model: str | None = None) -> None:
+        super().__init__("gcam-fingerprints", nice=10, autostart=True)
+        self.device_name = device
+        self.hash_model_name = hash_model
+        self._pending: list[str] = []
+        self._seen: set[str] = set()
+        self.done: set[str] = set()  # files fingerprinted so far (tests read it)
+
+    # -- any thread --------------------------------------------------------------------------
+    def add_paths(self, paths) -> None:
+        self.call(self._add, [str(p) for p in paths])
+
+    def prioritize(self, path: str) -> None:
+        self.submit("current", lambda p: self._fingerprint([p]), str(path))
+
+    # -- the worker thread -------------------------------------------------------------------
+    def setup(self) -> bool:
+        try:
+            from gcam_desktop.similarity import DEFAULT_THRESHOLD, FingerprintCache, pick_hash_model
+
+            self.hm = pick_hash_model(self.hash_model_name, self.device_name)
+            self.cache = FingerprintCache(self.hm.key)
+            self.hm.hash([Image.new("RGB", (32, 32))])  # first-use costs (kernels, SciPy) here, once
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(f"no fingerprints: {exc}")
+            return False
+        self.ready.emit(self.hm.source, DEFAULT_THRESHOLD)
+        return True
+
+    def teardown(self) -> None:
+        cache = getattr(self, "cache", None)
+        if cache is not None:
+            cache.save()
+
+    def _add(self, paths: list[str]) -> None:
+        new = [p for p in paths if p not in self._seen]
+        self._seen.update(new)
+        self._pending.extend(new)
+
+    def has_background_work(self) -> bool:
+        return bool(self._pending)
+
+    def background_step(self) -> None:
+        batch, self._pending = self._pending[:STEP_FILES], self._pending[STEP_FILES:]
+        self._fingerprint(batch)
+        if not self._pending:
+            self.cache.save()
+
+    def _fingerprint(self, paths: list[str]) -> None:
+        from gcam_desktop.similarity import fingerprint_files
+
+        paths = [p for p in paths if p not in self.done]  # the current picture may have gone first
+        if not paths:
+            return
+        hashes, ok, _ = fingerprint_files(self.hm, paths, self.cache, batch_size=STEP_FILES)
+        found = {p: int(h) for p, h, good in zip(paths, hashes, ok) if good}
+        self.done.update(found)
+        if found:
+            self.fingerprinted.emit(found)
+
+
+class SimilarStrip(QWidget):
+    """A row of the nearest pictures to the current one, each with its distance in bits."""
+
+    chosen = Signal(str)  # a picture was clicked
+
+    def __init__(self, thumbnails: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.hashes: dict[str, int] = {}
+        self.current: str | None = None
+        self.threshold = 16
+        self.header = QLabel("Similar")
+        self.header.setObjectName("sectionHeader")
+        self.status = QLabel("fingerprinting\u2026")
+        self.list = QListWidget()
+        self.list.setObjectName("similarStrip")
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setIconSize(QSize(56, 56))
+        self.list.setGridSize(QSize(96, 84))
+        self.list.setFixedHeight(100)
+        self.list.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.itemClicked.connect(lambda item: self.chosen.emit(item.data(PathRole)))
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.header)
+        top.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.list)
+        self._rank_timer = QTimer(self, singleShot=True, interval=150)  # batches arrive often: rank once
+        self._rank_timer.timeout.connect(self.rank)
+        thumbnails.ready.connect(self._thumbnail_ready)
+
+    def on_ready(self, source: str, threshold: int) -> None:
+        self.threshold = threshold
+        self.status.setToolTip(f"deep perceptual hash, model: {source}; near-duplicate at <= {threshold} bits")
+
+    def on_failed(self, message: str) -> None:
+        self.status.setText(message)
+
+    def add_fingerprints(self, found: dict) -> None:
+        self.hashes.update(found)
+        self._rank_timer.start()
+
+    def set_current(self, path: str | None) -> None:
+        self.current = path
+        self.rank()
+
+    def rank(self) -> None:
+        """Fill the strip for the current picture from the fingerprints known so far."""
+        from gcam_desktop.similarity.hamming import hamming
+
+        self.list.clear()
+        own = self.hashes.get(self.current) if self.current else None
+        others = [p for p in self.hashes if p != self.current]
+        self.status.setText(f"{len(self.hashes):,} pictures fingerprinted" if own is not None
+                            else "fingerprinting\u2026")
+        if own is None or not others:
+            return
+        d = hamming(np.full(len(others), own, dtype=np.uint64), np.array([self.hashes[p] for p in others], np.uint64))
+        for k in np.argsort(d, kind="stable")[:STRIP_SIZE]:
+            path, dist = others[k], int(d[k])
+            item = QListWidgetItem(f"{dist} bits" + (" \u2248" if dist <= self.threshold else ""))
+            item.setData(PathRole, path)
+            item.setToolTip(f"{path}\nHamming distance {dist} of 64 bits"
+                            + (" (near-duplicate)" if dist <= self.threshold else ""))
+            self._set_icon(item, path)
+            self.list.addItem(item)
+
+    def items(self) -> list[tuple[str, int]]:
+        """(path, distance) of the pictures shown, nearest first."""
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            out.append((item.data(PathRole), int(item.text().split()[0])))
+        return out
+
+    def _set_icon(self, item: QListWidgetItem, path: str) -> None:
+        img = self.thumbnails.get(path)  # None until decoded in the pool; _thumbnail_ready fills it
+        if img is not None and not img.isNull():
+            item.setIcon(QIcon(QPixmap.fromImage(img)))
+
+    def _thumbnail_ready(self, path: str) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(PathRole) == path:
+                self._set_icon(item, path)
+
+
+class SimilarPictures:
+    """The strip and its worker, wired to the window through its extension points."""
+
+    def __init__(self, window, hash_model: str | None = None) -> None:
+        self.window = window
+        self.strip = SimilarStrip(window.thumbnails)
+        self.worker = FingerprintWorker(window.settings["device"], hash_model)
+        self.worker.ready.connect(self.strip.on_ready)
+        self.worker.failed.connect(self.strip.on_failed)
+        self.worker.fingerprinted.connect(self.strip.add_fingerprints)
+        self.strip.chosen.connect(window.show_image)
+        window.image_list.current_changed.connect(self.set_current)
+        window.list_model.rowsInserted.connect(self._rows_added)
+        window.closing.connect(self.worker.shutdown)
+        if window.list_model.paths:
+            self.worker.add_paths(list(window.list_model.paths))
+        current = window.image_list.current_path()
+        if current:
+            self.set_current(current)
+
+    def set_current(self, path: str) -> None:
+        self.strip.set_current(path)
+        if path and path not in self.strip.hashes:
+            self.worker.prioritize(path)
+
+    def _rows_added(self, _parent, first: int, last: int) -> None:
+        self.worker.add_paths(self.window.list_model.paths[first:last + 1])

@@ -1,0 +1,82 @@
+"""The Similar strip fills in the background without stalling the window; clicking a picture
+shows its comparison. The Training tab shows the run's near-duplicate count and opens pairs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from PySide6.QtCore import Qt
+
+from gcam_desktop.app.images.similar import STRIP_SIZE
+from tests.app.test_responsiveness import STALL_LIMIT_S, Heartbeat
+
+
+def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make_window, tiny_set):
+    # As in the heartbeat test, the engine has started (torch is loaded: its shared libraries load
+    # under the GIL wherever they load); from then on fingerprinting must never stall the window.
+    win = make_window()
+    qtbot.waitUntil(lambda: win.similar is not None, timeout=10_000)  # installed after the first paint
+    strip = win.similar.strip
+    # Measured from the hash model's arrival on: loading it (scipy's and the model's first use)
+    # happens once per session, in the worker, like the engine's own start.
+    with qtbot.waitSignal(win.similar.worker.ready, timeout=120_000):
+        win.similar.worker.start()
+    heart = Heartbeat()
+    heart.start()
+    t0 = time.monotonic()
+    win.add_paths([tiny_set])
+    n = len(list(tiny_set.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    # Every picture fingerprinted (torch and the hash model load in the worker meanwhile).
+    qtbot.waitUntil(lambda: len(strip.hashes) == n, timeout=300_000)
+    qtbot.waitUntil(lambda: len(strip.items()) == STRIP_SIZE, timeout=10_000)
+    while time.monotonic() - t0 < 2:  # at least 2 s of beats, however fast the machine
+        qtbot.wait(50)
+    heart.stop()
+    assert len(win.similar.worker.done) == n
+    assert len(heart.gaps) > 50, f"heartbeat barely ran: {len(heart.gaps)} beats"
+    worst = max(heart.own)
+    assert worst < STALL_LIMIT_S, f"UI thread stalled {worst * 1000:.0f} ms while fingerprinting"
+
+    current = win.image_list.current_path()
+    shown = strip.items()
+    assert current not in [p for p, _ in shown]
+    assert [d for _, d in shown] == sorted(d for _, d in shown)  # nearest first, each with its distance
+    assert all(0 <= d <= 64 for _, d in shown)
+
+    item = strip.list.item(2)
+    rect = strip.list.visualItemRect(item)
+    qtbot.mouseClick(strip.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    target = shown[2][0]
+    qtbot.waitUntil(lambda: win.image_list.current_path() == target, timeout=5_000)
+    assert win.explanations.path == target      # the comparison now shows the clicked picture
+    assert strip.current == target and target not in [p for p, _ in strip.items()]
+
+
+def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, tiny_set, tmp_path):
+    win = make_window(start_engine=False)
+    tab = win.training
+    a, b = sorted(str(p.relative_to(tiny_set)) for p in tiny_set.rglob("*.png"))[:2]
+    report = {"fingerprint_version": 1, "hash_model": "random-weight resnet50 (seed 0)", "hash_key": "v1-x",
+              "hash_model_named": None, "threshold": 16, "cross_split_pair_count": 1,
+              "cross_split_pairs": [{"a": a, "a_split": "train", "b": b, "b_split": "test", "distance": 6}],
+              "groups": 1, "images_in_groups": 2, "dedup": False, "removed": []}
+    run = tmp_path / "run"
+    (run / "resnet50").mkdir(parents=True)
+    (run / "split.json").write_text(json.dumps({"format": "gcam-desktop/split", "root": str(tiny_set),
+                                                "duplicates": report}))
+    tab.on_event({"event": "run_started", "arch": "resnet50", "run_dir": str(run / "resnet50"), "sizes": {}})
+    assert tab.duplicates.count() == 1 and tab.duplicates.isVisibleTo(tab)
+    assert tab.duplicates.label.text().startswith("1 near-duplicate pair across splits")
+    qtbot.mouseClick(tab.duplicates.button, Qt.MouseButton.LeftButton)
+    dialog = tab.duplicates.dialog
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 4).text() == "6 bits"
+    dialog.open_row(0)
+    assert win.image_list.current_path() == str(tiny_set / a)
+    assert win.list_model.row_of(str(tiny_set / b)) >= 0
+    dialog.close()
+
+    tab.dedup.setChecked(True)
+    tab.data.setText(str(tiny_set))
+    assert "--dedup" in tab.command_args()
