@@ -23,6 +23,7 @@ from gcam_desktop.app.shell.worker_thread import WorkerThread
 STRIP_SIZE = 8       # pictures shown
 STEP_FILES = 8       # files fingerprinted per background step: Cancel and the current picture wait at most this
 PathRole = Qt.ItemDataRole.UserRole + 1
+START_AFTER_MS = 8000  # at the latest, when no map arrives (no models loaded)
 
 
 class FingerprintWorker(WorkerThread):
@@ -31,7 +32,7 @@ class FingerprintWorker(WorkerThread):
     failed = Signal(str)              # no hash model: the strip says so and stays empty
 
     def __init__(self, device: str = "auto", hash_model: str | None = None) -> None:
-        super().__init__("gcam-fingerprints", nice=10, autostart=True)
+        super().__init__("gcam-fingerprints", nice=10)  # started by SimilarPictures, see there
         self.device_name = device
         self.hash_model_name = hash_model
         self._pending: list[str] = []
@@ -199,12 +200,25 @@ class SimilarPictures:
         self.strip.chosen.connect(window.show_image)
         window.image_list.current_changed.connect(self.set_current)
         window.list_model.rowsInserted.connect(self._rows_added)
-        window.closing.connect(self.worker.shutdown)
+        self._closed = False
+        window.closing.connect(self._close)
         if window.list_model.paths:
             self.worker.add_paths(list(window.list_model.paths))
         current = window.image_list.current_path()
         if current:
             self.set_current(current)
+        # Fingerprinting loads a ResNet50 of its own: it waits until the first map is on screen
+        # (or START_AFTER_MS at most), so it never competes with the time to the first heatmap.
+        window.service.result_ready.connect(self._start_worker)
+        QTimer.singleShot(START_AFTER_MS, self._start_worker)
+
+    def _start_worker(self, *_args) -> None:
+        if not self._closed and not self.worker.isRunning():
+            self.worker.start()
+
+    def _close(self) -> None:
+        self._closed = True
+        self.worker.shutdown()
 
     def set_current(self, path: str) -> None:
         self.strip.set_current(path)
