@@ -111,3 +111,19 @@ def weights_server():
     server = WeightsServer()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def r50_bytes():
+    """A seeded ImageNet-shaped (1000-class) ResNet50 state dict as torch.save bytes: what the
+    weight caches and the local download server hold in place of the real file."""
+    import io
+
+    import torch
+
+    from gcam_desktop.models import build_model
+
+    torch.manual_seed(0)
+    buf = io.BytesIO()
+    torch.save(build_model("resnet50", 1000).state_dict(), buf)
+    return buf.getvalue()

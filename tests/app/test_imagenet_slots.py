@@ -4,7 +4,6 @@ name, what each model knows, and the slot card's download with progress and Canc
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 
 import pytest
@@ -14,16 +13,6 @@ from gcam_desktop.paths import photos_dir
 SHAPES = ["cross", "disc", "ring", "square", "star", "triangle"]
 
 
-@pytest.fixture(scope="module")
-def r50_bytes():
-    import torch
-
-    from gcam_desktop.models import build_model
-
-    torch.manual_seed(0)
-    buf = io.BytesIO()
-    torch.save(build_model("resnet50", 1000).state_dict(), buf)
-    return buf.getvalue()
 
 
 @pytest.fixture

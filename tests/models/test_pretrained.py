@@ -2,7 +2,6 @@
 cancel, hash and truncation checks, and a quick clear error when they cannot be had."""
 
 import hashlib
-import io
 import json
 import os
 import threading
@@ -19,12 +18,6 @@ from gcam_desktop.models import pretrained as P
 COMMIT = "a" * 40
 
 
-@pytest.fixture(scope="module")
-def r50_bytes():
-    torch.manual_seed(0)
-    buf = io.BytesIO()
-    torch.save(build_model("resnet50", 1000).state_dict(), buf)
-    return buf.getvalue()
 
 
 def _hashed_name(data: bytes) -> str:
