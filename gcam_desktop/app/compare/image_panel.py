@@ -35,7 +35,7 @@ class ImagePanel(QFrame):
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # What the panel's model knows (in the title row: "6 classes", the names on hover) and,
         # when the picture is clearly outside that, a plain statement below the subtitle.
-        self.classes = QLabel()
+        self.classes = ElidedLabel()
         self.classes.setObjectName("panelClasses")
         self.knows = QLabel()
         self.knows.setObjectName("panelKnows")
