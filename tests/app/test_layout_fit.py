@@ -181,6 +181,11 @@ def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
 
     ex = small_win.explanations
     c = small_win.controls
+    # one class for all: maps are compared only where both panels explain the same class name
+    name = c.target.itemText(1)
+    c.target.setCurrentIndex(c.target.findData(name))
+    qtbot.waitUntil(lambda: all(s in ex.results and ex.results[s].ok and ex.results[s].request.target == name
+                                for s in ("baseline", "SE")), timeout=60_000)
     c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
     c.diff_b.setCurrentIndex(c.diff_b.findData("SE"))
     # Maps compare only where both explain the same class name: one class for all.
