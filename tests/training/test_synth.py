@@ -110,7 +110,10 @@ def test_committed_samples_match_the_demo_classes():
     for p in images:
         assert mask_path_for(p).is_file()
         assert Image.open(p).size == (128, 128)
-    assert sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) < 1_000_000
+    synthetic = [p for p in root.rglob("*") if p.is_file() and "photos" not in p.relative_to(root).parts]
+    assert sum(p.stat().st_size for p in synthetic) < 1_000_000
+    photos = [p for p in (root / "photos").rglob("*") if p.is_file()]  # the real photos (issue 10), apart
+    assert sum(p.stat().st_size for p in photos) < 1_000_000
 
 
 def test_cli_and_synth_load_without_torch(tmp_path):
