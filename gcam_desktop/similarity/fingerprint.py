@@ -73,13 +73,6 @@ def _check_model(model) -> None:
         raise ValueError(f"{arch} has no {', '.join(missing)}; the deep hash needs a ResNet50 variant")
 
 
-def _device_of(model):
-    import torch
-
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _to_rgb_images(images) -> list:
     from PIL import Image
 
@@ -98,12 +91,13 @@ def deep_features(model, images: Sequence, meta: Mapping | None = None, batch_si
     """
     import torch
 
+    from gcam_desktop.explain.model_state import model_device
     from gcam_desktop.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess
 
     meta = dict(meta or {})
     mean, std = meta.get("mean", IMAGENET_MEAN), meta.get("std", IMAGENET_STD)
     _check_model(model)
-    device = _device_of(model)
+    device, dtype = model_device(model)  # a float64 model (as in some tests) takes float64 input
     was_training = model.training
     model.eval()
     out: list[np.ndarray] = []
@@ -115,7 +109,7 @@ def deep_features(model, images: Sequence, meta: Mapping | None = None, batch_si
                 chunk = _to_rgb_images(images[start:start + batch_size])
                 x = torch.stack(list(pool.map(lambda im: preprocess(im, HASH_INPUT, mean, std), chunk)))
                 with torch.inference_mode():
-                    m = _stage_map(model, x.to(device))
+                    m = _stage_map(model, x.to(device, dtype))
                     m = (m + m.flip(-1)) / 2
                 out.append(m.flatten(1).float().cpu().numpy())
     finally:
