@@ -38,11 +38,10 @@ class ImagePanel(QFrame):
         # when the picture is clearly outside that, a plain statement below the subtitle.
         self.classes = ElidedLabel()
         self.classes.setObjectName("panelClasses")
-        self.knows = QLabel()
+        self.knows = ElidedLabel(lines=2)  # at most two lines, the whole statement on hover
         self.knows.setObjectName("panelKnows")
-        self.knows.setWordWrap(True)
         self.knows.hide()
-        for lab in (self.title, self.subtitle, self.status, self.knows, self.classes):
+        for lab in (self.title, self.subtitle, self.status, self.classes):
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self._placeholder = QWidget()
