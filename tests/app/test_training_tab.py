@@ -83,6 +83,35 @@ def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_tra
     assert tab.start_btn.isEnabled()        # the GUI stays usable
 
 
+def test_a_class_too_small_for_validation_is_refused_naming_the_box_and_ticking_it_trains(
+        qtbot, tab, tmp_path, fill_training_form):
+    from PIL import Image
+
+    from gcam_desktop.app.training.tab import UNVALIDATED_LABEL
+
+    data = tmp_path / "few"
+    for cls, n in (("cat", 6), ("fox", 2)):
+        (data / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (16, 16), (30 * i, 90, 200 if cls == "cat" else 20)).save(data / cls / f"{i}.png")
+    fill_training_form(tab, data, tmp_path / "run", epochs=1)
+    assert not tab.unvalidated.isChecked() and "--allow-unvalidated-classes" not in tab.command_args()
+    with qtbot.waitSignal(tab.run_finished, timeout=120_000) as refused:
+        tab.start()
+    assert refused.args[0] != 0
+    text = tab.error.text()
+    assert "fox (2)" in text and UNVALIDATED_LABEL in text
+    assert "--" not in text  # the window names its own box, not the trainer's command-line flag
+    assert not (tmp_path / "run").exists()
+    tab.unvalidated.setChecked(True)  # the user insists
+    assert "--allow-unvalidated-classes" in tab.command_args()
+    with qtbot.waitSignal(tab.run_finished, timeout=180_000) as trained:
+        tab.start()
+    assert trained.args == [0], tab.log_view.toPlainText()[-2000:]
+    assert Path(tab.best["small_cnn"]).is_file()
+    assert tab.settings["training"]["allow_unvalidated_classes"] is True  # remembered with the form
+
+
 def test_form_problems_are_caught_before_starting(tab, tmp_path):
     tab.data.setText(str(tmp_path / "nope"))
     assert not tab.start()

@@ -27,6 +27,20 @@ from gcam_desktop.app.training.process import TrainerProcess
 
 TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
 PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written once (training/config.py)
+DEDUP_LABEL = "Keep one picture of each near-duplicate group"
+UNVALIDATED_LABEL = "Train even when a class is too small to lend an image to validation"
+# The trainer's messages name its command-line flags; in the window they name the form's boxes.
+FORM_FLAGS = {
+    "--allow-unvalidated-classes": f"\u201c{UNVALIDATED_LABEL}\u201d ticked (Validation)",
+    "--dedup": f"\u201c{DEDUP_LABEL}\u201d ticked (Duplicates)",
+}
+
+
+def in_form_words(text: str) -> str:
+    """A trainer message with each flag the form has a box for replaced by that box."""
+    for flag, words in FORM_FLAGS.items():
+        text = text.replace(flag, words)
+    return text
 
 
 class TrainingTab(QWidget):
@@ -119,11 +133,19 @@ class TrainingTab(QWidget):
         procs.addWidget(QLabel("one per GPU; more than 1 runs DDP"))
         procs.addStretch(1)
         form.addRow("Processes", procs)
-        self.dedup = QCheckBox("Keep one picture of each near-duplicate group (--dedup)")
+        self.dedup = QCheckBox(DEDUP_LABEL)
         self.dedup.setToolTip("Near-duplicates across splits are always counted before training; this also "
                               "removes the copies (the split stays stratified and seeded)")
         self.dedup.setChecked(bool(t.get("dedup", False)))
         form.addRow("Duplicates", self.dedup)
+        # The trainer refuses classes too small to lend an image to validation; this is the
+        # user insisting (its accuracy then goes unmeasured, and the log says so).
+        self.unvalidated = QCheckBox(UNVALIDATED_LABEL)
+        self.unvalidated.setToolTip("Off: the trainer refuses a data set in which a class is too small to set "
+                                    "one image aside for validation, naming the class and the minimum. On: it "
+                                    "trains anyway and warns; that class's accuracy is then never measured.")
+        self.unvalidated.setChecked(bool(t.get("allow_unvalidated_classes", False)))
+        form.addRow("Validation", self.unvalidated)
         self.duplicates = DuplicatesRow()
         self.duplicates.open_pair.connect(self.open_images)
 
@@ -160,7 +182,8 @@ class TrainingTab(QWidget):
         sv.addWidget(self.note)
         sv.addWidget(self.error)
         self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
-                              paper, self.dedup, *self.arch_boxes.values()]
+                              paper, self.dedup, self.unvalidated, self.processes,
+                              *self.arch_boxes.values()]
 
         self.curves = TrainingCurves()
         self.results = QTableWidget(0, 5)
@@ -223,6 +246,7 @@ class TrainingTab(QWidget):
             "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
             **({"processes": self.processes.value()} if self._processes_chosen else {}),
             "dedup": self.dedup.isChecked(),
+            "allow_unvalidated_classes": self.unvalidated.isChecked(),
         }
         self.settings.save()
 
@@ -238,6 +262,8 @@ class TrainingTab(QWidget):
             args += ["--nproc-per-node", str(self.processes.value())]
         if self.dedup.isChecked():
             args.append("--dedup")
+        if self.unvalidated.isChecked():
+            args.append("--allow-unvalidated-classes")
         return args
 
     def set_gpu_count(self, n: int) -> None:
@@ -458,6 +484,7 @@ class TrainingTab(QWidget):
         self.log_view.appendPlainText(text)
 
     def _show_error(self, text: str) -> None:
+        text = in_form_words(text)
         self.error.setText(text)
         self.error.show()
         self._log(f"ERROR: {text}")
