@@ -16,7 +16,7 @@ class PanelCanvas(pg.GraphicsView):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(120, 120)
+        self.setMinimumSize(100, 100)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.vb.setDefaultPadding(0.0)

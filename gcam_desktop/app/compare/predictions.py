@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 ROWS = 5
+MIN_ROWS = 3  # a small window keeps the top three; the rest come back as it grows
 
 
 class PredictionList(QWidget):
@@ -14,7 +15,7 @@ class PredictionList(QWidget):
         super().__init__(parent)
         self.rows: list[tuple[str, float, bool, bool]] = []   # name, prob, is_target, is_true
         self.note = ""
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.setMinimumWidth(120)
 
     def _row_h(self) -> int:
@@ -24,7 +25,11 @@ class PredictionList(QWidget):
         return QSize(200, ROWS * self._row_h() + 2)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(120, ROWS * self._row_h() + 2)
+        return QSize(120, MIN_ROWS * self._row_h() + 2)
+
+    def visible_rows(self) -> int:
+        """Whole rows that fit the height the layout gave (never a half-drawn one)."""
+        return max(1, min(len(self.rows), (self.height() - 2) // self._row_h()))
 
     def set_predictions(self, top, class_names, target: int | None = None, true_class: int | None = None) -> None:
         self.rows = []
@@ -51,7 +56,7 @@ class PredictionList(QWidget):
             c = QColor(pal.color(QPalette.ColorRole.WindowText))
             c.setAlpha(140)
             p.setPen(c)
-            p.drawText(QRect(0, 0, w, ROWS * row_h), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            p.drawText(QRect(0, 0, w, self.height()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                        self.note)
             return
         accent = pal.color(QPalette.ColorRole.Highlight)
@@ -59,7 +64,7 @@ class PredictionList(QWidget):
         pct_w = fm.horizontalAdvance("100.0%") + 6
         bold = QFont(self.font())
         bold.setBold(True)
-        for i, (name, prob, is_target, is_true) in enumerate(self.rows):
+        for i, (name, prob, is_target, is_true) in enumerate(self.rows[:self.visible_rows()]):
             top = i * row_h
             bar = QColor(accent)
             bar.setAlpha(110 if is_target else 45)

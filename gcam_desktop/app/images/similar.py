@@ -113,9 +113,10 @@ class SimilarStrip(QWidget):
         self.list.setFlow(QListView.Flow.LeftToRight)
         self.list.setWrapping(False)
         self.list.setMovement(QListView.Movement.Static)
-        self.list.setIconSize(QSize(56, 56))
-        self.list.setGridSize(QSize(96, 84))
-        self.list.setFixedHeight(100)
+        # Kept short: at 1024 x 700 the panels need the height more than the strip.
+        self.list.setIconSize(QSize(48, 48))
+        self.list.setGridSize(QSize(88, 70))
+        self.list.setFixedHeight(76)
         self.list.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemClicked.connect(lambda item: self.chosen.emit(item.data(PathRole)))
         top = QHBoxLayout()
