@@ -67,8 +67,7 @@ def _launch(args: list[str], env: dict) -> tuple[float, dict]:
     return time.perf_counter() - t0, json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench_first_maps(rounds: int) -> None:
-    ckpts, what = demo_checkpoints()
+def bench_first_maps(rounds: int, ckpts: dict[str, Path], what: str) -> None:
     sample = _sample()
     env = dict(os.environ, GCAM_DESKTOP_DATA_DIR=tempfile.mkdtemp(prefix="gcam-bench-"))
     args = [sys.executable, "-m", "gcam_desktop.app", "--quit-after-maps", str(sample)]
@@ -116,8 +115,7 @@ print(json.dumps(out))
 """
 
 
-def bench_pieces(rounds: int) -> None:
-    ckpts, what = demo_checkpoints()
+def bench_pieces(rounds: int, ckpts: dict[str, Path], what: str) -> None:
     samples: dict[str, list[float]] = {}
     for _ in range(rounds):
         r = subprocess.run([sys.executable, "-c", PIECES, json.dumps({a: str(p) for a, p in ckpts.items()})],
@@ -134,12 +132,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--first-maps-only", action="store_true", help="only the time to the first heatmaps")
     args = ap.parse_args()
+    # Looked up first: the widget benches point the data folder at a temporary one.
+    ckpts, what = demo_checkpoints()
     if not args.first_maps_only:
         from gcam_desktop.app.tooling.bench import main as widget_benches
 
         widget_benches()
-    bench_pieces(args.rounds)
-    bench_first_maps(args.rounds)
+    bench_pieces(args.rounds, ckpts, what)
+    bench_first_maps(args.rounds, ckpts, what)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,23 @@ def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, tiny
     tab.dedup.setChecked(True)
     tab.data.setText(str(tiny_set))
     assert "--dedup" in tab.command_args()
+
+
+def test_fingerprinting_waits_until_the_models_worker_is_idle(qtbot, make_window):
+    """The hash model must not compete with the panels' first maps: while the models' worker has
+    work (here a job that holds it), fingerprinting does not start; once it is idle, it does."""
+    import threading
+
+    from gcam_desktop.app.images.similar import IDLE_CHECK_MS
+
+    win = make_window(start_engine=False)
+    qtbot.waitUntil(lambda: win.similar is not None, timeout=10_000)
+    release = threading.Event()
+    win.service.run_job("hold", lambda worker: release.wait(60))
+    with qtbot.waitSignal(win.service.worker.engine_ready, timeout=120_000):
+        win.start_engine()
+    qtbot.wait(4 * IDLE_CHECK_MS)
+    assert win.service.worker.busy() and not win.similar.worker.isRunning()
+    release.set()
+    qtbot.waitUntil(win.similar.worker.isRunning, timeout=10 * IDLE_CHECK_MS)
+    assert not win.service.worker.busy()

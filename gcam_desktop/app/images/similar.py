@@ -13,7 +13,7 @@ import traceback
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
@@ -23,7 +23,8 @@ from gcam_desktop.app.shell.worker_thread import WorkerThread
 STRIP_SIZE = 8       # pictures shown
 STEP_FILES = 8       # files fingerprinted per background step: Cancel and the current picture wait at most this
 PathRole = Qt.ItemDataRole.UserRole + 1
-START_AFTER_MS = 8000  # at the latest, when no map arrives (no models loaded)
+IDLE_CHECK_MS = 500       # how often the strip looks whether the models' worker has gone idle
+START_AFTER_MS = 30_000   # at the latest, whatever the models' worker is doing
 
 
 class FingerprintWorker(WorkerThread):
@@ -208,17 +209,32 @@ class SimilarPictures:
         current = window.image_list.current_path()
         if current:
             self.set_current(current)
-        # Fingerprinting loads a ResNet50 of its own: it waits until the first map is on screen
-        # (or START_AFTER_MS at most), so it never competes with the time to the first heatmap.
-        window.service.result_ready.connect(self._start_worker)
-        QTimer.singleShot(START_AFTER_MS, self._start_worker)
+        # Fingerprinting loads a ResNet50 of its own: on two cores it slowed the second and third
+        # panels' first maps, so it waits until the models' worker is idle (every panel has its
+        # first map, or there is no model) or START_AFTER_MS at most.
+        self._waited = QElapsedTimer()
+        self._waited.start()
+        self._idle_check = QTimer(window, interval=IDLE_CHECK_MS)
+        self._idle_check.timeout.connect(self._maybe_start)
+        self._idle_check.start()
+        window.service.result_ready.connect(self._maybe_start)
 
-    def _start_worker(self, *_args) -> None:
-        if not self._closed and not self.worker.isRunning():
+    def models_idle(self) -> bool:
+        """The engine is up and has nothing to load or explain."""
+        w = self.window
+        return (w.service.ready and not w.service.worker.busy()
+                and not any(st.loading for st in w.slots.states.values()))
+
+    def _maybe_start(self, *_args) -> None:
+        if self.worker.isRunning() or self._closed:
+            self._idle_check.stop()
+        elif self.models_idle() or self._waited.elapsed() >= START_AFTER_MS:
+            self._idle_check.stop()
             self.worker.start()
 
     def _close(self) -> None:
         self._closed = True
+        self._idle_check.stop()
         self.worker.shutdown()
 
     def set_current(self, path: str) -> None:

@@ -81,7 +81,10 @@ class MainWindow(QMainWindow):
         self.similar = None
         self._install_training_tab()
         self._restore_geometry()
-        self.painted.connect(self._after_first_paint, type=Qt.ConnectionType.SingleShotConnection)
+        # Deferred one turn of the event loop, so the engine's thread is started first (by the
+        # application's own `painted` handler) and imports torch while pyqtgraph imports here.
+        self.painted.connect(lambda: QTimer.singleShot(0, self._after_first_paint),
+                             type=Qt.ConnectionType.SingleShotConnection)
         self.explanations.update_panels()
         self.explanations.set_image(None)
 
@@ -255,7 +258,7 @@ class MainWindow(QMainWindow):
     # -- start-up ---------------------------------------------------------------------------
     def _after_first_paint(self) -> None:
         """The image views need pyqtgraph (half a second to import): they join the window
-        right after it has painted, before the engine starts loading."""
+        right after it has painted, while the engine's thread imports torch."""
         self.view.attach_canvases()
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
         self._install_quality_tab()
