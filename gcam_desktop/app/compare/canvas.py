@@ -60,9 +60,6 @@ class PanelCanvas(pg.GraphicsView):
             self.marker.setData([pos[0]], [pos[1]])
             self.marker.setVisible(True)
 
-    def fit(self, width: int, height: int) -> None:
-        self.vb.setRange(xRange=(0, width), yRange=(0, height), padding=0.0)
-
     def _on_mouse(self, args) -> None:
         pos = args[0]
         if self._shape is None or not self.vb.sceneBoundingRect().contains(pos):

@@ -32,6 +32,12 @@ class ComparisonView(QWidget):
         # Set by a zoom or pan of the user's, cleared by Fit: until then every change of the
         # layout (slots ticked, models loaded, grid, window size) refits the picture.
         self.user_zoomed = False
+        # The shared view: every panel shows the same picture point at its centre, magnified
+        # `zoom` times its own fit (zoom 1: the whole picture, whatever the panel's size).
+        # Not pyqtgraph's X/Y links: those line linked views up by screen position, so a panel
+        # whose canvas starts lower (a title, a warning) showed a vertically cropped picture.
+        self.zoom = 1.0
+        self.center: tuple[float, float] | None = None   # picture coordinates; None: its centre
         self._refit_timer = QTimer(self, singleShot=True, interval=0)
         self._refit_timer.timeout.connect(self._refit)
         self._grid = QGridLayout(self)
@@ -45,18 +51,13 @@ class ComparisonView(QWidget):
     def attach_canvases(self) -> None:
         """Create the pyqtgraph canvases (first use imports pyqtgraph) and link their views."""
         self.canvases = True
-        self.original.attach_canvas()
-        self.original.vb.sigResized.connect(self._schedule_refit)
-        self.original.vb.sigRangeChangedManually.connect(self._on_user_zoom)
-        for panel in [self.diff, *self.panels.values()]:
+        for panel in [self.original, self.diff, *self.panels.values()]:
             self._link(panel)
         self.reset_zoom()
 
     def _link(self, panel: ImagePanel) -> None:
         panel.attach_canvas()
-        panel.vb.setXLink(self.original.vb)
-        panel.vb.setYLink(self.original.vb)
-        panel.vb.sigRangeChangedManually.connect(self._on_user_zoom)
+        panel.vb.sigRangeChangedManually.connect(lambda *_: self._on_user_view(panel))
         panel.vb.sigResized.connect(self._schedule_refit)
 
     def set_panels(self, slots: list[tuple[str, str]]) -> None:
@@ -105,7 +106,7 @@ class ComparisonView(QWidget):
         for panel in [self.diff, *self.panels.values()]:
             panel.set_image(rgb)
         if resized and rgb is not None:
-            self.reset_zoom()   # the linked panels follow
+            self.reset_zoom()
 
     def set_opacity(self, alpha: float) -> None:
         for panel in [self.diff, *self.panels.values()]:
@@ -115,24 +116,49 @@ class ComparisonView(QWidget):
         for panel in self.visible_panels():
             panel.show_hover(pos)
 
-    def _on_user_zoom(self, *_) -> None:
+    def _on_user_view(self, panel: ImagePanel) -> None:
+        """A zoom or pan in one panel (wheel, drag): the others show the same point, as magnified."""
+        fit = self._fit_scale(panel)
+        if fit is None:
+            return
+        rect = panel.vb.viewRect()
+        if rect.width() <= 0:
+            return
         self.user_zoomed = True
+        self.zoom = panel.vb.width() / rect.width() / fit
+        self.center = (rect.center().x(), rect.center().y())
+        self._apply(skip=panel)
 
     def _schedule_refit(self, *_) -> None:
-        if not self.user_zoomed:
-            self._refit_timer.start()  # after the layout has given every panel its size
+        self._refit_timer.start()  # after the layout has given every panel its size
 
     def _refit(self) -> None:
-        if not self.user_zoomed:
-            self._fit()
+        self._apply()  # fitted, or the user's zoom kept, in the panels' new sizes
 
     def reset_zoom(self) -> None:
-        """Fit the picture into the panels (the Fit button); later layout changes refit too."""
+        """Fit the picture into every panel (the Fit button); later layout changes refit too."""
         self.user_zoomed = False
-        self._fit()
+        self.zoom, self.center = 1.0, None
+        self._apply()
 
-    def _fit(self) -> None:
+    def _fit_scale(self, panel: ImagePanel) -> float | None:
+        """Screen pixels per picture pixel at which the whole picture just fits the panel."""
         img = self.original.image
-        if img is not None and self.original.canvas is not None:
-            h, w = img.shape[:2]
-            self.original.canvas.fit(w, h)   # the linked panels follow
+        if img is None or panel.canvas is None or panel.vb.width() <= 0 or panel.vb.height() <= 0:
+            return None
+        h, w = img.shape[:2]
+        return min(panel.vb.width() / w, panel.vb.height() / h)
+
+    def _apply(self, skip: ImagePanel | None = None) -> None:
+        img = self.original.image
+        if img is None:
+            return
+        h, w = img.shape[:2]
+        cx, cy = self.center or (w / 2, h / 2)
+        for panel in self.visible_panels():
+            fit = self._fit_scale(panel)
+            if panel is skip or fit is None:
+                continue
+            scale = self.zoom * fit
+            half_w, half_h = panel.vb.width() / scale / 2, panel.vb.height() / scale / 2
+            panel.vb.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0.0)
