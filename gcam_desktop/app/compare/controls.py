@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
+from gcam_desktop.app.shell.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION
 
@@ -36,10 +37,7 @@ class ControlValues:
 
 
 def _combo(min_chars: int = 10) -> QComboBox:
-    c = QComboBox()
-    c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    c.setMinimumContentsLength(min_chars)
-    return c
+    return ElidedComboBox(min_chars)
 
 
 class Controls(QWidget):
@@ -49,10 +47,10 @@ class Controls(QWidget):
     def __init__(self, values: dict, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("controls")
-        self.method = _combo(10)
+        self.method = _combo(8)
         self.layer = _combo(6)
-        self.target = _combo(9)
-        self.norm = _combo(8)
+        self.target = _combo(7)
+        self.norm = _combo(6)
         for key, label in NORMALISATIONS:
             self.norm.addItem(label, key)
         self.cmap = _combo(6)

@@ -45,7 +45,7 @@ class ImagePanel(QFrame):
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self._placeholder = QWidget()
-        self._placeholder.setMinimumSize(120, 120)
+        self._placeholder.setMinimumSize(100, 100)  # as the canvas that replaces it
         self._placeholder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas = None
         self.value = QLabel(" ")
@@ -70,13 +70,17 @@ class ImagePanel(QFrame):
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title, 3)
         head.addWidget(self.classes, 2)
-        head.addWidget(self.attention_off)
         head.addWidget(self.status, 2)
+        # Beside the subtitle, not the title: in four narrow panels the title kept two letters.
+        sub = QHBoxLayout()
+        sub.setContentsMargins(0, 0, 0, 0)
+        sub.addWidget(self.subtitle, 1)
+        sub.addWidget(self.attention_off)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
         self._layout.addLayout(head)
-        self._layout.addWidget(self.subtitle)
+        self._layout.addLayout(sub)
         self._layout.addWidget(self.knows)
         self._layout.addWidget(self._placeholder, 1)
         self._layout.addWidget(self.value)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QLabel, QMenu, QProgressBar, QSizePolicy,
+    QCheckBox, QFileDialog, QFrame, QGridLayout, QLabel, QMenu, QProgressBar, QSizePolicy,
     QToolButton,
 )
 
+from gcam_desktop.app.shell.elided_combo import ElidedComboBox
 from gcam_desktop.app.shell.elided_label import ElidedLabel
 from gcam_desktop.app.shell.drops import CHECKPOINT_SUFFIXES, is_checkpoint_path, local_paths
 from gcam_desktop.app.inference.messages import ModelInfo
@@ -61,7 +62,8 @@ class SlotCard(QFrame):
         self.enabled.setObjectName("slotName")
         self.enabled.setChecked(enabled)
         self.enabled.setToolTip("Show this model's panel")
-        self.arch = QComboBox()
+        # Narrow cards (four in 1024 px) show "s_se-ResN…"; the list shows the whole names.
+        self.arch = ElidedComboBox(min_chars=5)
         self.set_archs(archs, arch)
         self.checkpoint = ElidedLabel("no checkpoint")
         self.checkpoint.setObjectName("slotCheckpoint")
