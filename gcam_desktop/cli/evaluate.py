@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                     "write report.json, report.md and PNG curves.")
     ap.add_argument("data", help="image folder with one subfolder per class (or a synthetic set's folder)")
     ap.add_argument("-c", "--checkpoint", nargs="+", default=[], metavar="CKPT",
-                    help="checkpoints to compare; imagenet:resnet50 / imagenet:se_resnet50 for ImageNet weights")
+                    help="checkpoints to compare (or ARCH=CHECKPOINT, checked to hold that architecture); "
+                         "imagenet:resnet50 / imagenet:se_resnet50 for ImageNet weights")
     ap.add_argument("--demo", action="store_true", help="add the demo checkpoints that exist")
     ap.add_argument("--masks", type=Path, help="object masks mirroring DATA: MASKS/<class>/<name>.png (255 = object)")
     ap.add_argument("--methods", nargs="+", default=["gradcam"], help="explanation methods (default: gradcam)")

@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 from gcam_desktop.batch.explain_files import ModelSpec, explain_paths
 from gcam_desktop.explain import METHODS
 from gcam_desktop.explain.overlay import COLORMAPS
+from gcam_desktop.models.pretrained_refs import split_arch_ref
 
 
 # -------------------------------------------------------------------------------------- CLI
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "same images.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="images, or folders searched recursively")
     p.add_argument("--weights", nargs="+", action="extend", required=True, metavar="ARCH_OR_CHECKPOINT",
-                   help="checkpoint files; imagenet:resnet50 (torchvision) or imagenet:se_resnet50 (timm) "
+                   help="checkpoint files (or ARCH=CHECKPOINT, checked to hold that architecture); "
+                        "imagenet:resnet50 (torchvision) or imagenet:se_resnet50 (timm) "
                         "for ImageNet weights, taken from the torch / Hugging Face cache or downloaded once; "
                         "or architecture names for randomly initialised models (for trying the tool only)")
     p.add_argument("--method", default="gradcam", choices=METHODS, help="default: %(default)s")
@@ -105,7 +107,8 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
     from gcam_desktop.models import ARCHS, CheckpointError, build_model, is_pretrained_ref, load_checkpoint, make_meta
 
     specs: list[ModelSpec] = []
-    for item in weights:
+    for given in weights:
+        arch, item = split_arch_ref(given)  # ARCH=CHECKPOINT, as gcam-desktop takes it: checked on load
         path = Path(item)
         if item in ARCHS and not path.exists():
             warn(f"warning: {item!r} is an architecture name, so this model has random, untrained "
@@ -118,9 +121,10 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
             pretrained = is_pretrained_ref(item)
             try:
                 # "imagenet:ARCH" is found in the cache or downloaded, with a bar on a terminal.
-                model, meta = load_checkpoint(item if pretrained else path, map_location=device)
+                model, meta = load_checkpoint(item if pretrained else path, map_location=device, expect_arch=arch)
             except CheckpointError as exc:
-                hint = f" (nor an architecture name: {', '.join(ARCHS)})" if not (path.exists() or pretrained) else ""
+                hint = (f" (nor an architecture name: {', '.join(ARCHS)})"
+                        if not (path.exists() or pretrained or arch) else "")
                 fail(item, f"{exc.problem}{hint}")
                 continue
             except Exception as exc:  # e.g. out of memory on the device

@@ -51,8 +51,12 @@ def name_entries(paths_and_archs: Sequence[tuple[str, str]]) -> list[str]:
 def load_entries(checkpoints: Sequence[str | os.PathLike], device=None) -> list[ModelEntry]:
     """Load checkpoints (raises CheckpointError naming the file that fails)."""
     from gcam_desktop.models import load_checkpoint
+    from gcam_desktop.models.pretrained_refs import split_arch_ref
 
-    loaded = [(str(p), *load_checkpoint(p, map_location=device)) for p in checkpoints]
+    loaded = []
+    for given in checkpoints:
+        arch, ref = split_arch_ref(given)  # ARCH=CHECKPOINT, as gcam-desktop takes it: checked on load
+        loaded.append((ref, *load_checkpoint(ref, map_location=device, expect_arch=arch)))
     names = name_entries([(p, meta["arch"]) for p, _, meta in loaded])
     return [ModelEntry(n, m, meta, p) for n, (p, m, meta) in zip(names, loaded)]
 

@@ -30,3 +30,15 @@ def absolute_ref(path) -> str:
     if is_pretrained_ref(path):
         return os.fspath(path)
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def split_arch_ref(text: str) -> tuple[str | None, str]:
+    """"se_resnet50=runs/x/best.pt" -> ("se_resnet50", "runs/x/best.pt"): the form gcam-desktop's
+    --weights takes, accepted by every entry point; anything else -> (None, text). A file whose
+    own name holds "=" is taken whole when it exists."""
+    from gcam_desktop.models.names import ARCHS
+
+    arch, sep, ref = os.fspath(text).partition("=")
+    if sep and ref and arch in ARCHS and not os.path.exists(os.fspath(text)):
+        return arch, ref
+    return None, os.fspath(text)

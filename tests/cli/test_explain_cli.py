@@ -275,3 +275,15 @@ def test_library_warnings_do_not_reach_the_user(tmp_path, photos):
     assert r.returncode == 1
     assert "Warning" not in r.stderr and "Detected pickle protocol" not in r.stderr, r.stderr
     assert "written with pickle protocol 4" in r.stderr and "re-save it" in r.stderr
+
+
+def test_arch_equals_checkpoint_as_the_app_takes_it(checkpoint, photos, tmp_path, capsys):
+    """gcam-desktop's --weights ARCH=CHECKPOINT form works here too, and the architecture is checked."""
+    code, _, err = run(["--weights", f"small_cnn={checkpoint}", "--out", tmp_path / "out", "--no-progress",
+                        photos / "a.png"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "out/tiny_cnn/a.gradcam.top1.png").is_file()
+    code, _, err = run(["--weights", f"se_resnet50={checkpoint}", "--out", tmp_path / "out2", "--no-progress",
+                        photos / "a.png"], capsys)
+    assert code == 1 and "tiny_cnn.pt" in err and "small_cnn" in err and "se_resnet50" in err
+    assert "nor an architecture name" not in err

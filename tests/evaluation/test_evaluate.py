@@ -297,6 +297,21 @@ def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
     assert len(report["mask_notes"]) == 2 and "Masks rescaled or not used" in (out / "report.md").read_text()
 
 
+def test_arch_equals_checkpoint_is_taken_and_checked(tmp_path, capsys):
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+    data = tiny_set(tmp_path / "set")
+    ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "square"],
+                                                                                   input_size=32))
+    rc = evaluate_main([str(data), "-c", f"resnet50={ck}", "--steps", "2", "-o", str(tmp_path / "r1")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "m.pt" in err and "small_cnn" in err and "resnet50" in err
+    rc = evaluate_main([str(data), "-c", f"small_cnn={ck}", "--steps", "2", "--resamples", "20", "--device", "cpu",
+                        "-o", str(tmp_path / "r2")])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "r2" / "report.json").is_file()
+
+
 def test_cli_corpus_and_unwritable_out(tmp_path, bad_files, capsys):
     assert evaluate_main([str(bad_files["loopdir"]), "-c", "x.pt"]) == 2
     assert "symbolic link loop" in capsys.readouterr().err

@@ -27,7 +27,7 @@ def summary(report: dict) -> str:
     text = (f"{n} near-duplicate pair{'s' if n != 1 else ''} across splits"
             f" (Hamming distance \u2264 {report.get('threshold')} of 64 bits)")
     if report.get("removed"):
-        text += f"; --dedup left out {len(report['removed'])} copies"
+        text += f"; {len(report['removed'])} copies left out (one picture kept per group)"
     return text
 
 
