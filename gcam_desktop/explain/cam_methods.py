@@ -177,7 +177,9 @@ class ScoreCAM(CamMethod):
         limit = inp.options["max_channels"]
         keep = c if limit is None else max(1, min(c, int(limit)))
         if keep < c:
-            order = acts.float().flatten(2).var(2).topk(keep, dim=1).indices  # N x keep
+            # Population variance: a 1 x 1 map (a small input at layer4) has variance 0 for every
+            # channel, where the sample variance was NaN (and topk's order over NaNs undefined).
+            order = acts.float().flatten(2).var(2, correction=0).topk(keep, dim=1).indices  # N x keep
         else:
             order = torch.arange(c, device=acts.device).expand(n, c)
         weights = torch.zeros(n, inp.classes.shape[1], c, device=acts.device)

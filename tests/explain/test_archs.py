@@ -104,3 +104,16 @@ def test_batch_equals_images_one_by_one(arch_models, images64):
     for i in range(2):
         one = explain(model, images64[i:i + 1], "layercam", layer="layer3", top_k=2)
         assert torch.allclose(one.raw[0], both.raw[i], rtol=1e-4, atol=1e-6)
+
+
+def test_scorecam_keeps_its_channels_by_a_defined_order_on_a_one_cell_map(arch_models):
+    """At 32 px, layer4 of a ResNet50 is 1 x 1: the per-channel sample variance was NaN (with a
+    torch warning) and the channels Score-CAM kept were picked from NaNs."""
+    import warnings
+
+    model = arch_models["resnet50"]
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the degrees-of-freedom warning fails the test
+        ex = explain(model, x, "scorecam", layer="layer4", max_channels=4, batch_size=4)
+    assert torch.isfinite(ex.raw).all() and torch.isfinite(ex.maps).all()
