@@ -26,13 +26,19 @@ MAX_LISTED_PAIRS = 1000  # split.json lists this many cross-split pairs (closest
 _KEEP_ORDER = {"test": 0, "val": 1, "train": 2}  # pre-split folders: where the kept copy comes from
 
 
-def _fingerprints(hash_model, paths: list[Path]):
+def _fingerprints(hash_model, paths: list[Path], world=None):
+    """(uint64 fingerprints, readable flags, failures) of `paths`. With several processes each
+    fingerprints a contiguous share and the shares are gathered, so every process ends with what
+    one process fingerprinting all of them would have (each used to fingerprint every image)."""
+    from gcam_desktop.distributed import shard_bounds
     from gcam_desktop.similarity import FingerprintCache, fingerprint_files
 
     from .progress import progress_bar
 
+    distributed = world is not None and world.distributed
+    lo, hi = shard_bounds(len(paths), world.size, world.rank) if distributed else (0, len(paths))
     cache = FingerprintCache(hash_model.key)
-    bar = progress_bar(len(paths), 0, "fingerprinting", unit="image")
+    bar = progress_bar(hi - lo, 0, "fingerprinting", unit="image")
     last = [0]
 
     def progress(done: int, total: int) -> None:
@@ -41,10 +47,22 @@ def _fingerprints(hash_model, paths: list[Path]):
             last[0] = done
 
     try:
-        return fingerprint_files(hash_model, paths, cache, progress=progress)
+        fp, ok, fails = fingerprint_files(hash_model, paths[lo:hi], cache, progress=progress)
     finally:
         if bar is not None:
             bar.close()
+    if not distributed:
+        return fp, ok, fails
+    parts = world.gather(([int(h) for h in fp], ok.tolist(), fails))
+    fp = np.array([h for part in parts for h in part[0]], dtype=np.uint64)
+    ok = np.array([g for part in parts for g in part[1]], dtype=bool)
+    fails = [f for part in parts for f in part[2]]
+    if world.rank == 0:  # each process saved its own share; one cache file holds them all
+        for path, h, good in zip(paths, fp, ok):
+            if good:
+                cache.put(path, h)
+        cache.save()
+    return fp, ok, fails
 
 
 def cross_split_pairs(split: DatasetSplit, hashes: dict[str, int], threshold: int) -> tuple[list[dict], list[list[str]]]:
@@ -70,19 +88,23 @@ def _kept(group: list[str], split_of: dict[str, str], layout: str, seed: int) ->
 
 
 def check_duplicates(cfg, listing: Listing, failures: list[dict], split: DatasetSplit,
-                     warn: Callable[[str], None] = log.warning) -> DatasetSplit:
+                     warn: Callable[[str], None] = log.warning, world=None) -> DatasetSplit:
     """The split with its "duplicates" report; with cfg.dedup, made again without the copies.
+    Under several processes (`world`) each fingerprints its share, on its own device.
 
     Skipped when cfg.dup_check is off (--no-dup-check)."""
     if not getattr(cfg, "dup_check", True):
         return split
     from gcam_desktop.similarity import HASH_BITS, pick_hash_model
 
-    hash_model = pick_hash_model(cfg.hash_model, cfg.device)
+    distributed = world is not None and world.distributed
+    # Under DDP every process has its own GPU (cuda:LOCAL_RANK): "auto" would put them all on cuda:0.
+    hash_model = pick_hash_model(cfg.hash_model, str(world.device) if distributed else cfg.device)
     root = Path(split.root)
     rels = [p for s in SPLITS for p, _ in split.items(s)]
-    log.info("fingerprinting %d images for near-duplicates (hash model: %s)", len(rels), hash_model.source)
-    fp, ok, fails = _fingerprints(hash_model, [root / p for p in rels])
+    log.info("fingerprinting %d images for near-duplicates%s (hash model: %s)", len(rels),
+             f" ({world.size} processes, a share each)" if distributed else "", hash_model.source)
+    fp, ok, fails = _fingerprints(hash_model, [root / p for p in rels], world)
     for f in fails:  # decoded fine a moment ago; only a file changing under us gets here
         warn(f"{f['path']}: {f['reason']}; not checked for duplicates")
     hashes = {p: int(h) for p, h, good in zip(rels, fp, ok) if good}

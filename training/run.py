@@ -151,7 +151,7 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> 
                             allow_unvalidated=cfg.allow_unvalidated_classes)
         from .duplicates import check_duplicates  # near-duplicates across splits; --dedup
 
-        split = check_duplicates(cfg, listing, failures, split)
+        split = check_duplicates(cfg, listing, failures, split, world=world)
         row_of = {str(p): i for i, p in enumerate(paths)}
         root = Path(split.root)
         rows = {s: [row_of[str(root / p)] for p, _ in split.items(s)] for s in ("train", "val", "test")}

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 import torch
 
+from gcam_desktop.similarity.hash_model import RANDOM_SPEC
 from trainer_helpers import ROOT, child_env, parse_events, run_trainer, trainer_cmd
 from training import TrainConfig, train
 from training.batches import EpochPlan, PlanSampler
@@ -55,7 +56,7 @@ def two_rank_run(tiny_set, tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
     out = base / "run"
     r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
-                    "--out", str(out), *BASE, data_dir=base / "ud", timeout=600)
+                    "--out", str(out), *BASE, "--hash-model", RANDOM_SPEC, data_dir=base / "ud", timeout=600)
     assert r.returncode == 0, r.stderr
     return out, parse_events(r.stdout), r.stderr
 
@@ -63,7 +64,9 @@ def two_rank_run(tiny_set, tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_rank_run(tiny_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("one") / "run"
-    assert train(_cfg(tiny_set, out))["status"] == "finished"
+    # The hash model named: a module fixture does not get the per-test user folder, and a demo
+    # checkpoint found there would fingerprint differently from the two-process run's.
+    assert train(_cfg(tiny_set, out, hash_model=RANDOM_SPEC))["status"] == "finished"
     return out
 
 
@@ -83,6 +86,14 @@ def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_ru
     assert [r["epoch"] for r in _metrics(out)] == list(range(1, EPOCHS + 1))  # one line per epoch: rank 0 alone
     assert {p.name for p in (out / "small_cnn").iterdir()} == {"metrics.jsonl", "last.pt", "best.pt", "report.json"}
     assert "[rank 1]" in stderr and "small_cnn epoch 1/" in stderr and "[rank 1] small_cnn epoch" not in stderr
+
+
+def test_two_processes_fingerprint_a_share_each_and_find_the_duplicates_one_finds(two_rank_run, one_rank_run):
+    out, _, stderr = two_rank_run
+    one = json.loads((one_rank_run / "split.json").read_text())["duplicates"]
+    two = json.loads((out / "split.json").read_text())["duplicates"]
+    assert two == one and one["cross_split_pair_count"] >= 0 and "threshold" in one
+    assert "(2 processes, a share each)" in stderr
 
 
 def test_two_processes_reach_the_figures_of_one(two_rank_run, one_rank_run):
