@@ -236,3 +236,17 @@ def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
     ex._update_diff()
     assert "<b>" not in c.agreement.text() and "waiting" in c.agreement.text()
     ex.results["SE"] = old
+
+
+def test_panels_line_up_with_or_without_the_attention_checkbox(qtbot, small_win):
+    """An SE / s_se panel has an "attention off" box beside its subtitle; the row keeps one
+    height in every panel, so the pictures and predictions of all panels line up."""
+    panels = small_win.view.panels
+    panels["SE"].attention_off.setVisible(True)  # as for a model with gates
+    qtbot.wait(100)
+
+    def span(p):
+        return p.canvas.mapTo(small_win, p.canvas.rect().topLeft()).y(), p.canvas.height()
+
+    assert panels["SE"].attention_off.isVisible() and not panels["baseline"].attention_off.isVisible()
+    assert span(panels["SE"]) == span(panels["baseline"]) == span(panels["s_se"])

@@ -76,6 +76,7 @@ class ImagePanel(QFrame):
         sub.setContentsMargins(0, 0, 0, 0)
         sub.addWidget(self.subtitle, 1)
         sub.addWidget(self.attention_off)
+
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
@@ -93,6 +94,16 @@ class ImagePanel(QFrame):
         self.opacity = 0.5
         self.hover = None
         self.raw_value_label = "value"
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # The subtitle row as tall with or without the checkbox (measured once styled), so the
+        # pictures and predictions of all panels line up.
+        extra = max(0, self.attention_off.sizeHint().height() - self.subtitle.fontMetrics().lineSpacing())
+        m = self.subtitle.contentsMargins()
+        if extra != m.top() + m.bottom():
+            self.subtitle.setContentsMargins(0, extra // 2, 0, extra - extra // 2)
+            self.subtitle.setText(self.subtitle.text())  # an ElidedLabel fixes its height on setText
+        super().showEvent(event)
 
     def add_footer(self, widget: QWidget) -> None:
         """A widget under the picture, above the info text (the difference panel's colour bar)."""
