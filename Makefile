@@ -7,7 +7,7 @@ HASH   := $(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pypr
 STAMP  := $(VENV)/.stamp-$(HASH)
 EXTRAS ?= test
 
-.PHONY: run test bench bundle bundle-test clean venv
+.PHONY: run test bench bundle bundle-test clean venv gpu-check
 
 venv: $(STAMP)
 
@@ -35,6 +35,15 @@ bundle: $(STAMP)
 
 bundle-test: bundle
 	$(PY) packaging/bundle_test.py
+
+# On a machine with a CUDA GPU (the device tool's: its python3 has torch, pytest and pillow;
+# carry platformdirs as a wheel there). No venv: the project runs from its folder.
+# The CUDA tests (maps against the CPU, a checkpoint onto the GPU, one AMP epoch, DDP with
+# NCCL and SyncBatchNorm on every GPU, gcam-explain), then the explanation benchmark on CUDA.
+GPU_PY ?= python3
+gpu-check:
+	PYTHONPATH=. $(GPU_PY) -m pytest -p no:cacheprovider -m cuda -ra tests/gpu
+	PYTHONPATH=. $(GPU_PY) bench/explain.py --devices cuda
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
