@@ -1,4 +1,5 @@
-"""Start-up order: QApplication, style, window, first paint; only then the engine (torch)."""
+"""Start-up order: QApplication, style, window, first paint; only then the engine (torch, in
+its thread), and one event-loop turn later the image views (pyqtgraph): docs/adr/0005."""
 
 from __future__ import annotations
 
