@@ -201,3 +201,29 @@ def test_flat_insertion_curves_are_called_inconclusive():
     assert insertion_cannot_separate([[0.99, 1.0, 1.0], [0.97, 0.99, 1.0]])
     assert not insertion_cannot_separate([[0.2, 0.9, 1.0], [0.99, 1.0, 1.0]])
     assert not insertion_cannot_separate([])
+
+
+def test_flat_insertion_title_is_short_and_the_plots_fit_a_1024_window(qtbot):
+    """The "cannot separate" statement used to be the plot's whole title; a plot title does not
+    wrap, and it pushed the insertion plot past the right edge of a 1024-px window."""
+    from gcam_desktop.app.quality.image_view import INSERTION_FLAT_TITLE, ImageScoresView
+
+    view = ImageScoresView()
+    qtbot.addWidget(view)
+    view.resize(1012, 560)
+    view.show()
+    flat = [1.0, 0.99, 1.0, 1.0]
+    score = E.ImageScore("x.png", None, {
+        f"m{i}": E.ModelScore(0, 0.9, 0, {"gradcam": E.MethodScore(0, math.nan, math.nan, 0.1, 0.99, 0.0, 0.0,
+                                                                    [1.0, 0.2, 0.1, 0.0], flat)})
+        for i in range(3)})
+    view.show_score(score, "gradcam", lambda model, cls: f"class {cls}")
+    qtbot.wait(50)
+    assert view.insertion_flat and INSERTION_FLAT_TITLE in view.insertion_plot.plotItem.titleLabel.text
+    assert "cannot separate" in view.insertion_plot.toolTip()
+    right = view.insertion_plot.mapTo(view, view.insertion_plot.rect().topRight()).x()
+    for plot in (view.deletion_plot, view.insertion_plot):
+        # the plot drawn inside its widget: a title wider than that widened the plot item past
+        # the widget's right edge, where it was cut off (axis, legend and title)
+        assert plot.plotItem.width() <= plot.width() + 1, (plot.plotItem.width(), plot.width())
+    assert view.insertion_plot.width() == pytest.approx(view.deletion_plot.width(), abs=4)

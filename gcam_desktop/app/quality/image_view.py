@@ -24,6 +24,12 @@ COLUMN_TIPS = (
     "Share of the map's energy inside the object mask, 0..1: higher is better; needs a mask",
 )
 FLAT_CURVE = 0.95  # an insertion curve that never drops below this is flat at the top
+INSERTION_TIP = ("Insertion: the pixels the map rates highest are revealed first on a blurred picture. Rising "
+                 "fast (large area, AUC) = the map found what the model relies on.")
+INSERTION_FLAT_TITLE = "Insertion: flat, no separation"
+INSERTION_FLAT_TIP = ("Every model's insertion curve stays near 1.0: the blurred picture alone already gives the "
+                      "class, so this test cannot separate the models (or their maps) on this image. The "
+                      "deletion curves and the mask figures still can.")
 
 
 def insertion_cannot_separate(curves) -> bool:
@@ -79,9 +85,7 @@ class ImageScoresView(QWidget):
             "Deletion: the pixels the map rates highest are removed first; the curve is the model's "
             "probability for the explained class as they go. Falling fast (small area, AUC) = the map found "
             "what the model relies on.")
-        self.insertion_plot.setToolTip(
-            "Insertion: the pixels the map rates highest are revealed first on a blurred picture. Rising "
-            "fast (large area, AUC) = the map found what the model relies on.")
+        self.insertion_plot.setToolTip(INSERTION_TIP)
         lay = QVBoxLayout(self)
         lay.addLayout(plots, 3)
         lay.addWidget(self.table, 1)
@@ -99,9 +103,9 @@ class ImageScoresView(QWidget):
         curves = [(ms.methods.get(method) or next(iter(ms.methods.values()))).insertion_curve
                   for ms in score.models.values()]
         self.insertion_flat = insertion_cannot_separate(curves)
-        self.insertion_plot.setTitle(
-            "Insertion \u2014 flat near 1.0 for every model: this test cannot separate them here"
-            if self.insertion_flat else "Insertion")
+        # Short: a plot title does not wrap, and a long one widened the plot past a 1024-px window.
+        self.insertion_plot.setTitle(INSERTION_FLAT_TITLE if self.insertion_flat else "Insertion")
+        self.insertion_plot.setToolTip((INSERTION_FLAT_TIP + "\n\n" if self.insertion_flat else "") + INSERTION_TIP)
         self.table.setRowCount(len(score.models))
         for row, (name, ms) in enumerate(score.models.items()):
             m = ms.methods.get(method) or next(iter(ms.methods.values()))
