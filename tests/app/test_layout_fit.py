@@ -27,7 +27,7 @@ def cut_widgets(win) -> list[str]:
                 bad.append(f"elided {w.text()!r} without the whole text in its tooltip")
             continue
         if isinstance(w, ElidedComboBox):
-            if w.fontMetrics().horizontalAdvance(w.shown_text()) > w._field_width():
+            if w.fontMetrics().horizontalAdvance(w.shown_text()) > w.field_width():
                 bad.append(f"combo {w.objectName()!r}: {w.shown_text()!r} wider than its field")
             if w.is_elided() and w.currentText() not in w.toolTip():
                 bad.append(f"elided combo {w.currentText()!r} without the whole text in its tooltip")
@@ -250,3 +250,21 @@ def test_panels_line_up_with_or_without_the_attention_checkbox(qtbot, small_win)
 
     assert panels["SE"].attention_off.isVisible() and not panels["baseline"].attention_off.isVisible()
     assert span(panels["SE"]) == span(panels["baseline"]) == span(panels["s_se"])
+
+
+def test_an_elided_combo_ends_in_an_ellipsis_and_keeps_the_whole_name_on_hover(qtbot):
+    box = ElidedComboBox(min_chars=4)
+    qtbot.addWidget(box)
+    box.addItems(["ResNet50", "s_se-ResNet50"])
+    box.setToolTip("Architecture of this slot")
+    box.setCurrentIndex(1)
+    box.resize(box.minimumSizeHint().width(), box.sizeHint().height())
+    box.show()
+    qtbot.wait(20)
+    assert box.is_elided() and box.shown_text().endswith("\u2026")
+    assert box.fontMetrics().horizontalAdvance(box.shown_text()) <= box.field_width()
+    assert box.toolTip() == "s_se-ResNet50\nArchitecture of this slot"
+    box.resize(box.sizeHint())  # room for the longest name: shown whole, the tip is its own again
+    qtbot.wait(20)
+    assert not box.is_elided() and box.shown_text() == "s_se-ResNet50"
+    assert box.toolTip() == "Architecture of this slot"

@@ -24,7 +24,8 @@ class ElidedComboBox(QComboBox):
         extra = longest - fm.horizontalAdvance("x") * self.minimumContentsLength()
         return QSize(hint.width() + max(0, extra), max(hint.height(), super().sizeHint().height()))
 
-    def _field_width(self) -> int:
+    def field_width(self) -> int:
+        """Pixels the current text has: the edit field less the style's inset."""
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)
         rect = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
@@ -32,7 +33,7 @@ class ElidedComboBox(QComboBox):
         return rect.width() - 2  # the style draws the label one pixel in from each side
 
     def shown_text(self) -> str:
-        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, self._field_width())
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, self.field_width())
 
     def is_elided(self) -> bool:
         return self.shown_text() != self.currentText()
