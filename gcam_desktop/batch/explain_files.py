@@ -8,6 +8,7 @@ import csv
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -262,6 +263,12 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
             pictures = [_display_image(im, max_side) for im in images] if usable else []
             rows: list[dict[str, Any]] = []
             for spec in list(usable) if kept else ():
+                if isinstance(target, str) and target_of[id(spec)] is None:  # no such class: predictions only
+                    probs = _probabilities(spec.model, preprocess_batch(images, spec.meta))
+                    for i, (path, _) in enumerate(kept):
+                        ranks = np.argsort(-probs[i], kind="stable")
+                        rows.extend(_prediction_rows(path, spec, probs[i], ranks, {}, top_k, out))
+                    continue
                 try:
                     x = preprocess_batch(images, spec.meta)
                     ex = explain(spec.model, x, method=method, layer=layer or None,
@@ -298,12 +305,13 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
                 held[start] = (rows, len(kept))
             elif rows:
                 try:
-                    predictions.add(rows)
+                    with _signals_held():  # the rows and the count land together, or neither
+                        predictions.add(rows)
+                        report.finished += len(kept)
                 except WriteError as exc:
                     fail(str(exc.path), exc.reason)
                     report.cancelled = True
                     break
-                report.finished += len(kept)
             for path, _ in batch:
                 done += 1
                 if on_progress:
@@ -359,8 +367,8 @@ def _model_usable(spec: ModelSpec, method: str, layer: str | None, target: int |
         return False
     if isinstance(target, str):
         if class_index(spec.meta, target) is None:
-            fail(spec.name, f"has no class \u201c{target}\u201d among its {n} classes; left out")
-            return False
+            # As in the app's panels: the model's own predictions are still written, with no map.
+            fail(spec.name, f"has no class \u201c{target}\u201d among its {n} classes: its predictions only, no map")
     elif target is not None and n and not 0 <= int(target) < n:
         fail(spec.name, f"has no class {target}: its classes are 0..{n - 1}")
         return False
@@ -390,6 +398,35 @@ def _display_image(img, max_side: int) -> np.ndarray:
         img = img.copy()
         img.thumbnail((max_side, max_side), Image.BILINEAR)
     return np.asarray(img.convert("RGB"))
+
+
+@contextmanager
+def _signals_held():
+    """Ctrl+C and SIGTERM wait until the block ends (POSIX, main thread): an interruption
+    between writing a batch's rows and counting them made the summary say one image fewer
+    than predictions.csv held."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a signal that came meanwhile is delivered now
+
+
+def _probabilities(model, x) -> np.ndarray:
+    """N x classes softmax of a plain forward pass (no map asked for)."""
+    import torch
+
+    from gcam_desktop.explain.model_state import forward_logits, model_device
+
+    device, dtype = model_device(model)
+    with torch.no_grad():
+        return torch.softmax(forward_logits(model, x.to(device=device, dtype=dtype)).float(), dim=1).cpu().numpy()
 
 
 def _prediction_rows(path: Path, spec: ModelSpec, probs: np.ndarray, ranks: np.ndarray,

@@ -98,9 +98,13 @@ def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50
     failures = []
     report = explain_paths([photos_dir() / "tabby"], specs, tmp_path / "out", target="tabby",
                            on_error=lambda what, why: failures.append((what, why)))
-    assert failures == [("shapes", "has no class \u201ctabby\u201d among its 2 classes; left out")]
+    assert failures == [("shapes", "has no class \u201ctabby\u201d among its 2 classes: its predictions only, no map")]
     rows = list(csv.DictReader((report.predictions_csv).open(encoding="utf-8")))
     explained = {r["model"]: r for r in rows if r["overlay"]}
     assert explained["imagenet"]["class"] == "tabby" and explained["imagenet"]["class_index"] == "281"
     assert explained["pets"]["class"] == "tabby" and explained["pets"]["class_index"] == "1"
-    assert "shapes" not in {r["model"] for r in rows}
+    # the model without the class: its own predictions (as the app's panel shows them), no map
+    shapes = [r for r in rows if r["model"] == "shapes"]
+    assert shapes and {r["class"] for r in shapes} == {"disc", "ring"}
+    assert all(not r["overlay"] and not r["raw"] for r in shapes)
+    assert not (tmp_path / "out" / "shapes").exists()
