@@ -43,6 +43,9 @@ class WriteError(OSError):
     def __str__(self) -> str:
         return f"cannot write {self.path}: {self.reason}"
 
+    def __reduce__(self):  # OSError's own pickling passes (errno, reason): handed between processes
+        return (type(self), (str(self.path), self.reason, self.errno))
+
 
 def write_reason(exc: BaseException, folder: str | os.PathLike | None = None) -> str:
     """A short reason for a failed write, in words ("no space left on device")."""
@@ -106,18 +109,24 @@ def check_writable(folder: str | os.PathLike) -> Path:
     leaves nothing behind; the caller creates them for real when it writes.
     """
     folder = Path(folder).expanduser()
-    created: list[Path] = []
+    missing: list[Path] = []
+    made: list[Path] = []  # only what this call made is removed again (another process may share the rest)
     probe: Path | None = None
     try:
         walk = folder
         while not walk.exists() and not walk.is_symlink():
-            created.append(walk)
+            missing.append(walk)
             walk = walk.parent
         if not walk.is_dir():
             raise WriteError(folder, f"{walk} is a file, not a folder" if walk.exists()
                              else why_missing(walk, "folder"), errno.ENOTDIR)
-        for d in reversed(created):
-            d.mkdir()
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+                made.append(d)
+            except FileExistsError:  # made meanwhile by another process: fine if it is a folder
+                if not d.is_dir():
+                    raise
         probe = folder / f".gcam-write-test.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         try:
@@ -131,7 +140,7 @@ def check_writable(folder: str | os.PathLike) -> Path:
     finally:
         if probe is not None:
             probe.unlink(missing_ok=True)
-        for d in created:
+        for d in reversed(made):
             try:
                 d.rmdir()
             except OSError:

@@ -37,3 +37,33 @@ def test_json_refuses_nan_rather_than_writing_invalid_json(tmp_path):
     with pytest.raises(ValueError):
         write_json(tmp_path / "m.json", {"loss": float("nan")})
     assert not list(tmp_path.iterdir())
+
+
+def test_check_writable_takes_a_folder_another_process_made_meanwhile(tmp_path, monkeypatch):
+    """Two processes checking one new --out: the one whose mkdir loses the race must not fail
+    ("file exists"), nor remove the winner's folder."""
+    from pathlib import Path
+
+    from gcam_desktop.files import check_writable
+
+    target = tmp_path / "a" / "b"
+    real_mkdir = Path.mkdir
+
+    def racing(self, *args, **kwargs):
+        if self == target and not target.exists():
+            real_mkdir(self)  # the other process gets there first
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing)
+    assert check_writable(target) == target
+    assert target.is_dir() and not list(target.iterdir())  # the other's folder stays, no probe left
+
+
+def test_write_error_crosses_process_boundaries_whole():
+    import pickle
+
+    from gcam_desktop.files import WriteError
+
+    back = pickle.loads(pickle.dumps(WriteError("/out/x.csv", "no space left on device", 28)))
+    assert isinstance(back, WriteError) and str(back) == "cannot write /out/x.csv: no space left on device"
+    assert back.errno == 28

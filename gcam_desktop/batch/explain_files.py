@@ -228,9 +228,18 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     from gcam_desktop.files import WriteError, check_writable
 
     rank, size = (world.rank, world.size) if world is not None else (0, 1)
-    try:  # before any work: an unwritable --out fails now, in one line, not once per map
+    opened: list[PredictionsCsv] = []
+
+    def open_out() -> None:
         check_writable(out)
-        predictions = PredictionsCsv(out / "predictions.csv") if rank == 0 else None
+        if rank == 0:
+            opened.append(PredictionsCsv(out / "predictions.csv"))
+
+    try:  # before any work: an unwritable --out fails now, in one line, not once per map
+        # Several processes: rank 0 alone checks (two racing to create --out made one fail with
+        # "file exists" and the other wait for it forever), and every process hears its verdict.
+        world.from_main(open_out) if size > 1 else open_out()
+        predictions = opened[0] if opened else None
     except WriteError as exc:
         fail(str(exc.path), f"cannot write: {exc.reason}; nothing was explained")
         report.seconds = time.perf_counter() - t0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
@@ -185,7 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gcam_desktop.files import WriteError, check_writable
 
     try:  # before the models load and any image is read: an unwritable --out fails at once
-        check_writable(args.out)
+        # Under torchrun, rank 0 alone: processes racing to create --out made one fail with
+        # "file exists" (the launcher ends the others when rank 0 gives up).
+        if int(os.environ.get("RANK", "0")) == 0:
+            check_writable(args.out)
     except WriteError as exc:
         say(f"error: {exc}")
         return 1
