@@ -251,6 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise UsageError("gcam-train: --nproc-per-node must be at least 1")
                 if launched_by_torchrun():
                     raise UsageError("gcam-train: already started by torchrun; leave out --nproc-per-node")
+                if args.nproc_per_node > 1 and not args.resume:
+                    # Said once, before any process starts: when every process refused it, the
+                    # launcher could end rank 0 before it said why (seen under load).
+                    _check_before_launch(args, args.nproc_per_node)
     except UsageError as exc:
         print(json_line(make_event("error", message=str(exc), arch=None)), flush=True)
         print(f"{exc}\n(see gcam-train {'' if command == 'train' else command + ' '}--help)", file=sys.stderr)
@@ -323,6 +327,19 @@ def _user_message(exc: Exception) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
         return f"cannot write {exc.filename or 'a file'}: {write_reason(exc)}"
     return str(exc)
+
+
+def _check_before_launch(args, nproc: int) -> None:
+    """The options' numbers and the batch against the process count; UsageError if refused."""
+    from .run import batch_problem
+
+    try:
+        cfg = _config_from(args)
+    except ValueError as exc:
+        raise UsageError(f"gcam-train: {exc}") from None
+    problem = batch_problem(cfg.batch_size, nproc)
+    if problem:
+        raise UsageError(f"gcam-train: {problem}")
 
 
 def _launch(argv: list[str], nproc: int) -> int:

@@ -235,9 +235,9 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
 
     from .loop import ArchTrainer
 
-    if cfg.batch_size % world.size or cfg.batch_size < 2 * world.size:
-        raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be a multiple of the "
-                         f"{world.size} processes, and at least 2 per process (batch norm)")
+    problem = batch_problem(cfg.batch_size, world.size)
+    if problem:
+        raise ValueError(problem)
     if run_dir is None:
         run_dir = world.from_main(lambda: _checked_new_run_dir(cfg))
         cfg.out = str(run_dir.resolve())
@@ -278,6 +278,14 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
          results={a: {k: r.get(k) for k in ("split", "accuracy", "best_val_acc", "best", "report")}
                   for a, r in results.items()})
     return {"status": "finished", "run_dir": str(run_dir), "results": results}
+
+
+def batch_problem(batch_size: int, processes: int) -> str | None:
+    """Why a global batch cannot be split among `processes`, or None when it can."""
+    if batch_size % processes or batch_size < 2 * processes:
+        return (f"--batch-size {batch_size} is the global batch: it must be a multiple of the {processes} "
+                f"processes, and at least 2 per process (batch norm)")
+    return None
 
 
 def _checked_new_run_dir(cfg: TrainConfig) -> Path:

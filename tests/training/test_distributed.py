@@ -220,6 +220,9 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
     events = parse_events(r.stdout)
     assert [e["event"] for e in events] == ["error"]
     assert "multiple of the 2 processes" in events[0]["message"]
+    # refused by the launcher, before any process started (one of them could otherwise be ended
+    # by torchrun before it said why)
+    assert "torch.distributed" not in r.stderr and "[rank" not in r.stderr
 
 
 def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
