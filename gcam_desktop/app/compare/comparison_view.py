@@ -29,17 +29,16 @@ class ComparisonView(QWidget):
         self.panels: dict[str, ImagePanel] = {}
         self.order: list[str] = []
         self.show_diff = False
-        # Set by a zoom or pan of the user's, cleared by Fit: until then every change of the
-        # layout (slots ticked, models loaded, grid, window size) refits the picture.
-        self.user_zoomed = False
         # The shared view: every panel shows the same picture point at its centre, magnified
-        # `zoom` times its own fit (zoom 1: the whole picture, whatever the panel's size).
+        # `zoom` times its own fit (zoom 1: the whole picture, whatever the panel's size). Set by
+        # a zoom or pan of the user's, reset by Fit, re-applied at every change of the layout
+        # (slots ticked, models loaded, grid, window size).
         # Not pyqtgraph's X/Y links: those line linked views up by screen position, so a panel
         # whose canvas starts lower (a title, a warning) showed a vertically cropped picture.
         self.zoom = 1.0
         self.center: tuple[float, float] | None = None   # picture coordinates; None: its centre
         self._refit_timer = QTimer(self, singleShot=True, interval=0)
-        self._refit_timer.timeout.connect(self._refit)
+        self._refit_timer.timeout.connect(self._apply)
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(6)
@@ -124,7 +123,6 @@ class ComparisonView(QWidget):
         rect = panel.vb.viewRect()
         if rect.width() <= 0:
             return
-        self.user_zoomed = True
         self.zoom = panel.vb.width() / rect.width() / fit
         self.center = (rect.center().x(), rect.center().y())
         self._apply(skip=panel)
@@ -132,12 +130,8 @@ class ComparisonView(QWidget):
     def _schedule_refit(self, *_) -> None:
         self._refit_timer.start()  # after the layout has given every panel its size
 
-    def _refit(self) -> None:
-        self._apply()  # fitted, or the user's zoom kept, in the panels' new sizes
-
     def reset_zoom(self) -> None:
         """Fit the picture into every panel (the Fit button); later layout changes refit too."""
-        self.user_zoomed = False
         self.zoom, self.center = 1.0, None
         self._apply()
 
