@@ -29,6 +29,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ
 
 
+def env_rank() -> int:
+    """This process's rank under torchrun (from its environment, before the group is joined); 0 otherwise."""
+    return int(os.environ["RANK"]) if launched_by_torchrun() else 0
+
+
 @dataclass
 class World:
     rank: int = 0

@@ -17,6 +17,7 @@ from gcam_desktop.quiet import quiet_library_warnings
 from typing import Sequence
 
 from gcam_desktop.models.names import ARCHS
+from gcam_desktop.models.pretrained_refs import split_arch_ref
 
 from .config import FINETUNE_TRAIN, OPTIMIZERS, RECIPES, SCHEDULERS, TrainConfig
 from .events import JsonLinesWriter, StdoutGuard, make_event
@@ -159,11 +160,8 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     cfg.dedup = bool(args.dedup)
     cfg.dup_check = not args.no_dup_check
     for item in args.init or []:
-        arch, sep, path = item.partition("=")
-        if sep and arch in ARCHS:
-            cfg.init[arch] = path
-        else:
-            cfg.init["*"] = item
+        arch, path = split_arch_ref(item)  # [ARCH=]PATH, read as every entry point reads it
+        cfg.init[arch or "*"] = path
     return cfg
 
 
@@ -223,10 +221,9 @@ def _passive_openmp() -> None:
 
 
 def _rank() -> int:
-    """This process's rank under torchrun; 0 otherwise."""
-    from gcam_desktop.distributed import launched_by_torchrun
+    from gcam_desktop.distributed import env_rank
 
-    return int(os.environ["RANK"]) if launched_by_torchrun() else 0
+    return env_rank()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
@@ -188,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # before the models load and any image is read: an unwritable --out fails at once
         # Under torchrun, rank 0 alone: processes racing to create --out made one fail with
         # "file exists" (the launcher ends the others when rank 0 gives up).
-        if int(os.environ.get("RANK", "0")) == 0:
+        from gcam_desktop.distributed import env_rank
+
+        if env_rank() == 0:
             check_writable(args.out)
     except WriteError as exc:
         say(f"error: {exc}")
