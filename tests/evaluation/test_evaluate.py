@@ -204,15 +204,21 @@ def tiny_set(root, per_class=3, size=40):
     return root
 
 
-def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
+def set_checkpoints(folder, archs) -> list[str]:
+    """One seeded checkpoint per arch (seed = its position) for tiny_set's two classes, 32 px."""
     from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
-    data = tiny_set(tmp_path / "set")
-    ckpts = []
-    for seed, arch in enumerate(("resnet50", "se_resnet50")):
+    paths = []
+    for seed, arch in enumerate(archs):
         torch.manual_seed(seed)
-        ckpts.append(str(save_checkpoint(tmp_path / f"{arch}.pt", build_model(arch, 2),
+        paths.append(str(save_checkpoint(folder / f"{arch}.pt", build_model(arch, 2),
                                          make_meta(arch, ["disc", "square"], input_size=32))))
+    return paths
+
+
+def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
+    data = tiny_set(tmp_path / "set")
+    ckpts = set_checkpoints(tmp_path, ("resnet50", "se_resnet50"))
     out = tmp_path / "report"
     rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
                  "--resamples", "200", "--device", "cpu", "-o", str(out)])
@@ -275,15 +281,11 @@ def test_a_mask_of_another_aspect_ratio_is_refused(tmp_path):
 
 
 def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
-    from gcam_desktop.models import build_model, make_meta, save_checkpoint
-
     data = tiny_set(tmp_path / "set")
     masks = data / "masks" / "disc"
     Image.open(masks / "0.png").resize((20, 20), Image.NEAREST).save(masks / "0.png")  # half size
     Image.open(masks / "1.png").resize((40, 20), Image.NEAREST).save(masks / "1.png")  # squashed
-    torch.manual_seed(0)
-    ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "square"],
-                                                                                   input_size=32))
+    [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     out = tmp_path / "report"
     rc = evaluate_main([str(data), "-c", str(ck), "--steps", "2", "--resamples", "50", "--device", "cpu",
                         "-o", str(out)])
@@ -298,14 +300,11 @@ def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
 
 
 def test_arch_equals_checkpoint_is_taken_and_checked(tmp_path, capsys):
-    from gcam_desktop.models import build_model, make_meta, save_checkpoint
-
     data = tiny_set(tmp_path / "set")
-    ck = save_checkpoint(tmp_path / "m.pt", build_model("small_cnn", 2), make_meta("small_cnn", ["disc", "square"],
-                                                                                   input_size=32))
+    [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     rc = evaluate_main([str(data), "-c", f"resnet50={ck}", "--steps", "2", "-o", str(tmp_path / "r1")])
     err = capsys.readouterr().err
-    assert rc == 2 and "m.pt" in err and "small_cnn" in err and "resnet50" in err
+    assert rc == 2 and "small_cnn.pt" in err and "small_cnn" in err and "resnet50" in err
     rc = evaluate_main([str(data), "-c", f"small_cnn={ck}", "--steps", "2", "--resamples", "20", "--device", "cpu",
                         "-o", str(tmp_path / "r2")])
     assert rc == 0, capsys.readouterr().err
@@ -398,14 +397,8 @@ def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_pat
 
 
 def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys):
-    from gcam_desktop.models import build_model, make_meta, save_checkpoint
-
     data = tiny_set(tmp_path / "set", per_class=2)
-    ckpts = []
-    for seed, arch in enumerate(("resnet50", "s_se_resnet50")):
-        torch.manual_seed(seed)
-        ckpts.append(str(save_checkpoint(tmp_path / f"{arch}.pt", build_model(arch, 2),
-                                         make_meta(arch, ["disc", "square"], input_size=32))))
+    ckpts = set_checkpoints(tmp_path, ("resnet50", "s_se_resnet50"))
     out = tmp_path / "report"
     rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "2", "--attention", "off", "--resamples", "100",
                         "--device", "cpu", "-o", str(out)])
