@@ -34,6 +34,16 @@ def _weights(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+def _events_until_the_first_epoch(proc) -> list[dict]:
+    """A running trainer's events read up to its first epoch_end (the moment to stop it)."""
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "epoch_end":
+            break
+    return events
+
+
 def _metrics(run_dir, arch="small_cnn"):
     return [json.loads(x) for x in (run_dir / arch / "metrics.jsonl").read_text().splitlines()]
 
@@ -170,11 +180,7 @@ def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_se
             "--out", str(out), *BASE]
     proc = subprocess.Popen(trainer_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(tmp_path / "ud"), cwd=ROOT)
-    events = []
-    for line in proc.stdout:
-        events.append(json.loads(line))
-        if events[-1]["event"] == "epoch_end":
-            break
+    events = _events_until_the_first_epoch(proc)
     proc.send_signal(signal.SIGTERM)
     rest, err = proc.communicate(timeout=300)
     events += parse_events(rest)
@@ -232,11 +238,7 @@ def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
                                         "small_cnn", "--epochs", str(EPOCHS), "--out", str(out), *BASE),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(tmp_path / "ud"), cwd=ROOT)
-    events = []
-    for line in proc.stdout:
-        events.append(json.loads(line))
-        if events[-1]["event"] == "epoch_end":
-            break
+    events = _events_until_the_first_epoch(proc)
     proc.stdin.write("stop\n")
     proc.stdin.flush()
     rest, err = proc.communicate(timeout=300)
