@@ -197,3 +197,14 @@ def write_text(path: str | os.PathLike, text: str, fsync: bool = True) -> Path:
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 1, fsync: bool = True) -> Path:
     return write_text(path, json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False) + "\n", fsync)
+
+
+def write_npz(path: str | os.PathLike, arrays: Any, fsync: bool = True) -> Path:
+    """`arrays` (a name -> array mapping) as an uncompressed .npz, atomically."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare path
+            np.savez(fh, **arrays)
+
+    return atomic_write(path, write, fsync)

@@ -207,17 +207,11 @@ def reference_gate_means(model: nn.Module, meta: Mapping, folder: str | os.PathL
 
     means = mean_of_gates(model, batches())
     if cache_file is not None:
-        from gcam_desktop.files import atomic_write
+        from gcam_desktop.files import write_npz
 
-        arrays = {name: v.numpy() for name, v in means.items()}
-        atomic_write(cache_file, lambda tmp: _savez(tmp, arrays))
+        write_npz(cache_file, {name: v.numpy() for name, v in means.items()})
         _MEANS_CACHE[key] = means
     return means
-
-
-def _savez(tmp: str, arrays: Mapping[str, np.ndarray]) -> None:
-    with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare path
-        np.savez(fh, **arrays)
 
 
 def _read_means(path: Path, model: nn.Module) -> dict[str, Tensor] | None:

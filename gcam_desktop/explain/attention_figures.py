@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 from torch import Tensor
 
-from gcam_desktop.files import atomic_write, write_json
+from gcam_desktop.files import write_json, write_npz
 
 from .attention import gate_distance, summarize_gate
 
@@ -69,14 +69,9 @@ def attention_figures(gates: Mapping[str, Mapping[str, Tensor]], *, image: str |
 
 def write_gates_npz(path: str | os.PathLike, gates: Mapping[str, Mapping[str, Tensor]]) -> Path:
     """One array per model and gate, named `<model label>/<gate>` (C float32 values), atomically."""
-    arrays = {f"{label}/{name}": np.asarray(g.detach().float().cpu().reshape(-1).numpy(), dtype=np.float32)
-              for label, gs in gates.items() for name, g in gs.items()}
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare path
-            np.savez(fh, **arrays)
-
-    return atomic_write(path, write)
+    return write_npz(path, {f"{label}/{name}": np.asarray(g.detach().float().cpu().reshape(-1).numpy(),
+                                                          dtype=np.float32)
+                            for label, gs in gates.items() for name, g in gs.items()})
 
 
 def write_figures_json(path: str | os.PathLike, figures: Mapping) -> Path:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gcam_desktop.files import atomic_write
+from gcam_desktop.files import write_npz
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 2000  # images fingerprinted between saves, so an interrupted pass keeps its work
@@ -88,12 +88,9 @@ class FingerprintCache:
         mtimes = np.array([e[1] for _, e in items], dtype=np.int64)
         hashes = np.array([e[2] for _, e in items], dtype=np.uint64)
 
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, key=np.array(self.key), paths=paths, sizes=sizes, mtimes=mtimes, hashes=hashes)
-
         try:
-            atomic_write(self.file, write, fsync=False)
+            write_npz(self.file, {"key": np.array(self.key), "paths": paths, "sizes": sizes, "mtimes": mtimes,
+                                  "hashes": hashes}, fsync=False)
         except OSError as exc:  # a read-only data folder costs speed next time, nothing else
             log.warning("%s: cannot save the fingerprint cache (%s)", self.file, exc)
 
