@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.scoring import ImageScore
-from gcam_desktop.evaluation.statistics import bootstrap_ci
+from gcam_desktop.evaluation.statistics import bootstrap_ci, verdict
 
 # The metrics compared, and which way is better (the difference is always with minus without).
 SWITCH_METRICS = {"pointing_game": "higher", "energy_in_mask": "higher", "deletion_auc": "lower",
@@ -46,20 +46,11 @@ def compare_switch(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], 
                     if math.isfinite(a.pointing_game) and math.isfinite(b.pointing_game)]
             block["only_with_hits"] = sum(a > b for a, b in hits)
             block["only_without_hits"] = sum(b > a for a, b in hits)
-            block["verdict"] = _verdict(block["metrics"]["pointing_game"])
+            pointing = block["metrics"]["pointing_game"]
+            block["verdict"] = verdict(pointing["images"], pointing["difference"],
+                                       fewer="no (it points at the object less often)")
             out.append(block)
     return out
-
-
-def _verdict(m: Mapping) -> str:
-    d = m["difference"]
-    if not m["images"]:
-        return "no images with masks to compare on"
-    if d["lo"] > 0:
-        return "yes"
-    if d["hi"] < 0:
-        return "no (it points at the object less often)"
-    return "no clear difference"
 
 
 def switch_answer(comparison: Sequence[Mapping]) -> str:

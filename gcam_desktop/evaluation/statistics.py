@@ -124,18 +124,19 @@ def compare_attention(scores: Sequence[ImageScore], entries: Sequence[ModelEntry
                                                       resamples, seed),
                 })
     for c in out:
-        c["verdict"] = _verdict(c)
+        c["verdict"] = verdict(c["images"], c["pointing_difference"])
     return out
 
 
-def _verdict(c: Mapping) -> str:
-    d = c["pointing_difference"]
-    if not c["images"]:
+def verdict(images: int, difference: Mapping, fewer: str = "no (less often)") -> str:
+    """Does the paired pointing difference (a bootstrap_ci) say "more often"? Its interval above 0:
+    "yes"; below 0: `fewer`; across 0: no clear difference."""
+    if not images:
         return "no images with masks to compare on"
-    if d["lo"] > 0:
+    if difference["lo"] > 0:
         return "yes"
-    if d["hi"] < 0:
-        return "no (less often)"
+    if difference["hi"] < 0:
+        return fewer
     return "no clear difference"
 
 
