@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gcam_desktop.lazy import lazy_attributes
+
 __all__ = ["DataError", "RunError", "StopFlag", "TrainConfig", "make_synthetic", "run_demo", "train"]
 
 _WHERE = {"DataError": "data", "RunError": "run", "StopFlag": "stopping", "TrainConfig": "config",
@@ -27,10 +29,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .stopping import StopFlag
     from .synth import make_synthetic
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module 'training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, globals(), _WHERE)

@@ -7,6 +7,8 @@ names stay cheap to import.
 
 from __future__ import annotations
 
+from gcam_desktop.lazy import lazy_attributes
+
 from .names import (
     CAM_METHODS, GRADIENT_METHODS, LAYER_METHODS, METHOD_LABELS, METHODS, method_label,
 )
@@ -16,11 +18,4 @@ __all__ = [
     "explain", "method_label",
 ]
 
-
-def __getattr__(name: str):
-    if name in ("explain", "Explanation"):
-        from . import engine
-
-        value = globals()[name] = getattr(engine, name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, globals(), {"explain": "engine", "Explanation": "engine"})

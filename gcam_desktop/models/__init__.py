@@ -6,7 +6,7 @@ so `gcam_desktop.models.names` stays cheap for the command line and the window's
 
 from __future__ import annotations
 
-from importlib import import_module
+from gcam_desktop.lazy import lazy_attributes
 
 from .names import ARCH_LABELS, ARCHS, RESNET_ARCHS, arch_label
 
@@ -21,9 +21,4 @@ _LAZY = {
 
 __all__ = ["ARCHS", "ARCH_LABELS", "RESNET_ARCHS", "arch_label", *_LAZY]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, globals(), _LAZY)

@@ -9,7 +9,7 @@ torch loads on first use of a model or distance function, not on import.
 
 from __future__ import annotations
 
-from importlib import import_module
+from gcam_desktop.lazy import lazy_attributes
 
 from .fingerprint import FINGERPRINT_VERSION, HASH_BITS, HASH_INPUT, from_hex, hash_from_features, to_hex
 
@@ -28,9 +28,4 @@ _LAZY = {
 __all__ = ["DEFAULT_THRESHOLD", "FINGERPRINT_VERSION", "HASH_BITS", "HASH_INPUT", "from_hex", "hash_from_features", "to_hex",
            *_LAZY]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = globals()[name] = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, globals(), _LAZY)
