@@ -53,7 +53,7 @@ def demo_checkpoints() -> tuple[dict[str, Path], str]:
 
 
 def _sample() -> Path:
-    from gcam_desktop.app.shell.demo import sample_images
+    from gcam_desktop.app.demo import sample_images
     from gcam_desktop.imaging import scan_folder
 
     return next(iter(scan_folder(sample_images())))

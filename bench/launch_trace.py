@@ -24,10 +24,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # (module, class or None, function) wrapped in the child: the steps between launch and maps.
 STEPS = [
-    ("gcam_desktop.app.shell.main_window", "MainWindow", "__init__"),
-    ("gcam_desktop.app.shell.main_window", "MainWindow", "start_engine"),
-    ("gcam_desktop.app.shell.main_window", "MainWindow", "_after_first_paint"),
-    ("gcam_desktop.app.shell.main_window", "MainWindow", "_on_engine_ready"),
+    ("gcam_desktop.app.main_window", "MainWindow", "__init__"),
+    ("gcam_desktop.app.main_window", "MainWindow", "start_engine"),
+    ("gcam_desktop.app.main_window", "MainWindow", "_after_first_paint"),
+    ("gcam_desktop.app.main_window", "MainWindow", "_on_engine_ready"),
     ("gcam_desktop.app.inference.worker", "InferenceWorker", "_load_engine"),
     ("gcam_desktop.app.inference.worker", "InferenceWorker", "load_model"),
     ("gcam_desktop.app.inference.worker", "InferenceWorker", "_explain"),

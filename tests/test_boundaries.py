@@ -66,3 +66,16 @@ def test_image_loader_paths_and_file_writing_do_not_import_torch():
     code = ("import sys, gcam_desktop.imaging, gcam_desktop.paths, gcam_desktop.files\n"
             "sys.exit(1 if 'torch' in sys.modules else 0)\n")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_import_contracts_hold():
+    """import-linter's contracts in pyproject.toml: the app's layers (composition root, features,
+    widgets, common; nothing imports upward, sibling features stay independent, every module of
+    app/ has a layer) and no import cycle inside a Qt-free package."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    for contract in ("composition root > features > widgets > common", "No import cycles"):
+        assert f"{contract}" in report and "BROKEN" not in report, report
+    assert "Contracts: 2 kept, 0 broken." in report, report

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(train_main(argv[1:]) or 0)
     args = parse_args(argv)
-    from gcam_desktop.app.shell.application import run
+    from gcam_desktop.app.application import run
 
     return run(args, seconds_since_launch)
 

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from gcam_desktop.app.shell.qt_compat import install as _install_qt_workarounds  # noqa: E402
+from gcam_desktop.app.common.qt_compat import install as _install_qt_workarounds  # noqa: E402
 
 _install_qt_workarounds()  # PySide6 6.12.0 drops a reference to True per emit (see the module)
 
@@ -38,7 +38,7 @@ def _no_threads_left(request):
     """Fails the test if it leaves app threads, pools or processes running."""
     before = {t.ident for t in threading.enumerate()}
     yield
-    from gcam_desktop.app.shell.lifecycle import still_running
+    from gcam_desktop.app.common.lifecycle import still_running
 
     deadline = time.monotonic() + 5.0
     while True:
@@ -94,7 +94,7 @@ def checkpoints(tmp_path_factory, class_names) -> dict[str, Path]:
 
 def write_settings(slots: list[dict] | None = None, **extra) -> None:
     """Settings as the app would have saved them (before the window opens)."""
-    from gcam_desktop.app.shell.settings import Settings
+    from gcam_desktop.app.common.settings import Settings
 
     s = Settings.load()
     if slots is not None:
@@ -110,7 +110,7 @@ def make_window(qtbot):
     windows = []
 
     def make(start_engine: bool = True, slots_arch: str | None = "small_cnn", resize: bool = True, **settings):
-        from gcam_desktop.app.shell.main_window import MainWindow
+        from gcam_desktop.app.main_window import MainWindow
 
         if slots_arch:
             write_settings([{"arch": slots_arch}] * 3, **settings)

@@ -28,7 +28,7 @@ def demo_like_checkpoints(tmp_path_factory):
 
 
 def test_demo_loads_the_samples_and_existing_demo_models_at_once(qtbot, make_window, demo_like_checkpoints):
-    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.app.demo import start_demo
 
     for arch, path in demo_like_checkpoints.items():
         demo_checkpoint(arch).parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ def test_demo_loads_the_samples_and_existing_demo_models_at_once(qtbot, make_win
 
 
 def test_missing_demo_models_train_in_the_background_and_fill_slots(qtbot, make_window, demo_like_checkpoints):
-    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.app.demo import start_demo
 
     win = make_window(slots_arch=None)
     demo = start_demo(win)

@@ -145,7 +145,7 @@ def test_a_training_tab_checkpoint_goes_in_whatever_the_other_slots_hold(qtbot, 
 
 
 def test_the_demo_shows_the_photos_with_imagenet_weights_when_cached(qtbot, make_window, cached_resnet50):
-    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.app.demo import start_demo
     from gcam_desktop.paths import samples_dir
 
     win = make_window(slots_arch=None)
@@ -158,7 +158,7 @@ def test_the_demo_shows_the_photos_with_imagenet_weights_when_cached(qtbot, make
 
 
 def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, make_window):
-    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.app.demo import start_demo
     from gcam_desktop.paths import samples_dir
 
     win = make_window(slots_arch=None)

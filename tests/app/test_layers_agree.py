@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gcam_desktop.app.compare.compositing import difference, normalise
+from gcam_desktop.app.common.compositing import difference, normalise
 from gcam_desktop.app.compare.explanation_controller import TOP_FRACTION, agreement
-from gcam_desktop.app.shell.settings import DEFAULTS
+from gcam_desktop.app.common.settings import DEFAULTS
 from gcam_desktop.explain.metrics import top_region_iou
 from gcam_desktop.explain.overlay import normalize_maps, resize_map
 from training.config import TrainConfig

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
 
-from gcam_desktop.app.shell.elided_combo import ElidedComboBox
-from gcam_desktop.app.shell.elided_label import ElidedLabel
+from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
+from gcam_desktop.app.widgets.elided_label import ElidedLabel
 
 
 def cut_widgets(win) -> list[str]:
@@ -62,7 +62,7 @@ def test_every_label_fits_or_elides_at_1024_by_700(qtbot, small_win):
     assert cut_widgets(small_win) == []
     bar = small_win.controls.colorbar
     fm = bar.fontMetrics()
-    from gcam_desktop.app.shell.text import format_value
+    from gcam_desktop.app.common.text import format_value
 
     room = bar.width() - 2 * max(fm.horizontalAdvance(format_value(bar.lo)), fm.horizontalAdvance(format_value(bar.hi)))
     assert fm.horizontalAdvance(bar.shown_caption) < room  # the caption never over the numbers

@@ -1,7 +1,7 @@
 import json
 import os
 
-from gcam_desktop.app.shell.settings import DEFAULTS, MAX_RECENT, Settings, settings_path, window_settings_path
+from gcam_desktop.app.common.settings import DEFAULTS, MAX_RECENT, Settings, settings_path, window_settings_path
 
 
 def test_settings_live_under_the_isolated_data_dir():

@@ -33,7 +33,7 @@ def test_the_window_is_built_without_importing_torch(tmp_path):
     code = ("import sys\n"
             "from PySide6.QtWidgets import QApplication\n"
             "app = QApplication([])\n"
-            "from gcam_desktop.app.shell.main_window import MainWindow\n"
+            "from gcam_desktop.app.main_window import MainWindow\n"
             "w = MainWindow(); w.show(); app.processEvents()\n"
             "bad = [m for m in ('torch', 'torchvision', 'gcam_desktop.models.registry', 'gcam_desktop.models.checkpoint') if m in sys.modules]\n"
             "w.close(); print(bad); sys.exit(1 if bad else 0)\n")
@@ -74,7 +74,7 @@ def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
     emit); without the pin a long session aborts. Where the leak is measured, the pin is there."""
     code = ("import sys\n"
             "from PySide6.QtCore import QObject\n"
-            "from gcam_desktop.app.shell.qt_compat import install, measure_leaks\n"
+            "from gcam_desktop.app.common.qt_compat import install, measure_leaks\n"
             "leaks = install()\n"
             "o = QObject()\n"
             "for _ in range(200_000): o.setObjectName('x')\n"       # more than None had to lose

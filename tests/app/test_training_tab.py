@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gcam_desktop.app.shell.settings import Settings
+from gcam_desktop.app.common.settings import Settings
 from gcam_desktop.app.training.tab import TrainingTab
 from training.config import TrainConfig
 from training.events import SCHEMA

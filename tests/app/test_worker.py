@@ -135,7 +135,7 @@ def test_unreadable_image_reaches_the_panel_and_the_list(qtbot, win, tmp_path):
 
 
 def test_closing_the_window_ends_the_worker_thread(qtbot, make_window):
-    from gcam_desktop.app.shell.lifecycle import still_running
+    from gcam_desktop.app.common.lifecycle import still_running
 
     w = make_window()
     thread = w.service.worker
@@ -145,7 +145,7 @@ def test_closing_the_window_ends_the_worker_thread(qtbot, make_window):
 
 
 def test_an_unavailable_device_falls_back_with_a_message(qtbot):
-    from gcam_desktop.app.shell.main_window import MainWindow
+    from gcam_desktop.app.main_window import MainWindow
 
     win = MainWindow(device="cuda:7")
     qtbot.addWidget(win)

@@ -125,7 +125,7 @@ class AttentionView(QWidget):
         self.distances.clear()
         if not self.models:
             return
-        from gcam_desktop.app.shell.pg_setup import pg
+        from gcam_desktop.app.common.pg_setup import pg
 
         for col, m in enumerate(self.models, start=1):
             head = QLabel(f"<b>{m.label}</b>")

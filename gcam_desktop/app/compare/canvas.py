@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QSizePolicy
 
-from gcam_desktop.app.shell.pg_setup import pg
+from gcam_desktop.app.common.pg_setup import pg
 
 
 class PanelCanvas(pg.GraphicsView):

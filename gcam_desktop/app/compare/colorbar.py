@@ -7,7 +7,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from gcam_desktop.app.shell.text import format_value
+from gcam_desktop.app.common.text import format_value
 
 
 class ColorBar(QWidget):

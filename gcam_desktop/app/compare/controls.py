@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
-from gcam_desktop.app.shell.elided_combo import ElidedComboBox
+from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
 from gcam_desktop.app.inference.messages import OWN_PREDICTION
 

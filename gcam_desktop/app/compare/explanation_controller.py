@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
-from gcam_desktop.app.compare.compositing import difference, normalise
+from gcam_desktop.app.common.compositing import difference, normalise
 from gcam_desktop.explain.overlay import resize_map
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.explain.names import method_label

@@ -10,9 +10,9 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from gcam_desktop.app.shell.elided_label import ElidedLabel
+from gcam_desktop.app.widgets.elided_label import ElidedLabel
 
-from gcam_desktop.app.compare.compositing import safe_levels
+from gcam_desktop.app.common.compositing import safe_levels
 from gcam_desktop.app.compare.predictions import PredictionList
 
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout,
 )
 
-from gcam_desktop.app.shell.browse_row import with_browse
+from gcam_desktop.app.widgets.browse_row import with_browse
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.models.names import arch_label
 

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from gcam_desktop.files import write_bytes
 
-from gcam_desktop.app.compare.compositing import normalise
+from gcam_desktop.app.common.compositing import normalise
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.models.names import arch_label
-from gcam_desktop.app.shell.qimage import rgb_to_qimage
+from gcam_desktop.app.common.qimage import rgb_to_qimage
 
 TILE_MAX = 768      # tiles larger than this are scaled down in the exported sheet
 
@@ -129,7 +129,7 @@ def compose_sheet(tiles, note: str = "") -> QImage:
 
 def _draw_colorbar(p: QPainter, rect: QRect, bar, font: QFont) -> None:
     """The colour bar the screen showed: the map's colours, its range and caption below."""
-    from gcam_desktop.app.shell.text import format_value
+    from gcam_desktop.app.common.text import format_value
 
     lut, lo, hi, caption = bar
     row = np.ascontiguousarray(np.asarray(lut, dtype=np.uint8)[None, :, :3])

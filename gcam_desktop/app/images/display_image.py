@@ -1,6 +1,6 @@
 """Decoding the picture the panels show, off the UI thread: only the newest request counts.
 
-A WorkerThread (app/shell/worker_thread.py) with one request key: a newer picture replaces
+A WorkerThread (app/common/worker_thread.py) with one request key: a newer picture replaces
 the one still waiting, the one being decoded finishes. Decoded pictures are kept (UI thread)
 for going back and forth.
 """
@@ -14,8 +14,8 @@ from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.app.compare.compositing import display_size, to_display
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.compositing import display_size, to_display
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 KEEP = 6  # decoded pictures kept for going back and forth
 

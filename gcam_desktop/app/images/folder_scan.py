@@ -1,6 +1,6 @@
 """Background folder scanning: paths arrive in batches so a huge folder never freezes the UI.
 
-A WorkerThread (app/shell/worker_thread.py), started by the first scan: each file or folder
+A WorkerThread (app/common/worker_thread.py), started by the first scan: each file or folder
 queued is one command, scanned in order; batches are sent every ~50 ms (or 2,000 paths),
 which keeps the list growing visibly and the number of model resets small (10,000 files
 arrive in a handful of inserts).
@@ -15,7 +15,7 @@ from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import is_image_path, scan_folder
 
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 BATCH_SECONDS = 0.05
 BATCH_MAX = 2000

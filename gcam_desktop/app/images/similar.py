@@ -18,7 +18,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from gcam_desktop.app.images.thumbnails import ThumbnailLoader
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 STRIP_SIZE = 8       # pictures shown
 STEP_FILES = 8       # files fingerprinted per background step: Cancel and the current picture wait at most this

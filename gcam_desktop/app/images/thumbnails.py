@@ -14,8 +14,8 @@ from PySide6.QtGui import QImage
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
-from gcam_desktop.app.shell.qimage import rgb_to_qimage
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
+from gcam_desktop.app.common.qimage import rgb_to_qimage
 
 THUMB_SIZE = 64
 CACHE_BYTES = 48 * 1024 * 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from gcam_desktop.app.shell.byte_cache import ByteBoundedCache
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.inference.messages import EngineInfo, ExplainRequest, ExplainResult, ModelInfo, off_channel
 from gcam_desktop.app.inference.worker import InferenceWorker
 

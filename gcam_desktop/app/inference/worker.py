@@ -1,6 +1,6 @@
 """The one inference worker: a thread that owns the models and is the only place they run.
 
-A WorkerThread (app/shell/worker_thread.py): the UI queues commands (load / unload a model,
+A WorkerThread (app/common/worker_thread.py): the UI queues commands (load / unload a model,
 change device, jobs such as batch export) and explanation requests, one per panel: a newer
 request for a panel replaces the queued one, the running one finishes and its result still
 lands in the cache. Every signal the UI hears from the models is declared here, once.
@@ -25,7 +25,7 @@ from gcam_desktop.models.knowledge import class_index
 
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
                                                  ModelInfo)
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 TOP_K = 5
 IMAGE_CACHE_BYTES = 256 * 1024 * 1024

@@ -1,6 +1,6 @@
 """The Quality tab's worker: scores on its own thread, with its own copies of the models.
 
-A WorkerThread (app/shell/worker_thread.py): the current image is a request (a newer image
+A WorkerThread (app/common/worker_thread.py): the current image is a request (a newer image
 replaces the one still waiting), starting and cancelling a folder are commands, and the folder
 is scored one image at a time as background steps, so the current image never waits for a
 whole folder and Cancel lands within one image. Copies of the models, because the
@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from PySide6.QtCore import Signal
 
 from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, source_key
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 
 class QualityWorker(WorkerThread):

@@ -11,14 +11,13 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
-from gcam_desktop.app.shell.elided_combo import ElidedComboBox
-from gcam_desktop.app.shell.elided_label import ElidedLabel
-from gcam_desktop.app.shell.drops import CHECKPOINT_SUFFIXES, is_checkpoint_path, local_paths
+from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
+from gcam_desktop.app.widgets.elided_label import ElidedLabel
+from gcam_desktop.app.widgets.drops import CHECKPOINT_FILTER, is_checkpoint_path, local_paths
 from gcam_desktop.app.inference.messages import ModelInfo
 from gcam_desktop.models.knowledge import describe_classes
 from gcam_desktop.models.names import arch_label
 
-CHECKPOINT_FILTER = "Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES) + ");;All files (*)"
 
 
 def describe_meta(meta: dict) -> str:

@@ -15,7 +15,7 @@ from gcam_desktop.models.knowledge import union_of_classes
 from gcam_desktop.models.pretrained_refs import CHOICES, absolute_ref, is_pretrained_ref, pretrained_arch
 from gcam_desktop.models.names import ARCHS, arch_label
 from gcam_desktop.app.inference.messages import ModelInfo
-from gcam_desktop.app.shell.settings import SLOT_NAMES, Settings
+from gcam_desktop.app.common.settings import SLOT_NAMES, Settings
 
 
 

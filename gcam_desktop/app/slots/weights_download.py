@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 
-from gcam_desktop.app.shell.worker_thread import WorkerThread
+from gcam_desktop.app.common.worker_thread import WorkerThread
 
 
 class _Cancel:

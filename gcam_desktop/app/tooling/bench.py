@@ -49,7 +49,7 @@ def _app():
     os.environ.setdefault("GCAM_DESKTOP_DATA_DIR", tempfile.mkdtemp(prefix="gcam-bench-"))
     from PySide6.QtWidgets import QApplication
 
-    from gcam_desktop.app.shell.qt_compat import install
+    from gcam_desktop.app.common.qt_compat import install
 
     install()
     return QApplication.instance() or QApplication([])
@@ -59,7 +59,7 @@ def bench_folder(n: int = 10_000) -> None:
     app = _app()
     from gcam_desktop.imaging import scan_folder
 
-    from gcam_desktop.app.shell.main_window import MainWindow
+    from gcam_desktop.app.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

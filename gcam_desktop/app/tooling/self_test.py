@@ -22,7 +22,7 @@ from gcam_desktop.app.inference.messages import EngineInfo
 
 
 def find_sample(paths) -> Path | None:
-    from gcam_desktop.app.shell.demo import sample_images
+    from gcam_desktop.app.demo import sample_images
 
     for p in [*map(Path, paths or []), sample_images()]:
         if p.is_file() and is_image_path(p):

@@ -27,7 +27,7 @@ class TrainingCurves(QWidget):
     def ensure(self) -> None:
         if self.loss is not None:
             return
-        from gcam_desktop.app.shell.pg_setup import pg
+        from gcam_desktop.app.common.pg_setup import pg
 
         self.loss = pg.PlotWidget(title="Loss")
         self.acc = pg.PlotWidget(title="Accuracy")
@@ -64,7 +64,7 @@ class TrainingCurves(QWidget):
         self.curves.clear()
 
     def _curve(self, arch: str, key: str):
-        from gcam_desktop.app.shell.pg_setup import pg
+        from gcam_desktop.app.common.pg_setup import pg
 
         c = self.curves.get((arch, key))
         if c is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from gcam_desktop.app.shell.lifecycle import track
+from gcam_desktop.app.common.lifecycle import track
 
 PROTOCOL = 1
 TRAINER_NICE = 10

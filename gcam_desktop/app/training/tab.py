@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
 from training.config import TrainConfig
 
-from gcam_desktop.app.shell.browse_row import with_browse
-from gcam_desktop.app.shell.text import format_duration, format_percent
+from gcam_desktop.app.widgets.browse_row import with_browse
+from gcam_desktop.app.common.text import format_duration, format_percent
 from gcam_desktop.models.names import arch_label
-from gcam_desktop.app.shell.settings import Settings
+from gcam_desktop.app.common.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
 from gcam_desktop.app.training.duplicates_view import DuplicatesRow
 from gcam_desktop.app.training.process import TrainerProcess
@@ -230,7 +230,7 @@ class TrainingTab(QWidget):
             self.out.setText(d)
 
     def _pick_init(self) -> None:
-        from gcam_desktop.app.slots.model_card import CHECKPOINT_FILTER
+        from gcam_desktop.app.widgets.drops import CHECKPOINT_FILTER
 
         f, _ = QFileDialog.getOpenFileName(self, "Start from checkpoint", self.init.text(), CHECKPOINT_FILTER)
         if f:

@@ -28,17 +28,17 @@ from gcam_desktop.models.pretrained_refs import absolute_ref
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.app.images.display_image import DisplayImageLoader
-from gcam_desktop.app.shell.drops import is_checkpoint_path, local_paths
+from gcam_desktop.app.widgets.drops import is_checkpoint_path, local_paths
 from gcam_desktop.app.compare.explanation_controller import ExplanationController
 from gcam_desktop.app.images.folder_scan import FolderScanner
 from gcam_desktop.app.images.image_list import ImageList, ImageListModel
 from gcam_desktop.app.inference.messages import EngineInfo
 from gcam_desktop.app.inference.service import InferenceService
-from gcam_desktop.app.shell.lifecycle import track
-from gcam_desktop.app.shell.qt_compat import install as install_qt_workarounds
-from gcam_desktop.app.shell.settings import Settings, window_settings_path
+from gcam_desktop.app.common.lifecycle import track
+from gcam_desktop.app.common.qt_compat import install as install_qt_workarounds
+from gcam_desktop.app.common.settings import Settings, window_settings_path
 from gcam_desktop.app.slots.slot_manager import SlotManager
-from gcam_desktop.app.shell.style import icon
+from gcam_desktop.app.common.style import icon
 from gcam_desktop.app.images.thumbnails import ThumbnailLoader
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ");;All files (*)"

@@ -16,7 +16,7 @@ def run(args, launch_clock: Callable[[], float]) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from gcam_desktop.app.shell.qt_compat import install
+    from gcam_desktop.app.common.qt_compat import install
 
     install()  # before the first signal is emitted
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -24,8 +24,8 @@ def run(args, launch_clock: Callable[[], float]) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("gcam-desktop")
 
-    from gcam_desktop.app.shell.main_window import MainWindow
-    from gcam_desktop.app.shell.style import apply_style
+    from gcam_desktop.app.main_window import MainWindow
+    from gcam_desktop.app.common.style import apply_style
 
     apply_style(app)
     win = MainWindow(device=args.device)
@@ -97,7 +97,7 @@ def _single_shot():
 
 def apply_arguments(win, args) -> None:
     """Command-line paths, --weights and --demo, once the window is up."""
-    from gcam_desktop.app.shell.demo import start_demo
+    from gcam_desktop.app.demo import start_demo
 
     for arch, path in args.weights:
         win.load_checkpoint_for_arch(arch, path)

@@ -7,6 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QUrl
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+# The file dialogs' filter for checkpoints (slot cards, the Training tab's start-from box).
+CHECKPOINT_FILTER = "Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES) + ");;All files (*)"
 
 
 def local_paths(mime: QMimeData | None) -> list[Path]:

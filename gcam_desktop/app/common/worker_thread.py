@@ -29,7 +29,7 @@ from typing import Any, Callable, Hashable
 
 from PySide6.QtCore import QThread
 
-from gcam_desktop.app.shell.lifecycle import track
+from gcam_desktop.app.common.lifecycle import track
 
 
 class WorkerThread(QThread):

@@ -1,0 +1,1 @@
+"""Small non-Qt-widget pieces every feature of the app uses: the worker-thread base, settings, style, caches, Qt work-arounds and thread bookkeeping. A leaf: imports nothing else from gcam_desktop.app."""
