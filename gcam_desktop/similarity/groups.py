@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 
 
 def duplicate_groups(n: int, pairs: np.ndarray) -> list[list[int]]:
@@ -10,20 +12,12 @@ def duplicate_groups(n: int, pairs: np.ndarray) -> list[list[int]]:
 
     A copy of a copy is in the same group even when the two ends are farther apart than the
     threshold: that is what leaks between splits."""
-    parent = list(range(n))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     arr = np.asarray(pairs, dtype=np.int64)
-    for i, j in (arr[:, :2] if arr.size else ()):
-        a, b = root(int(i)), root(int(j))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
+    if arr.size == 0:
+        return []
+    graph = coo_array((np.ones(len(arr), dtype=np.int8), (arr[:, 0], arr[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
     members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(root(i), []).append(i)
+    for index, group in enumerate(label.tolist()):
+        members.setdefault(group, []).append(index)
     return sorted((m for m in members.values() if len(m) > 1), key=lambda m: m[0])

@@ -50,3 +50,9 @@ def test_groups_join_chains_of_copies():
     pairs = np.array([[0, 1, 2], [1, 4, 3], [5, 6, 0]])
     assert duplicate_groups(7, pairs) == [[0, 1, 4], [5, 6]]
     assert duplicate_groups(3, np.zeros((0, 3), np.int64)) == []
+
+
+def test_groups_are_order_free_and_ignore_self_pairs():
+    pairs = np.array([[6, 5, 1], [3, 3, 0], [4, 1, 2], [0, 4, 1]])
+    assert duplicate_groups(7, pairs) == [[0, 1, 4], [5, 6]]
+    assert duplicate_groups(0, np.zeros((0, 3), np.int64)) == []
