@@ -1,0 +1,118 @@
+"""Model-parameter randomisation: stages, seeded re-initialisation on copies, the similarity
+measures, and effects known in advance (Eigen-CAM ignores the classifier; the loaded model is
+never touched)."""
+
+import numpy as np
+import pytest
+import torch
+
+from gcam_desktop.explain.sanity import (PASS_STAGE, parameter_randomisation, parameter_stages,
+                                         randomise, similarity)
+from gcam_desktop.models import build_model
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    torch.manual_seed(0)
+    return build_model("small_cnn", 4).eval()
+
+
+@pytest.fixture(scope="module")
+def image():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(1, 3, 32, 32, generator=g)
+
+
+def test_resnet_stages_run_from_the_output_down_with_the_stem_last():
+    stages = parameter_stages(build_model("se_resnet50", 3))
+    assert [name for name, _ in stages] == ["fc", "layer4", "layer3", "layer2", "layer1", "stem"]
+    assert dict(stages)["stem"] == ["conv1", "bn1"]
+
+
+def test_s_se_stages_keep_each_stage_gate_with_its_stage():
+    model = build_model("s_se_resnet50", 3)
+    stages = dict(parameter_stages(model))
+    assert stages["layer3"] == ["layer3"]
+    assert any(name.startswith("se") for name, _ in model.layer3.named_children())
+
+
+def test_other_models_randomise_each_child_last_first(cnn):
+    assert [name for name, _ in parameter_stages(cnn)] == ["fc3", "fc2", "fc1", "conv2", "conv1"]
+
+
+def test_randomise_is_seeded_touches_only_its_stage_and_keeps_the_callers_random_stream(cnn):
+    a, b, c = (build_model("small_cnn", 4) for _ in range(3))
+    for m in (a, b, c):
+        m.load_state_dict(cnn.state_dict())
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    randomise(a, ["fc3"], seed=5)
+    assert torch.equal(torch.rand(1), expected_next)
+    randomise(b, ["fc3"], seed=5)
+    randomise(c, ["fc3"], seed=6)
+    assert torch.equal(a.fc3.weight, b.fc3.weight) and not torch.equal(a.fc3.weight, c.fc3.weight)
+    assert not torch.equal(a.fc3.weight, cnn.fc3.weight)
+    assert torch.equal(a.fc2.weight, cnn.fc2.weight) and torch.equal(a.conv1[0].weight, cnn.conv1[0].weight)
+
+
+def test_batchnorm_gets_its_default_state_running_statistics_included():
+    model = build_model("resnet50", 3)
+    with torch.no_grad():
+        model.bn1.running_var.fill_(7.0)
+        model.bn1.weight.fill_(3.0)
+    randomise(model, ["bn1"], seed=0)
+    assert torch.all(model.bn1.running_var == 1) and torch.all(model.bn1.weight == 1)
+
+
+def test_similarity_of_identical_inverted_and_unrelated_maps():
+    rng = np.random.default_rng(0)
+    m = torch.from_numpy(rng.random((32, 32)))
+    same = similarity(m, m * 5)
+    assert same.spearman == pytest.approx(1.0) and same.ssim == pytest.approx(1.0) and same.top_iou == 1.0
+    other = similarity(m, torch.from_numpy(rng.random((32, 32))))
+    assert abs(other.spearman) < 0.15 and other.top_iou < 0.3 and other.ssim < 0.3
+    assert similarity(m, -m).spearman == pytest.approx(1.0)  # absolute maps: the sign is not compared
+    assert similarity(m, torch.zeros(32, 32)).spearman == 0.0
+
+
+def test_eigencam_ignores_the_classifier_and_gradcam_does_not(cnn, image):
+    """Eigen-CAM is the first principal component of the layer's activations: randomising only
+    the linear head cannot change it, and must change Grad-CAM (which weighs by its gradients)."""
+    results = {r.method: r for r in parameter_randomisation(cnn, image, ["eigencam", "gradcam"], seed=0)}
+    fc_alone = {r.method: next(s for s in r.independent if s.stage == "fc3") for r in results.values()}
+    assert fc_alone["eigencam"].layer_res.spearman == pytest.approx(1.0)
+    assert fc_alone["gradcam"].layer_res.spearman < 0.99
+    conv1_alone = next(s for s in results["eigencam"].independent if s.stage == "conv1")
+    assert conv1_alone.layer_res.spearman < 0.99  # below the layer, the activations do change
+
+
+def test_curves_have_every_step_and_explain_the_original_class(cnn, image):
+    results = parameter_randomisation(cnn, image, ["saliency"], seed=0)
+    (r,) = results
+    assert [s.stage for s in r.cascade] == ["fc3", "fc2", "fc1", "conv2", "conv1"]
+    assert r.cascade[-1].randomised == ["fc3", "fc2", "fc1", "conv2", "conv1"]
+    assert [s.randomised for s in r.independent] == [["fc3"], ["fc2"], ["fc1"], ["conv2"], ["conv1"]]
+    assert r.target == int(cnn(image).argmax(1)[0])
+    assert r.cascade[0].map.shape == r.original.shape == (32, 32)
+    with pytest.raises(KeyError, match=PASS_STAGE):
+        r.after()  # the small CNN has no layer4: the pass rule names the stage it needs
+
+
+def test_the_loaded_model_is_bit_identical_after_a_run(image):
+    torch.manual_seed(0)
+    model = build_model("resnet50", 3).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    parameter_randomisation(model, image, ["gradcam"], seed=0, independent=False)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [p.requires_grad for p in model.parameters()] == flags and not model.training
+
+
+def test_progress_counts_every_explanation_and_cancel_stops(cnn, image):
+    seen = []
+    parameter_randomisation(cnn, image, ["saliency", "gradcam"], progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (20, 20) and len(seen) == 20
+    with pytest.raises(InterruptedError):
+        parameter_randomisation(cnn, image, ["saliency"], cancelled=lambda: True)
