@@ -33,6 +33,9 @@ from .names import METHODS
 # nothing the model learned about classes is left above the explained layer (docs/adr/0018).
 PASS_STAGE = "layer4"
 PASS_THRESHOLD = 0.5
+# Class sensitivity ("random logit" test): maps for the predicted and the least likely class
+# that still rank the pixels this alike are not explaining the class (docs/adr/0018).
+CLASS_THRESHOLD = 0.8
 TOP_FRACTION = 0.2
 MEASURES = ("spearman", "ssim", "top_iou")
 
@@ -203,3 +206,40 @@ class _Stepper:
             self.done += 1
             if self.progress is not None:
                 self.progress(self.done, self.total)
+
+
+@dataclass
+class ClassSensitivity:
+    """One method's map for the predicted class against its map for the least likely class."""
+
+    method: str
+    predicted: int
+    least_likely: int
+    input_res: Similarity
+    layer_res: Similarity
+
+    @property
+    def explains_the_class(self) -> bool:
+        return self.input_res.spearman < CLASS_THRESHOLD
+
+
+def class_sensitivity(model: nn.Module, image: Tensor, methods: Sequence[str] = METHODS, *,
+                      layer: str | None = None, options: dict[str, dict] | None = None,
+                      explain_fn: Explain | None = None) -> list[ClassSensitivity]:
+    """The "random logit" test for one image (1 x 3 x H x W): both classes in one explain() call
+    per method, so they share its forward."""
+    from .engine import explain as engine_explain
+
+    explain = explain_fn or engine_explain
+    options = options or {}
+    methods = list(methods)
+    if not methods:
+        raise ValueError("no methods to check")
+    probs = explain(model, image, methods[0], layer=layer, **options.get(methods[0], {})).probs[0]
+    predicted, least = int(probs.argmax()), int(probs.argmin())
+    out = []
+    for m in methods:
+        e = explain(model, image, m, layer=layer, targets=[[predicted, least]], **options.get(m, {}))
+        out.append(ClassSensitivity(m, predicted, least, similarity(e.maps[0, 0], e.maps[0, 1]),
+                                    similarity(e.raw[0, 0], e.raw[0, 1])))
+    return out

@@ -116,3 +116,15 @@ def test_progress_counts_every_explanation_and_cancel_stops(cnn, image):
     assert seen[-1] == (20, 20) and len(seen) == 20
     with pytest.raises(InterruptedError):
         parameter_randomisation(cnn, image, ["saliency"], cancelled=lambda: True)
+
+
+def test_class_sensitivity_compares_the_predicted_and_the_least_likely_class(cnn, image):
+    from gcam_desktop.explain.sanity import CLASS_THRESHOLD, class_sensitivity
+
+    (cam, eigen) = class_sensitivity(cnn, image, ["gradcam", "eigencam"])
+    probs = torch.softmax(cnn(image), 1)[0]
+    assert (cam.predicted, cam.least_likely) == (int(probs.argmax()), int(probs.argmin()))
+    # Eigen-CAM never looks at the class: its two maps are the same map, so it fails the test.
+    assert eigen.input_res.spearman == pytest.approx(1.0) and not eigen.explains_the_class
+    assert cam.explains_the_class == (cam.input_res.spearman < CLASS_THRESHOLD)
+    assert cam.input_res.spearman < 0.99
