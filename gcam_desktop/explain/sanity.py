@@ -144,12 +144,15 @@ def parameter_randomisation(model: nn.Module, image: Tensor, methods: Sequence[s
                             layer: str | None = None, seed: int = 0, independent: bool = True,
                             options: dict[str, dict] | None = None,
                             explain_fn: Explain | None = None,
+                            originals: dict[str, Any] | None = None,
                             progress: Callable[[int, int], None] | None = None,
                             cancelled: Callable[[], bool] | None = None) -> list[MethodSanity]:
     """The cascade (and the independent randomisation) for one image (1 x 3 x H x W, normalised).
 
     Every method explains the class the *original* model predicts, at every step. `options`
-    maps a method to its explain() options. Each stage gets the same random weights wherever it
+    maps a method to its explain() options. `originals` (method -> Explanation of this image
+    with the loaded model, its first map for the predicted class) saves those explanations where
+    the caller has them already (the app's Compare tab does). Each stage gets the same random weights wherever it
     is random (seed + its index), so an independent step shows exactly that stage's part of the
     cascade. Returns one MethodSanity per method, in the order given."""
     from .engine import explain as engine_explain
@@ -162,11 +165,15 @@ def parameter_randomisation(model: nn.Module, image: Tensor, methods: Sequence[s
     if not methods:
         raise ValueError("no methods to check")
     stages = parameter_stages(model)
-    originals: dict[str, Any] = {}
-    target = None
+    originals = dict(originals or {})
+    target = int(next(iter(originals.values())).classes[0, 0]) if originals else None
     for m in methods:  # the first call finds the predicted class; the rest explain that class
-        originals[m] = explain(model, image, m, layer=layer, targets=target, **options.get(m, {}))
+        if m not in originals:
+            originals[m] = explain(model, image, m, layer=layer, targets=target, **options.get(m, {}))
         target = int(originals[m].classes[0, 0]) if target is None else target
+        if int(originals[m].classes[0, 0]) != target:
+            raise ValueError(f"the original {m} map explains class {int(originals[m].classes[0, 0])}, "
+                             f"not the predicted class {target}")
     results = {m: MethodSanity(m, target, originals[m].maps[0, 0].cpu().numpy()) for m in methods}
     total = len(methods) * len(stages) * (2 if independent else 1)
     step = _Stepper(explain, image, layer, target, options, originals, results, total, progress, cancelled)

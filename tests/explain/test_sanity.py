@@ -128,3 +128,22 @@ def test_class_sensitivity_compares_the_predicted_and_the_least_likely_class(cnn
     assert eigen.input_res.spearman == pytest.approx(1.0) and not eigen.explains_the_class
     assert cam.explains_the_class == (cam.input_res.spearman < CLASS_THRESHOLD)
     assert cam.input_res.spearman < 0.99
+
+
+def test_given_originals_are_used_and_must_explain_the_predicted_class(cnn, image):
+    from gcam_desktop.explain import explain
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return explain(*args, **kwargs)
+
+    given = explain(cnn, image, "gradcam")
+    parameter_randomisation(cnn, image, ["gradcam"], independent=False, originals={"gradcam": given},
+                            explain_fn=counting)
+    assert len(calls) == 5  # one per cascade step; the original was not explained again
+    other = int(torch.softmax(cnn(image), 1)[0].argmin())
+    with pytest.raises(ValueError, match="not the predicted class"):
+        parameter_randomisation(cnn, image, ["gradcam", "saliency"], independent=False,
+                                originals={"gradcam": given, "saliency": explain(cnn, image, "saliency", targets=other)})
