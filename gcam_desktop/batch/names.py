@@ -6,8 +6,8 @@ The rule (issue 24; see docs/adr/0018-batch-output-names.md):
   name (b'latin1-\\xe9.png' on Linux) crashed the UTF-8 CSV writer mid-run; now any name can be
   printed and stored, and the odd bytes stay readable.
 - Output file names: each such byte as %NN instead (no backslash, a separator on Windows), and
-  a name over NAME_MAX bytes shortened to its start + '~' + 8 hex digits of a hash of the whole
-  name, its ending (".gradcam.top1.png") kept: the same input always gets the same name.
+  a name over LONGEST_NAME bytes shortened to its start + '~' + 8 hex digits of a hash of the
+  whole name, its ending (".gradcam.top1.png") kept: the same input always gets the same name.
 - CSV cells: text starting with = + - @, a tab or a CR gets a leading ' (OWASP, CSV injection),
   so a spreadsheet shows it as text instead of running it as a formula.
 """
@@ -18,6 +18,8 @@ import hashlib
 import os
 
 NAME_MAX = 255  # bytes in one file name on the usual Linux and macOS file systems
+# files.atomic_write writes ".NAME.<pid>.<8 hex>.tmp" first: that name must fit too.
+LONGEST_NAME = NAME_MAX - 32
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -30,12 +32,12 @@ def shown(path: str | os.PathLike) -> str:
 
 
 def file_name(text: str, ending: str = "") -> str:
-    """`text` + `ending` as a safe file name: undecodable bytes as %NN, at most NAME_MAX bytes."""
+    """`text` + `ending` as a safe file name: undecodable bytes as %NN, at most LONGEST_NAME bytes."""
     name = escaped(text) + ending
-    if len(name.encode("utf-8")) <= NAME_MAX:
+    if len(name.encode("utf-8")) <= LONGEST_NAME:
         return name
     tag = "~" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-    room = NAME_MAX - len((tag + ending).encode("utf-8"))
+    room = LONGEST_NAME - len((tag + ending).encode("utf-8"))
     start = name[:len(name) - len(ending)].encode("utf-8")[:max(0, room)].decode("utf-8", "ignore")
     return start + tag + ending
 

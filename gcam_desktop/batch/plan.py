@@ -40,7 +40,7 @@ class Plan:
 
     def map_files(self, spec: "ModelSpec", rel: PurePath, tag: str) -> tuple[Path, Path]:
         """(overlay PNG, raw .npy) of one map: OUT/<model>/<folders>/<stem>.<method>.<tag>.png"""
-        png = file_name(rel.stem, f".{self.method}.{tag}.png")  # at most NAME_MAX bytes
+        png = file_name(rel.stem, f".{self.method}.{tag}.png")  # shortened if too long
         folder = self.out / model_folder(spec.name) / rel.parent
         return folder / png, folder / (png[:-len(".png")] + ".npy")
 
@@ -82,7 +82,9 @@ def make_plan(paths: Iterable, models: Sequence["ModelSpec"], out: Path, fail: F
 
 
 def model_folder(name: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(name)).strip("._")
+    """A model's folder under --out. Never starting with - or + (nor hidden), so the overlay and
+    raw cells of predictions.csv, which start with it, are never taken for a formula."""
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(name)).lstrip("-+._").rstrip("._")
     return file_name(keep or "model")
 
 

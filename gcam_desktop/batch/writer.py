@@ -3,7 +3,7 @@ and predictions.csv, from one writer thread, so PNG encoding and disk writes ove
 batch's forward pass.
 
 A batch's rows are written after its maps, and name only the map files that were written
-(a failed map's row says no map): an interruption, a full disk or an over-long name never
+(a map not completely written gets a row with no map): an interruption, a full disk or an over-long name never
 leaves a row pointing at nothing. predictions.csv grows as batches finish (files.GrowingFile:
 a failed write keeps the rows before it). Counts go into the report on the writer thread,
 rows and count together, where no Ctrl+C can come between them; failures are told to the
@@ -41,7 +41,9 @@ class PredictionsCsv:
 
     def add(self, rows: Sequence[Mapping[str, Any]], header: bool = False) -> None:
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        # CRLF line ends (RFC 4180): with "\n" alone, Python's csv leaves a cell holding a CR (a
+        # file may be named so) unquoted, and a reader splits the row there.
+        writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
         if header:
             writer.writeheader()
         writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
@@ -115,7 +117,8 @@ class OutputWriter:
         self.report.finished += images
 
     def _write_map(self, job: MapJob) -> list[Path]:
-        """The files of `job` that were written; a map counts once both are."""
+        """The two files of `job` once both are written, else none: a map counts, and its row
+        names it, only whole (a lone .npy stays on disk, unnamed)."""
         done = []
         for target, save, data in ((job.png, _save_png, job.picture), (job.npy, _save_npy, job.raw)):
             try:
@@ -127,9 +130,9 @@ class OutputWriter:
                                           f"{write_reason(exc, target.parent)}")
         if len(done) == 2:
             self.report.maps += 1
-        else:
-            self.report.maps_failed += 1
-        return done
+            return done
+        self.report.maps_failed += 1
+        return []
 
 
 def _with_files(row: dict, written: set[Path], out: Path) -> dict:
