@@ -5,8 +5,10 @@
 Writes, per image and model, the overlay PNG and the raw map (.npy, the layer's resolution,
 before normalisation) under OUT/<model>/, and one OUT/predictions.csv. A bad image is
 reported by name and skipped; the exit status is 1 if anything failed or no map was written,
-2 for a usage error, 130 / 143 after Ctrl+C / SIGTERM (the finished images' rows are kept in
-predictions.csv, which is written as images finish).
+2 for a usage error (one line, every number checked up front: gcam_desktop/cli/usage.py),
+130 / 143 after Ctrl+C / SIGTERM (the finished images' rows are kept in predictions.csv,
+which is written as images finish). --out is held for the whole run (gcam_desktop/run_folder.py):
+a second run into it is refused in one line.
 
 The work is `gcam_desktop.batch.explain_files.explain_paths`, which the app's batch export calls too.
 torch is imported only once the arguments are read, so `--help` is instant.
@@ -289,7 +291,7 @@ def summary(report, n_models: int, names: str, method: str, out) -> str:
         text += f"; predictions of {report.finished} image(s) in {shown(report.predictions_csv)}"
     else:
         text += "; no predictions.csv written"
-    if getattr(report, "skipped", 0):
+    if report.skipped:
         text += f"; {report.skipped} path(s) skipped, not image files (listed above)"
     return text
 
