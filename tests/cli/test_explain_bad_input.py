@@ -91,6 +91,22 @@ def test_names_that_are_not_utf8_are_explained_shown_and_filed_safely(checkpoint
     assert len(list(out.rglob("*.png"))) == 4
 
 
+def test_a_name_that_is_not_utf8_given_on_the_command_line(checkpoint, tmp_path):
+    """A real process, its argv and stderr bytes: the name survives both ways."""
+    good = corpus.non_utf8_images(tmp_path / "in")[0]
+    broken = os.path.join(os.fsencode(tmp_path), b"broken-\xe9.png")
+    with open(broken, "wb") as fh:
+        fh.write(b"not an image")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "gcam_desktop.cli.explain", "--weights", str(checkpoint),
+                        "--no-progress", "--out", str(out), os.fsencode(good), broken], cwd=ROOT, capture_output=True,
+                       timeout=300)
+    err = r.stderr.decode("utf-8")  # strict: everything printed is UTF-8
+    assert r.returncode == 1 and "Traceback" not in err
+    assert "broken-\\xe9.png: not an image" in err
+    assert [row["file"] for row in rows_of(out)][0].endswith("latin1-\\xe9\\xff.png")
+
+
 def test_names_that_are_not_utf8_through_the_library(model, tmp_path):
     photos = tmp_path / "photos"
     made = corpus.non_utf8_images(photos)
