@@ -155,16 +155,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: b
     the previous file as it was; other exceptions from `write` pass through unchanged.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its files are private (0600); a dataset or checkpoint should get the
-        # permissions any new file gets (the umask decides), like a plain save would.
-        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    except OSError as exc:
-        blocker = _file_in_the_way(path.parent)
-        reason = f"{blocker} is a file, not a folder" if blocker else write_reason(exc, path.parent)
-        raise WriteError(path, reason, exc.errno) from None
+    tmp = _new_temp(path)
     try:
         write(tmp)
         if fsync:
@@ -177,6 +168,82 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], fsync: b
             raise WriteError(path, write_reason(exc, path.parent), getattr(exc, "errno", None)) from exc
         raise
     return path
+
+
+def _new_temp(path: Path) -> str:
+    """An empty temp file beside `path` (its folder made if needed); WriteError if it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Not mkstemp: its files are private (0600); a dataset or checkpoint should get the
+        # permissions any new file gets (the umask decides), like a plain save would.
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as exc:
+        blocker = _file_in_the_way(path.parent)
+        reason = f"{blocker} is a file, not a folder" if blocker else write_reason(exc, path.parent)
+        raise WriteError(path, reason, exc.errno) from None
+    return tmp
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class GrowingFile:
+    """atomic_write for a file that grows while a long run goes on (predictions.csv, a row per
+    finished image): the pieces go to a temp file beside `path`, and close() moves it over
+    `path` in one step, so an earlier file stays whole until then.
+
+    Each append lands whole or not at all: one cut short (a full disk) is cut back off and
+    raises WriteError, later appends are refused, and close() still moves the whole pieces into
+    place, so a run that fails late keeps what it wrote. Should the move itself fail, the temp
+    file is kept and named in the error (it is all the run wrote)."""
+
+    def __init__(self, path: str | os.PathLike, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.tmp = _new_temp(self.path)
+        self.failed: WriteError | None = None
+        self._size = 0
+        try:
+            self._fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            Path(self.tmp).unlink(missing_ok=True)
+            raise WriteError(self.path, write_reason(exc, self.path.parent), exc.errno) from None
+
+    def append(self, data: bytes) -> None:
+        if self.failed is not None or self._fd is None:
+            raise self.failed or WriteError(self.path, "already closed")
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            self.failed = WriteError(self.path, write_reason(exc, self.path.parent), exc.errno)
+            try:
+                os.ftruncate(self._fd, self._size)  # the piece cut short goes; the whole ones stay
+            except OSError:
+                pass
+            raise self.failed from None
+        self._size += len(data)
+
+    def close(self) -> Path:
+        if self._fd is None:
+            return self.path
+        fd, self._fd = self._fd, None
+        try:
+            if self.fsync:
+                os.fsync(fd)
+        except OSError:
+            pass  # what was written is still there; it just may not have reached the disk yet
+        finally:
+            os.close(fd)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise WriteError(self.path, f"{write_reason(exc, self.path.parent)}; what was written is "
+                                        f"kept in {self.tmp}", exc.errno) from None
+        return self.path
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Path:

@@ -5,8 +5,10 @@
 Writes, per image and model, the overlay PNG and the raw map (.npy, the layer's resolution,
 before normalisation) under OUT/<model>/, and one OUT/predictions.csv. A bad image is
 reported by name and skipped; the exit status is 1 if anything failed or no map was written,
-2 for a usage error, 130 / 143 after Ctrl+C / SIGTERM (the finished images' rows are kept in
-predictions.csv, which is written as images finish).
+2 for a usage error (one line, every number checked up front: gcam_desktop/cli/usage.py),
+130 / 143 after Ctrl+C / SIGTERM (the finished images' rows are kept in predictions.csv,
+which is written as images finish). --out is held for the whole run (gcam_desktop/run_folder.py):
+a second run into it is refused in one line.
 
 The work is `gcam_desktop.batch.explain_files.explain_paths`, which the app's batch export calls too.
 torch is imported only once the arguments are read, so `--help` is instant.
@@ -18,24 +20,25 @@ are those of one process (see gcam_desktop/distributed.py).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
-from gcam_desktop.quiet import quiet_library_warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from gcam_desktop.batch.explain_files import ModelSpec, explain_paths
+from gcam_desktop.batch.explain_files import PROGRAM, ModelSpec, explain_paths
+from gcam_desktop.batch.names import shown
+from gcam_desktop.cli.usage import Parser, UsageError, float_between, int_at_least, report
 from gcam_desktop.explain import METHODS
 from gcam_desktop.explain.overlay import COLORMAPS
 from gcam_desktop.models.pretrained_refs import split_arch_ref
+from gcam_desktop.quiet import quiet_library_warnings
 
 
 # -------------------------------------------------------------------------------------- CLI
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="gcam-explain",
+def build_parser() -> Parser:
+    p = Parser(
+        prog=PROGRAM,
         description="Explain images with one or more classifiers: overlay PNGs, raw maps (.npy) "
                     "and predictions.csv under --out. Several --weights compare models on the "
                     "same images.")
@@ -51,24 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--target", type=_class, metavar="N_OR_NAME",
                        help="explain class N (an index) or NAME (looked up in each model, e.g. tabby) "
                             "for every image")
-    which.add_argument("--top-k", type=int, default=1, metavar="K",
+    which.add_argument("--top-k", type=int_at_least(1), default=1, metavar="K",
                        help="explain the K most probable classes of each image (default: 1)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="output folder (left out of the scan if it lies inside a PATH folder)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default: 8)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=8, help="images per forward pass (default: 8)")
     p.add_argument("--cmap", default="turbo", choices=COLORMAPS, help="overlay colour map (default: turbo)")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default: 0.5)")
-    p.add_argument("--max-side", type=int, default=1024,
+    p.add_argument("--alpha", type=float_between(0.0, 1.0), default=0.5, help="overlay opacity 0..1 (default: 0.5)")
+    p.add_argument("--max-side", type=int_at_least(0, "keeps the size"), default=1024,
                    help="shrink overlays to this many pixels on the long side; 0 keeps the size")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a method option, e.g. samples=50 (smoothgrad), steps=64 "
                         "(integrated_gradients), max_channels=256 (scorecam)")
-    p.add_argument("--num-classes", type=int, default=1000,
+    p.add_argument("--num-classes", type=int_at_least(1), default=1000,
                    help="classes of a randomly initialised model (architecture name only)")
-    p.add_argument("--input-size", type=int, default=224,
+    p.add_argument("--input-size", type=int_at_least(8), default=224,
                    help="input size of a randomly initialised model (architecture name only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+    p.add_argument("--nproc-per-node", type=int_at_least(1), default=None, metavar="N",
                    help="explain in N processes on this machine (one per GPU), started through "
                         "torch.distributed.run as torchrun would; outputs as from one process. Under torchrun, "
                         "leave this out")
@@ -80,7 +84,7 @@ def _class(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
-def _parse_options(items: Sequence[str], parser: argparse.ArgumentParser, method: str) -> dict[str, Any]:
+def _parse_options(items: Sequence[str], parser: Parser, method: str) -> dict[str, Any]:
     from gcam_desktop.explain.engine import method_options
 
     valid = method_options(method)
@@ -141,113 +145,135 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet_library_warnings()
-    if args.top_k < 1:
-        parser.error("--top-k must be at least 1")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    if not 0.0 <= args.alpha <= 1.0:
-        parser.error("--alpha must be between 0 and 1")
-    if args.num_classes < 1 or args.input_size < 8:
-        parser.error("--num-classes must be at least 1 and --input-size at least 8")
-    options = _parse_options(args.option, parser, args.method)
-    if args.nproc_per_node is not None:
-        from gcam_desktop.distributed import launch, launched_by_torchrun, without_option
+    try:
+        args = parser.parse_args(argv)  # every number checked here, by its option's type
+        quiet_library_warnings()
+        options = _parse_options(args.option, parser, args.method)
+        if args.nproc_per_node is not None:
+            launched = _launch(args, argv, parser)
+            if launched is not None:
+                return launched
+        return _run(args, options, parser)
+    except UsageError as exc:
+        return report(exc, PROGRAM)
 
-        if args.nproc_per_node < 1:
-            parser.error("--nproc-per-node must be at least 1")
-        if launched_by_torchrun():
-            parser.error("already started by torchrun; leave out --nproc-per-node")
-        if args.nproc_per_node > 1:
-            argv = list(sys.argv[1:] if argv is None else argv)
-            return launch([sys.executable, "-m", "gcam_desktop.cli.explain",
-                           *without_option(argv, "--nproc-per-node")], args.nproc_per_node)
 
-    from tqdm import tqdm
+def _launch(args, argv: Sequence[str] | None, parser: Parser) -> int | None:
+    """--nproc-per-node N > 1: this process starts N others (which claim --out) and waits."""
+    from gcam_desktop.distributed import launch, launched_by_torchrun, without_option
 
-    from gcam_desktop.distributed import init_world
+    if launched_by_torchrun():
+        parser.error("already started by torchrun; leave out --nproc-per-node")
+    if args.nproc_per_node == 1:
+        return None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return launch([sys.executable, "-m", "gcam_desktop.cli.explain",
+                   *without_option(argv, "--nproc-per-node")], args.nproc_per_node)
 
-    bar = None
 
-    def say(message: str) -> None:
-        if bar is not None:
-            bar.write(message, file=sys.stderr)  # above the bar, which stays intact
+def _run(args, options: dict[str, Any], parser: Parser) -> int:
+    """Hold --out for the whole run (rank 0 under torchrun), join the process group, explain."""
+    from gcam_desktop.distributed import env_rank, init_world
+    from gcam_desktop.files import WriteError, check_writable
+    from gcam_desktop.run_folder import RunFolder
+
+    console = _Console()
+    folder = RunFolder(args.out, PROGRAM)
+    try:  # before the models load and any image is read: an unwritable or busy --out fails at once
+        # Under torchrun, rank 0 alone: processes racing to create --out made one fail with
+        # "file exists" (the launcher ends the others when rank 0 gives up).
+        if env_rank() == 0:
+            check_writable(args.out)
+            folder.claim()
+    except WriteError as exc:
+        console.say(f"error: cannot write {exc.path}: {exc.reason}")
+        return 1
+    try:
+        try:
+            world = init_world(args.device, gloo_only=True)
+        except (ValueError, RuntimeError) as exc:
+            parser.error(f"--device {args.device}: {exc}")
+        try:
+            return _explain(args, options, world, folder, console)
+        finally:
+            world.close()
+    finally:
+        folder.release()
+
+
+def _explain(args, options: dict[str, Any], world, folder, console: "_Console") -> int:
+    models = load_models(args.weights, world.device, args.num_classes, args.input_size, console.say, console.fail)
+    if not models:
+        console.say("error: no model could be loaded; nothing to do")
+        return 1
+    console.start_bar(args.no_progress)
+    signals = _StopOnSignals()
+    try:
+        result = explain_paths(
+            args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
+            top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
+            alpha=args.alpha, max_side=args.max_side, on_progress=console.progress, on_error=console.fail,
+            world=world if world.distributed else None, folder=folder)
+    except KeyboardInterrupt:  # before explain_paths could take over: nothing finished
+        console.close_bar()
+        console.say("interrupted before any image was finished; nothing written")
+        return 128 + (signals.received or 2)
+    finally:
+        signals.restore()
+        console.close_bar()
+    return _finish(result, models, args, world, console, signals.received)
+
+
+def _finish(result, models: list[ModelSpec], args, world, console: "_Console", signal_received: int) -> int:
+    """The summary line, the problems once more, and the exit status."""
+    if world.distributed:  # every process's problems, each told once (each logged its own already)
+        console.problems[:] = result.failures
+        if not world.main:
+            return 1 if console.problems or result.maps == 0 else 0
+    names = ", ".join(m.name for m in models)
+    console.say(summary(result, len(models), names, args.method, args.out)
+                + (f" (by {world.size} processes)" if world.distributed else ""))
+    if result.cancelled and signal_received:
+        return 128 + signal_received
+    if console.problems:
+        console.say(f"{len(console.problems)} problem(s):")
+        for what, why in console.problems:
+            console.say(f"  {what}: {why}")
+        return 1
+    return 1 if result.maps == 0 else 0  # nothing written is never a success
+
+
+class _Console:
+    """stderr for messages, above the progress bar while there is one; problems remembered."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.problems: list[tuple[str, str]] = []
+
+    def say(self, message: str) -> None:
+        message = shown(message)  # a path that is not UTF-8 shown as \xNN (batch/names.py)
+        if self.bar is not None:
+            self.bar.write(message, file=sys.stderr)  # above the bar, which stays intact
         else:
             print(message, file=sys.stderr)
 
-    problems: list[tuple[str, str]] = []
+    def fail(self, what: str, why: str) -> None:
+        self.problems.append((shown(what), shown(why)))
+        self.say(f"error: {what}: {why}")
 
-    def fail(what: str, why: str) -> None:
-        problems.append((what, why))
-        say(f"error: {what}: {why}")
+    def start_bar(self, disabled: bool) -> None:
+        from tqdm import tqdm
 
-    from gcam_desktop.files import WriteError, check_writable
+        self.bar = tqdm(total=0, unit="img", file=sys.stderr, disable=disabled or None, dynamic_ncols=True)
 
-    try:  # before the models load and any image is read: an unwritable --out fails at once
-        # Under torchrun, rank 0 alone: processes racing to create --out made one fail with
-        # "file exists" (the launcher ends the others when rank 0 gives up).
-        from gcam_desktop.distributed import env_rank
+    def progress(self, done: int, total: int, path: str) -> None:
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
 
-        if env_rank() == 0:
-            check_writable(args.out)
-    except WriteError as exc:
-        say(f"error: {exc}")
-        return 1
-    try:
-        world = init_world(args.device, gloo_only=True)
-    except (ValueError, RuntimeError) as exc:
-        parser.error(f"--device {args.device}: {exc}")
-
-    def work() -> int:
-        nonlocal bar
-        models = load_models(args.weights, world.device, args.num_classes, args.input_size, say, fail)
-        if not models:
-            say("error: no model could be loaded; nothing to do")
-            return 1
-        bar = tqdm(total=0, unit="img", file=sys.stderr, disable=args.no_progress or None, dynamic_ncols=True)
-
-        def progress(done: int, total: int, path: str) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        signals = _StopOnSignals()
-        try:
-            report = explain_paths(
-                args.paths, models, args.out, method=args.method, layer=args.layer, target=args.target,
-                top_k=args.top_k, options=options, batch_size=args.batch_size, cmap=args.cmap,
-                alpha=args.alpha, max_side=args.max_side, on_progress=progress, on_error=fail,
-                world=world if world.distributed else None)
-        except KeyboardInterrupt:  # before explain_paths could take over: nothing finished
-            bar.close()
-            say("interrupted before any image was finished; nothing written")
-            return 128 + (signals.received or 2)
-        finally:
-            signals.restore()
-            bar.close()
-        bar = None
-        if world.distributed:  # every process's problems, each told once (each logged its own already)
-            problems[:] = report.failures
-            if not world.main:
-                return 1 if problems or report.maps == 0 else 0
-        names = ", ".join(m.name for m in models)
-        say(summary(report, len(models), names, args.method, args.out)
-            + (f" (by {world.size} processes)" if world.distributed else ""))
-        if report.cancelled and signals.received:
-            return 128 + signals.received
-        if problems:
-            say(f"{len(problems)} problem(s):")
-            for what, why in problems:
-                say(f"  {what}: {why}")
-            return 1
-        if report.maps == 0:
-            return 1  # nothing written is never a success
-        return 0
-
-    try:
-        return work()
-    finally:
-        world.close()
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def summary(report, n_models: int, names: str, method: str, out) -> str:
@@ -257,14 +283,16 @@ def summary(report, n_models: int, names: str, method: str, out) -> str:
         head = f"interrupted after {report.finished} of {report.images} image(s) x {n_models} model(s) [{names}], {method}: "
     elif report.finished < report.images:
         head += f"{report.finished} finished, "
-    text = head + f"{report.maps} map(s) written to {out}"
+    text = head + f"{report.maps} map(s) written to {shown(out)}"
     if report.maps_failed:
         text += f", {report.maps_failed} could not be written"
     text += f" in {report.seconds:.1f} s"
     if report.predictions_csv:
-        text += f"; predictions of {report.finished} image(s) in {report.predictions_csv}"
+        text += f"; predictions of {report.finished} image(s) in {shown(report.predictions_csv)}"
     else:
         text += "; no predictions.csv written"
+    if report.skipped:
+        text += f"; {report.skipped} path(s) skipped, not image files (listed above)"
     return text
 
 

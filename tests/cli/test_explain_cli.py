@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gcam_desktop import run_folder
 from gcam_desktop.batch import explain_files
 from gcam_desktop.cli import explain as cli
 from gcam_desktop.models import build_model, make_meta, save_checkpoint
@@ -65,7 +66,8 @@ def test_end_to_end_with_a_broken_image(checkpoint, photos, tmp_path, capsys):
                 assert raw.shape == (16, 16) and raw.dtype == np.float32 and (raw >= 0).all()
     assert Image.open(out / "tiny_cnn/photos/a.gradcam.top1.png").size == (60, 40)  # the image's size
     assert Image.open(out / "tiny_cnn/photos/tall.gradcam.top1.png").size == (25, 500)  # --max-side
-    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*"))  # atomic: no leftovers
+    assert not list(out.rglob("*.tmp"))  # atomic: no leftovers, only the run lock (run_folder.py)
+    assert {p.name for p in out.rglob(".*")} <= {run_folder.LOCK_NAME, run_folder.OWNER_NAME}
     rows = list(csv.DictReader((out / "predictions.csv").open(encoding="utf-8")))
     assert set(rows[0]) == set(explain_files.CSV_COLUMNS)
     assert {r["model"] for r in rows} == {"tiny_cnn", "small_cnn"}
@@ -113,16 +115,27 @@ def test_all_good_exits_zero_and_method_options_pass_through(checkpoint, photos,
 @pytest.mark.parametrize("argv, message", [
     (["--option", "sample=2"], "smoothgrad has no such option"),
     (["--option", "nonsense"], "expected NAME=VALUE"),
-    (["--top-k", "0"], "--top-k must be at least 1"),
+    (["--top-k", "0"], "argument --top-k: must be at least 1, not 0"),
     (["--target", "1", "--top-k", "2"], "not allowed with"),
     (["--method", "gradcam+++"], "invalid choice"),
+    (["--max-side", "-5"], "argument --max-side: must be at least 0, not -5"),
+    (["--batch-size", "0"], "argument --batch-size: must be at least 1, not 0"),
+    (["--alpha", "1.5"], "argument --alpha: must be in [0, 1], not 1.5"),
+    (["--alpha", "nan"], "argument --alpha: expected a finite number, not 'nan'"),
+    (["--num-classes", "0"], "argument --num-classes: must be at least 1, not 0"),
+    (["--input-size", "4"], "argument --input-size: must be at least 8, not 4"),
+    (["--nproc-per-node", "0"], "argument --nproc-per-node: must be at least 1, not 0"),
+    (["--batch-size", "two"], "argument --batch-size: expected a whole number, not 'two'"),
 ])
-def test_usage_errors_exit_2(argv, message, tmp_path, capsys):
+def test_usage_errors_exit_2_in_one_line_before_any_work(argv, message, tmp_path, capsys):
     method = [] if "--method" in argv else ["--method", "smoothgrad"]
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["--weights", "small_cnn", *method, *argv, "--out", str(tmp_path), "x.png"])
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    out = tmp_path / "out"
+    code = cli.main(["--weights", "small_cnn", *method, *argv, "--out", str(out), "x.png"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[0] == f"gcam-explain: {message}" if "argument" in message else message in err
+    assert err.splitlines()[1:] == ["(see gcam-explain --help)"] and "Traceback" not in err
+    assert not out.exists()  # refused before anything was made
 
 
 def test_bad_weights_are_reported_and_the_rest_goes_on(checkpoint, photos, tmp_path, capsys):
@@ -258,7 +271,11 @@ def test_sigterm_keeps_the_finished_predictions_and_says_how_many(tmp_path):
     for r in rows:
         if r["overlay"]:
             assert (out / r["overlay"]).is_file() and (out / r["raw"]).is_file()
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # the partial file was moved into place
+    # ... and every map on disk has its row: rows and maps match exactly
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
+    assert on_disk == {r["overlay"] for r in rows if r["overlay"]}
+    hidden = {p.name for p in out.iterdir() if p.name.startswith(".")}
+    assert hidden <= {run_folder.LOCK_NAME, run_folder.OWNER_NAME}  # the partial file was moved into place
     assert "Traceback" not in err
 
 

@@ -90,3 +90,31 @@ def test_a_symlink_loop_given_as_the_folder_is_called_a_loop(bad_files):
     errors.clear()
     list(scan_folder(bad_files["dangling.png"].with_name("nowhere"), on_error=lambda p, m: errors.append(m)))
     assert errors == ["no such folder"]
+
+
+def test_entries_named_like_images_that_are_not_files_are_reported(tmp_path):
+    from corpus import files as corpus
+
+    _touch(tmp_path / "good.png")
+    bad = corpus.not_files(tmp_path)
+    os.mkfifo(tmp_path / "pipe-not-an-image")  # not named like an image: not a word
+    errors = []
+    found = list(scan_folder(tmp_path, on_error=lambda p, m: errors.append((p, m))))
+    assert found == [tmp_path / "good.png"]
+    said = dict(errors)
+    assert set(said) == set(bad.values())
+    assert said[bad["fifo"]] == "a named pipe (FIFO), not an image file"
+    assert said[bad["device"]] == f"a device (through the link to {os.devnull}), not an image file"
+    assert said[bad["dangling"]].startswith("a broken symbolic link")
+    assert said[bad["loop"]] == "a symbolic link loop (the link leads back to itself)"
+
+
+def test_excluded_folders_are_not_entered_however_they_are_named(tmp_path):
+    _touch(tmp_path / "a.png")
+    _touch(tmp_path / "out" / "m" / "a.gradcam.top1.png")
+    _touch(tmp_path / "sub" / "b.png")
+    os.symlink(tmp_path / "out", tmp_path / "sub" / "link-to-out")
+    found = [p.relative_to(tmp_path).as_posix() for p in scan_folder(tmp_path, exclude=[tmp_path / "out"])]
+    assert found == ["a.png", "sub/b.png"]
+    # the root itself is scanned even if excluded (--out given as the input folder)
+    assert [p.name for p in scan_folder(tmp_path / "sub", exclude=[tmp_path / "sub", tmp_path / "out"])] == ["b.png"]
