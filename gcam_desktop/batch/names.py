@@ -1,6 +1,6 @@
 """How the names a user gave (files, folders, class names) appear in what a batch run writes.
 
-The rule (issue 24; see docs/adr/0018-batch-output-names.md):
+The rule (issue 24; see docs/adr/0019-batch-output-names.md):
 - Shown, in messages, predictions.csv and reports: the path as text with every byte that is
   not UTF-8 written as \\xNN (`os.fsencode`, then decoded with 'backslashreplace'). Such a
   name (b'latin1-\\xe9.png' on Linux) crashed the UTF-8 CSV writer mid-run; now any name can be
