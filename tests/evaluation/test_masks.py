@@ -72,3 +72,10 @@ def test_cli_scores_every_encoding_and_says_which_mask_is_empty(tmp_path, capsys
     assert "–" not in row  # every metric has a value
     assert any(str(rel) in x["path"] or str(rel) in x["note"] for x in report["mask_notes"])
     assert "mask is empty" in md  # the report lists it with the masks not used
+
+
+def test_the_rule_is_stated_in_the_help():
+    from gcam_desktop.cli.evaluate import _parser
+
+    text = " ".join(_parser().format_help().split())
+    assert "not 0 in some colour channel" in text and "alpha > 0" in text and "an empty mask is not used" in text
