@@ -18,4 +18,5 @@ __all__ = ["SWITCH_METRICS", "compare_switch", "switch_answer", "attention_varia
            "select_images", "split_dataset_root", "Panel", "line_plot", "palette", "FORMAT", "METRIC_LABELS",
            "VERSION", "build_report", "markdown", "write_report", "METRIC_KEYS", "TOP_FRACTION", "ImageScore",
            "MethodScore", "ModelScore", "SkippedImage", "model_pairs", "score_images", "ATTENTION_ARCHS",
-           "BASELINE_ARCH", "answer_text", "bootstrap_ci", "compare_attention", "format_interval", "paired_metric", "summarize"]
+           "BASELINE_ARCH", "answer_text", "bootstrap_ci", "compare_attention", "format_interval", "paired_metric",
+           "summarize"]

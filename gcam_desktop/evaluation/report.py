@@ -69,20 +69,7 @@ def markdown(report: Mapping) -> str:
            "## Does SE or s_se attention point at the object more often than the baseline?", "",
            report["answer"], ""]
     if report.get("attention_switch"):
-        out += ["## Does the attention make the maps point at the object more often? (on vs "
-                f"{s.get('attention', 'off')}, the same model and images)", "", report["attention_answer"], "",
-                "| model | method | images | " + " | ".join(
-                    f"{METRIC_LABELS[k][0]}: with / without, difference" for k in SWITCH_METRICS)
-                + " | top-1 changed % |", "|---" * (4 + len(SWITCH_METRICS)) + "|"]
-        for c in report["attention_switch"]:
-            cells = []
-            for k in SWITCH_METRICS:
-                m = c["metrics"][k]
-                cells.append(number(None, why="no images to pair") if not m["images"] else
-                             f"{number(m['with'])} / {number(m['without'])}, {format_interval(m['difference'])}")
-            out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
-                       + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
-        out.append("")
+        out += _switch_section(report)
     for method in s["methods"]:
         out += [f"## {method}", "",
                 "| model | accuracy % | " + " | ".join(
@@ -92,8 +79,8 @@ def markdown(report: Mapping) -> str:
             b = m["methods"][method]
             cells = [format_interval(m["accuracy"], 100, 1, why=_why_missing(report, m, "accuracy"))]
             for k in METRIC_KEYS:
-                cells.append(format_interval(b[k], digits=1 if k in ("average_drop", "increase_in_confidence") else 3,
-                                             why=_why_missing(report, m, k)))
+                digits = 1 if k in ("average_drop", "increase_in_confidence") else 3
+                cells.append(format_interval(b[k], digits=digits, why=_why_missing(report, m, k)))
             out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
         out += [""] + _not_finite_lines(report)
         if f"curves_{_slug(method)}.png" in report.get("plots", []):
@@ -124,6 +111,24 @@ def markdown(report: Mapping) -> str:
         out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
     out += ["Per-image values are in `report.json` (`per_image`)."]
     return "\n".join(out) + "\n"
+
+
+def _switch_section(report: Mapping) -> list[str]:
+    out = ["## Does the attention make the maps point at the object more often? (on vs "
+           f"{report['settings'].get('attention', 'off')}, the same model and images)", "",
+           report["attention_answer"], "",
+           "| model | method | images | " + " | ".join(
+               f"{METRIC_LABELS[k][0]}: with / without, difference" for k in SWITCH_METRICS)
+           + " | top-1 changed % |", "|---" * (4 + len(SWITCH_METRICS)) + "|"]
+    for c in report["attention_switch"]:
+        cells = []
+        for k in SWITCH_METRICS:
+            m = c["metrics"][k]
+            cells.append(number(None, why="no images to pair") if not m["images"] else
+                         f"{number(m['with'])} / {number(m['without'])}, {format_interval(m['difference'])}")
+        out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
+                   + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
+    return out + [""]
 
 
 def _why_missing(report: Mapping, model: Mapping, key: str) -> str:
