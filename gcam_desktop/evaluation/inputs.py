@@ -1,4 +1,5 @@
-"""What an evaluation reads: models under display names, image lists, object masks."""
+"""What an evaluation reads: models under display names, image lists, where each image's object
+mask is (reading a mask is evaluation.masks)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
-import torch
-from PIL import Image
 from torch import nn
 
-from gcam_desktop.imaging import IMAGE_EXTENSIONS, load_image, scan_folder
-
-MAX_MASK_SIDE = 512  # masks of huge photos are scored at this size (tolerance scales along)
+from gcam_desktop.imaging import IMAGE_EXTENSIONS, scan_folder
 
 
 @dataclass
@@ -118,66 +114,18 @@ def mask_path_for(image: Path, root: Path, masks: Path | None) -> Path | None:
     return None
 
 
-class MaskError(Exception):
-    """A mask that cannot be used with its image; str() names the file and the reason."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"{path}: {reason}")
-
-
-def mask_size_for(image_size: tuple[int, int]) -> tuple[int, int]:
-    """The size every mask of an image of this size is scored at: the image's own size, at
-    most MAX_MASK_SIDE on the longer side. The same for any resolution the mask comes in,
-    so the scores do not depend on it."""
-    w, h = image_size
-    scale = min(1.0, MAX_MASK_SIDE / max(w, h))
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
-def load_mask(path: Path, image_size: tuple[int, int] | None = None) -> torch.Tensor:
-    """H x W bool (object = bright) at mask_size_for(image_size) (the mask's own size without
-    one). Raises MaskError when the mask's aspect ratio is not the image's: stretching it
-    would mark the wrong pixels as the object."""
-    return read_mask(path, image_size)[0]
-
-
-def read_mask(path: Path, image_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, str | None]:
-    """load_mask's mask and a note for the user when it had to be rescaled (else None)."""
-    img = load_image(path).convert("L")
-    note = None if image_size is None else mask_note(Path(path), img.size, image_size)
-    target = mask_size_for(image_size or img.size)
-    if image_size is not None and not same_aspect(img.size, image_size):
-        raise MaskError(path, f"mask is {img.width}x{img.height} but its image is {image_size[0]}x"
-                              f"{image_size[1]}: another aspect ratio, so it cannot mark the same pixels; not used")
-    if img.size != target:
-        # Antialiased, then thresholded: a mask at half or double the resolution marks the
-        # same pixels as one at the image's size.
-        img = img.resize(target, Image.BILINEAR)
-    return torch.from_numpy(np.asarray(img) >= 128), note
-
-
-def same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Equal width / height ratios, up to the rounding of a rescaled picture (one pixel)."""
-    expected_h = a[0] * b[1] / b[0]
-    return abs(expected_h - a[1]) <= max(1.0, 0.01 * a[1])
-
-
-def mask_note(path: Path, mask_size: tuple[int, int], image_size: tuple[int, int]) -> str | None:
-    """What a user should know about a usable mask: that it was rescaled, and from what."""
-    if tuple(mask_size) == tuple(image_size):
-        return None
-    return (f"mask {path.name} is {mask_size[0]}x{mask_size[1]}, its image {image_size[0]}x{image_size[1]}: "
-            f"same aspect ratio, scaled to the image")
-
-
 # ----------------------------------------------------------------------------------- per image
 
 
 def select_images(root: Path, per_class: int | None = None, limit: int | None = None,
                   on_error=None) -> list[Path]:
+    """The images under `root`, at most `per_class` per class folder and `limit` in all (None:
+    no limit; a limit is at least 1, 0 would select nothing)."""
+    for name, n in (("per_class", per_class), ("limit", limit)):
+        if n is not None and n < 1:
+            raise ValueError(f"{name} must be at least 1 (or None for no limit), not {n}")
     paths = list(scan_folder(root, on_error=on_error))
-    if per_class:
+    if per_class is not None:
         counts: dict[Path, int] = {}
         kept = []
         for p in paths:
@@ -185,4 +133,4 @@ def select_images(root: Path, per_class: int | None = None, limit: int | None = 
                 counts[p.parent] = counts.get(p.parent, 0) + 1
                 kept.append(p)
         paths = kept
-    return paths[:limit] if limit else paths
+    return paths if limit is None else paths[:limit]

@@ -12,7 +12,8 @@ from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
-from gcam_desktop.evaluation.statistics import format_interval, summarize
+from gcam_desktop.evaluation.formatting import format_interval, number
+from gcam_desktop.evaluation.statistics import summarize
 
 FORMAT = "gcam-desktop/evaluation"
 VERSION = 1
@@ -41,7 +42,8 @@ def per_image_rows(scores: Sequence[ImageScore], methods: Sequence[str]) -> list
     rows = []
     for s in scores:
         rows.append({"path": s.path, "mask": s.mask, "models_agree": s.models_agree, "models": {
-            name: {"pred": m.pred, "prob": round(m.prob, 6), "true": m.true, "correct": m.correct,
+            name: {"pred": m.pred if m.output_finite else None, "output_finite": m.output_finite,
+                   "prob": round(m.prob, 6) if m.output_finite else None, "true": m.true, "correct": m.correct,
                    "methods": {k: {key: round(v.value(key), 6) for key in METRIC_KEYS} | {"target": v.target}
                                for k, v in m.methods.items()}}
             for name, m in s.models.items()}})
@@ -67,20 +69,7 @@ def markdown(report: Mapping) -> str:
            "## Does SE or s_se attention point at the object more often than the baseline?", "",
            report["answer"], ""]
     if report.get("attention_switch"):
-        out += ["## Does the attention make the maps point at the object more often? (on vs "
-                f"{s.get('attention', 'off')}, the same model and images)", "", report["attention_answer"], "",
-                "| model | method | images | " + " | ".join(
-                    f"{METRIC_LABELS[k][0]}: with / without, difference" for k in SWITCH_METRICS)
-                + " | top-1 changed % |", "|---" * (4 + len(SWITCH_METRICS)) + "|"]
-        for c in report["attention_switch"]:
-            cells = []
-            for k in SWITCH_METRICS:
-                m = c["metrics"][k]
-                cells.append("–" if m["with"] is None else
-                             f"{m['with']:.3f} / {m['without']:.3f}, {format_interval(m['difference'])}")
-            out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
-                       + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
-        out.append("")
+        out += _switch_section(report)
     for method in s["methods"]:
         out += [f"## {method}", "",
                 "| model | accuracy % | " + " | ".join(
@@ -88,11 +77,12 @@ def markdown(report: Mapping) -> str:
                 "|---" * (2 + len(METRIC_KEYS)) + "|"]
         for m in report["models"]:
             b = m["methods"][method]
-            cells = [format_interval(m["accuracy"], 100, 1)]
+            cells = [format_interval(m["accuracy"], 100, 1, why=_why_missing(report, m, "accuracy"))]
             for k in METRIC_KEYS:
-                cells.append(format_interval(b[k], digits=1 if k in ("average_drop", "increase_in_confidence") else 3))
+                digits = 1 if k in ("average_drop", "increase_in_confidence") else 3
+                cells.append(format_interval(b[k], digits=digits, why=_why_missing(report, m, k)))
             out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
-        out.append("")
+        out += [""] + _not_finite_lines(report)
         if f"curves_{_slug(method)}.png" in report.get("plots", []):
             out += [f"![mean curves, {method}](curves_{_slug(method)}.png)", ""]
     if report["agreement"]:
@@ -121,6 +111,42 @@ def markdown(report: Mapping) -> str:
         out += ["## Skipped images", ""] + [f"- `{x['path']}`: {x['reason']}" for x in report["skipped"]] + [""]
     out += ["Per-image values are in `report.json` (`per_image`)."]
     return "\n".join(out) + "\n"
+
+
+def _switch_section(report: Mapping) -> list[str]:
+    out = ["## Does the attention make the maps point at the object more often? (on vs "
+           f"{report['settings'].get('attention', 'off')}, the same model and images)", "",
+           report["attention_answer"], "",
+           "| model | method | images | " + " | ".join(
+               f"{METRIC_LABELS[k][0]}: with / without, difference" for k in SWITCH_METRICS)
+           + " | top-1 changed % |", "|---" * (4 + len(SWITCH_METRICS)) + "|"]
+    for c in report["attention_switch"]:
+        cells = []
+        for k in SWITCH_METRICS:
+            m = c["metrics"][k]
+            cells.append(number(None, why="no images to pair") if not m["images"] else
+                         f"{number(m['with'])} / {number(m['without'])}, {format_interval(m['difference'])}")
+        out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
+                   + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
+    return out + [""]
+
+
+def _why_missing(report: Mapping, model: Mapping, key: str) -> str:
+    """Why a summary cell has no value (it is only shown where it has none)."""
+    if model.get("outputs_not_finite") and model["outputs_not_finite"] >= report["images"]:
+        return "output not finite"
+    if key in ("pointing_game", "energy_in_mask") and not report["images_with_masks"]:
+        return "no masks"
+    if key == "accuracy":
+        return "no known classes"
+    return "no finite values"
+
+
+def _not_finite_lines(report: Mapping) -> list[str]:
+    lines = [f"- {m['name']}: its output was not finite (NaN or infinite) on {m['outputs_not_finite']} of "
+             f"{report['images']} images, which give it no values." for m in report["models"]
+             if m.get("outputs_not_finite")]
+    return lines + [""] if lines else []
 
 
 def _slug(name: str) -> str:
@@ -166,7 +192,7 @@ def write_report(report: dict, out: Path) -> list[Path]:
                       if m["methods"][method]["curves"]]
             panels.append(Panel(f"{m['name']}: {kind}", "fraction of pixels " + (
                 "removed" if kind == "deletion" else "revealed"), "target probability",
-                [(f"{lab} (AUC {m['methods'][lab][kind + '_auc']['mean']:.3f})", c["fractions"], c[kind])
+                [(f"{lab} (AUC {number(m['methods'][lab][kind + '_auc']['mean'])})", c["fractions"], c[kind])
                  for lab, c in series], corner))
         if any(p.series for p in panels):
             name = f"curves_model_{_slug(m['name'])}.png"
@@ -176,7 +202,7 @@ def write_report(report: dict, out: Path) -> list[Path]:
     for method in methods:
         panels = []
         for kind, corner in (("deletion", "tr"), ("insertion", "br")):
-            series = [(f"{m['name']} (AUC {m['methods'][method][kind + '_auc']['mean']:.3f})",
+            series = [(f"{m['name']} (AUC {number(m['methods'][method][kind + '_auc']['mean'])})",
                        m["methods"][method]["curves"]["fractions"], m["methods"][method]["curves"][kind])
                       for m in report["models"] if m["methods"][method]["curves"]]
             panels.append(Panel(f"{method}: {kind}", "fraction of pixels " + (

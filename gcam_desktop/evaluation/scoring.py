@@ -17,7 +17,8 @@ from gcam_desktop.explain.attention import attention_scope
 from gcam_desktop.explain.model_state import model_device
 from gcam_desktop.imaging import ImageLoadError, load_image
 
-from gcam_desktop.evaluation.inputs import MaskError, ModelEntry, read_mask
+from gcam_desktop.evaluation.inputs import ModelEntry
+from gcam_desktop.evaluation.masks import MaskError, read_mask
 
 TOP_FRACTION = 0.2
 METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
@@ -48,6 +49,9 @@ class ModelScore:
     true: int | None
     methods: dict[str, MethodScore]
     pred_name: str | None = None  # models with other class sets are compared by class name
+    # False where the model's output was NaN or infinite (non-finite weights, an overflow): then
+    # `pred` is meaningless and every metric is NaN, so the image gives this model no values.
+    output_finite: bool = True
 
     @property
     def label(self) -> str | int:
@@ -55,7 +59,7 @@ class ModelScore:
 
     @property
     def correct(self) -> bool | None:
-        return None if self.true is None else self.pred == self.true
+        return None if self.true is None or not self.output_finite else self.pred == self.true
 
 
 @dataclass
@@ -68,7 +72,7 @@ class ImageScore:
 
     @property
     def models_agree(self) -> bool:
-        return len({s.label for s in self.models.values()}) <= 1
+        return len({s.label for s in self.models.values() if s.output_finite}) <= 1
 
 
 @dataclass
@@ -132,8 +136,9 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                     keep_maps, seed)
         ious: dict[str, dict[str, torch.Tensor]] = {}
         for a, b in model_pairs([e.name for e in entries]):
-            # Maps are compared only where both explain the same class name; NaN elsewhere.
-            same = torch.tensor([x == y for x, y in zip(explained[a], explained[b])])
+            # Maps are compared only where both explain the same class name (None: the model's
+            # output was not finite); NaN elsewhere.
+            same = torch.tensor([x is not None and x == y for x, y in zip(explained[a], explained[b])])
             ious[f"{a}|{b}"] = {m: torch.where(same, M.top_region_iou(maps_by[a][m], maps_by[b][m], TOP_FRACTION, seed)
                                                .float().cpu(), torch.tensor(math.nan)) for m in methods}
         for i, p in enumerate(kept):
@@ -156,6 +161,7 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
     with torch.no_grad():
         probs = torch.softmax(e.model(x).float(), 1)
     pred = probs.argmax(1)
+    ok = torch.isfinite(probs).all(1).tolist()  # NaN / infinite outputs: no values for those images
     names = e.meta.get("class_names") or []
     true = [true_class_from_path(p, names) for p in kept]
     targets = pred.clone()
@@ -164,7 +170,7 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
             if t is not None:
                 targets[i] = t
     label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
-    scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}, label(int(pred[i])))
+    scores = [ModelScore(int(pred[i]), float(probs[i, pred[i]]), true[i], {}, label(int(pred[i])), ok[i])
               for i in range(len(kept))]
     maps_by: dict[str, torch.Tensor] = {}
     for method in methods:
@@ -177,6 +183,9 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
                                  std=e.meta.get("std"), batch_size=forward_batch)
         d, ins = curves["deletion"], curves["insertion"]
         for i in range(len(kept)):
+            if not ok[i]:
+                scores[i].methods[method] = _no_values(int(targets[i]))
+                continue
             point = energy = math.nan
             if masks[i] is not None:
                 point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
@@ -188,7 +197,15 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
                 deletion_curve=d.probs[i].tolist() if keep_curves else [],
                 insertion_curve=ins.probs[i].tolist() if keep_curves else [],
                 map=maps[i].cpu() if keep_maps else None)
-    return scores, maps_by, [label(int(t)) for t in targets]
+    return scores, maps_by, [label(int(t)) if ok[i] else None for i, t in enumerate(targets)]
+
+
+def _no_values(target: int) -> MethodScore:
+    """The scores of an image the model's output was not finite on: none (NaN is dropped from
+    every mean; the report shows a dash and says why)."""
+    nan = math.nan
+    return MethodScore(target=target, pointing_game=nan, energy_in_mask=nan, deletion_auc=nan,
+                       insertion_auc=nan, average_drop=nan, increase_in_confidence=nan)
 
 
 def model_pairs(names: Sequence[str]) -> list[tuple[str, str]]:

@@ -1,49 +1,22 @@
-"""Statistics over scored images: bootstrap intervals, per-model summaries, agreement, and the
-paired answer to "does SE / s_se attention point at the object more often than ResNet50?"."""
+"""Statistics over scored images: per-model summaries, agreement, and the paired answer to
+"does SE / s_se attention point at the object more often than ResNet50?" (the intervals and the
+pairing are evaluation.paired's)."""
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from gcam_desktop.evaluation.attention_switch import compare_switch, switch_answer
+from gcam_desktop.evaluation.formatting import difference, number
 from gcam_desktop.evaluation.inputs import ModelEntry
+from gcam_desktop.evaluation.paired import bootstrap_ci, method_pairs, paired_metric, verdict
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, model_pairs
 
 BASELINE_ARCH = "resnet50"
 ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
-
-
-def bootstrap_ci(values: Iterable[float], resamples: int = 2000, seed: int = 0,
-                 level: float = 0.95) -> dict:
-    """Mean and percentile-bootstrap interval of the finite values: {mean, lo, hi, n}."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
-    n = int(v.size)
-    if n == 0:
-        return {"mean": None, "lo": None, "hi": None, "n": 0}
-    mean = float(v.mean())
-    if n == 1 or np.all(v == v[0]):
-        return {"mean": mean, "lo": mean, "hi": mean, "n": n}
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    step = max(1, 4_000_000 // n)  # bounded memory for big sets
-    for lo in range(0, resamples, step):
-        k = min(step, resamples - lo)
-        means[lo:lo + k] = v[rng.integers(0, n, size=(k, n))].mean(axis=1)
-    a = (1 - level) / 2
-    return {"mean": mean, "lo": float(np.quantile(means, a)), "hi": float(np.quantile(means, 1 - a)), "n": n}
-
-
-def format_interval(c: Mapping | None, scale: float = 1.0, digits: int = 3) -> str:
-    """A bootstrap_ci result as "mean [lo, hi]" (values times `scale`), or an en dash when empty."""
-    if not c or c.get("mean") is None:
-        return "\u2013"
-    return f"{c['mean'] * scale:.{digits}f} [{c['lo'] * scale:.{digits}f}, {c['hi'] * scale:.{digits}f}]"
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
 
 
 def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], methods: Sequence[str], *,
@@ -58,6 +31,8 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
         entry = {"name": e.name, "arch": e.arch, "checkpoint": e.path, "attention": e.attention,
                  "input_size": e.meta.get("input_size"), "class_names": list(e.meta.get("class_names") or []),
                  "epoch": e.meta.get("epoch"),
+                 # Images where the model's output was NaN / infinite: they give it no values at all.
+                 "outputs_not_finite": sum(not m.output_finite for m in mine),
                  "accuracy": ci([float(m.correct) for m in known]), "methods": {}}
         for method in methods:
             ms = [m.methods[method] for m in mine if method in m.methods]
@@ -68,7 +43,8 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
 
     agreement = []
     for a, b in model_pairs([e.name for e in entries]):
-        both = [s for s in scores if a in s.models and b in s.models]
+        both = [s for s in scores if a in s.models and b in s.models
+                and s.models[a].output_finite and s.models[b].output_finite]
         agreement.append({
             "models": [a, b],
             "prediction_agreement": ci([float(s.models[a].label == s.models[b].label) for s in both]),
@@ -76,8 +52,6 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
                                                         for s in both]) for m in methods},
         })
     comparison = compare_attention(scores, entries, methods, resamples=resamples, seed=seed)
-    from gcam_desktop.evaluation.attention_switch import compare_switch, switch_answer
-
     switch = compare_switch(scores, entries, methods, resamples=resamples, seed=seed)
     return {"models": models, "agreement": agreement, "comparison": comparison,
             "answer": answer_text(comparison, entries, scores),
@@ -85,8 +59,10 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
 
 
 def _mean_curves(ms: Sequence[MethodScore]) -> dict:
-    dels = [m.deletion_curve for m in ms if m.deletion_curve]
-    ins = [m.insertion_curve for m in ms if m.insertion_curve]
+    # Only whole, finite curve pairs: one NaN would make the mean curve NaN.
+    ok = [m for m in ms if m.deletion_curve and m.insertion_curve
+          and np.isfinite(m.deletion_curve).all() and np.isfinite(m.insertion_curve).all()]
+    dels, ins = [m.deletion_curve for m in ok], [m.insertion_curve for m in ok]
     if not dels:
         return {}
     s = len(dels[0]) - 1
@@ -107,37 +83,16 @@ def compare_attention(scores: Sequence[ImageScore], entries: Sequence[ModelEntry
     for base in bases:
         for att in others:
             for method in methods:
-                rows = [(s.models[att.name].methods[method], s.models[base.name].methods[method])
-                        for s in scores if att.name in s.models and base.name in s.models
-                        and method in s.models[att.name].methods and method in s.models[base.name].methods]
-                rows = [(x, y) for x, y in rows if _finite(x.pointing_game) and _finite(y.pointing_game)]
-                hits_att = [x.pointing_game for x, _ in rows]
-                hits_base = [y.pointing_game for _, y in rows]
+                rows = method_pairs(scores, att.name, base.name, method)
+                p = paired_metric(rows, "pointing_game", resamples, seed)
                 out.append({
-                    "method": method, "model": att.name, "baseline": base.name, "images": len(rows),
-                    "pointing_model": float(np.mean(hits_att)) if rows else None,
-                    "pointing_baseline": float(np.mean(hits_base)) if rows else None,
-                    "only_model_hits": int(sum(x > y for x, y in zip(hits_att, hits_base))),
-                    "only_baseline_hits": int(sum(y > x for x, y in zip(hits_att, hits_base))),
-                    "pointing_difference": bootstrap_ci([x - y for x, y in zip(hits_att, hits_base)], resamples, seed),
-                    "energy_difference": bootstrap_ci([x.energy_in_mask - y.energy_in_mask for x, y in rows],
-                                                      resamples, seed),
-                })
-    for c in out:
-        c["verdict"] = verdict(c["images"], c["pointing_difference"])
+                    "method": method, "model": att.name, "baseline": base.name, "images": p["images"],
+                    "pointing_model": p["first"], "pointing_baseline": p["second"],
+                    "only_model_hits": p["first_higher"], "only_baseline_hits": p["second_higher"],
+                    "pointing_difference": p["difference"],
+                    "energy_difference": paired_metric(rows, "energy_in_mask", resamples, seed)["difference"],
+                    "verdict": verdict(p["images"], p["difference"])})
     return out
-
-
-def verdict(images: int, difference: Mapping, fewer: str = "no (less often)") -> str:
-    """Does the paired pointing difference (a bootstrap_ci) say "more often"? Its interval above 0:
-    "yes"; below 0: `fewer`; across 0: no clear difference."""
-    if not images:
-        return "no images with masks to compare on"
-    if difference["lo"] > 0:
-        return "yes"
-    if difference["hi"] < 0:
-        return fewer
-    return "no clear difference"
 
 
 def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
@@ -160,10 +115,9 @@ def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
             continue
         lines.append(
             f"- {c['model']} vs {c['baseline']} ({c['method']}, {c['images']} images with masks): "
-            f"**{c['verdict']}**. Pointing game {c['pointing_model']:.1%} vs {c['pointing_baseline']:.1%}, "
-            f"difference {d['mean'] * 100:+.1f} points (95 % CI {d['lo'] * 100:+.1f} to {d['hi'] * 100:+.1f}); "
+            f"**{c['verdict']}**. Pointing game {number(c['pointing_model'], '.1%')} vs "
+            f"{number(c['pointing_baseline'], '.1%')}, difference {difference(d, 100, '+.1f', ' points')}; "
             f"{c['only_model_hits']} images hit only by {c['model']}, {c['only_baseline_hits']} only by "
-            f"{c['baseline']}. Energy in mask difference {e['mean']:+.3f} "
-            f"(95 % CI {e['lo']:+.3f} to {e['hi']:+.3f}).")
+            f"{c['baseline']}. Energy in mask difference {difference(e)}.")
     return "\n".join(lines)
 

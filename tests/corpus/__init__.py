@@ -1,0 +1,1 @@
+"""Builders of bad and unusual inputs for tests, one module per kind of input."""
