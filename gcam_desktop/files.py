@@ -41,7 +41,7 @@ class WriteError(OSError):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"cannot write {self.path}: {self.reason}"
+        return f"cannot write {shown(self.path)}: {self.reason}"
 
     def __reduce__(self):  # OSError's own pickling passes (errno, reason): handed between processes
         return (type(self), (str(self.path), self.reason, self.errno))
@@ -82,6 +82,14 @@ def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def shown(path: str | os.PathLike) -> str:
+    """`path` as printable UTF-8 text, bytes that are not UTF-8 as \\xNN."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate no file system gave us: show its code
+        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def why_missing(path: str | os.PathLike, what: str = "file or folder") -> str:

@@ -6,7 +6,8 @@ it. Two runs into one folder used to both succeed and interleave or overwrite ea
 files; now the second is refused at once with one line. The lock is an OS lock (filelock:
 fcntl on POSIX, msvcrt on Windows), so it is released when its process ends, however it ends:
 a crashed run never leaves the folder blocked. The lock file itself stays (removing it would
-race with a process about to lock it); it is hidden and empty.
+race with a process about to lock it), hidden and empty; only a folder the run itself made and
+left empty (a run refused before it wrote anything) is removed again, lock file and all.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .files import WriteError, write_json, write_reason
+from .files import WriteError, shown, write_json, write_reason
 
 LOCK_NAME = ".gcam-run.lock"
 OWNER_NAME = ".gcam-run.owner.json"  # who holds the lock, for the refusal's message only
@@ -41,9 +42,12 @@ class RunFolder:
         self.folder = Path(folder).expanduser()
         self.program = program
         self._lock = FileLock(str(self.folder / LOCK_NAME), timeout=0, thread_local=False)
+        self._made: list[Path] = []  # folders this claim created, deepest last
 
     def claim(self) -> "RunFolder":
         try:
+            if not self._lock.is_locked:
+                self._made = [p for p in (self.folder, *self.folder.parents) if not p.exists()][::-1]
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WriteError(self.folder, write_reason(exc, self.folder), exc.errno) from None
@@ -59,8 +63,21 @@ class RunFolder:
         return self
 
     def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release()
+        if not self._lock.is_locked:
+            return
+        last = self._lock.lock_counter == 1
+        if last and self._made and _only_ours(self.folder):
+            # Still held: nobody else can have written here meanwhile.
+            for name in (OWNER_NAME, LOCK_NAME):
+                (self.folder / name).unlink(missing_ok=True)
+        self._lock.release()
+        if last and self._made:
+            for made in reversed(self._made):
+                try:
+                    made.rmdir()  # only if empty: whatever a run wrote stays
+                except OSError:
+                    break
+            self._made = []
 
     @property
     def held(self) -> bool:
@@ -73,12 +90,20 @@ class RunFolder:
         self.release()
 
 
+def _only_ours(folder: Path) -> bool:
+    try:
+        return {p.name for p in folder.iterdir()} <= {LOCK_NAME, OWNER_NAME}
+    except OSError:
+        return False
+
+
 def _write_owner(folder: Path, program: str) -> None:
     info = {"program": program, "pid": os.getpid(),
-            "started": _dt.datetime.now().isoformat(timespec="seconds"), "argv": sys.argv[1:]}
+            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+            "argv": [shown(a) for a in sys.argv[1:]]}
     try:
         write_json(folder / OWNER_NAME, info)
-    except (OSError, ValueError):  # ValueError: a name that is not UTF-8 in argv
+    except OSError:
         pass  # only ever read to word a refusal; the lock itself is what protects the folder
 
 

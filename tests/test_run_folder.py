@@ -59,7 +59,7 @@ def test_claim_is_reentrant_within_a_process_and_creates_the_folder(tmp_path):
     outer.release()
     assert outer.held
     outer.release()
-    assert not outer.held and out.is_dir()
+    assert not outer.held and not out.exists()  # made by the claim and left empty: removed
 
 
 def test_a_folder_that_cannot_be_made_is_a_write_error(tmp_path):
@@ -69,3 +69,37 @@ def test_a_folder_that_cannot_be_made_is_a_write_error(tmp_path):
         RunFolder(blocker / "out", "gcam-explain").claim()
     assert not isinstance(info.value, FolderBusy)
     assert str(info.value).startswith(f"cannot write {blocker / 'out'}:")
+
+
+def test_a_folder_made_by_a_run_that_wrote_nothing_is_removed_again(tmp_path):
+    out = tmp_path / "new" / "out"
+    with RunFolder(out, "gcam-evaluate"):
+        assert out.is_dir()
+    assert not (tmp_path / "new").exists()  # refused runs leave nothing behind
+    kept = tmp_path / "kept"
+    with RunFolder(kept, "gcam-evaluate"):
+        (kept / "report.md").write_text("x")
+    assert (kept / "report.md").read_text() == "x"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with RunFolder(existing, "gcam-evaluate"):
+        pass
+    assert existing.is_dir()  # the user's own folder stays, even empty
+
+
+def test_the_owner_note_survives_a_command_line_that_is_not_utf8(tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        from gcam_desktop.run_folder import RunFolder
+        with RunFolder(sys.argv[1], "gcam-test"):
+            print("held", flush=True)
+            sys.stdin.readline()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), b"latin1-\xe9.png"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusy, match=f"gcam-test, process {proc.pid}"):
+            RunFolder(tmp_path, "gcam-explain").claim()
+    finally:
+        proc.communicate("\n", timeout=60)

@@ -17,18 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 
+from gcam_desktop.files import shown  # noqa: F401  (re-exported: the batch code names paths with it)
+
 NAME_MAX = 255  # bytes in one file name on the usual Linux and macOS file systems
 # files.atomic_write writes ".NAME.<pid>.<8 hex>.tmp" first: that name must fit too.
 LONGEST_NAME = NAME_MAX - 32
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def shown(path: str | os.PathLike) -> str:
-    """`path` as printable UTF-8 text, bytes that are not UTF-8 as \\xNN."""
-    try:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate no file system gave us: show its code
-        return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def file_name(text: str, ending: str = "") -> str:
