@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from gcam_desktop.models import CheckpointError, build_model, load_checkpoint, read_checkpoint
+from gcam_desktop.models import download as D
 from gcam_desktop.models import pretrained as P
 
 COMMIT = "a" * 40
@@ -52,7 +53,7 @@ def test_cached_torchvision_file_loads_offline_with_imagenet_meta(r50_bytes, mon
     assert target == P.Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
     target.parent.mkdir(parents=True)
     target.write_bytes(r50_bytes)
-    monkeypatch.setattr(P, "urlopen", lambda *a, **k: pytest.fail("a cached file must not be downloaded"))
+    monkeypatch.setattr(D, "urlopen", lambda *a, **k: pytest.fail("a cached file must not be downloaded"))
     model, meta = load_checkpoint("imagenet:resnet50")
     assert meta["arch"] == "resnet50" and meta["num_classes"] == 1000 and len(meta["class_names"]) == 1000
     assert meta["class_names"][:2] == ["tench", "goldfish"] and meta["class_names"][281] == "tabby"
@@ -68,7 +69,7 @@ def test_cached_timm_file_loads_strictly_with_its_config(tmp_path, monkeypatch):
     sd = build_model("se_resnet50", 1000).state_dict()
     cfg = {"pretrained_cfg": {"input_size": [3, 256, 256], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}
     _hf_snapshot(P.Path(os.environ["HF_HOME"]), sd, cfg)
-    monkeypatch.setattr(P, "_download_hf", lambda *a: pytest.fail("a cached file must not be downloaded"))
+    monkeypatch.setattr(D, "_download_hf", lambda *a: pytest.fail("a cached file must not be downloaded"))
     model, meta = load_checkpoint("imagenet:se_resnet50")
     assert meta["arch"] == "se_resnet50" and meta["class_names"][281] == "tabby"
     assert meta["input_size"] == 256 and meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
