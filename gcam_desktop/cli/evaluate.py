@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # e.g. SIGINT / SIGTERM while ImageNet weights download: one line
+        print(f"gcam-evaluate: {exc or 'interrupted; no report written'}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", 2)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     quiet_library_warnings()
     err = lambda msg: print(f"gcam-evaluate: {msg}", file=sys.stderr)  # noqa: E731

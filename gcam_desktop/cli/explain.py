@@ -246,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return work()
+    except KeyboardInterrupt as exc:  # e.g. SIGINT / SIGTERM while ImageNet weights download: one line
+        say(str(exc) or "interrupted before any image was finished; nothing written")
+        return 128 + getattr(exc, "signum", 2)
     finally:
         world.close()
 
