@@ -27,7 +27,8 @@ from urllib.request import Request, urlopen
 
 from ..files import atomic_write
 from .checkpoint import CheckpointError, read_checkpoint
-from .pretrained import DownloadCancelled, PretrainedError, Progress, WeightsSource, is_pretrained_ref, parse_ref, source
+from .pretrained import (DownloadCancelled, PretrainedError, Progress, WeightsSource, is_pretrained_ref, parse_ref,
+                         source)
 from .weights_hash import check_cached, expected_sha256, remember
 
 TIMEOUT_S = 8.0  # connect / read timeout: an unreachable host fails in seconds, never hangs
@@ -99,8 +100,9 @@ class Transfer:
 
     def stalled(self, why: str) -> PretrainedError:
         s = self.src
-        return PretrainedError(s.ref, f"download from {s.url} stalled after {self.done} bytes ({why}); nothing was "
-                                      f"kept. Download {s.url} over a better connection and put the file at {s.cache_path}")
+        return PretrainedError(s.ref, f"download from {s.url} stalled after {self.done} bytes ({why}); nothing "
+                                      f"was kept. Download {s.url} over a better connection and put the file at "
+                                      f"{s.cache_path}")
 
     def finish(self) -> None:
         """Raise unless the whole file arrived with the promised SHA-256."""
@@ -193,7 +195,8 @@ def _download_url(src: WeightsSource, transfer: Transfer, timeout: float) -> Non
                 _check_content(src, tmp)
 
         atomic_write(src.cache_path, write)
-    remember(src.cache_path)
+    if transfer.expect:  # hashed as it arrived: no second read on first use
+        remember(src.cache_path)
 
 
 def _read(src: WeightsSource, response, transfer: Transfer) -> bytes:
@@ -213,7 +216,8 @@ def _check_content(src: WeightsSource, tmp: str) -> None:
         raise PretrainedError(src.ref, f"download from {src.url} is not a weights file ({exc.problem}); "
                                        f"nothing was kept") from None
     if arch != src.arch:
-        raise PretrainedError(src.ref, f"download from {src.url} holds {arch} weights, not {src.arch}; nothing was kept")
+        raise PretrainedError(src.ref, f"download from {src.url} holds {arch} weights, not {src.arch}; "
+                                       f"nothing was kept")
 
 
 def fetch(arch: str, progress: Progress | None = None, cancel: threading.Event | None = None,
