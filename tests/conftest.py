@@ -100,7 +100,9 @@ def _no_weight_downloads(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", "http://127.0.0.1:9/models/resnet50-11ad3fa6.pth")
+    # No hash in the name: the tests' stand-in weights put there are not torchvision's file, and a
+    # name with a hash (resnet50-11ad3fa6.pth) is refused unless its content starts that SHA-256.
+    monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", "http://127.0.0.1:9/models/resnet50-stand-in.pth")
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", "http://127.0.0.1:9")
 
 

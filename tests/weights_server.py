@@ -1,7 +1,8 @@
 """A local HTTP server for weight downloads in tests (127.0.0.1 only; no test touches the network).
 
 Routes map a URL path to a Route: the body, extra headers, and faults (a body cut short after
-`cut` bytes while Content-Length promises all of it; a pause per chunk so a test can cancel).
+`cut` bytes while Content-Length promises all of it; a pause per chunk so a test can cancel; a
+trickle of one byte per `trickle` seconds, the stall a per-read timeout never notices).
 It answers HEAD like the Hugging Face hub does (X-Repo-Commit, ETag) when the route says so.
 """
 
@@ -20,6 +21,7 @@ class Route:
     headers: dict = field(default_factory=dict)
     cut: int | None = None        # send only this many bytes, then close
     chunk_delay: float = 0.0      # seconds between 64 KiB chunks
+    trickle: float = 0.0          # seconds between single bytes (the whole body, one at a time)
     hits: int = 0
 
 
@@ -63,12 +65,13 @@ class WeightsServer:
                 route.hits += 1
                 self._head(route)
                 body = route.body if route.cut is None else route.body[:route.cut]
+                step = 1 if route.trickle else 1 << 16
                 try:
-                    for i in range(0, len(body), 1 << 16):
-                        self.wfile.write(body[i:i + (1 << 16)])
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i:i + step])
                         self.wfile.flush()
-                        if route.chunk_delay:
-                            time.sleep(route.chunk_delay)
+                        if route.chunk_delay or route.trickle:
+                            time.sleep(route.trickle or route.chunk_delay)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 if route.cut is not None:

@@ -295,9 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             train(_config_from(args), on_event=on_event, stop=stop)
         return 0
-    except KeyboardInterrupt:  # a second Ctrl-C: the user chose not to wait for the save
-        writer(make_event("error", message="interrupted before the state was saved", arch=current["arch"]))
-        return 130
+    except KeyboardInterrupt as exc:  # a second Ctrl-C, or a signal while --init weights download
+        message = str(exc) or "interrupted before the state was saved"
+        if str(exc):  # DownloadInterrupted: said on stderr too, in one line
+            log.error("%s", message)
+        writer(make_event("error", message=message, arch=current["arch"]))
+        return 128 + getattr(exc, "signum", 2)
     except Exception as exc:
         known = _user_error(exc)
         message = _user_message(exc) if known else f"{type(exc).__name__}: {exc}"

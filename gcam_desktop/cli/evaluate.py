@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WriteError as exc:  # --out unwritable, or in use by another run (FolderBusy)
         _say(str(exc))
         return 1
+    except KeyboardInterrupt as exc:  # SIGINT / SIGTERM while ImageNet weights download: one line
+        _say(str(exc) or "interrupted; no report written")
+        return 128 + getattr(exc, "signum", 2)
 
 
 def _check_arguments(args) -> list[str]:

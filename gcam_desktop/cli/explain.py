@@ -186,7 +186,7 @@ def _run(args, options: dict[str, Any], parser: Parser) -> int:
             check_writable(args.out)
             folder.claim()
     except WriteError as exc:
-        console.say(f"error: cannot write {exc.path}: {exc.reason}")
+        console.say(f"error: {exc}")
         return 1
     try:
         try:
@@ -195,6 +195,9 @@ def _run(args, options: dict[str, Any], parser: Parser) -> int:
             parser.error(f"--device {args.device}: {exc}")
         try:
             return _explain(args, options, world, folder, console)
+        except KeyboardInterrupt as exc:  # SIGINT / SIGTERM while ImageNet weights download: one line
+            console.say(str(exc) or "interrupted before any image was finished; nothing written")
+            return 128 + getattr(exc, "signum", 2)
         finally:
             world.close()
     finally:

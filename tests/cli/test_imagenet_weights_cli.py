@@ -1,10 +1,18 @@
 """gcam-explain and gcam-evaluate with imagenet:ARCH weights: ImageNet class names reach
-predictions.csv and the report; uncached and unreachable is one clear line, no traceback."""
+predictions.csv and the report; uncached and unreachable is one clear line, no traceback; and
+Ctrl+C or SIGTERM during a download (gcam-train --init too) is one line and leaves no partial file."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +116,73 @@ def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50
     assert shapes and {r["class"] for r in shapes} == {"disc", "ring"}
     assert all(not r["overlay"] and not r["raw"] for r in shapes)
     assert not (tmp_path / "out" / "shapes").exists()
+
+
+# ------------------------------------------------------------------ signals during a download
+
+ROOT = Path(__file__).resolve().parents[2]
+PARTIAL = (".tmp", ".incomplete")
+
+
+def _partials() -> list[str]:
+    caches = [Path(os.environ["TORCH_HOME"]), Path(os.environ["HF_HOME"])]
+    return [p.name for c in caches if c.is_dir() for p in c.rglob("*") if p.suffix in PARTIAL]
+
+
+def _serve_slowly(server, arch: str) -> tuple[str, str]:
+    """20 MB at 64 KiB per 0.5 s: minutes of download, never a stall, for the signal to land in.
+    Returns the environment setting that points `arch`'s source at it."""
+    body = os.urandom(20 << 20)
+    if arch == "resnet50":
+        name = f"resnet50-{hashlib.sha256(body).hexdigest()[:8]}.pth"
+        return "GCAM_DESKTOP_RESNET50_URL", server.add(f"/models/{name}", body, chunk_delay=0.5)
+    from weights_server import hub_headers
+
+    base = "/timm/seresnet50.a1_in1k/resolve/main"
+    config = json.dumps({"pretrained_cfg": {"input_size": [3, 224, 224]}}).encode()
+    server.add(f"{base}/config.json", config, headers=hub_headers(config))
+    server.add(f"{base}/model.safetensors", body, headers=hub_headers(body), chunk_delay=0.5)
+    return "GCAM_DESKTOP_HF_ENDPOINT", server.url
+
+
+def _command(cli: str, ref: str, tmp_path: Path) -> list[str]:
+    if cli == "gcam-explain":
+        return ["gcam_desktop.cli.explain", "--weights", ref, "--out", str(tmp_path / "out"), "--no-progress",
+                str(photos_dir())]
+    if cli == "gcam-evaluate":
+        return ["gcam_desktop.cli.evaluate", str(photos_dir()), "--checkpoint", ref, "--device", "cpu",
+                "-o", str(tmp_path / "out")]
+    from training.synth import make_synthetic
+
+    make_synthetic(tmp_path / "data", classes=2, per_class=4, size=32, seed=1)
+    return ["training", "--data", str(tmp_path / "data"), "--arch", "resnet50", "--init", ref,
+            "--input-size", "32", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("cli, ref, sig", [
+    ("gcam-explain", "imagenet:resnet50", signal.SIGINT),
+    ("gcam-explain", "imagenet:resnet50", signal.SIGTERM),
+    ("gcam-evaluate", "imagenet:se_resnet50", signal.SIGINT),
+    ("gcam-train", "imagenet:resnet50", signal.SIGTERM),
+])
+def test_a_signal_during_a_download_is_one_line_and_leaves_nothing(weights_server, tmp_path, monkeypatch,
+                                                                   cli, ref, sig):
+    monkeypatch.setenv(*_serve_slowly(weights_server, ref.split(":")[1]))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", *_command(cli, ref, tmp_path)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not _partials():  # the download has begun: its partial file is there
+            assert proc.poll() is None, f"{cli} ended before its download began: {proc.communicate()[1][-2000:]}"
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 128 + sig, err[-2000:]
+    assert "Traceback" not in err and lines, err[-2000:]
+    said = [line for line in lines if f"download interrupted ({sig.name})" in line]
+    assert len(said) == 1 and said[0] == lines[-1] and ref in said[0] and "nothing was kept" in said[0], err
+    assert _partials() == []

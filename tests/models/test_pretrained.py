@@ -1,5 +1,6 @@
-"""imagenet:ARCH weights: found in the cache offline, downloaded from 127.0.0.1 with progress,
-cancel, hash and truncation checks, and a quick clear error when they cannot be had."""
+"""imagenet:ARCH weights: found in the cache offline (a hash in the name checked once),
+downloaded from 127.0.0.1 with progress, cancel, stall, hash and truncation checks, and a quick
+clear error when they cannot be had."""
 
 import hashlib
 import json
@@ -13,7 +14,9 @@ import torch
 from safetensors.torch import save_file
 
 from gcam_desktop.models import CheckpointError, build_model, load_checkpoint, read_checkpoint
+from gcam_desktop.models import download as D
 from gcam_desktop.models import pretrained as P
+from gcam_desktop.models import weights_hash as W
 
 COMMIT = "a" * 40
 
@@ -46,13 +49,20 @@ def test_refs_are_recognised_and_unknown_archs_named():
         load_checkpoint("imagenet:vgg16")
 
 
-def test_cached_torchvision_file_loads_offline_with_imagenet_meta(r50_bytes, monkeypatch):
-    # The exact place torchvision itself uses: <TORCH_HOME>/hub/checkpoints/resnet50-11ad3fa6.pth
+def _torchvision_named(data: bytes):
+    """`data` at the exact place torchvision itself uses: <TORCH_HOME>/hub/checkpoints/resnet50-11ad3fa6.pth."""
     target = P.source("resnet50").cache_path
     assert target == P.Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
     target.parent.mkdir(parents=True)
-    target.write_bytes(r50_bytes)
-    monkeypatch.setattr(P, "urlopen", lambda *a, **k: pytest.fail("a cached file must not be downloaded"))
+    target.write_bytes(data)
+    return target
+
+
+def test_cached_torchvision_file_loads_offline_with_imagenet_meta(r50_bytes, monkeypatch):
+    monkeypatch.delenv("GCAM_DESKTOP_RESNET50_URL")  # torchvision's own URL and file name
+    W.remember(_torchvision_named(r50_bytes))  # stands in for the real file, checked on an earlier run
+    monkeypatch.setattr(D, "urlopen", lambda *a, **k: pytest.fail("a cached file must not be downloaded"))
+    monkeypatch.setattr(W, "sha256_of", lambda p: pytest.fail("a file checked before is not hashed again"))
     model, meta = load_checkpoint("imagenet:resnet50")
     assert meta["arch"] == "resnet50" and meta["num_classes"] == 1000 and len(meta["class_names"]) == 1000
     assert meta["class_names"][:2] == ["tench", "goldfish"] and meta["class_names"][281] == "tabby"
@@ -68,13 +78,43 @@ def test_cached_timm_file_loads_strictly_with_its_config(tmp_path, monkeypatch):
     sd = build_model("se_resnet50", 1000).state_dict()
     cfg = {"pretrained_cfg": {"input_size": [3, 256, 256], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}
     _hf_snapshot(P.Path(os.environ["HF_HOME"]), sd, cfg)
-    monkeypatch.setattr(P, "_download_hf", lambda *a: pytest.fail("a cached file must not be downloaded"))
+    from gcam_desktop.models import hub_download
+
+    monkeypatch.setattr(hub_download, "download_hf", lambda *a: pytest.fail("a cached file must not be downloaded"))
     model, meta = load_checkpoint("imagenet:se_resnet50")
     assert meta["arch"] == "se_resnet50" and meta["class_names"][281] == "tabby"
     assert meta["input_size"] == 256 and meta["mean"] == [0.5, 0.5, 0.5] and meta["std"] == [0.25, 0.25, 0.25]
     assert "seresnet50.a1_in1k" in meta["provider"] and "Apache-2.0" in meta["licence"]
     for k, v in sd.items():
         assert torch.equal(model.state_dict()[k], v)
+
+
+def test_a_cached_file_that_is_not_what_its_name_promises_is_named_not_loaded(r50_bytes, monkeypatch):
+    """Random weights at resnet50-11ad3fa6.pth are not torchvision's IMAGENET1K_V2."""
+    monkeypatch.delenv("GCAM_DESKTOP_RESNET50_URL")
+    target = _torchvision_named(r50_bytes)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint("imagenet:resnet50")
+    message = str(err.value)
+    assert f"{target} is not the file its name promises" in message and "delete it" in message
+    assert "\n" not in message and target.read_bytes() == r50_bytes  # named, not deleted behind the user's back
+
+
+def test_a_good_cached_file_is_hashed_once_and_again_when_it_changes(r50_bytes, monkeypatch):
+    name = _hashed_name(r50_bytes)
+    monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", f"http://127.0.0.1:9/models/{name}")
+    target = P.source("resnet50").cache_path
+    target.parent.mkdir(parents=True)
+    target.write_bytes(r50_bytes)
+    hashed = []
+    real = W.sha256_of
+    monkeypatch.setattr(W, "sha256_of", lambda p: hashed.append(p) or real(p))
+    assert P.fetch("resnet50") == target and P.fetch("resnet50") == target
+    assert hashed == [target]  # remembered by size and mtime
+    target.write_bytes(b"x" + r50_bytes[1:])  # changed in place: checked again, and refused
+    with pytest.raises(P.PretrainedError, match="is not the file its name promises"):
+        P.fetch("resnet50")
+    assert len(hashed) == 2
 
 
 def test_a_file_put_in_place_by_hand_is_found(tmp_path, monkeypatch):
@@ -123,6 +163,43 @@ def test_a_bad_download_leaves_nothing(weights_server, monkeypatch, fault):
         P.fetch("resnet50", progress=lambda d, t: None)
     folder = P.source("resnet50").cache_path.parent
     assert _no_partials(folder) == []
+
+
+@pytest.mark.parametrize("body", [b"<!DOCTYPE html><html><body>Sign in to the Wi-Fi</body></html>", "small_cnn"])
+def test_wrong_bytes_from_a_url_without_a_hash_are_not_kept(weights_server, monkeypatch, body):
+    """No hash in the name to check: the download must at least hold ResNet50 weights to be kept."""
+    if body == "small_cnn":
+        import io
+
+        buf = io.BytesIO()
+        torch.save(build_model("small_cnn", 3).state_dict(), buf)
+        body = buf.getvalue()
+    monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", weights_server.add("/models/resnet50.pth", body))
+    with pytest.raises(P.PretrainedError, match="is not a weights file|holds small_cnn weights, not resnet50"):
+        P.fetch("resnet50", progress=lambda d, t: None)
+    assert _no_partials(P.source("resnet50").cache_path.parent) == []
+
+
+@pytest.fixture
+def small_stall_limits(monkeypatch):
+    """A stall is fewer than 2000 bytes in 0.5 s here (the program's own limits are minutes-scale)."""
+    monkeypatch.setenv("GCAM_DESKTOP_STALL_BYTES", "2000")
+    monkeypatch.setenv("GCAM_DESKTOP_STALL_WINDOW_S", "0.5")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("trickle, why", [(0.01, "fewer than 2000 bytes in 0.5 s"), (30, "no data for 0.5 s")])
+def test_a_trickling_or_silent_server_is_a_stall_said_in_one_line(weights_server, small_stall_limits, monkeypatch,
+                                                                   trickle, why):
+    body = os.urandom(300_000)
+    url = weights_server.add(f"/models/{_hashed_name(body)}", body, trickle=trickle)
+    monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", url)
+    with pytest.raises(P.PretrainedError) as err:
+        P.fetch("resnet50", progress=lambda d, t: None)
+    message, src = str(err.value), P.source("resnet50")
+    assert f"download from {url} stalled after " in message and why in message and "nothing was kept" in message
+    assert f"put the file at {src.cache_path}" in message and "\n" not in message
+    assert _no_partials(src.cache_path.parent) == []
 
 
 def test_cancel_stops_the_download_and_keeps_nothing(weights_server, monkeypatch):
@@ -200,6 +277,28 @@ def test_timm_download_can_be_cancelled(weights_server, tmp_path, monkeypatch):
     with pytest.raises(P.DownloadCancelled):
         P.fetch("se_resnet50", progress=lambda done, total: cancel.set() if done > 100_000 else None, cancel=cancel)
     assert P.find_cached("se_resnet50") is None
+
+
+def _hub_leftovers():
+    root = P.hf_cache_dir()
+    return [p.name for p in root.rglob("*") if p.suffix in (".incomplete", ".tmp")] if root.is_dir() else []
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("trickle, why", [(0.01, "fewer than 2000 bytes in 0.5 s"), (30, "no data for 0.5 s")])
+def test_a_stalled_timm_download_ends_in_one_line_without_retries(weights_server, tmp_path, small_stall_limits,
+                                                                  monkeypatch, capfd, trickle, why):
+    data = _st_bytes(tmp_path)
+    _serve_hub(weights_server, data)
+    weights_server.routes["/timm/seresnet50.a1_in1k/resolve/main/model.safetensors"].trickle = trickle
+    monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
+    with pytest.raises(P.PretrainedError) as err:
+        P.fetch("se_resnet50", progress=lambda d, t: None)
+    message = str(err.value)
+    assert "model.safetensors stalled after " in message and why in message and "\n" not in message
+    assert "resume" not in capfd.readouterr().err  # huggingface_hub's retries neither run nor talk
+    assert weights_server.routes["/timm/seresnet50.a1_in1k/resolve/main/model.safetensors"].hits == 1
+    assert P.find_cached("se_resnet50") is None and _hub_leftovers() == []
 
 
 def test_default_layer_has_at_least_seven_cells():
