@@ -1,0 +1,1 @@
+"""Builders of damaged inputs for the tests, one module per kind of input."""
