@@ -62,6 +62,7 @@ class TrainingTab(QWidget):
         self.last: dict[str, str] = {}      # arch -> last checkpoint written
         self.events: list[dict] = []
         self._epoch_seconds: dict[str, list[float]] = {}
+        self._val_acc: dict[tuple[str, int], float | None] = {}  # (arch, epoch) -> validation accuracy
         self._plan: list[str] = []
         self._epochs_total = 0
         self._t_start = 0.0
@@ -293,6 +294,7 @@ class TrainingTab(QWidget):
         self.events.clear()
         self.duplicates.clear()
         self._epoch_seconds.clear()
+        self._val_acc.clear()
         self._plan, self._epochs_total = list(archs), epochs
         self._t_start = time.monotonic()
         self.error.hide()
@@ -361,11 +363,14 @@ class TrainingTab(QWidget):
         eta = format_duration(self._eta(arch, epoch, epochs))
         self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {eta}")
         self._set_cell(arch, 1, f"{epoch}/{epochs}")
+        self._val_acc[(arch, epoch)] = ev.get("val_acc")
         # The per-epoch numbers are in the trainer's own log lines (stderr) already.
 
     def _on_checkpoint(self, ev: dict, arch: str) -> None:
         self.last[arch] = ev.get("path", "")
         if ev.get("is_best"):
+            # best.pt holds the epoch with the best validation accuracy so far: the table says it now
+            self._set_cell(arch, 2, format_percent(self._val_acc.get((arch, int(ev.get("epoch") or 0)))))
             self._log(f"[{arch}] best so far \u2192 {ev.get('path')}")
 
     def _on_finished(self, ev: dict, arch: str) -> None:
