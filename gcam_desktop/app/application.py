@@ -25,10 +25,14 @@ def run(args, launch_clock: Callable[[], float]) -> int:
     app.setOrganizationName("gcam-desktop")
 
     from gcam_desktop.app.main_window import MainWindow
+    from gcam_desktop.app.common.settings import Settings
     from gcam_desktop.app.common.style import apply_style
 
     apply_style(app)
-    win = MainWindow(device=args.device)
+    settings = Settings.load()
+    if args.self_test:  # a smoke test runs the user's setup but changes none of it (--weights included)
+        settings = settings.scratch_copy()
+    win = MainWindow(settings, device=args.device)
     timings: dict[str, float] = {}
     self_test = None
     if args.self_test:

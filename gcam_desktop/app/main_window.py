@@ -36,7 +36,7 @@ from gcam_desktop.app.inference.messages import EngineInfo
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.common.lifecycle import track
 from gcam_desktop.app.common.qt_compat import install as install_qt_workarounds
-from gcam_desktop.app.common.settings import Settings, window_settings_path
+from gcam_desktop.app.common.settings import Settings
 from gcam_desktop.app.slots.slot_manager import SlotManager
 from gcam_desktop.app.common.style import icon
 from gcam_desktop.app.images.thumbnails import ThumbnailLoader
@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
         self._save_timer.start()  # coalesces a slider drag into one write
 
     def qsettings(self) -> QSettings:
-        return QSettings(str(window_settings_path()), QSettings.Format.IniFormat)
+        return QSettings(str(self.settings.window_path), QSettings.Format.IniFormat)
 
     def _restore_geometry(self) -> None:
         qs = self.qsettings()

@@ -80,3 +80,40 @@ def test_closing_during_training_asks_first(qtbot, make_window, tiny_set, tmp_pa
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert win.close()
     assert not tab.running()
+
+
+def test_a_scratch_copy_saves_elsewhere_and_leaves_the_file_and_window_state_alone(tmp_path):
+    path = tmp_path / "settings.json"
+    s = Settings.load(path)
+    s.controls["opacity"] = 0.2
+    s.save()
+    (tmp_path / "window.ini").write_text("[General]\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    scratch = s.scratch_copy()
+    assert scratch.data == s.data and scratch.window_path.read_text() == "[General]\n"
+    scratch.add_recent("recent_files", "/x/cat.png")
+    scratch.save()
+    scratch.window_path.write_text("[General]\ngeometry=1\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert not scratch.path.is_relative_to(tmp_path)
+
+
+def test_a_checkpoint_loaded_by_a_relative_path_is_remembered_absolute(make_window, load_slot, checkpoints,
+                                                                       monkeypatch):
+    win = make_window()
+    monkeypatch.chdir(checkpoints["a"].parent)
+    load_slot(win, "baseline", checkpoints["a"].name)
+    saved = json.loads(settings_path().read_text())
+    assert saved["slots"][0]["checkpoint"] == str(checkpoints["a"])
+    assert saved["recent_checkpoints"] == [str(checkpoints["a"])]
+
+
+def test_settings_import_neither_qt_nor_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, gcam_desktop.app.common.settings\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')]\n"
+            "print(bad); sys.exit(1 if bad else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -126,17 +126,40 @@ def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_
     assert code == 1 and "small_cnn" in report["reason"], report  # the wrong architecture is no pass
 
 
-def test_relative_weights_are_remembered_absolute_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
+def test_a_self_test_leaves_the_users_setup_as_it_was(tmp_path, checkpoints, tiny_set):
+    """--weights and the image run, but neither joins the user's slots or recent files, and the
+    offscreen window's geometry is not stored over the user's (issue 24)."""
     import shutil
 
     image = sorted(tiny_set.rglob("*.png"))[0]
     (tmp_path / "ck").mkdir()
     shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
+    config = tmp_path / "data" / "config"
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text(json.dumps({"slots": [  # remembered: another model
+        {"name": "baseline", "arch": "small_cnn", "checkpoint": str(checkpoints["b"]), "enabled": True}],
+        "recent_files": ["/pictures/cat.png"], "controls": {"opacity": 0.3}}, indent=1))
+    (config / "window.ini").write_text("[General]\nsplitter=@ByteArray(x)\n")
+    before = {p.name: p.read_bytes() for p in config.iterdir()}
     code, report, _ = _self_test(tmp_path, "--weights", "small_cnn=ck/model.pt", image)  # run in tmp_path
     assert code == 0, report
-    settings = json.loads((tmp_path / "data" / "config" / "settings.json").read_text())
-    remembered = [s["checkpoint"] for s in settings["slots"] if s["checkpoint"]]
-    assert remembered == [str(tmp_path / "ck" / "model.pt")]
+    assert [m["checkpoint"] for m in report["models"].values()] == [str(tmp_path / "ck" / "model.pt")]  # absolute
+    assert {p.name: p.read_bytes() for p in config.iterdir()} == before
+
+
+def test_remembered_weights_run_from_any_folder_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
+    import shutil
+
+    image = sorted(tiny_set.rglob("*.png"))[0]
+    (tmp_path / "ck").mkdir()
+    shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
+    remembered = [str(tmp_path / "ck" / "model.pt")]
+    config = tmp_path / "data" / "config"
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text(json.dumps({"slots": [
+        {"name": "baseline", "arch": "small_cnn", "checkpoint": remembered[0], "enabled": True},
+        {"name": "SE", "arch": "small_cnn", "checkpoint": None, "enabled": False},
+        {"name": "s_se", "arch": "small_cnn", "checkpoint": None, "enabled": False}]}))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     r = subprocess.run([sys.executable, "-m", "gcam_desktop.app", "--self-test", str(image)], env=_env(tmp_path),

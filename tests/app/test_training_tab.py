@@ -36,12 +36,16 @@ def test_defaults_are_the_papers_recipe(tab):
 
 def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
     fill_training_form(tab, tiny_set, tmp_path / "run", epochs=2)
+    best_cell = []  # "Best val acc" as each best checkpoint arrives, during the run
+    tab.process.event.connect(lambda ev: ev["event"] == "checkpoint" and ev["is_best"]
+                              and best_cell.append(tab.results.item(tab._row(ev["arch"]), 2).text()))
     with qtbot.waitSignal(tab.run_finished, timeout=180_000) as finished:
         assert tab.start()
         assert tab.running() and not tab.start_btn.isEnabled()
     assert finished.args == [0], tab.log_view.toPlainText()[-2000:]
     kinds = [e["event"] for e in tab.events]
     assert kinds[0] == "run_started" and kinds.count("epoch_end") == 2 and "finished" in kinds
+    assert best_cell and all(text.endswith(" %") for text in best_cell), best_cell
     for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
         assert tab.curves.points("small_cnn", key) == 2, key
     assert "epoch 2/2" in tab.log_view.toPlainText()
@@ -79,7 +83,8 @@ def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_tra
         tab.start()
     assert finished.args[0] != 0
     assert not tab.error.isHidden()
-    assert str(empty) in tab.error.text() or "image" in tab.error.text().lower()
+    text = tab.error.text()  # the trainer's own words, naming both empty class folders
+    assert "class folders with no images" in text and str(empty / "a") in text and str(empty / "b") in text, text
     assert tab.start_btn.isEnabled()        # the GUI stays usable
 
 
@@ -148,3 +153,35 @@ def test_processes_field_launches_ddp_and_the_log_shows_the_world_size(qtbot, ta
                   "class_names": ["a", "b"], "device": "cpu", "epochs": 1, "world_size": 2, "backend": "gloo",
                   "per_rank_batch": 16})
     assert "2 processes (gloo, 16 images each per step)" in tab.log_view.toPlainText()
+
+
+def _epoch(arch: str, epoch: int, val_acc: float | None) -> dict:
+    from training.events import make_event
+
+    return make_event("epoch_end", arch=arch, epoch=epoch, epochs=3, train_loss=1.0 / epoch, train_acc=0.5,
+                      val_loss=1.0, val_acc=val_acc, lr=1e-3, seconds=2.0, images_per_s=9.0)
+
+
+def test_best_val_acc_is_shown_as_the_trainer_finds_it(tab):
+    """During the run, not only at `finished`: each best checkpoint brings its epoch's accuracy."""
+    from training.events import check_event, make_event
+
+    events = [
+        {"event": "run_started", "arch": "resnet50", "epochs": 3, "sizes": {"train": 8, "val": 2, "test": 2},
+         "class_names": ["a", "b"], "device": "cpu", "start_epoch": 0},
+        _epoch("resnet50", 1, 0.5),
+        make_event("checkpoint", arch="resnet50", path="/runs/r/best.pt", epoch=1, is_best=True),
+        make_event("checkpoint", arch="resnet50", path="/runs/r/last.pt", epoch=1, is_best=False),
+        _epoch("resnet50", 2, 0.75),
+        make_event("checkpoint", arch="resnet50", path="/runs/r/best.pt", epoch=2, is_best=True),
+        _epoch("resnet50", 3, 0.625),   # worse: best.pt stays epoch 2's
+        make_event("checkpoint", arch="resnet50", path="/runs/r/last.pt", epoch=3, is_best=False),
+    ]
+    for ev in events[1:]:  # the events the trainer writes (run_started is checked by the real run)
+        assert check_event(ev) == [], (ev, check_event(ev))
+    cell = []
+    for ev in events:
+        tab.on_event(ev)
+        cell.append(tab.results.item(tab._row("resnet50"), 2).text())
+    assert cell == ["\u2014", "\u2014", "50.0 %", "50.0 %", "50.0 %", "75.0 %", "75.0 %", "75.0 %"]
+    assert "best so far" in tab.log_view.toPlainText()

@@ -2,8 +2,10 @@
 
 Window geometry and dock state go to QSettings (binary blobs Qt owns); everything a user
 would recognise (model slots, recent files, the controls' last values) lives here as JSON so
-it survives Qt upgrades and can be read or edited by hand. Unknown or damaged content falls
-back to defaults with a warning instead of stopping the program.
+it survives Qt upgrades and can be read or edited by hand. Each field's default, type and
+range come from the dataclass that owns it (ControlValues, TrainConfig, the ones below); a
+damaged field falls back to its default, the others are kept, and one warning names the file
+and the fields dropped instead of stopping the program.
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ import copy
 import json
 import logging
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcam_desktop.app.common.control_values import ControlValues
+from gcam_desktop.app.common.settings_schema import Spec, clean, defaults_of, specs_of
 from gcam_desktop.files import write_text
+from gcam_desktop.models.names import ARCHS
 from gcam_desktop.models.pretrained_refs import absolute_ref
 from gcam_desktop.paths import DEMO_ARCHS, user_config_dir
 from training.config import TrainConfig
@@ -26,41 +34,78 @@ SETTINGS_VERSION = 1
 MAX_RECENT = 10
 SLOT_NAMES = ("baseline", "SE", "s_se", "custom")
 SLOT_DEFAULT_ARCHS = (*DEMO_ARCHS, "resnet50")
-_RECIPE = TrainConfig()  # the Training tab starts from the trainer's defaults: the paper's recipe
+
+
+def _known_archs(archs) -> bool:
+    return all(a in ARCHS for a in archs) and len(set(archs)) == len(archs)
+
+
+@dataclass(frozen=True)
+class General:
+    """The settings' top level, beside the sections below."""
+
+    version: int = SETTINGS_VERSION
+    device: str = "auto"
+    recent_folders: list[str] = field(default_factory=list)
+    recent_files: list[str] = field(default_factory=list)
+    recent_checkpoints: list[str] = field(default_factory=list)
+    last_folder: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedSlot:
+    """One model slot as remembered (the slot manager keeps more while it runs)."""
+
+    name: str = ""
+    arch: str = field(default="resnet50", metadata={"valid": lambda v: v in ARCHS})
+    checkpoint: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingForm:
+    """What the Training tab remembers beyond the trainer's recipe (RECIPE_FIELDS)."""
+
+    data: str = ""
+    out: str = ""
+    archs: list[str] = field(default_factory=lambda: list(DEMO_ARCHS), metadata={"valid": _known_archs})
+    init: str = "scratch"             # or a checkpoint to start from
+    processes: int | None = field(default=None, metadata={"valid": lambda v: v is None or 1 <= v <= 64})
+    # processes None: not chosen, one per GPU the engine finds
+
+
+# The recipe the form shows: TrainConfig's fields, defaults (the paper's recipe) and checks.
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "input_size", "dedup", "allow_unvalidated_classes")
+
+
+def _recipe_accepts(name: str):
+    def accepts(value) -> bool:
+        try:
+            TrainConfig(**{name: value}).validate()
+        except (TypeError, ValueError):
+            return False
+        return True
+    return accepts
+
+
+GENERAL = specs_of(General)
+CONTROLS = specs_of(ControlValues)
+TRAINING = specs_of(TrainingForm) + specs_of(TrainConfig, only=RECIPE_FIELDS,
+                                              valid={n: _recipe_accepts(n) for n in RECIPE_FIELDS})
+SLOT = specs_of(SavedSlot)
+
+
+def _slot_specs(i: int) -> list[Spec]:
+    """SLOT with slot i's own name, architecture and on/off as defaults."""
+    own = {"name": SLOT_NAMES[i], "arch": SLOT_DEFAULT_ARCHS[i], "enabled": SLOT_NAMES[i] != "custom"}
+    return [Spec(s.name, own.get(s.name, s.default), s.check) for s in SLOT]
+
 
 DEFAULTS: dict[str, Any] = {
-    "version": SETTINGS_VERSION,
-    "slots": [
-        {"name": name, "arch": arch, "checkpoint": None, "enabled": name != "custom"}
-        for name, arch in zip(SLOT_NAMES, SLOT_DEFAULT_ARCHS)
-    ],
-    "device": "auto",
-    "recent_folders": [],
-    "recent_files": [],
-    "recent_checkpoints": [],
-    "last_folder": None,
-    "controls": {
-        "opacity": 0.5,
-        "colormap": "jet",
-        "method": "gradcam",
-        "layer": "",            # "" = each model's default layer
-        "target": -1,           # -1 = each model's own prediction
-        "normalization": "per_map",
-        "diff_a": 0,
-        "diff_b": 1,
-        "show_diff": False,
-    },
-    "training": {
-        "data": "",
-        "out": "",
-        "archs": list(DEMO_ARCHS),
-        "epochs": _RECIPE.epochs,
-        "batch_size": _RECIPE.batch_size,
-        "lr": _RECIPE.lr,
-        "input_size": _RECIPE.input_size,
-        "init": "scratch",
-        "dedup": _RECIPE.dedup,
-    },
+    **defaults_of(GENERAL),
+    "slots": [defaults_of(_slot_specs(i)) for i in range(len(SLOT_NAMES))],
+    "controls": defaults_of(CONTROLS),
+    "training": defaults_of(TRAINING),
 }
 
 
@@ -73,22 +118,36 @@ def window_settings_path() -> Path:
     return user_config_dir() / "window.ini"
 
 
-def _merge(defaults: Any, loaded: Any) -> Any:
-    """Loaded values over defaults, keeping the defaults' types and keys."""
-    if isinstance(defaults, dict):
-        if not isinstance(loaded, dict):
-            return copy.deepcopy(defaults)
-        out = copy.deepcopy(defaults)
-        for key, value in loaded.items():
-            out[key] = _merge(defaults[key], value) if key in defaults else value
-        return out
-    if defaults is None or loaded is None:
-        return loaded
-    if isinstance(defaults, bool) != isinstance(loaded, bool):
-        return defaults
-    if isinstance(defaults, (int, float)) and isinstance(loaded, (int, float)):
-        return type(defaults)(loaded) if isinstance(defaults, float) else loaded
-    return loaded if isinstance(loaded, type(defaults)) else copy.deepcopy(defaults)
+def validated(loaded: dict) -> tuple[dict[str, Any], list[str]]:
+    """Loaded settings with every damaged field replaced by its default, and the fields dropped."""
+    data, dropped = clean(GENERAL, loaded, "")
+    for key, specs in (("controls", CONTROLS), ("training", TRAINING)):
+        if key in loaded:
+            data[key], bad = clean(specs, loaded[key], key)
+            dropped += bad
+        else:
+            data[key] = defaults_of(specs)
+    data["slots"], bad = _slots(loaded.get("slots"))
+    return data, dropped + bad
+
+
+def _slots(given: Any) -> tuple[list[dict], list[str]]:
+    """One entry per slot, by position (as the slot manager saves them); names are fixed."""
+    if given is None:
+        return copy.deepcopy(DEFAULTS["slots"]), []
+    dropped = [] if isinstance(given, list) else ["slots"]
+    given = given if isinstance(given, list) else []
+    out = []
+    for i, name in enumerate(SLOT_NAMES):
+        if i < len(given) and isinstance(given[i], dict):
+            slot, bad = clean(_slot_specs(i), given[i], f"slots[{i}]")
+            dropped += bad
+        else:
+            slot = defaults_of(_slot_specs(i))
+            dropped += [f"slots[{i}]"] if i < len(given) else []
+        slot["name"] = name
+        out.append(slot)
+    return out, dropped
 
 
 class Settings:
@@ -96,8 +155,11 @@ class Settings:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else settings_path()
+        # QSettings (geometry, splitters) beside the JSON; the default file for the default JSON.
+        self.window_path = self.path.with_name("window.ini") if path else window_settings_path()
         self.data: dict[str, Any] = copy.deepcopy(DEFAULTS)
         self.warning: str | None = None
+        self._scratch: tempfile.TemporaryDirectory | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Settings":
@@ -112,18 +174,23 @@ class Settings:
             self.warning = f"{self.path}: unreadable settings ({exc}); using defaults"
             log.warning(self.warning)
             return self
-        self.data = _merge(DEFAULTS, loaded)
-        self._fix_slots()
+        self.data, dropped = validated(loaded)
+        if dropped:
+            self.warning = f"{self.path}: damaged settings ignored, defaults used for {', '.join(dropped)}"
+            log.warning(self.warning)
         return self
 
-    def _fix_slots(self) -> None:
-        slots = self.data.get("slots")
-        fixed = []
-        for i, default in enumerate(DEFAULTS["slots"]):
-            given = slots[i] if isinstance(slots, list) and i < len(slots) and isinstance(slots[i], dict) else {}
-            fixed.append(_merge(default, given))
-            fixed[-1]["name"] = default["name"]
-        self.data["slots"] = fixed
+    def scratch_copy(self) -> "Settings":
+        """The same values saved to a throwaway folder (removed with the copy), so a smoke test
+        runs the user's setup without changing it (the JSON and the window's QSettings)."""
+        scratch = tempfile.TemporaryDirectory(prefix="gcam-desktop-settings-")
+        copy_ = Settings(Path(scratch.name) / "settings.json")
+        copy_.data = copy.deepcopy(self.data)
+        copy_.warning = self.warning
+        if self.window_path.exists():
+            shutil.copyfile(self.window_path, copy_.window_path)
+        copy_._scratch = scratch
+        return copy_
 
     def save(self) -> None:
         try:

@@ -3,37 +3,17 @@ map, opacity, and the difference view's pair of panels with their agreement scor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
+from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
-from gcam_desktop.app.inference.messages import OWN_PREDICTION
 
-NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
-
-
-@dataclass(frozen=True)
-class ControlValues:
-    """What the shared controls say now (saved as the settings' "controls" by `asdict`)."""
-
-    opacity: float
-    colormap: str | None
-    method: str | None
-    layer: str                  # "" = each model's default layer
-    target: int | str           # OWN_PREDICTION = each model's own prediction, else a class name
-    normalization: str | None
-    diff_a: str | None          # the two slots the difference panel compares
-    diff_b: str | None
-    show_diff: bool
-
-    def asdict(self) -> dict:
-        return asdict(self)
+__all__ = ["Controls", "ControlValues", "NORMALISATIONS"]
 
 
 def _combo(min_chars: int = 10) -> QComboBox:
@@ -179,7 +159,9 @@ class Controls(QWidget):
         """Every class any loaded model knows, by name (models may know different classes)."""
         want = self.target.currentData() if self.target.count() else self._wanted.get("target", OWN_PREDICTION)
         items = [("Own prediction", OWN_PREDICTION)] + [(n, n) for n in names]
-        _refill(self.target, items, want if isinstance(want, str) and want in names else OWN_PREDICTION)
+        if isinstance(want, str) and not names:
+            items.append((want, want))  # no model yet to say otherwise: keep the remembered class
+        _refill(self.target, items, want if isinstance(want, str) and (want in names or not names) else OWN_PREDICTION)
 
     def set_diff_choices(self, panels: list[tuple[str, str]]) -> None:
         a = self.diff_a.currentData() or self._wanted.get("diff_a")

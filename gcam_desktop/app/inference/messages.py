@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-_ids = itertools.count(1)
+from gcam_desktop.app.common.control_values import OWN_PREDICTION  # the settings remember it too
 
-OWN_PREDICTION = -1
+_ids = itertools.count(1)
 
 
 def image_key(path: str) -> tuple[str, int, int]:

@@ -28,8 +28,9 @@ class TrainingCurves(QWidget):
         if self.loss is not None:
             return
         from gcam_desktop.app.common.pg_setup import pg
+        from gcam_desktop.app.training.log_axis import LogAxis
 
-        self.loss = pg.PlotWidget(title="Loss")
+        self.loss = pg.PlotWidget(title="Loss", axisItems={"left": LogAxis("left")})
         self.acc = pg.PlotWidget(title="Accuracy")
         self.acc.setToolTip("Solid: running accuracy over each epoch's training batches in train mode "
                             "(augmented, batch-norm statistics of each batch); on tiny data it flatters the "

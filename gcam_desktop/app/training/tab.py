@@ -62,6 +62,7 @@ class TrainingTab(QWidget):
         self.last: dict[str, str] = {}      # arch -> last checkpoint written
         self.events: list[dict] = []
         self._epoch_seconds: dict[str, list[float]] = {}
+        self._val_acc: dict[tuple[str, int], float | None] = {}  # (arch, epoch) -> validation accuracy
         self._plan: list[str] = []
         self._epochs_total = 0
         self._t_start = 0.0
@@ -70,85 +71,86 @@ class TrainingTab(QWidget):
 
     # -- form -----------------------------------------------------------------------------
     def _build(self) -> None:
-        t = self.settings["training"]
-        self.data = QLineEdit(t.get("data", ""))
-        self.data.setPlaceholderText("a folder with one sub-folder per class (ImageFolder layout)")
-        self.out = QLineEdit(t.get("out", ""))
-        self.out.setPlaceholderText(f"new folder under {runs_dir()}")
-        self.init = QLineEdit(t.get("init", "") if t.get("init") not in ("scratch", None) else "")
-        self.init.setPlaceholderText("from scratch (the paper); or a checkpoint to start from")
-        self.arch_boxes = {}
-        archs = QHBoxLayout()
-        for a in TRAIN_ARCHS:
-            box = QCheckBox(arch_label(a))
-            box.setChecked(a in t.get("archs", DEMO_ARCHS))
-            self.arch_boxes[a] = box
-            archs.addWidget(box)
-        archs.addStretch(1)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10_000)
-        self.epochs.setValue(int(t.get("epochs", PAPER.epochs)))
-        self.batch = QSpinBox()
-        self.batch.setRange(2, 4096)
-        self.batch.setValue(int(t.get("batch_size", PAPER.batch_size)))
+        t = self.settings["training"]  # validated against its types and ranges by Settings
+        self._build_fields(t)
+        setup = QGroupBox("Run")
+        sv = QVBoxLayout(setup)
+        sv.addLayout(self._form_layout())
+        sv.addLayout(self._run_controls())
+        sv.addWidget(self.duplicates)
+        sv.addWidget(self.note)
+        sv.addWidget(self.error)
+        self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
+                              self.paper, self.dedup, self.unvalidated, self.processes,
+                              *self.arch_boxes.values()]
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(setup)
+        layout.addWidget(self._results_area(), 1)
+
+    def _build_fields(self, t: dict) -> None:
+        self.data = _line(t["data"], "a folder with one sub-folder per class (ImageFolder layout)")
+        self.out = _line(t["out"], f"new folder under {runs_dir()}")
+        self.init = _line("" if t["init"] == "scratch" else t["init"],
+                          "from scratch (the paper); or a checkpoint to start from")
+        self.arch_boxes = {a: QCheckBox(arch_label(a)) for a in TRAIN_ARCHS}
+        for a, box in self.arch_boxes.items():
+            box.setChecked(a in t["archs"])
+        self.epochs = _spin(1, 10_000, t["epochs"])
+        self.batch = _spin(2, 4096, t["batch_size"])
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(6)
         self.lr.setRange(1e-6, 10.0)
         self.lr.setSingleStep(1e-4)
-        self.lr.setValue(float(t.get("lr", PAPER.lr)))
-        self.size = QSpinBox()
-        self.size.setRange(16, 1024)
-        self.size.setSingleStep(16)
-        self.size.setValue(int(t.get("input_size", PAPER.input_size)))
-        # One trainer process per GPU (DDP under torch.distributed.run); the global batch is split
-        # among them. Defaults to 1 until the engine reports several GPUs (set_gpu_count).
-        self.processes = QSpinBox()
-        self.processes.setRange(1, 64)
-        self.processes.setValue(int(t.get("processes", 1)))
-        self.processes.setToolTip("Training processes, one per GPU (torch.distributed, DDP). The batch "
-                                  "above is the global batch: each process takes its share.")
-        self._processes_chosen = "processes" in t
-        self.processes.valueChanged.connect(lambda _v: setattr(self, "_processes_chosen", True))
-        paper = QPushButton("Paper's recipe")
-        paper.setToolTip(f"Input {PAPER.input_size}, batch {PAPER.batch_size}, {PAPER.optimizer.capitalize()} "
-                         f"lr {PAPER.lr:g}, {PAPER.epochs} epochs, from scratch"
-                         + (", flips" if PAPER.hflip else ""))
-        paper.clicked.connect(self.use_paper_recipe)
-
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Data set", with_browse(self.data, self._pick_data))
-        form.addRow("Architectures", archs)
-        recipe = QHBoxLayout()
-        for label, w in (("Epochs", self.epochs), ("Batch", self.batch), ("LR", self.lr), ("Input", self.size)):
-            recipe.addWidget(QLabel(label))
-            recipe.addWidget(w)
-        recipe.addWidget(paper)
-        recipe.addStretch(1)
-        form.addRow("Recipe", recipe)
-        form.addRow("Start from", with_browse(self.init, self._pick_init))
-        form.addRow("Output", with_browse(self.out, self._pick_out))
-        procs = QHBoxLayout()
-        procs.addWidget(self.processes)
-        procs.addWidget(QLabel("one per GPU; more than 1 runs DDP"))
-        procs.addStretch(1)
-        form.addRow("Processes", procs)
+        self.lr.setValue(float(t["lr"]))
+        self.size = _spin(16, 1024, t["input_size"], step=16)
+        self._build_processes(t["processes"])
+        self.paper = QPushButton("Paper's recipe")
+        self.paper.setToolTip(f"Input {PAPER.input_size}, batch {PAPER.batch_size}, {PAPER.optimizer.capitalize()} "
+                              f"lr {PAPER.lr:g}, {PAPER.epochs} epochs, from scratch"
+                              + (", flips" if PAPER.hflip else ""))
+        self.paper.clicked.connect(self.use_paper_recipe)
         self.dedup = QCheckBox(DEDUP_LABEL)
         self.dedup.setToolTip("Near-duplicates across splits are always counted before training; this also "
                               "removes the copies (the split stays stratified and seeded)")
-        self.dedup.setChecked(bool(t.get("dedup", False)))
-        form.addRow("Duplicates", self.dedup)
+        self.dedup.setChecked(t["dedup"])
         # The trainer refuses classes too small to lend an image to validation; this is the
         # user insisting (its accuracy then goes unmeasured, and the log says so).
         self.unvalidated = QCheckBox(UNVALIDATED_LABEL)
         self.unvalidated.setToolTip("Off: the trainer refuses a data set in which a class is too small to set "
                                     "one image aside for validation, naming the class and the minimum. On: it "
                                     "trains anyway and warns; that class's accuracy is then never measured.")
-        self.unvalidated.setChecked(bool(t.get("allow_unvalidated_classes", False)))
-        form.addRow("Validation", self.unvalidated)
+        self.unvalidated.setChecked(t["allow_unvalidated_classes"])
         self.duplicates = DuplicatesRow()
         self.duplicates.open_pair.connect(self.open_images)
 
+    def _build_processes(self, chosen: int | None) -> None:
+        """One trainer process per GPU (DDP under torch.distributed.run); the global batch is split
+        among them. 1 until the engine reports several GPUs (set_gpu_count), unless chosen."""
+        self.processes = _spin(1, 64, chosen or 1)
+        self.processes.setToolTip("Training processes, one per GPU (torch.distributed, DDP). The batch "
+                                  "above is the global batch: each process takes its share.")
+        self._processes_chosen = chosen is not None
+        self.processes.valueChanged.connect(lambda _v: setattr(self, "_processes_chosen", True))
+
+    def _form_layout(self) -> QFormLayout:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Data set", with_browse(self.data, self._pick_data))
+        form.addRow("Architectures", _row(*self.arch_boxes.values()))
+        recipe = []
+        for label, w in (("Epochs", self.epochs), ("Batch", self.batch), ("LR", self.lr), ("Input", self.size)):
+            recipe += [QLabel(label), w]
+        form.addRow("Recipe", _row(*recipe, self.paper))
+        form.addRow("Start from", with_browse(self.init, self._pick_init))
+        form.addRow("Output", with_browse(self.out, self._pick_out))
+        form.addRow("Processes", _row(self.processes, QLabel("one per GPU; more than 1 runs DDP")))
+        form.addRow("Duplicates", self.dedup)
+        form.addRow("Validation", self.unvalidated)
+        return form
+
+    def _run_controls(self) -> QHBoxLayout:
+        """Start, Stop, the progress bar and the state; the banners shown below the form."""
         self.start_btn = QPushButton("Start training")
         self.start_btn.setObjectName("primary")
         self.start_btn.clicked.connect(self.start)
@@ -159,32 +161,18 @@ class TrainingTab(QWidget):
         self.progress.setTextVisible(True)
         self.state = QLabel("Idle")
         self.state.setObjectName("trainState")
-        self.error = QLabel()
-        self.error.setObjectName("errorBanner")
-        self.error.setWordWrap(True)
+        self.error = _banner("errorBanner")
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.hide()
-        self.note = QLabel()
-        self.note.setObjectName("infoBanner")
-        self.note.setWordWrap(True)
-        self.note.hide()
+        self.note = _banner("infoBanner")
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_btn)
         buttons.addWidget(self.stop_btn)
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.state, 1)
+        return buttons
 
-        setup = QGroupBox("Run")
-        sv = QVBoxLayout(setup)
-        sv.addLayout(form)
-        sv.addLayout(buttons)
-        sv.addWidget(self.duplicates)
-        sv.addWidget(self.note)
-        sv.addWidget(self.error)
-        self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
-                              paper, self.dedup, self.unvalidated, self.processes,
-                              *self.arch_boxes.values()]
-
+    def _results_area(self) -> QSplitter:
+        """The curves above; the results table and the trainer's log below."""
         self.curves = TrainingCurves()
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(["Architecture", "Epoch", "Best val acc", "Test acc", ""])
@@ -198,7 +186,6 @@ class TrainingTab(QWidget):
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.log_view.setPlaceholderText("The trainer's messages appear here.")
-
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(self.results)
         lower.addWidget(self.log_view)
@@ -207,10 +194,7 @@ class TrainingTab(QWidget):
         main.addWidget(self.curves)
         main.addWidget(lower)
         main.setSizes([380, 200])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(setup)
-        layout.addWidget(main, 1)
+        return main
 
     def use_paper_recipe(self) -> None:
         self.epochs.setValue(PAPER.epochs)
@@ -244,7 +228,7 @@ class TrainingTab(QWidget):
             "data": self.data.text().strip(), "out": self.out.text().strip(), "archs": self.archs(),
             "epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
             "input_size": self.size.value(), "init": self.init.text().strip() or "scratch",
-            **({"processes": self.processes.value()} if self._processes_chosen else {}),
+            "processes": self.processes.value() if self._processes_chosen else None,
             "dedup": self.dedup.isChecked(),
             "allow_unvalidated_classes": self.unvalidated.isChecked(),
         }
@@ -310,6 +294,7 @@ class TrainingTab(QWidget):
         self.events.clear()
         self.duplicates.clear()
         self._epoch_seconds.clear()
+        self._val_acc.clear()
         self._plan, self._epochs_total = list(archs), epochs
         self._t_start = time.monotonic()
         self.error.hide()
@@ -331,6 +316,7 @@ class TrainingTab(QWidget):
             self.process.stop()
 
     def shutdown(self) -> None:
+        self._remember()  # the form as left, shown again next time
         self.process.shutdown()
 
     def _set_running(self, on: bool) -> None:
@@ -377,11 +363,14 @@ class TrainingTab(QWidget):
         eta = format_duration(self._eta(arch, epoch, epochs))
         self.state.setText(f"{arch_label(arch)} epoch {epoch}/{epochs} \u00b7 ETA {eta}")
         self._set_cell(arch, 1, f"{epoch}/{epochs}")
+        self._val_acc[(arch, epoch)] = ev.get("val_acc")
         # The per-epoch numbers are in the trainer's own log lines (stderr) already.
 
     def _on_checkpoint(self, ev: dict, arch: str) -> None:
         self.last[arch] = ev.get("path", "")
         if ev.get("is_best"):
+            # best.pt holds the epoch with the best validation accuracy so far: the table says it now
+            self._set_cell(arch, 2, format_percent(self._val_acc.get((arch, int(ev.get("epoch") or 0)))))
             self._log(f"[{arch}] best so far \u2192 {ev.get('path')}")
 
     def _on_finished(self, ev: dict, arch: str) -> None:
@@ -490,3 +479,34 @@ class TrainingTab(QWidget):
         self._log(f"ERROR: {text}")
         self.message.emit(text.splitlines()[0], 15000)
 
+
+
+def _line(text: str, placeholder: str) -> QLineEdit:
+    edit = QLineEdit(text)
+    edit.setPlaceholderText(placeholder)
+    return edit
+
+
+def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    return spin
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    row.addStretch(1)
+    return row
+
+
+def _banner(name: str) -> QLabel:
+    """A word-wrapped message line, hidden until there is something to say."""
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.hide()
+    return label
