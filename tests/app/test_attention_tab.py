@@ -58,7 +58,7 @@ def test_attention_tab_shows_each_stage_of_both_models_from_the_cached_results(q
     assert len(view.cells[("layer3", s_se)]["curves"]) == 1    # one shared gate per stage
     assert view.cells[("layer4", s_se)]["gates"] == ["layer4"]
     assert "mean" in view.cells[("layer2", se)]["text"].text()
-    assert "layer3.0 vs" in view.distances["layer3"].text()
+    assert [lab.text() for lab in view.distances["layer3"]][0].startswith("layer3.0 vs layer3: ")
     assert view.figures["models"][s_se]["gates"]["layer3"]["channels"] == 1024
     # the gates are the engine's for this image
     res = win.explanations.results["s_se"]
@@ -120,7 +120,7 @@ def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path)
     off = off_channel("s_se")
     qtbot.waitUntil(lambda: off in win.explanations.results and win.explanations.results[off].ok,
                     timeout=60_000)
-    npz, side = export_raw_maps(win, tmp_path / "img_maps.npz")
+    npz, side = export_raw_maps(win.export_source, tmp_path / "img_maps.npz")
     assert json.loads(side.read_text())["panels"][off]["attention"] == "off"
     with np.load(tmp_path / "img_gates.npz") as gates:
         assert "s_se-ResNet50/layer3" in gates.files and "SE-ResNet50/layer3.5" in gates.files
@@ -130,5 +130,5 @@ def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path)
     assert figures["models"]["SE-ResNet50"]["gates"]["layer1.0"]["channels"] == 256
     assert set(figures["stages"]) == {"layer1", "layer2", "layer3", "layer4"}
     assert figures["attention_off"]["s_se-ResNet50"].startswith("top-1")
-    png = export_comparison(win, tmp_path / "cmp.png")
+    png = export_comparison(win.export_source, tmp_path / "cmp.png")
     assert png.exists()
