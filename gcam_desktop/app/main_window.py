@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
     def _after_first_paint(self) -> None:
         """The image views need pyqtgraph (half a second to import): they join the window
         right after it has painted, while the engine's thread imports torch."""
+        if self._closing:
+            return   # shut down within that turn of the event loop: nothing to add to
         self.view.attach_canvases()
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
         self.quality = features.install_quality_tab(self)

@@ -26,7 +26,9 @@ def fit_to_screen(widget: QWidget, size: QSize | None = None) -> None:
     frame = frame_extra(widget)
     want = size or widget.size()
     room = QSize(max(1, area.width() - frame.width()), max(1, area.height() - frame.height()))
-    widget.resize(want.boundedTo(room).expandedTo(widget.minimumSize()))
+    # Never below what the layout needs: the window would grow to it when shown, off centre.
+    least = widget.minimumSize().expandedTo(widget.minimumSizeHint())
+    widget.resize(want.boundedTo(room).expandedTo(least))
     outer = QRect(0, 0, widget.width() + frame.width(), widget.height() + frame.height())
     outer.moveCenter(area.center())
     widget.move(outer.topLeft())   # move() places the frame's top left corner

@@ -132,3 +132,43 @@ def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path)
     assert figures["attention_off"]["s_se-ResNet50"].startswith("top-1")
     png = export_comparison(win.export_source, tmp_path / "cmp.png")
     assert png.exists()
+
+
+def drawn_tick_labels(axis) -> list[str]:
+    """The tick labels pyqtgraph draws on `axis` at its present size (it leaves out those that
+    would stick out of the axis or crowd it)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(max(1, int(axis.width())), max(1, int(axis.height())), QImage.Format.Format_ARGB32)
+    p = QPainter(img)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(p)
+    finally:
+        p.end()
+    return [t[2] for t in texts]
+
+
+def test_histograms_have_labelled_axes_and_distances_read_whole_at_1024(qtbot, win):
+    """The histograms once showed no y values and only "0.5" under the x axis; the "how far
+    apart" column wrapped mid-name ("s_se-" / "ResNet50")."""
+    win.resize(1024, 700)
+    win.tabs.setCurrentWidget(win.attention)
+    view = win.attention.view
+    qtbot.waitUntil(lambda: len(view.cells) == 8 and win.width() == 1024, timeout=10_000)
+    qtbot.wait(100)
+    for (stage, label), cell in view.cells.items():
+        plot = cell["plot"]
+        x = drawn_tick_labels(plot.getAxis("bottom"))
+        assert {"0", "0.5", "1"} <= set(x) and len(x) >= 3, (stage, label, x)
+        y = drawn_tick_labels(plot.getAxis("left"))
+        assert len(y) >= 2 and all(t.endswith("%") for t in y), (stage, label, y)
+        # the y axis reaches the tallest bar: the share of channels is read off it
+        tallest = max(float(c.yData.max()) for c in cell["curves"])
+        assert plot.getViewBox().viewRange()[1][1] >= tallest
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        (line,) = view.distances[stage]
+        assert not line.wordWrap() and line.isVisible()
+        assert line.fontMetrics().horizontalAdvance(line.shown_text()) <= line.width()
+        # the whole text shows (else it would end in "…" with the whole in the tooltip)
+        assert not line.is_elided(), (line.shown_text(), line.width())
+        assert "SE-ResNet50" in line.toolTip() and "s_se-ResNet50" in line.toolTip()
