@@ -1,6 +1,6 @@
 """The features that join the window, each handed only what it needs (never the window): the
 Training, Quality and Attention tabs, the Similar strip, and the exports. Everything a feature
-hears of (image changed, results in, closing) is connected here; docs/adr/0018."""
+hears of (image changed, results in, closing) is connected here; docs/adr/0018w."""
 
 from __future__ import annotations
 
