@@ -58,7 +58,7 @@ def test_attention_tab_shows_each_stage_of_both_models_from_the_cached_results(q
     assert len(view.cells[("layer3", s_se)]["curves"]) == 1    # one shared gate per stage
     assert view.cells[("layer4", s_se)]["gates"] == ["layer4"]
     assert "mean" in view.cells[("layer2", se)]["text"].text()
-    assert "layer3.0 vs" in view.distances["layer3"].text()
+    assert [lab.text() for lab in view.distances["layer3"]][0].startswith("layer3.0 vs layer3: ")
     assert view.figures["models"][s_se]["gates"]["layer3"]["channels"] == 1024
     # the gates are the engine's for this image
     res = win.explanations.results["s_se"]
@@ -120,7 +120,7 @@ def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path)
     off = off_channel("s_se")
     qtbot.waitUntil(lambda: off in win.explanations.results and win.explanations.results[off].ok,
                     timeout=60_000)
-    npz, side = export_raw_maps(win, tmp_path / "img_maps.npz")
+    npz, side = export_raw_maps(win.export_source, tmp_path / "img_maps.npz")
     assert json.loads(side.read_text())["panels"][off]["attention"] == "off"
     with np.load(tmp_path / "img_gates.npz") as gates:
         assert "s_se-ResNet50/layer3" in gates.files and "SE-ResNet50/layer3.5" in gates.files
@@ -130,5 +130,45 @@ def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path)
     assert figures["models"]["SE-ResNet50"]["gates"]["layer1.0"]["channels"] == 256
     assert set(figures["stages"]) == {"layer1", "layer2", "layer3", "layer4"}
     assert figures["attention_off"]["s_se-ResNet50"].startswith("top-1")
-    png = export_comparison(win, tmp_path / "cmp.png")
+    png = export_comparison(win.export_source, tmp_path / "cmp.png")
     assert png.exists()
+
+
+def drawn_tick_labels(axis) -> list[str]:
+    """The tick labels pyqtgraph draws on `axis` at its present size (it leaves out those that
+    would stick out of the axis or crowd it)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(max(1, int(axis.width())), max(1, int(axis.height())), QImage.Format.Format_ARGB32)
+    p = QPainter(img)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(p)
+    finally:
+        p.end()
+    return [t[2] for t in texts]
+
+
+def test_histograms_have_labelled_axes_and_distances_read_whole_at_1024(qtbot, win):
+    """The histograms once showed no y values and only "0.5" under the x axis; the "how far
+    apart" column wrapped mid-name ("s_se-" / "ResNet50")."""
+    win.resize(1024, 700)
+    win.tabs.setCurrentWidget(win.attention)
+    view = win.attention.view
+    qtbot.waitUntil(lambda: len(view.cells) == 8 and win.width() == 1024, timeout=10_000)
+    qtbot.wait(100)
+    for (stage, label), cell in view.cells.items():
+        plot = cell["plot"]
+        x = drawn_tick_labels(plot.getAxis("bottom"))
+        assert {"0", "0.5", "1"} <= set(x) and len(x) >= 3, (stage, label, x)
+        y = drawn_tick_labels(plot.getAxis("left"))
+        assert len(y) >= 2 and all(t.endswith("%") for t in y), (stage, label, y)
+        # the y axis reaches the tallest bar: the share of channels is read off it
+        tallest = max(float(c.yData.max()) for c in cell["curves"])
+        assert plot.getViewBox().viewRange()[1][1] >= tallest
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        (line,) = view.distances[stage]
+        assert not line.wordWrap() and line.isVisible()
+        assert line.fontMetrics().horizontalAdvance(line.shown_text()) <= line.width()
+        # the whole text shows (else it would end in "…" with the whole in the tooltip)
+        assert not line.is_elided(), (line.shown_text(), line.width())
+        assert "SE-ResNet50" in line.toolTip() and "s_se-ResNet50" in line.toolTip()

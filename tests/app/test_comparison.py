@@ -144,11 +144,11 @@ def test_zoom_is_shared_by_all_panels(qtbot, win):
 def test_export_png_and_raw_maps(qtbot, win, tmp_path):
     from gcam_desktop.app.export.comparison import export_comparison, export_raw_maps
 
-    png = export_comparison(win, tmp_path / "out" / "cmp.png")
+    png = export_comparison(win.export_source, tmp_path / "out" / "cmp.png")
     img = Image.open(png)
     h, w = win.view.original.image.shape[:2]
     assert img.width > 4 * w and img.height > h            # four tiles side by side, captions above
-    npz, side = export_raw_maps(win, tmp_path / "out" / "maps")
+    npz, side = export_raw_maps(win.export_source, tmp_path / "out" / "maps")
     arrays = np.load(npz)
     meta = json.loads(side.read_text())
     assert set(meta["panels"]) == {"baseline", "SE", "s_se"}
@@ -158,9 +158,9 @@ def test_export_png_and_raw_maps(qtbot, win, tmp_path):
 
 
 def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, tiny_set, tmp_path):
-    from gcam_desktop.app.export.batch import BatchExportDialog
+    from gcam_desktop.app.window_features import batch_export_dialog
 
-    dlg = BatchExportDialog(win)
+    dlg = batch_export_dialog(win)
     qtbot.addWidget(dlg)
     dlg.source.setText(str(tiny_set))
     dlg.out.setText(str(tmp_path / "export"))

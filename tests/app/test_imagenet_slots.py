@@ -92,7 +92,7 @@ def test_imagenet_and_a_six_class_model_side_by_side(qtbot, make_window, load_sl
 
     from gcam_desktop.app.export.comparison import export_raw_maps
 
-    _, side = export_raw_maps(win, tmp_path / "maps")
+    _, side = export_raw_maps(win.export_source, tmp_path / "maps")
     panels = json.loads(side.read_text(encoding="utf-8"))["panels"]
     assert panels["baseline"]["target_name"] in names and panels["SE"]["target_name"] in SHAPES
     assert all(t["class"] in names for t in panels["baseline"]["top5"])

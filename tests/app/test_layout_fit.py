@@ -158,7 +158,7 @@ def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, s
 
     win = small_win
     c = win.controls
-    plain = Image.open(export_comparison(win, tmp_path / "plain.png"))
+    plain = Image.open(export_comparison(win.export_source, tmp_path / "plain.png"))
     c.diff_a.setCurrentIndex(c.diff_a.findData("baseline"))
     c.diff_b.setCurrentIndex(c.diff_b.findData("s_se"))
     c.show_diff.setChecked(True)
@@ -167,7 +167,7 @@ def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, s
     assert lo == pytest.approx(-hi) and 0 < hi <= 1  # symmetric, and fitted to the differences
     bar = win.view.diff_colorbar
     assert (bar.lo, bar.hi) == (lo, hi) and bar.isVisible()
-    sheet = Image.open(export_comparison(win, tmp_path / "with_diff.png"))
+    sheet = Image.open(export_comparison(win.export_source, tmp_path / "with_diff.png"))
     assert sheet.height == plain.height
     tile = (plain.width - 10) // 4 - 10  # four tiles (original + 3 panels), 10 px apart
     assert sheet.width == plain.width + tile + 10  # one more: the difference

@@ -81,7 +81,7 @@ def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, 
     assert panel.map is not None and len(panel.predictions.rows) == min(5, 3)
 
 
-def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints):
+def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints, tiny_set):
     before = win.slots.states["baseline"].info
     # (A checkpoint of other classes is no longer refused: slots hold any class sets, see
     # test_imagenet_slots.py.)
@@ -93,8 +93,14 @@ def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, ch
         assert str(bad) in message and words in message, message
         card = win.slots.cards[slot]
         assert card.message.isVisible() and message in card.message.text()
-    assert win.slots.states["baseline"].info is before          # kept what it had
-    assert win.slots.states["baseline"].info.token in {k[1] for k in [("", before.token)]}
+    assert win.slots.states["baseline"].info is before          # the card kept what it had ...
+    assert win.service.models["baseline"].token == before.token   # ... and so did the service
+    # ... and the worker: a request for the kept model's token is explained, not dropped as
+    # "the model of this panel changed" (what a half-done load that replaced it would answer).
+    with qtbot.waitSignal(win.service.worker.result, timeout=30_000) as answered:
+        assert win.service.request(_req(win, "baseline", sorted(tiny_set.rglob("*.png"))[0])) is None
+    res = answered.args[0]
+    assert res.request.model_token == before.token and res.ok and not res.stale, res.error
 
 
 def test_wrong_architecture_is_refused_with_the_loaders_message(qtbot, win, checkpoints):

@@ -11,14 +11,21 @@ explanations (recorded on the way, cached with the maps); the plots are made whe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from gcam_desktop.app.inference.messages import ExplainResult
+from gcam_desktop.app.widgets.elided_label import ElidedLabel
+
 ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 BINS = 20
+PLOT_HEIGHT = 104
+X_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+DISTANCE_MAX_WIDTH = 240     # wider sentences elide (whole in the tooltip)
 ARCH_COLORS = {"se_resnet50": (255, 127, 14), "s_se_resnet50": (44, 160, 44)}
 
 
@@ -33,22 +40,26 @@ class AttentionModel:
     note: str = ""          # "computing…", an error
 
 
-def attention_models(win) -> list[AttentionModel]:
-    """The shown SE / s_se models and their gates for the current image, taken from the Compare
-    tab's results (recorded during those explanations and cached with them)."""
-    ex = win.explanations
-    titles = dict(win.slots.panels())
+def attention_models(path: str | None, results: Mapping[str, ExplainResult],
+                     panels: Iterable[tuple[str, str, str]]) -> list[AttentionModel]:
+    """The shown SE / s_se models and their gates for the image at `path`, taken from the Compare
+    tab's `results` (recorded during those explanations and cached with them). `panels`:
+    (slot, panel title, architecture) of the active slots."""
     out = []
-    for st in win.slots.active():
-        if st.info.arch not in ATTENTION_ARCHS:
+    for slot, title, arch in panels:
+        if arch not in ATTENTION_ARCHS:
             continue
-        res = ex.results.get(st.name)
+        res = results.get(slot)
         gates = res.gates if res is not None and res.ok and res.gates else None
         note = ""
-        if gates is None and ex.path:
+        if gates is None and path:
             note = res.error if res is not None and res.error else "computing\u2026"
-        out.append(AttentionModel(titles.get(st.name, st.name), st.info.arch, st.name, gates, note))
+        out.append(AttentionModel(title, arch, slot, gates, note))
     return out
+
+
+# What the tab shows, asked for at every refresh: the current image and its attention models.
+AttentionSource = Callable[[], "tuple[str | None, list[AttentionModel]]"]
 
 
 class AttentionView(QWidget):
@@ -72,7 +83,7 @@ class AttentionView(QWidget):
         self.models: list[AttentionModel] = []
         self.figures: dict | None = None
         self.cells: dict[tuple[str, str], dict] = {}   # (stage, label) -> {"plot", "curves", "text"}
-        self.distances: dict[str, QLabel] = {}
+        self.distances: dict[str, list[ElidedLabel]] = {}   # stage -> one line per pair of models
         self._dirty = True
         self.set_models(None, [])
 
@@ -133,16 +144,16 @@ class AttentionView(QWidget):
             self._grid.addWidget(head, 0, col)
         compare_col = len(self.models) + 1
         if len(self.models) > 1:
-            self._grid.addWidget(QLabel("<b>how far apart</b>"), 0, compare_col)
+            head = QLabel("<b>how far apart</b>")
+            head.setToolTip("Per stage, the distance between the two models' gate values: the mean gap "
+                            "between their sorted channel weights (Wasserstein-1, 0 = the same distribution)")
+            self._grid.addWidget(head, 0, compare_col)
         for row, stage in enumerate(STAGES, start=1):
             self._grid.addWidget(QLabel(f"<b>{stage}</b>"), row, 0)
             for col, m in enumerate(self.models, start=1):
                 self._grid.addWidget(self._cell(pg, stage, m), row, col)
             if len(self.models) > 1:
-                lab = QLabel(self._distance_text(stage))
-                lab.setWordWrap(True)
-                self.distances[stage] = lab
-                self._grid.addWidget(lab, row, compare_col)
+                self._grid.addWidget(self._distance_cell(stage), row, compare_col)
 
     def _cell(self, pg, stage: str, m: AttentionModel) -> QWidget:
         box = QWidget()
@@ -153,15 +164,22 @@ class AttentionView(QWidget):
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.setFixedHeight(96)
-        plot.setXRange(0, 1, padding=0)
-        plot.getAxis("left").setStyle(showValues=False)
-        plot.getAxis("bottom").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
+        plot.setFixedHeight(PLOT_HEIGHT)
+        # A little padding: the labels at 0 and 1 sit on the axis' ends, where pyqtgraph hides
+        # a label that sticks out (it showed "0.5" alone).
+        plot.setXRange(0, 1, padding=0.03)
+        bottom = plot.getAxis("bottom")
+        bottom.setTicks([[(x, f"{x:g}") for x in X_TICKS]])
+        bottom.setStyle(hideOverlappingLabels=8)
+        plot.getAxis("left").setWidth(38)
+        plot.setToolTip("x: channel weight of the gate (0 = suppressed, 1 = passed on); "
+                        "y: share of the gate's channels in each bin")
         text = QLabel()
         text.setObjectName("attentionFigures")
         text.setWordWrap(True)
         curves = []
         names = [n for n in (m.gates or {}) if n.split(".")[0] == stage]
+        top = 0.0
         if names:
             base = ARCH_COLORS.get(m.arch, (90, 90, 90))
             for i, name in enumerate(names):
@@ -169,11 +187,15 @@ class AttentionView(QWidget):
                 shade = 0.45 + 0.55 * (i + 1) / len(names)
                 color = tuple(int(255 - (255 - c) * shade) for c in base)
                 counts, edges = np.histogram(m.gates[name], bins=BINS, range=(0.0, 1.0))
-                curves.append(plot.plot(edges, counts / max(1, counts.sum()), stepMode="center",
-                                        pen=pg.mkPen(color, width=2), name=name))
+                share = counts / max(1, counts.sum())
+                top = max(top, float(share.max()))
+                curves.append(plot.plot(edges, share, stepMode="center", pen=pg.mkPen(color, width=2), name=name))
             text.setText(self._figures_text(m.label, names))
         else:
             text.setText(m.note or "")
+        ticks = share_ticks(top)
+        plot.setYRange(0, ticks[-1][0], padding=0.05)
+        plot.getAxis("left").setTicks([ticks])
         layout.addWidget(plot)
         layout.addWidget(text)
         self.cells[(stage, m.label)] = {"plot": plot, "curves": curves, "text": text, "gates": names}
@@ -188,26 +210,52 @@ class AttentionView(QWidget):
                         f"damped {s['damped']:.0%}, kept {s['kept']:.0%}")
         return "<br>".join(rows)
 
-    def _distance_text(self, stage: str) -> str:
+    def _distance_cell(self, stage: str) -> QWidget:
+        """One line per pair of models, never wrapped inside a name: the gates' names (the models
+        head the columns; named too when there are more than two), elided with the whole
+        sentence in the tooltip where the column is too narrow."""
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         rows = (self.figures or {}).get("stages", {}).get(stage, [])
-        return "<br>".join(f"{r['a']} {r['gate_a']} vs {r['b']} {r['gate_b']}: {r['distribution']:.3f}"
-                           for r in rows) or "–"
+        labels = []
+        for r in rows:
+            whole = f"{r['a']} {r['gate_a']} vs {r['b']} {r['gate_b']}: {r['distribution']:.3f}"
+            short = (f"{r['gate_a']} vs {r['gate_b']}: {r['distribution']:.3f}" if len(self.models) == 2
+                     else whole)
+            lab = ElidedLabel(short)
+            lab.setToolTip(whole)
+            lab.setMinimumWidth(min(DISTANCE_MAX_WIDTH, lab.sizeHint().width()))
+            labels.append(lab)
+            layout.addWidget(lab)
+        if not labels:
+            layout.addWidget(QLabel("\u2013"))
+        layout.addStretch(1)
+        self.distances[stage] = labels
+        return box
+
+
+def share_ticks(top: float) -> list[tuple[float, str]]:
+    """Ticks for the share of channels, 0 to just above `top`, labelled in per cent."""
+    top = min(1.0, max(top, 0.05))
+    step = next(s for s in (0.05, 0.1, 0.2, 0.25, 0.5) if top / s <= 3)
+    n = int(np.ceil(top / step - 1e-9))
+    return [(round(k * step, 4), f"{k * step:.0%}") for k in range(n + 1)]
 
 
 class AttentionTab(QWidget):
-    """The tab: follows the Compare tab's image, slots and results."""
+    """The tab: shows what `source` gives; `refresh` is called (by the main window) whenever the
+    Compare tab's image, slots or results change."""
 
-    def __init__(self, win, parent=None) -> None:
+    def __init__(self, source: AttentionSource, parent=None) -> None:
         super().__init__(parent)
-        self.win = win
+        self.source = source
         self.view = AttentionView()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
-        win.explanations.results_changed.connect(self.refresh)
-        win.slots.changed.connect(self.refresh)
-        win.image_list.current_changed.connect(lambda _path: self.refresh())
         self.refresh()
 
-    def refresh(self) -> None:
-        self.view.set_models(self.win.explanations.path, attention_models(self.win))
+    def refresh(self, *_args) -> None:
+        self.view.set_models(*self.source())

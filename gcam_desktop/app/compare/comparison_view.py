@@ -4,13 +4,26 @@ the hover cursor; optionally a difference panel between two of them."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from gcam_desktop.app.compare.image_panel import ImagePanel
 
 DIFF = "difference"
+
+
+@dataclass(frozen=True)
+class ShownDifference:
+    """The difference panel as it is shown: its map, colours and range, and its colour bar."""
+
+    map: np.ndarray                 # display resolution, A - B
+    lut: np.ndarray
+    levels: tuple[float, float]
+    subtitle: str
+    bar: tuple[float, float, str]   # the colour bar's lo, hi and caption
 
 
 class ComparisonView(QWidget):
@@ -79,6 +92,13 @@ class ComparisonView(QWidget):
     def set_show_diff(self, on: bool) -> None:
         self.show_diff = bool(on)
         self._relayout()
+
+    def shown_difference(self) -> ShownDifference | None:
+        """The difference panel, when it is shown and has a map (for the export)."""
+        d, bar = self.diff, self.diff_colorbar
+        if not self.show_diff or d.map is None or d.lut is None:
+            return None
+        return ShownDifference(d.map, d.lut, d.levels, d.subtitle.text(), (bar.lo, bar.hi, bar.caption))
 
     def visible_panels(self) -> list[ImagePanel]:
         out = [self.original, *(self.panels[s] for s in self.order)]

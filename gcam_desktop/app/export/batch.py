@@ -6,14 +6,17 @@ comparison stays live while a folder is exported."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout,
+    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from gcam_desktop.app.compare.controls import ControlValues
+from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.widgets.browse_row import with_browse
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.models.names import arch_label
@@ -41,24 +44,26 @@ def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha)
 
 
 class BatchExportDialog(QDialog):
-    def __init__(self, win) -> None:
-        super().__init__(win)
-        self.win = win
+    """`models`: (slot, architecture) of the loaded models; `values`: the Compare tab's controls;
+    `start`: the folder offered; `say(text, timeout_ms)`: the status bar."""
+
+    def __init__(self, service: InferenceService, models: list[tuple[str, str]], values: ControlValues,
+                 start: str, say: Callable[[str, int], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service, self.say = service, say
         self.setWindowTitle("Batch export")
         self.setMinimumWidth(560)
         self.running = False
         self.result: dict | None = None
-        v = win.controls.values()
-        current = win.explanations.path
-        start = str(Path(current).parent) if current else (win.settings["last_folder"] or "")
+        v = values
         self.source = QLineEdit(start)
         self.out = QLineEdit(str(Path(start) / "explanations") if start else "")
         self.models: dict[str, QCheckBox] = {}
         models_row = QHBoxLayout()
-        for st in win.slots.active():
-            box = QCheckBox(f"{st.name} ({arch_label(st.info.arch)})")
+        for slot, arch in models:
+            box = QCheckBox(f"{slot} ({arch_label(arch)})")
             box.setChecked(True)
-            self.models[st.name] = box
+            self.models[slot] = box
             models_row.addWidget(box)
         models_row.addStretch(1)
         self.v = v
@@ -93,7 +98,7 @@ class BatchExportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(self.errors)
         layout.addWidget(self.buttons)
-        svc = win.service
+        svc = service
         svc.worker.job_progress.connect(self._on_progress)
         svc.worker.job_error.connect(self._on_error)
         svc.worker.job_done.connect(self._on_done)
@@ -129,8 +134,8 @@ class BatchExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.status.setText("Exporting\u2026")
         v = self.v
-        self.win.service.run_job(JOB, run_batch, [src], slots, out, v.method, v.layer, v.target,
-                                 v.colormap, float(v.opacity))
+        self.service.run_job(JOB, run_batch, [src], slots, out, v.method, v.layer, v.target,
+                             v.colormap, float(v.opacity))
         return True
 
     def _on_progress(self, job: str, done: int, total: int, path: str) -> None:
@@ -156,7 +161,7 @@ class BatchExportDialog(QDialog):
         self.open_btn.setEnabled(True)
         self.close_btn.setText("Close")
         self.start_btn.setEnabled(True)
-        self.win.show_status(self.status.text(), 10000)
+        self.say(self.status.text(), 10000)
 
     def _on_failed(self, job: str, message: str) -> None:
         if job == JOB:
@@ -167,13 +172,13 @@ class BatchExportDialog(QDialog):
 
     def reject(self) -> None:
         if self.running:
-            self.win.service.cancel_job()   # asked between batches; the dialog closes when done
+            self.service.cancel_job()   # asked between batches; the dialog closes when done
             self.status.setText("Cancelling after the current batch\u2026")
             return
         super().reject()
 
     def done(self, r: int) -> None:
-        svc = self.win.service
+        svc = self.service
         for sig, slot in ((svc.worker.job_progress, self._on_progress), (svc.worker.job_error, self._on_error),
                           (svc.worker.job_done, self._on_done), (svc.worker.job_failed, self._on_failed)):
             try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, QRect, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from gcam_desktop.files import write_bytes
 
@@ -22,6 +23,7 @@ from gcam_desktop.app.common.compositing import normalise
 from gcam_desktop.explain.names import method_label
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.common.qimage import rgb_to_qimage
+from gcam_desktop.app.export.source import ExportSource
 
 TILE_MAX = 768      # tiles larger than this are scaled down in the exported sheet
 
@@ -34,24 +36,24 @@ def _png_bytes(img: QImage) -> bytes:
     return bytes(buf.data())
 
 
-def comparison_tiles(win) -> list[tuple]:
+def comparison_tiles(src: ExportSource) -> list[tuple]:
     """(title, caption, HxWx3 uint8, colour bar or None) for the original, every panel with a
     map and, when shown, the difference panel; a colour bar is (lut, lo, hi, caption) as on
     screen."""
     from gcam_desktop.explain.overlay import colormap_lut, overlay
 
-    ex = win.explanations
+    ex = src.explanations
     if ex.display is None:
         raise ValueError("no image is shown")
-    v = win.controls.values()
+    v = src.controls.values()
     image = ex.display
     tiles = [("Original", Path(ex.path).name, image, None)]
-    bar = win.controls.colorbar
+    bar = src.controls.colorbar
     panel_bar = (colormap_lut(v.colormap), bar.lo, bar.hi, bar.caption) if v.colormap else None
-    for slot in win.view.order:
+    for slot in src.view.order:
         res = ex.results.get(slot)
-        st = win.slots.states.get(res.request.slot) if res is not None else None
-        if res is None or not res.ok or st is None or st.info is None:
+        info = src.models.get(res.request.slot) if res is not None else None
+        if res is None or not res.ok or info is None:
             continue
         m = normalise(ex.display_map(res), *ex.levels(res))
         blended = overlay(image, m, v.opacity, v.colormap)
@@ -59,18 +61,17 @@ def comparison_tiles(win) -> list[tuple]:
         cls = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         prob = next((p for c, p in res.top if c == res.target_class), None)
         caption = f"{method_label(res.method)} {res.layer} \u00b7 {cls}" + (f" {prob * 100:.1f}%" if prob is not None else "")
-        title = f"{st.name} \u00b7 {arch_label(st.info.arch)}" + (
+        title = f"{res.request.slot} \u00b7 {arch_label(info.arch)}" + (
             "" if res.request.attention == "on" else f" \u00b7 attention {res.request.attention}")
         tiles.append((title, caption, np.asarray(blended, dtype=np.uint8), panel_bar))
     if len(tiles) == 1:
         raise ValueError("no panel has an explanation yet")
-    diff = win.view.diff
-    if win.view.show_diff and diff.map is not None and diff.lut is not None:
+    diff = src.view.shown_difference()
+    if diff is not None:
         lo, hi = diff.levels
         d01 = np.clip((diff.map - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
         shown = _overlay_lut(image, d01, v.opacity, diff.lut)
-        dbar = win.view.diff_colorbar
-        tiles.append(("Difference", diff.subtitle.text(), shown, (diff.lut, dbar.lo, dbar.hi, dbar.caption)))
+        tiles.append(("Difference", diff.subtitle, shown, (diff.lut, *diff.bar)))
     return tiles
 
 
@@ -147,35 +148,35 @@ def _draw_colorbar(p: QPainter, rect: QRect, bar, font: QFont) -> None:
             caption, Qt.TextElideMode.ElideRight, max(10, rect.width() // 2)))
 
 
-def export_comparison(win, path: str | Path) -> Path:
-    v = win.controls.values()
+def export_comparison(src: ExportSource, path: str | Path) -> Path:
+    v = src.controls.values()
     note = (f"opacity {v.opacity:.2f} \u00b7 colour map {v.colormap} \u00b7 "
             f"{'shared scale' if v.normalization == 'shared' else 'each map on its own scale'}")
-    ex = win.explanations
+    ex = src.explanations
     a, b = ex.results.get(v.diff_a), ex.results.get(v.diff_b)
     if a and b and a.ok and b.ok and v.diff_a != v.diff_b:
         note += f" \u00b7 agreement {v.diff_a} vs {v.diff_b}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
-    sheet = compose_sheet(comparison_tiles(win), note)
+    sheet = compose_sheet(comparison_tiles(src), note)
     path = Path(path)
     write_bytes(path, _png_bytes(sheet))
     return path
 
 
-def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
+def export_raw_maps(src: ExportSource, path: str | Path) -> tuple[Path, Path]:
     """`path` (.npz): per panel `<slot>_map` (model input size, [0, 1]) and `<slot>_raw`;
     beside it a .json with what made each map."""
-    ex = win.explanations
+    ex = src.explanations
     arrays, meta = {}, {"image": ex.path, "panels": {}}
-    for slot in win.view.order:
+    for slot in src.view.order:
         res = ex.results.get(slot)
-        st = win.slots.states.get(res.request.slot) if res is not None else None
-        if res is None or not res.ok or st is None or st.info is None:
+        info = src.models.get(res.request.slot) if res is not None else None
+        if res is None or not res.ok or info is None:
             continue
         arrays[f"{slot}_map"] = res.map.astype(np.float32)
         if res.raw is not None:
             arrays[f"{slot}_raw"] = res.raw.astype(np.float32)
         meta["panels"][slot] = {
-            "arch": st.info.arch, "checkpoint": st.info.path, "method": res.method, "layer": res.layer,
+            "arch": info.arch, "checkpoint": info.path, "method": res.method, "layer": res.layer,
             "target_class": res.target_class,
             "target_name": res.class_names[res.target_class] if 0 <= res.target_class < len(res.class_names) else None,
             "top5": [{"class": res.class_names[c] if c < len(res.class_names) else c, "index": c, "prob": p}
@@ -192,23 +193,22 @@ def export_raw_maps(win, path: str | Path) -> tuple[Path, Path]:
     write_bytes(path, buf.getvalue())
     side = path.with_suffix(".json")
     write_bytes(side, json.dumps(meta, indent=2).encode("utf-8"))
-    export_attention(win, path)
+    export_attention(src, path)
     return path, side
 
 
-def export_attention(win, maps_path: str | Path) -> tuple[Path, Path] | None:
+def export_attention(src: ExportSource, maps_path: str | Path) -> tuple[Path, Path] | None:
     """Beside the maps: `<stem>_gates.npz` (each SE / s_se model's gates for this image, arrays
     `<panel>/<gate>`) and `<stem>_attention.json` (the Attention tab's figures, and each
     attention-off panel's top-1 change). None when no shown model has gates."""
-    from gcam_desktop.app.attention.view import attention_models
     from gcam_desktop.explain.attention_figures import attention_figures, write_figures_json, write_gates_npz
 
     import torch
 
-    models = [m for m in attention_models(win) if m.gates]
+    models = [m for m in src.attention()[1] if m.gates]
     if not models:
         return None
-    ex = win.explanations
+    ex = src.explanations
     gates = {m.label: {n: torch.from_numpy(g) for n, g in m.gates.items()} for m in models}
     off = {}
     for m in models:
@@ -224,34 +224,35 @@ def export_attention(win, maps_path: str | Path) -> tuple[Path, Path] | None:
     return npz, side
 
 
-def _default_name(win, suffix: str) -> str:
-    ex = win.explanations
+def _default_name(src: ExportSource, suffix: str) -> str:
+    ex = src.explanations
     stem = Path(ex.path).stem if ex.path else "comparison"
-    method = win.controls.values().method or "map"
-    folder = win.settings["last_folder"] or str(Path.home())
+    method = src.controls.values().method or "map"
+    folder = src.last_folder() or str(Path.home())
     return str(Path(folder) / f"{stem}_{method}{suffix}")
 
 
-def export_comparison_dialog(win) -> None:
-    path, _ = QFileDialog.getSaveFileName(win, "Export comparison", _default_name(win, ".png"), "PNG image (*.png)")
+def export_comparison_dialog(src: ExportSource, parent: QWidget, say: Callable[[str, int], None]) -> None:
+    """Asks where, saves the comparison PNG; says so through `say(text, timeout_ms)`."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Export comparison", _default_name(src, ".png"), "PNG image (*.png)")
     if not path:
         return
     try:
-        out = export_comparison(win, path if path.lower().endswith(".png") else path + ".png")
+        out = export_comparison(src, path if path.lower().endswith(".png") else path + ".png")
     except (ValueError, OSError) as exc:
-        QMessageBox.warning(win, "Export comparison", str(exc))
+        QMessageBox.warning(parent, "Export comparison", str(exc))
         return
-    win.show_status(f"Saved {out}", 8000)
+    say(f"Saved {out}", 8000)
 
 
-def export_maps_dialog(win) -> None:
-    path, _ = QFileDialog.getSaveFileName(win, "Export raw maps", _default_name(win, "_maps.npz"),
+def export_maps_dialog(src: ExportSource, parent: QWidget, say: Callable[[str, int], None]) -> None:
+    path, _ = QFileDialog.getSaveFileName(parent, "Export raw maps", _default_name(src, "_maps.npz"),
                                           "NumPy archive (*.npz)")
     if not path:
         return
     try:
-        npz, side = export_raw_maps(win, path)
+        npz, side = export_raw_maps(src, path)
     except (ValueError, OSError) as exc:
-        QMessageBox.warning(win, "Export maps", str(exc))
+        QMessageBox.warning(parent, "Export maps", str(exc))
         return
-    win.show_status(f"Saved {npz} and {side.name}", 8000)
+    say(f"Saved {npz} and {side.name}", 8000)

@@ -10,13 +10,15 @@ Clicking a picture in the strip makes it the current image, which shows its comp
 from __future__ import annotations
 
 import traceback
+from typing import Callable
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QElapsedTimer, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from gcam_desktop.app.images.image_list import ImageListModel
 from gcam_desktop.app.images.thumbnails import ThumbnailLoader
 from gcam_desktop.app.common.worker_thread import WorkerThread
 
@@ -189,58 +191,54 @@ class SimilarStrip(QWidget):
                 self._set_icon(item, path)
 
 
-class SimilarPictures:
-    """The strip and its worker, wired to the window through its extension points."""
+class SimilarPictures(QObject):
+    """The strip and its worker. Knows the image list and the thumbnails; the rest comes in
+    through its slots, wired by the main window: `set_current` (the current image changed),
+    `maybe_start` (the models' worker answered: it may be idle now), `close`; `chosen` goes out.
+    `models_idle()` says whether the models' worker and slots have nothing to do."""
 
-    def __init__(self, window, hash_model: str | None = None) -> None:
-        self.window = window
-        self.strip = SimilarStrip(window.thumbnails)
-        self.worker = FingerprintWorker(window.settings["device"], hash_model)
+    chosen = Signal(str)  # a picture of the strip was clicked: show its comparison
+
+    def __init__(self, images: ImageListModel, thumbnails: ThumbnailLoader, models_idle: Callable[[], bool],
+                 device: str = "auto", hash_model: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.images = images
+        self.models_idle = models_idle
+        self.strip = SimilarStrip(thumbnails)
+        self.worker = FingerprintWorker(device, hash_model)
         self.worker.ready.connect(self.strip.on_ready)
         self.worker.failed.connect(self.strip.on_failed)
         self.worker.fingerprinted.connect(self.strip.add_fingerprints)
-        self.strip.chosen.connect(window.show_image)
-        window.image_list.current_changed.connect(self.set_current)
-        window.list_model.rowsInserted.connect(self._rows_added)
+        self.strip.chosen.connect(self.chosen)
+        images.rowsInserted.connect(self._rows_added)
         self._closed = False
-        window.closing.connect(self._close)
-        if window.list_model.paths:
-            self.worker.add_paths(list(window.list_model.paths))
-        current = window.image_list.current_path()
-        if current:
-            self.set_current(current)
+        if images.paths:
+            self.worker.add_paths(list(images.paths))
         # Fingerprinting loads a ResNet50 of its own: on two cores it slowed the second and third
         # panels' first maps, so it waits until the models' worker is idle (every panel has its
         # first map, or there is no model) or START_AFTER_MS at most.
         self._waited = QElapsedTimer()
         self._waited.start()
-        self._idle_check = QTimer(window, interval=IDLE_CHECK_MS)
-        self._idle_check.timeout.connect(self._maybe_start)
+        self._idle_check = QTimer(self, interval=IDLE_CHECK_MS)
+        self._idle_check.timeout.connect(self.maybe_start)
         self._idle_check.start()
-        window.service.result_ready.connect(self._maybe_start)
 
-    def models_idle(self) -> bool:
-        """The engine is up and has nothing to load or explain."""
-        w = self.window
-        return (w.service.ready and not w.service.worker.busy()
-                and not any(st.loading for st in w.slots.states.values()))
-
-    def _maybe_start(self, *_args) -> None:
+    def maybe_start(self, *_args) -> None:
         if self.worker.isRunning() or self._closed:
             self._idle_check.stop()
         elif self.models_idle() or self._waited.elapsed() >= START_AFTER_MS:
             self._idle_check.stop()
             self.worker.start()
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._closed = True
         self._idle_check.stop()
         self.worker.shutdown()
 
-    def set_current(self, path: str) -> None:
+    def set_current(self, path: str | None) -> None:
         self.strip.set_current(path)
         if path and path not in self.strip.hashes:
             self.worker.prioritize(path)
 
     def _rows_added(self, _parent, first: int, last: int) -> None:
-        self.worker.add_paths(self.window.list_model.paths[first:last + 1])
+        self.worker.add_paths(self.images.paths[first:last + 1])

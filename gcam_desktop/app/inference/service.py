@@ -57,6 +57,10 @@ class InferenceService(QObject):
     def ready(self) -> bool:
         return self.engine_info is not None
 
+    def idle(self) -> bool:
+        """The engine is up and has nothing queued or running."""
+        return self.ready and not self.worker.busy()
+
     # -- models --------------------------------------------------------------------------
     def load_model(self, slot: str, path: str, arch: str | None = None,
                    expect_classes: list[str] | None = None) -> None:

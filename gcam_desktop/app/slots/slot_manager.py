@@ -73,12 +73,21 @@ class SlotManager(QObject):
         """Enabled slots holding a model."""
         return [s for s in self.enabled() if s.info is not None]
 
+    def loading(self) -> bool:
+        """A slot's model is being loaded (or its weights downloaded)."""
+        return any(st.loading for st in self.states.values())
+
     def panels(self) -> list[tuple[str, str]]:
         """(slot, panel title): the architecture names the panel; the slot joins it only
         where two panels would otherwise read the same."""
         archs = [s.info.arch if s.info else s.arch for s in self.enabled()]
         return [(s.name, arch_label(a) if archs.count(a) == 1 else f"{arch_label(a)} ({s.name})")
                 for s, a in zip(self.enabled(), archs)]
+
+    def active_panels(self) -> list[tuple[str, str, str]]:
+        """(slot, panel title, architecture) of the active slots."""
+        titles = dict(self.panels())
+        return [(s.name, titles.get(s.name, s.name), s.info.arch) for s in self.active()]
 
     def class_names(self) -> list[str]:
         """Every class the active models know, by name, once (their class sets may differ)."""

@@ -1,0 +1,109 @@
+"""The features that join the window, each handed only what it needs (never the window): the
+Training, Quality and Attention tabs, the Similar strip, and the exports. Everything a feature
+hears of (image changed, results in, closing) is connected here; docs/adr/0023."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gcam_desktop.app.attention.view import AttentionTab, attention_models
+from gcam_desktop.app.export.source import ExportSource
+
+
+def attention_source(win):
+    """The Attention tab's (and its export's) view of the Compare tab: image and attention models."""
+    ex, slots = win.explanations, win.slots
+    return lambda: (ex.path, attention_models(ex.path, ex.results, slots.active_panels()))
+
+
+def export_source(win) -> ExportSource:
+    return ExportSource(win.explanations, win.controls, win.view, win.service.models,
+                        attention_source(win), lambda: win.settings["last_folder"] or "")
+
+
+def install_training_tab(win):
+    from gcam_desktop.app.training.tab import TrainingTab
+
+    tab = TrainingTab(win.settings, win)
+    tab.load_checkpoint.connect(win.load_checkpoint_for_arch)
+    tab.message.connect(win.show_status)
+    tab.open_images.connect(win.open_pair)
+    win.service.worker.engine_ready.connect(
+        lambda info: tab.set_gpu_count(sum(1 for d in info.devices if d.startswith("cuda:"))))
+    win.add_tab(tab, "Training")
+    return tab
+
+
+def install_quality_tab(win):
+    """The Quality tab (app/quality/tab.py): scores explanations on its own thread, started
+    only when the tab is shown. The folder scanned last is its folder."""
+    from gcam_desktop.app.quality.tab import QualityTab
+
+    tab = QualityTab(win.loaded_models, device=win.settings["device"])
+    tab.imageActivated.connect(win.show_image)
+    win.image_list.current_changed.connect(tab.set_image)
+    win.slots.changed.connect(tab.refresh)
+
+    def folder_scanned(root: str, _count: int) -> None:
+        if Path(root).is_dir():
+            prefix = os.path.join(str(Path(root)), "")
+            tab.set_folder([p for p in win.list_model.paths if p.startswith(prefix)], root)
+
+    win.scanner.finished.connect(folder_scanned)
+    if win.explanations.path:
+        tab.set_image(win.explanations.path)
+    win.add_tab(tab, "Quality")
+    return tab
+
+
+def install_attention_tab(win) -> AttentionTab:
+    """The Attention tab (app/attention/view.py): the SE / s_se gates of the current image,
+    from the Compare tab's results; its plots are drawn when the tab is shown."""
+    tab = AttentionTab(attention_source(win))
+    win.explanations.results_changed.connect(tab.refresh)
+    win.slots.changed.connect(tab.refresh)
+    win.image_list.current_changed.connect(tab.refresh)
+    win.add_tab(tab, "Attention")
+    return tab
+
+
+def install_similar_strip(win, column):
+    """The Similar strip under the comparison (app/images/similar.py): the open folders are
+    fingerprinted on its own thread once the models' worker is idle; clicking a picture shows
+    its comparison."""
+    from gcam_desktop.app.images.similar import SimilarPictures
+
+    service, slots = win.service, win.slots
+    similar = SimilarPictures(win.list_model, win.thumbnails, lambda: service.idle() and not slots.loading(),
+                              win.settings["device"], parent=win)
+    similar.chosen.connect(win.show_image)
+    win.image_list.current_changed.connect(similar.set_current)
+    service.result_ready.connect(similar.maybe_start)
+    win.closing.connect(similar.close)
+    if win.image_list.current_path():
+        similar.set_current(win.image_list.current_path())
+    column.addWidget(similar.strip)
+    return similar
+
+
+# -- the exports (File menu) ----------------------------------------------------------------
+def export_png(win) -> None:
+    from gcam_desktop.app.export.comparison import export_comparison_dialog
+
+    export_comparison_dialog(win.export_source, win, win.show_status)
+
+
+def export_maps(win) -> None:
+    from gcam_desktop.app.export.comparison import export_maps_dialog
+
+    export_maps_dialog(win.export_source, win, win.show_status)
+
+
+def batch_export_dialog(win):
+    from gcam_desktop.app.export.batch import BatchExportDialog
+
+    current = win.explanations.path
+    start = str(Path(current).parent) if current else (win.settings["last_folder"] or "")
+    models = [(st.name, st.info.arch) for st in win.slots.active()]
+    return BatchExportDialog(win.service, models, win.controls.values(), start, win.show_status, win)
