@@ -29,7 +29,7 @@ def _shown(win) -> dict:
                 "processes": tab.processes.value(), "epochs": tab.epochs.value(), "batch_size": tab.batch.value(),
                 "lr": tab.lr.value(), "input_size": tab.size.value(), "dedup": tab.dedup.isChecked(),
                 "allow_unvalidated_classes": tab.unvalidated.isChecked()}
-    general = {"device": win.device_combo.currentData(), "last_folder": win.settings["last_folder"],
+    general = {"device": win.status.device_combo.currentData(), "last_folder": win.settings["last_folder"],
                **{key: list(win.settings[key]) for key in ("recent_folders", "recent_files", "recent_checkpoints")}}
     return {"controls": win.controls.values().asdict(), "slots": slots, "training": training, "general": general}
 
@@ -56,7 +56,7 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     card.enabled.setChecked(True)
     _choose(card.arch, "se_resnet50")
     win.slots.cards["s_se"].enabled.setChecked(False)
-    _choose(win.device_combo, _other(win.device_combo, win.settings["device"]))
+    _choose(win.status.device_combo, _other(win.status.device_combo, win.settings["device"]))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_set))
     win.open_folder()                                           # last_folder, recent_folders
     win.add_paths([str(sorted(tiny_set.rglob("*.png"))[0])])    # recent_files
