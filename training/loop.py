@@ -35,7 +35,7 @@ from gcam_desktop.files import write_json, write_text
 from .metrics import classification_report, read_history
 from .progress import progress_bar
 from .state import capture_rng, restore_rng
-from .stopping import StopFlag
+from .stopping import HOLDING, StopFlag
 
 log = logging.getLogger("training")
 STATE_FORMAT = 1
@@ -237,7 +237,7 @@ class ArchTrainer:
     def _hold_until_stop(self) -> None:
         """Wait for a stop request (every process polls together: one of them may be the only
         one to hear it, e.g. the stdin line)."""
-        log.info("%s: holding after step %d until a stop is requested (test hook)", self.arch, self.stop.steps)
+        log.info("%s: %s after step %d until a stop is requested (test hook)", self.arch, HOLDING, self.stop.steps)
         while not self._stop_agreed():
             self.stop.wait(0.05)
 

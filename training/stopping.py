@@ -23,6 +23,7 @@ from typing import Callable, Mapping, TextIO
 #                                  SIGTERM or "stop" line then arrives at a known step
 STOP_AFTER_ENV = "GCAM_TRAIN_STOP_AFTER_STEPS"
 HOLD_AFTER_ENV = "GCAM_TRAIN_HOLD_AFTER_STEPS"
+HOLDING = "holding"  # in the stderr line saying the hold began, which tests wait for
 
 
 class StopFlag:
@@ -66,7 +67,9 @@ class StopFlag:
         self.steps += 1
         if self.steps == self._stop_after:
             self.set(f"{STOP_AFTER_ENV}={self._stop_after}")
-        return self.steps == self._hold_after and not self.is_set()
+        # Not "and not is_set()": with several processes all must hold at the same step (they
+        # poll the agreed flag together), whichever of them heard the stop already.
+        return self.steps == self._hold_after
 
     # -- signals ---------------------------------------------------------------------------
     def _handle(self, signum, frame) -> None:
