@@ -12,7 +12,6 @@ writes files and emits events, and the others follow (gcam_desktop/distributed.p
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import json
 import logging
 import os
@@ -71,16 +70,16 @@ def _claim_unused_folder(cfg: TrainConfig, claim: RunClaim) -> Path:
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = Path(os.path.abspath(Path(cfg.data or "data").expanduser())).name or "data"
-    for k in itertools.count(1):
+    k = 1
+    while True:
         run_dir = runs_dir() / (f"{stamp}-{name}" if k == 1 else f"{stamp}-{name}-{k}")
-        if run_dir.exists():
-            continue
-        check_writable(run_dir)
-        try:
-            return claim.take(run_dir)
-        except FolderBusy:  # another run on the same data, started in the same second
-            continue
-    raise AssertionError("unreachable")
+        if not run_dir.exists():
+            check_writable(run_dir)
+            try:
+                return claim.take(run_dir)
+            except FolderBusy:  # another run on the same data, started in the same second
+                pass
+        k += 1
 
 
 def claim_resumed(run_dir: Path, archs: list[str], claim: RunClaim) -> None:
@@ -99,11 +98,11 @@ def claim_resumed(run_dir: Path, archs: list[str], claim: RunClaim) -> None:
             raise RunError(f"{arch_dir / 'last.pt'}: missing, but {arch_dir / 'metrics.jsonl'} records {recorded} "
                            f"epochs of {arch}; put last.pt back to continue (a new --out starts again)")
         if recorded:
-            log.warning("%s: no last.pt after epoch 1 (the run ended while writing it): training %s again "
-                        "from the start", arch_dir, arch)
+            log.warning("%s: no last.pt after epoch 1 (the run may have ended while writing it): training %s "
+                        "again from the start", arch_dir, arch)
 
 
-def run_folder_of(resume: str | os.PathLike) -> tuple[Path, str | None]:
+def _run_folder_of(resume: str | os.PathLike) -> tuple[Path, str | None]:
     """(run folder, arch or None) named by --resume, which may also name an arch folder."""
     path = Path(resume).expanduser()
     if not (path / "config.json").exists() and (path.parent / "config.json").exists():
@@ -114,7 +113,7 @@ def run_folder_of(resume: str | os.PathLike) -> tuple[Path, str | None]:
 def open_run(resume: str | os.PathLike) -> tuple[Path, TrainConfig, list[str]]:
     """(run folder, its config, archs to run) for --resume; RunError naming the file and the field
     when config.json is not a run configuration this trainer can continue."""
-    path, arch = run_folder_of(resume)
+    path, arch = _run_folder_of(resume)
     file = path / "config.json"
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -237,7 +236,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     another thread or a signal handler ends the current step and saves a resumable last.pt.
     `device` / `workers` / `cache_gb` override the configuration (also when resuming). Returns
     {"status": "finished" | "stopped", "run_dir": str, "results": {arch: {...}}}.
-    Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix.
+    Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix, and
+    run_folder.FolderBusy while another run holds the run folder (held here until the run ends).
     Under torchrun (WORLD_SIZE > 1) this joins the process group and trains with
     DistributedDataParallel; only rank 0 calls `on_event` and writes files.
     """
