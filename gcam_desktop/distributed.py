@@ -200,15 +200,55 @@ def without_option(argv: Sequence[str], name: str) -> list[str]:
     return out
 
 
+OVERSUBSCRIBE_FLAG = "--allow-oversubscribe"
+
+
+def process_slots(device_name: str | None = None) -> tuple[int, str] | None:
+    """(how many, of what) processes this machine runs one each of: its CUDA GPUs, or its CPU
+    cores when the processes train on the CPU (gloo); None where the processes refuse the
+    device themselves (MPS, CUDA asked for but absent)."""
+    kind = (device_name or "auto").split(":")[0]
+    if kind in ("auto", "cuda") and torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return n, "CUDA GPU" if n == 1 else "CUDA GPUs"
+    if kind in ("auto", "cpu"):
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return n, "CPU core" if n == 1 else "CPU cores"
+    return None
+
+
+def too_many_processes(nproc: int, device_name: str | None = None) -> str | None:
+    """Why `nproc` processes would oversubscribe this machine's devices, or None.
+
+    64 processes on a 2-core machine took 13 GB before the first step: each holds its own
+    model, optimizer and data, and they share the cores. Refused unless the user insists.
+    """
+    slots = process_slots(device_name)
+    if slots is None or nproc <= slots[0]:
+        return None
+    n, what = slots
+    return (f"--nproc-per-node {nproc}: more processes than the {n} {what} here (each process keeps its own "
+            f"copy of the model and data, and they would share the {what}); use at most {n}, or add "
+            f"{OVERSUBSCRIBE_FLAG} to start them anyway")
+
+
 def launch(command: Sequence[str], nproc: int, write_error: Callable[[str], None] | None = None,
-           shutdown_timeout: int = 600) -> int:
+           shutdown_timeout: int = 600, *, device: str | None = None, allow_oversubscribe: bool = False) -> int:
     """Run `command` in `nproc` processes on this machine with torchrun's launcher; exit status.
 
     The processes inherit stdout (nothing of the launcher's own goes there). SIGTERM / SIGINT
     to the launcher are forwarded to them; they get `shutdown_timeout` seconds to finish before
     torchrun kills them. When a process fails and rank 0 did not end with status 1 or 2 (after
-    which it has reported the problem itself), `write_error(message)` is called.
+    which it has reported the problem itself), `write_error(message)` is called. More processes
+    than devices (see too_many_processes; `device` as the processes will pick it) are refused
+    with status 2 and one line, through `write_error` or on stderr, unless `allow_oversubscribe`.
     """
+    problem = None if allow_oversubscribe else too_many_processes(nproc, device)
+    if problem:
+        if write_error is not None:
+            write_error(problem)
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError

@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import math
 import os
 import sys
 import traceback
-from gcam_desktop.quiet import quiet_library_warnings
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
+from gcam_desktop.cli.usage import Parser, UsageError, float_between, int_at_least, report
 from gcam_desktop.models.names import ARCHS
 from gcam_desktop.models.pretrained_refs import split_arch_ref
+from gcam_desktop.quiet import quiet_library_warnings
 
 from .config import FINETUNE_TRAIN, OPTIMIZERS, RECIPES, SCHEDULERS, TrainConfig
 from .events import JsonLinesWriter, StdoutGuard, make_event
@@ -25,20 +28,14 @@ from .stopping import StopFlag
 
 SUBCOMMANDS = ("train", "synth", "demo")
 log = logging.getLogger("training")
-
-
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # an `error` event as well as the usual usage line
-        raise UsageError(f"{self.prog}: {message}")
+POSITIVE = float_between(0, math.inf, low_open=True)
+NOT_NEGATIVE = float_between(0, math.inf)
+FRACTION = float_between(0, 1, high_open=True)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU; default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=int_at_least(0), default=None,
                    help="data-loading processes (default: automatic; 0 when frozen or the images fit in memory)")
     p.add_argument("--stop-on-stdin", action="store_true",
                    help='also stop cleanly when a line "stop" arrives on stdin (for parents on Windows, '
@@ -47,7 +44,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def train_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = _Parser(
+    p = Parser(
         prog="gcam-train",
         description="Train image classifiers on an image folder (the paper's recipe by default). "
                     "Other commands: `gcam-train synth --help`, `gcam-train demo --help`. "
@@ -67,18 +64,18 @@ def train_parser() -> argparse.ArgumentParser:
                    help="paper: the paper's from-scratch recipe (default); finetune: for --init imagenet:... "
                         f"({', '.join(f'{k} {v}' for k, v in FINETUNE_TRAIN.items())}); options given "
                         "explicitly override either")
-    g.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}")
-    g.add_argument("--batch-size", type=int, default=None, help=f"default {d.batch_size}")
-    g.add_argument("--lr", type=float, default=None, help=f"learning rate (peak rate with onecycle); default {d.lr}")
+    g.add_argument("--epochs", type=int_at_least(1), default=None, help=f"default {d.epochs}")
+    g.add_argument("--batch-size", type=int_at_least(2), default=None, help=f"default {d.batch_size}")
+    g.add_argument("--lr", type=POSITIVE, default=None, help=f"learning rate (peak rate with onecycle); default {d.lr}")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"default {d.optimizer}")
-    g.add_argument("--weight-decay", type=float, default=None, help=f"default {d.weight_decay}")
+    g.add_argument("--weight-decay", type=NOT_NEGATIVE, default=None, help=f"default {d.weight_decay}")
     g.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                    help=f"learning-rate schedule, stepped per batch; default {d.scheduler}")
-    g.add_argument("--input-size", type=int, default=None, help=f"square input side in pixels; default {d.input_size}")
+    g.add_argument("--input-size", type=int_at_least(16), default=None, help=f"square input side in pixels; default {d.input_size}")
     g.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
-    g.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
-    g.add_argument("--val-fraction", type=float, default=None, help=f"default {d.val_fraction}")
-    g.add_argument("--test-fraction", type=float, default=None, help=f"default {d.test_fraction}")
+    g.add_argument("--seed", type=int_at_least(0), default=None, help=f"default {d.seed}")
+    g.add_argument("--val-fraction", type=FRACTION, default=None, help=f"default {d.val_fraction}")
+    g.add_argument("--test-fraction", type=FRACTION, default=None, help=f"default {d.test_fraction}")
     g.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     g.add_argument("--init", action="append", metavar="[ARCH=]PATH", default=None,
                    help="start from weights: one of our checkpoints, a torchvision / timm state dict, or "
@@ -88,12 +85,12 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--allow-unvalidated-classes", action="store_true",
                    help="train even when a class has too few images to lend one to validation "
                         "(refused otherwise, naming the class and the minimum)")
-    g.add_argument("--cache-gb", type=float, default=None, metavar="GB",
+    g.add_argument("--cache-gb", type=NOT_NEGATIVE, default=None, metavar="GB",
                    help="keep the decoded images in memory when they fit this many GB (the copies of all "
                         "processes on the machine together); 0: decode them per batch in DataLoader workers "
                         "(same results). Default: half of the memory available at the start")
     d_ = p.add_argument_group("several processes (torch.distributed; see README, \"More than one GPU or machine\")")
-    d_.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+    d_.add_argument("--nproc-per-node", type=int_at_least(1), default=None, metavar="N",
                     help="train in N processes on this machine (one per GPU; on the CPU, gloo), started through "
                          "torch.distributed.run as torchrun would. --batch-size stays the global batch (a multiple "
                          "of N); each process trains batch/N images per step. Under torchrun, leave this out")
@@ -102,10 +99,14 @@ def train_parser() -> argparse.ArgumentParser:
                          "processes train like one with the same --batch-size. Without it each process "
                          "normalises with the statistics of its own batch/N images (noisier with small slices), "
                          "and the running statistics saved in the checkpoints are rank 0's")
+    d_.add_argument("--allow-oversubscribe", action="store_true",
+                    help="start more processes than there are CUDA GPUs (or CPU cores, without CUDA); "
+                         "refused otherwise, as they would share the devices and each hold its own copy "
+                         "of the model and data")
     dup = p.add_argument_group("near-duplicates across splits (checked before training; pairs go into split.json)")
     dup.add_argument("--dedup", action="store_true",
                      help="keep one picture of each near-duplicate group (the split stays stratified and seeded)")
-    dup.add_argument("--dup-threshold", type=int, default=None, metavar="BITS",
+    dup.add_argument("--dup-threshold", type=int_at_least(0), default=None, metavar="BITS",
                      help=f"Hamming distance of 64-bit fingerprints counted as a copy; default {d.dup_threshold}")
     dup.add_argument("--hash-model", metavar="CKPT", default=None,
                      help="ResNet50 checkpoint that fingerprints the pictures, or random:resnet50 (default: ImageNet "
@@ -116,15 +117,15 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def synth_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gcam-train synth", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = Parser(prog="gcam-train synth", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                 description="Write a synthetic ImageFolder with a ground-truth mask per image: "
                             "OUT/images/<class>/<name>.png, OUT/masks/<class>/<name>.png (255 = object), "
                             "OUT/synth.json. Deterministic by seed.")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--classes", type=int, default=6)
-    p.add_argument("--per-class", type=int, default=100)
-    p.add_argument("--size", type=int, default=64, help="image side in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", type=int_at_least(2), default=6)
+    p.add_argument("--per-class", type=int_at_least(1), default=100)
+    p.add_argument("--size", type=int_at_least(16), default=64, help="image side in pixels")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--force", action="store_true", help="replace images/ and masks/ in a non-empty OUT")
     return p
 
@@ -132,7 +133,7 @@ def synth_parser() -> argparse.ArgumentParser:
 def demo_parser() -> argparse.ArgumentParser:
     from .config import DEMO_SYNTH, DEMO_TRAIN
 
-    p = _Parser(prog="gcam-train demo",
+    p = Parser(prog="gcam-train demo",
                 description="Make the synthetic set and train resnet50, se_resnet50 and s_se_resnet50 on it "
                             f"(set {DEMO_SYNTH}; recipe {DEMO_TRAIN}); the checkpoints go where the app "
                             "finds its demo models. Run again to resume a stopped demo.")
@@ -165,7 +166,45 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-_RESUMABLE = {"resume", "device", "workers", "stop_on_stdin", "nproc_per_node", "cache_gb"}
+_RESUMABLE = {"resume", "device", "workers", "stop_on_stdin", "nproc_per_node", "cache_gb", "allow_oversubscribe"}
+PARSERS = {"train": train_parser, "synth": synth_parser, "demo": demo_parser}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_library_warnings()
+    _passive_openmp()
+    command, rest = (argv[0], argv[1:]) if argv and argv[0] in SUBCOMMANDS else ("train", argv)
+    # Parsing happens before stdout is reserved for events, so --help prints normally.
+    try:
+        args = PARSERS[command]().parse_args(rest)
+        if command == "train":
+            _check_train_args(args)
+    except UsageError as exc:
+        _print_event(make_event("error", message=str(exc), arch=None))
+        return report(exc, "gcam-train" if command == "train" else f"gcam-train {command}")
+    if command == "train" and (args.nproc_per_node or 1) > 1:
+        return _launch(rest, args)
+    return _run(command, args)
+
+
+# ------------------------------------------------------------------------------ usage checks
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone; UsageError if refused."""
+    if args.resume:
+        _check_resume_args(args)
+    elif not args.data:
+        raise UsageError("gcam-train: --data DIR is required (or --resume RUN_DIR)")
+    if args.nproc_per_node is not None:
+        from gcam_desktop.distributed import launched_by_torchrun
+
+        if launched_by_torchrun():
+            raise UsageError("gcam-train: already started by torchrun; leave out --nproc-per-node")
+        if args.nproc_per_node > 1:
+            # Said once, before any process starts: when every process refused it, the
+            # launcher could end rank 0 before it said why (seen under load).
+            _check_before_launch(args, args.nproc_per_node)
 
 
 def _check_resume_args(args: argparse.Namespace) -> None:
@@ -175,21 +214,93 @@ def _check_resume_args(args: argparse.Namespace) -> None:
                          f"{', '.join('--' + k.replace('_', '-') for k in given)}")
 
 
-class _StderrFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        msg = super().format(record)
-        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+def _check_before_launch(args: argparse.Namespace, nproc: int) -> None:
+    """The options and the batch against the process count, and the process count against the
+    machine's devices; UsageError if refused."""
+    from gcam_desktop.distributed import too_many_processes
+
+    from .run import batch_problem
+
+    problem = None if args.allow_oversubscribe else too_many_processes(nproc, args.device)
+    if not problem and not args.resume:
+        try:
+            cfg = _config_from(args)
+            cfg.validate()
+        except ValueError as exc:
+            raise UsageError(f"gcam-train: {exc}") from None
+        problem = batch_problem(cfg.batch_size, nproc)
+    if problem:
+        raise UsageError(f"gcam-train: {problem}")
 
 
-def _setup_logging() -> tuple[logging.Handler, tuple[int, bool]]:
-    saved = (log.level, log.propagate)
-    handler = logging.StreamHandler(sys.stderr)
-    rank = _rank()
-    handler.setFormatter(_StderrFormatter(f"[rank {rank}] %(message)s" if rank else "%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    return handler, saved
+# ------------------------------------------------------------------------------ one process
+
+def _run(command: str, args: argparse.Namespace) -> int:
+    """Run a command in this process, stdout reserved for events; the exit status."""
+    guard = StdoutGuard()
+    stop = StopFlag()
+    # Under torchrun only rank 0 writes events; the others' would interleave with its stream.
+    writer = JsonLinesWriter(guard.stream if _rank() == 0 else open(os.devnull, "w"),
+                             on_broken=lambda: stop.set("stdout closed"))
+    current = {"arch": None}
+
+    def write_error(message: str) -> None:
+        writer(make_event("error", message=message, arch=current["arch"]))
+
+    try:
+        with _logging_to_stderr():
+            try:
+                _arm_stop(stop, args)
+                return _dispatch(command, args, _sink(writer, current), stop)
+            except KeyboardInterrupt as exc:  # a second Ctrl-C, or a signal while --init weights download
+                message = str(exc) or "interrupted before the state was saved"
+                if str(exc):  # DownloadInterrupted: said on stderr too, in one line
+                    log.error("%s", message)
+                write_error(message)
+                return 128 + getattr(exc, "signum", 2)
+            except Exception as exc:
+                return _failure(exc, write_error)
+    finally:
+        stop.uninstall()
+        guard.restore()
+
+
+def _arm_stop(stop: StopFlag, args: argparse.Namespace) -> None:
+    stop.install_signal_handlers()
+    stop.on_set(lambda why: log.info("stop requested (%s): finishing the current step", why))
+    stop.use_test_hooks()
+    # The processes of one machine share the launcher's stdin; one watching it is enough (the
+    # processes agree on stopping after every step).
+    if getattr(args, "stop_on_stdin", False) and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        stop.watch_stdin()
+
+
+def _sink(writer: JsonLinesWriter, current: dict) -> Callable[[dict], None]:
+    """The events to stdout, noting the arch being trained (named by a later error event)."""
+    def on_event(event: dict) -> None:
+        if event["event"] == "run_started":
+            current["arch"] = event["arch"]
+        writer(event)
+
+    return on_event
+
+
+def _dispatch(command: str, args: argparse.Namespace, on_event: Callable[[dict], None], stop: StopFlag) -> int:
+    if command == "synth":
+        return _run_synth(args)
+    if command == "demo":
+        from .demo import run_demo
+
+        run_demo(on_event=on_event, stop=stop, device=args.device, workers=args.workers)
+        return 0
+    from .run import train
+
+    if args.resume:
+        train(resume=args.resume, on_event=on_event, stop=stop, device=args.device, workers=args.workers,
+              cache_gb=args.cache_gb)
+    else:
+        train(_config_from(args), on_event=on_event, stop=stop)
+    return 0
 
 
 def _run_synth(args: argparse.Namespace) -> int:
@@ -206,6 +317,122 @@ def _run_synth(args: argparse.Namespace) -> int:
     log.info("synth: %d images of %d classes (%s) in %s", len(manifest["images"]), args.classes,
              ", ".join(manifest["class_names"]), args.out)
     return 0
+
+
+# ------------------------------------------------------------------------------ several processes
+
+def _launch(argv: list[str], args: argparse.Namespace) -> int:
+    """`--nproc-per-node N`: hold the run folder here, so a refusal is said once and before any
+    process starts, then start the processes (rank 0 knows the folder is held for it)."""
+    from .launch import launch
+    from .run_claim import RunClaim
+
+    def write_error(message: str) -> None:
+        _print_event(make_event("error", message=message, arch=None))
+
+    with _logging_to_stderr(), RunClaim() as claim:
+        try:
+            _claim_for_processes(args, claim)
+        except Exception as exc:
+            return _failure(exc, write_error)
+        log.info("starting %d processes (torch.distributed.run)", args.nproc_per_node)
+        with _environment(claim.for_processes()):
+            return launch(argv, args.nproc_per_node, write_error, device=args.device,
+                          allow_oversubscribe=args.allow_oversubscribe)
+
+
+def _claim_for_processes(args: argparse.Namespace, claim) -> None:
+    """The run folder the processes will write, when it is known before they start (without
+    --out, rank 0 makes a new one and holds it itself)."""
+    from .run import claim_new_run_dir, claim_resumed, open_run
+
+    if args.resume:
+        run_dir, _, archs = open_run(args.resume)
+        claim_resumed(run_dir, archs, claim)
+    elif args.out:
+        claim_new_run_dir(_config_from(args), claim)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ------------------------------------------------------------------------------ reporting
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)
+        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+
+
+@contextmanager
+def _logging_to_stderr() -> Iterator[None]:
+    """The trainer's log on stderr (prefixed with the rank of a process other than 0)."""
+    saved = (log.level, log.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    rank = _rank()
+    handler.setFormatter(_StderrFormatter(f"[rank {rank}] %(message)s" if rank else "%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
+def _failure(exc: Exception, write_error: Callable[[str], None]) -> int:
+    """One line for a problem the user can fix (status 2); a traceback as well for anything else (1)."""
+    known = _user_error(exc)
+    message = _user_message(exc) if known else f"{type(exc).__name__}: {exc}"
+    if not known:
+        traceback.print_exc(file=sys.stderr)
+    log.error("%s", message)
+    write_error(message)
+    return 2 if known else 1
+
+
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG)
+
+
+def _user_message(exc: Exception) -> str:
+    """One line for a problem the user can fix; a failed write names the file and the reason."""
+    from gcam_desktop.files import WriteError, write_reason
+
+    if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
+        return f"cannot write {exc.filename or 'a file'}: {write_reason(exc)}"
+    return str(exc)
+
+
+def _user_error(exc: Exception) -> bool:
+    from .data import DataError
+    from .run import RunError
+
+    from gcam_desktop.files import WriteError
+
+    known: tuple = (DataError, RunError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
+                    WriteError)
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return True  # a full or read-only disk, wherever the write happened
+    try:
+        from gcam_desktop.models import CheckpointError
+
+        known += (CheckpointError,)
+    except Exception:  # pragma: no cover - torch missing entirely
+        pass
+    return isinstance(exc, known)
 
 
 def _passive_openmp() -> None:
@@ -226,153 +453,8 @@ def _rank() -> int:
     return env_rank()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_library_warnings()
-    _passive_openmp()
-    command = argv[0] if argv and argv[0] in SUBCOMMANDS else "train"
-    rest = argv[1:] if argv and argv[0] in SUBCOMMANDS else argv
-    # Parsing happens before stdout is reserved for events, so --help prints normally.
-    try:
-        parser = {"train": train_parser, "synth": synth_parser, "demo": demo_parser}[command]()
-        args = parser.parse_args(rest)
-        if command == "train":
-            if args.resume:
-                _check_resume_args(args)
-            elif not args.data:
-                raise UsageError("gcam-train: --data DIR is required (or --resume RUN_DIR)")
-            if args.nproc_per_node is not None:
-                from gcam_desktop.distributed import launched_by_torchrun
-
-                if args.nproc_per_node < 1:
-                    raise UsageError("gcam-train: --nproc-per-node must be at least 1")
-                if launched_by_torchrun():
-                    raise UsageError("gcam-train: already started by torchrun; leave out --nproc-per-node")
-                if args.nproc_per_node > 1 and not args.resume:
-                    # Said once, before any process starts: when every process refused it, the
-                    # launcher could end rank 0 before it said why (seen under load).
-                    _check_before_launch(args, args.nproc_per_node)
-    except UsageError as exc:
-        print(json_line(make_event("error", message=str(exc), arch=None)), flush=True)
-        print(f"{exc}\n(see gcam-train {'' if command == 'train' else command + ' '}--help)", file=sys.stderr)
-        return 2
-
-    if command == "train" and (args.nproc_per_node or 1) > 1:
-        return _launch(rest, args.nproc_per_node)
-
-    guard = StdoutGuard()
-    stop = StopFlag()
-    # Under torchrun only rank 0 writes events; the others' would interleave with its stream.
-    writer = JsonLinesWriter(guard.stream if _rank() == 0 else open(os.devnull, "w"),
-                             on_broken=lambda: stop.set("stdout closed"))
-    handler, saved_log = _setup_logging()
-    stop.install_signal_handlers()
-    stop.on_set(lambda why: log.info("stop requested (%s): finishing the current step", why))
-    # The processes of one machine share the launcher's stdin; one watching it is enough (the
-    # processes agree on stopping after every step).
-    if getattr(args, "stop_on_stdin", False) and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-        stop.watch_stdin()
-    current = {"arch": None}
-
-    def on_event(event: dict) -> None:
-        if event["event"] == "run_started":
-            current["arch"] = event["arch"]
-        writer(event)
-
-    try:
-        if command == "synth":
-            return _run_synth(args)
-        if command == "demo":
-            from .demo import run_demo
-
-            run_demo(on_event=on_event, stop=stop, device=args.device, workers=args.workers)
-            return 0
-        from .run import train
-
-        if args.resume:
-            train(resume=args.resume, on_event=on_event, stop=stop, device=args.device, workers=args.workers,
-                  cache_gb=args.cache_gb)
-        else:
-            train(_config_from(args), on_event=on_event, stop=stop)
-        return 0
-    except KeyboardInterrupt as exc:  # a second Ctrl-C, or a signal while --init weights download
-        message = str(exc) or "interrupted before the state was saved"
-        if str(exc):  # DownloadInterrupted: said on stderr too, in one line
-            log.error("%s", message)
-        writer(make_event("error", message=message, arch=current["arch"]))
-        return 128 + getattr(exc, "signum", 2)
-    except Exception as exc:
-        known = _user_error(exc)
-        message = _user_message(exc) if known else f"{type(exc).__name__}: {exc}"
-        if not known:
-            traceback.print_exc(file=sys.stderr)
-        log.error("%s", message)
-        writer(make_event("error", message=message, arch=current["arch"]))
-        return 2 if known else 1
-    finally:
-        stop.uninstall()
-        log.removeHandler(handler)
-        log.setLevel(saved_log[0])
-        log.propagate = saved_log[1]
-        guard.restore()
-
-
-_WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG)
-
-
-def _user_message(exc: Exception) -> str:
-    """One line for a problem the user can fix; a failed write names the file and the reason."""
-    from gcam_desktop.files import WriteError, write_reason
-
-    if isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in _WRITE_ERRNOS:
-        return f"cannot write {exc.filename or 'a file'}: {write_reason(exc)}"
-    return str(exc)
-
-
-def _check_before_launch(args, nproc: int) -> None:
-    """The options' numbers and the batch against the process count; UsageError if refused."""
-    from .run import batch_problem
-
-    try:
-        cfg = _config_from(args)
-    except ValueError as exc:
-        raise UsageError(f"gcam-train: {exc}") from None
-    problem = batch_problem(cfg.batch_size, nproc)
-    if problem:
-        raise UsageError(f"gcam-train: {problem}")
-
-
-def _launch(argv: list[str], nproc: int) -> int:
-    from .launch import launch
-
-    handler, saved_log = _setup_logging()
-    log.info("starting %d processes (torch.distributed.run)", nproc)
-    try:
-        return launch(argv, nproc,
-                      lambda message: print(json_line(make_event("error", message=message, arch=None)), flush=True))
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(saved_log[0])
-        log.propagate = saved_log[1]
-
-
-def _user_error(exc: Exception) -> bool:
-    from .data import DataError
-    from .run import RunError
-
-    from gcam_desktop.files import WriteError
-
-    known: tuple = (DataError, RunError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError,
-                    WriteError)
-    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
-        return True  # a full or read-only disk, wherever the write happened
-    try:
-        from gcam_desktop.models import CheckpointError
-
-        known += (CheckpointError,)
-    except Exception:  # pragma: no cover - torch missing entirely
-        pass
-    return isinstance(exc, known)
+def _print_event(event: dict) -> None:
+    print(json_line(event), flush=True)
 
 
 def json_line(event: dict) -> str:

@@ -7,8 +7,9 @@ cross-entropy, random horizontal flip, 100 epochs.
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from gcam_desktop.models.names import ARCHS
 from gcam_desktop.similarity import DEFAULT_THRESHOLD
@@ -99,6 +100,65 @@ class TrainConfig:
     def from_json(cls, data: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_saved(cls, data: Any) -> "TrainConfig":
+        """A configuration read back from a run's config.json; ValueError naming the field at
+        fault. The fields and their types are this dataclass's own; a field added after the run
+        was made takes its default (each default is the behaviour from before the field)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"\"config\" must be a mapping of options, not {_kind(data)}")
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            if f.name not in data:
+                if f.name in ADDED_LATER:
+                    continue
+                raise ValueError(f"\"config\" has no field {f.name!r}")
+            if not _is_a(data[f.name], hints[f.name]):
+                raise ValueError(f"field {f.name!r} must be {_describe(hints[f.name])}, not {data[f.name]!r}")
+        cfg = cls.from_json(data)
+        cfg.validate()
+        return cfg
+
+
+# Fields a run's config.json has held since the first trainer; runs made before these existed
+# are resumed with their defaults.
+ADDED_LATER = frozenset({"cache_gb", "sync_bn", "allow_unvalidated_classes", "dup_check", "dedup",
+                         "dup_threshold", "hash_model"})
+
+
+def _is_a(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON fits a field's annotation (int for float, never bool for a number)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_is_a(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_is_a(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_is_a(k, args[0]) and _is_a(v, args[1]) for k, v in value.items())
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0])}s"
+    if origin is dict:
+        return f"a mapping of {_describe(args[0])} to {_describe(args[1])}"
+    return {type(None): "null", str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "text", type(None): "null", bool: "true or false"}.get(type(value), "a number")
 
 
 _INTS = ("epochs", "batch_size", "input_size", "seed")

@@ -27,7 +27,9 @@ def worker_command(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "training", *argv]
 
 
-def launch(argv: Sequence[str], nproc: int, write_error: Callable[[str], None]) -> int:
+def launch(argv: Sequence[str], nproc: int, write_error: Callable[[str], None], *, device: str | None = None,
+           allow_oversubscribe: bool = False) -> int:
     """Run the trainer (argv without --nproc-per-node) in `nproc` processes on this machine."""
     command = worker_command(without_option(argv, "--nproc-per-node"))
-    return _launch(command, nproc, lambda m: write_error(f"training {m}"), SHUTDOWN_TIMEOUT_S)
+    return _launch(command, nproc, lambda m: write_error(f"training {m}"), SHUTDOWN_TIMEOUT_S, device=device,
+                   allow_oversubscribe=allow_oversubscribe)

@@ -32,10 +32,10 @@ from .checkpoints import CheckpointWriter, init_from, init_source
 from .config import TrainConfig
 from gcam_desktop.distributed import World
 from gcam_desktop.files import write_json, write_text
-from .metrics import classification_report
+from .metrics import classification_report, read_history
 from .progress import progress_bar
 from .state import capture_rng, restore_rng
-from .stopping import StopFlag
+from .stopping import HOLDING, StopFlag
 
 log = logging.getLogger("training")
 STATE_FORMAT = 1
@@ -163,7 +163,7 @@ class ArchTrainer:
         restore_rng(st["rng"])
         epochs_done, step = int(st["epochs_done"]), int(st["step"])
         # metrics.jsonl may hold a line written after last.pt (a kill in between): drop it.
-        self.history = [h for h in self._read_history() if h["epoch"] <= epochs_done]
+        self.history = [h for h in read_history(self.metrics_path) if h["epoch"] <= epochs_done]
         if self.world.main:
             write_text(self.metrics_path, "".join(json.dumps(h) + "\n" for h in self.history))
         log.info("%s: resuming after epoch %d%s", self.arch, epochs_done, f", step {step}" if step else "")
@@ -187,19 +187,6 @@ class ArchTrainer:
             loss_sum, correct, seen = 0.0, 0, 0
         return {**accum, "loss_sum": torch.tensor(loss_sum, dtype=torch.float32),
                 "correct": torch.tensor(int(correct), dtype=torch.long), "seen": int(seen)}
-
-    def _read_history(self) -> list[dict]:
-        try:
-            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                break  # a line cut off by a kill ends the history
-        return out
 
     def _written(self, path: Path, meta: dict) -> None:
         self.emit("checkpoint", arch=self.arch, path=str(path), epoch=int(meta["epoch"]),
@@ -246,6 +233,13 @@ class ArchTrainer:
     def _stop_agreed(self) -> bool:
         """Whether to stop now: on every process alike (all must call it at the same points)."""
         return self.world.any(self.stop.is_set())
+
+    def _hold_until_stop(self) -> None:
+        """Wait for a stop request (every process polls together: one of them may be the only
+        one to hear it, e.g. the stdin line)."""
+        log.info("%s: %s after step %d until a stop is requested (test hook)", self.arch, HOLDING, self.stop.steps)
+        while not self._stop_agreed():
+            self.stop.wait(0.05)
 
     def _train_epoch(self, loader, epoch: int, step: int, accum: dict | None) -> tuple[dict, int]:
         """Train from `step` to the end of the epoch or until a stop; returns (sums, steps done)."""
@@ -294,6 +288,8 @@ class ArchTrainer:
                     bar.update(1)
                     if step % 10 == 0 and accum["seen"]:
                         bar.set_postfix(loss=f"{accum['loss_sum'].item() / accum['seen']:.3f}")
+                if self.stop.step_done():  # a test hook (stopping.HOLD_AFTER_ENV)
+                    self._hold_until_stop()
                 if self._stop_agreed():
                     break
         finally:

@@ -1,8 +1,29 @@
-"""Classification metrics for the report: accuracy, per-class precision / recall, confusion."""
+"""Classification metrics for the report: accuracy, per-class precision / recall, confusion;
+and an arch's metrics.jsonl (one line per epoch) read back."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Sequence
+
+
+def read_history(path: Path) -> list[dict]:
+    """The rows of a metrics.jsonl, up to a line cut off by a kill (which ends the history)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            break
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            break
+        out.append(row)
+    return out
 
 
 def confusion_matrix(labels: Sequence[int], preds: Sequence[int], num_classes: int) -> list[list[int]]:

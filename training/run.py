@@ -15,18 +15,20 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 from gcam_desktop.files import check_writable, write_json
+from gcam_desktop.run_folder import FolderBusy
 
 from .cache_budget import CacheChoice, choose_cache
 from .config import TrainConfig
 from .data import (DataError, DatasetSplit, build_split, check_validation_possible, decode_all, find_dataset,
                    listing_counts)
 from .events import EventSink, make_event
+from .metrics import read_history
+from .run_claim import RunClaim
 from .stopping import StopFlag
 
 log = logging.getLogger("training")
@@ -46,45 +48,88 @@ def _emitter(on_event: EventSink | None):
     return emit
 
 
-def _new_run_dir(cfg: TrainConfig) -> Path:
-    if cfg.out:
-        run_dir = Path(cfg.out).expanduser()
-        if (run_dir / "config.json").exists():
-            raise RunError(f"{run_dir}: already holds a training run; continue it with --resume {run_dir} "
-                           f"or choose another --out")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunError(f"{run_dir}: exists and is not a folder")
-        return run_dir
+def claim_new_run_dir(cfg: TrainConfig, claim: RunClaim) -> Path:
+    """The new run's folder, held by `claim` before it is checked for an earlier run (two runs
+    started together into one --out both passed the check and interleaved their files)."""
+    if not cfg.out:
+        return _claim_unused_folder(cfg, claim)
+    run_dir = Path(cfg.out).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir}: exists and is not a folder")
+    check_writable(run_dir)  # before the images are read: a read-only --out fails now
+    claim.take(run_dir)
+    if (run_dir / "config.json").exists():
+        raise RunError(f"{run_dir}: already holds a training run; continue it with --resume {run_dir} "
+                       f"or choose another --out")
+    return run_dir
+
+
+def _claim_unused_folder(cfg: TrainConfig, claim: RunClaim) -> Path:
+    """A new folder under the user's runs folder, named by time and data."""
     from gcam_desktop.paths import runs_dir
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = Path(os.path.abspath(Path(cfg.data or "data").expanduser())).name or "data"
-    run_dir = runs_dir() / f"{stamp}-{name}"
     k = 1
-    while run_dir.exists():
+    while True:
+        run_dir = runs_dir() / (f"{stamp}-{name}" if k == 1 else f"{stamp}-{name}-{k}")
+        if not run_dir.exists():
+            check_writable(run_dir)
+            try:
+                return claim.take(run_dir)
+            except FolderBusy:  # another run on the same data, started in the same second
+                pass
         k += 1
-        run_dir = runs_dir() / f"{stamp}-{name}-{k}"
-    return run_dir
+
+
+def claim_resumed(run_dir: Path, archs: list[str], claim: RunClaim) -> None:
+    """Hold a run folder to continue it (refused while the run is still going), and check that
+    every unfinished arch that recorded epochs still has the last.pt to continue from."""
+    claim.take(run_dir)
+    for arch in archs:
+        arch_dir = run_dir / arch
+        if (arch_dir / "last.pt").exists() or _finished_report(arch_dir) is not None:
+            continue
+        recorded = max((h["epoch"] for h in read_history(arch_dir / "metrics.jsonl")), default=0)
+        # last.pt is written after every epoch, so only the latest epoch can be missing from it
+        # (a kill while it was written); beyond that, last.pt was lost and a fresh start would
+        # overwrite best.pt without a word.
+        if recorded > 1:
+            raise RunError(f"{arch_dir / 'last.pt'}: missing, but {arch_dir / 'metrics.jsonl'} records {recorded} "
+                           f"epochs of {arch}; put last.pt back to continue (a new --out starts again)")
+        if recorded:
+            log.warning("%s: no last.pt after epoch 1 (the run may have ended while writing it): training %s "
+                        "again from the start", arch_dir, arch)
+
+
+def _run_folder_of(resume: str | os.PathLike) -> tuple[Path, str | None]:
+    """(run folder, arch or None) named by --resume, which may also name an arch folder."""
+    path = Path(resume).expanduser()
+    if not (path / "config.json").exists() and (path.parent / "config.json").exists():
+        return path.parent, path.name  # RUN_DIR/<arch>: resume that arch only
+    return path, None
 
 
 def open_run(resume: str | os.PathLike) -> tuple[Path, TrainConfig, list[str]]:
-    """(run folder, its config, archs to run) for --resume, which may also name an arch folder."""
-    path = Path(resume).expanduser()
-    archs = None
-    if not (path / "config.json").exists() and (path.parent / "config.json").exists():
-        archs, path = [path.name], path.parent  # RUN_DIR/<arch>: resume that arch only
+    """(run folder, its config, archs to run) for --resume; RunError naming the file and the field
+    when config.json is not a run configuration this trainer can continue."""
+    path, arch = _run_folder_of(resume)
+    file = path / "config.json"
     try:
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{path}: no config.json; --resume takes a run folder written by gcam-train") from None
     except (OSError, ValueError) as exc:
-        raise RunError(f"{path / 'config.json'}: cannot read it ({exc})") from exc
+        raise RunError(f"{file}: cannot read it ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise RunError(f"{path / 'config.json'}: not a run configuration of this trainer")
-    cfg = TrainConfig.from_json(data.get("config", {}))
-    if archs and archs[0] not in cfg.archs:
-        raise RunError(f"{path}: the run has no arch {archs[0]} (it trains {', '.join(cfg.archs)})")
-    return path, cfg, archs or list(cfg.archs)
+        raise RunError(f"{file}: not a run configuration of this trainer")
+    try:
+        cfg = TrainConfig.from_saved(data.get("config"))
+    except ValueError as exc:
+        raise RunError(f"{file}: {exc}; cannot resume this run") from None
+    if arch and arch not in cfg.archs:
+        raise RunError(f"{path}: the run has no arch {arch} (it trains {', '.join(cfg.archs)})")
+    return path, cfg, [arch] if arch else list(cfg.archs)
 
 
 def _auto_workers(cfg: TrainConfig, cached: bool, processes: int = 1) -> int:
@@ -191,7 +236,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
     another thread or a signal handler ends the current step and saves a resumable last.pt.
     `device` / `workers` / `cache_gb` override the configuration (also when resuming). Returns
     {"status": "finished" | "stopped", "run_dir": str, "results": {arch: {...}}}.
-    Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix.
+    Raises DataError / RunError / ValueError / CheckpointError for problems the user can fix, and
+    run_folder.FolderBusy while another run holds the run folder (held here until the run ends).
     Under torchrun (WORLD_SIZE > 1) this joins the process group and trains with
     DistributedDataParallel; only rank 0 calls `on_event` and writes files.
     """
@@ -223,14 +269,15 @@ def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = 
         cfg.cache_gb = cache_gb
     world = init_world(cfg.device)
     try:
-        return _train(cfg, world, run_dir, archs, split, resume is not None,
-                      _emitter(on_event if world.main else None), stop, after_arch)
+        with RunClaim() as claim:  # rank 0's, held until the run ends
+            return _train(cfg, world, run_dir, archs, split, resume is not None,
+                          _emitter(on_event if world.main else None), stop, after_arch, claim)
     finally:
         world.close()
 
 
 def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], split: DatasetSplit | None,
-           resuming: bool, emit, stop: StopFlag, after_arch: AfterArch | None) -> dict:
+           resuming: bool, emit, stop: StopFlag, after_arch: AfterArch | None, claim: RunClaim) -> dict:
     import torch
 
     from .loop import ArchTrainer
@@ -239,8 +286,10 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
     if problem:
         raise ValueError(problem)
     if run_dir is None:
-        run_dir = world.from_main(lambda: _checked_new_run_dir(cfg))
+        run_dir = world.from_main(lambda: claim_new_run_dir(cfg, claim))
         cfg.out = str(run_dir.resolve())
+    else:
+        world.from_main(lambda: claim_resumed(run_dir, archs, claim))
     split, data, choice = prepare(cfg, split, world)
     per_rank = cfg.batch_size // world.size
     if not resuming:
@@ -288,26 +337,20 @@ def batch_problem(batch_size: int, processes: int) -> str | None:
     return None
 
 
-def _checked_new_run_dir(cfg: TrainConfig) -> Path:
-    run_dir = _new_run_dir(cfg)
-    check_writable(run_dir)  # before the images are read: a read-only --out fails now
-    return run_dir
-
-
 def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str,
                    distributed: dict) -> None:
-    """config.json and split.json of a new run; a run refused here leaves no folder behind."""
+    """config.json and split.json of a new run; a run refused here leaves neither behind (nor
+    the folder, which RunClaim removes when the run made it)."""
     record = {"format": RUN_FORMAT, "version": 1,
               "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "torch": torch_version, "config": cfg.to_json(), "distributed": distributed}
-    json.dumps(record, allow_nan=False)  # a ValueError now, before the folder exists
-    existed = run_dir.exists()
+    json.dumps(record, allow_nan=False)  # a ValueError now, before anything is written
     try:
         write_json(run_dir / "config.json", record)
         split.save(run_dir / "split.json")
     except BaseException:
-        if not existed:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        for name in ("split.json", "config.json"):
+            (run_dir / name).unlink(missing_ok=True)
         raise
 
 

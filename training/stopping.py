@@ -9,10 +9,21 @@ Torch-free.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
-from typing import Callable, TextIO
+from typing import Callable, Mapping, TextIO
+
+# Test-only hooks, read from the environment by gcam-train (never set in normal use): they make
+# the stop tests deterministic, which on a loaded machine raced on how many epochs ran before
+# the test's signal arrived.
+#   GCAM_TRAIN_STOP_AFTER_STEPS=N  request the clean stop a SIGTERM asks for, after N optimizer steps
+#   GCAM_TRAIN_HOLD_AFTER_STEPS=N  after N optimizer steps, wait until a stop is requested: a real
+#                                  SIGTERM or "stop" line then arrives at a known step
+STOP_AFTER_ENV = "GCAM_TRAIN_STOP_AFTER_STEPS"
+HOLD_AFTER_ENV = "GCAM_TRAIN_HOLD_AFTER_STEPS"
+HOLDING = "holding"  # in the stderr line saying the hold began, which tests wait for
 
 
 class StopFlag:
@@ -21,6 +32,9 @@ class StopFlag:
         self.reason: str | None = None
         self._installed: dict[int, object] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self.steps = 0  # optimizer steps this process has counted (step_done)
+        self._stop_after: int | None = None
+        self._hold_after: int | None = None
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -34,6 +48,28 @@ class StopFlag:
 
     def on_set(self, fn: Callable[[str], None]) -> None:
         self._listeners.append(fn)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+    # -- test hooks (see STOP_AFTER_ENV) ---------------------------------------------------
+    def use_test_hooks(self, environ: Mapping[str, str] = os.environ) -> None:
+        """Arm the test-only hooks named in `environ` (ValueError for a value that is not a count)."""
+        for name, attr in ((STOP_AFTER_ENV, "_stop_after"), (HOLD_AFTER_ENV, "_hold_after")):
+            if environ.get(name):
+                try:
+                    setattr(self, attr, int(environ[name]))
+                except ValueError:
+                    raise ValueError(f"{name} must be a whole number of steps, not {environ[name]!r}") from None
+
+    def step_done(self) -> bool:
+        """Count one optimizer step; True when the trainer should now hold until a stop arrives."""
+        self.steps += 1
+        if self.steps == self._stop_after:
+            self.set(f"{STOP_AFTER_ENV}={self._stop_after}")
+        # Not "and not is_set()": with several processes all must hold at the same step (they
+        # poll the agreed flag together), whichever of them heard the stop already.
+        return self.steps == self._hold_after
 
     # -- signals ---------------------------------------------------------------------------
     def _handle(self, signum, frame) -> None:

@@ -13,15 +13,18 @@ import subprocess
 import pytest
 import torch
 
+from gcam_desktop.run_folder import FolderBusy, RunFolder
 from gcam_desktop.similarity.hash_model import RANDOM_SPEC
-from trainer_helpers import ROOT, child_env, parse_events, run_trainer, trainer_cmd
+from trainer_helpers import ROOT, child_env, parse_events, run_trainer, trainer_cmd, wait_for_hold
 from training import TrainConfig, train
 from training.batches import EpochPlan, PlanSampler
 from training.events import check_event
+from training.stopping import HOLD_AFTER_ENV
 
 # 18 training images; a global batch of 6 is 3 per process and 3 steps per epoch in both cases.
 BASE = ["--input-size", "32", "--batch-size", "6", "--val-fraction", "0.2", "--test-fraction", "0.2", "--seed", "4"]
-EPOCHS = 10  # the stop test's processes must still be training when its signal arrives
+EPOCHS = 4
+HOLD_AT = 4  # the stop tests hold every process 1 step into epoch 2 (test hook) until their stop arrives
 
 
 def _cfg(data, out, **kw):
@@ -34,14 +37,13 @@ def _weights(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def _events_until_the_first_epoch(proc) -> list[dict]:
-    """A running trainer's events read up to its first epoch_end (the moment to stop it)."""
-    events = []
-    for line in proc.stdout:
-        events.append(json.loads(line))
-        if events[-1]["event"] == "epoch_end":
-            break
-    return events
+def _start_held(args: list[str], data_dir, **popen) -> subprocess.Popen:
+    """gcam-train with the hold hook, once rank 0 says it holds: a stop sent now lands at HOLD_AT."""
+    env = {**child_env(data_dir), HOLD_AFTER_ENV: str(HOLD_AT)}
+    proc = subprocess.Popen(trainer_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=ROOT, **popen)
+    wait_for_hold(proc)
+    return proc
 
 
 def _metrics(run_dir, arch="small_cnn"):
@@ -174,23 +176,26 @@ def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp
 
 
 def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_set, tmp_path, two_rank_run):
+    """A real SIGTERM, to the launcher, which holds the run folder for its processes."""
     reference, _, _ = two_rank_run
     out = tmp_path / "run"
     args = ["--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
             "--out", str(out), *BASE]
-    proc = subprocess.Popen(trainer_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env(tmp_path / "ud"), cwd=ROOT)
-    events = _events_until_the_first_epoch(proc)
-    proc.send_signal(signal.SIGTERM)
-    rest, err = proc.communicate(timeout=300)
-    events += parse_events(rest)
+    proc = _start_held(args, tmp_path / "ud")
+    try:
+        with pytest.raises(FolderBusy, match=f"process {proc.pid},"):  # the launcher's, not rank 0's
+            RunFolder(out, "test").claim()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=300)
+    events = parse_events(rest)
     assert proc.returncode == 0, err
     stops = [e for e in events if e["event"] == "stopped"]
     assert len(stops) == 1 and events[-1] is stops[0], [e["event"] for e in events]
-    assert stops[0]["epoch"] < EPOCHS
+    assert (stops[0]["epoch"], stops[0]["step"]) == divmod(HOLD_AT, 3)
     # Both processes received the stop and stopped at the step rank 0 reports.
     assert "[rank 1] stop requested (SIGTERM)" in err
-    assert err.count("stopped after epoch") == 2
+    assert err.count("stopped after epoch 1 and step 1") == 2
     assert not list(out.rglob("*.tmp"))
 
     r = run_trainer("--resume", str(out), "--nproc-per-node", "2", data_dir=tmp_path / "ud", timeout=600)
@@ -234,18 +239,14 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
 def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
     """The app launches `gcam-train --nproc-per-node N --stop-on-stdin` and writes "stop"."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(trainer_cmd("--nproc-per-node", "2", "--stop-on-stdin", "--data", str(tiny_set), "--arch",
-                                        "small_cnn", "--epochs", str(EPOCHS), "--out", str(out), *BASE),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env(tmp_path / "ud"), cwd=ROOT)
-    events = _events_until_the_first_epoch(proc)
-    proc.stdin.write("stop\n")
-    proc.stdin.flush()
-    rest, err = proc.communicate(timeout=300)
-    events += parse_events(rest)
+    proc = _start_held(["--nproc-per-node", "2", "--stop-on-stdin", "--data", str(tiny_set), "--arch", "small_cnn",
+                        "--epochs", str(EPOCHS), "--out", str(out), *BASE], tmp_path / "ud", stdin=subprocess.PIPE)
+    rest, err = proc.communicate("stop\n", timeout=300)
+    events = parse_events(rest)
     assert proc.returncode == 0, err
     assert [e["event"] for e in events].count("stopped") == 1 and events[-1]["event"] == "stopped"
-    assert "stop requested (stdin)" in err and err.count("stopped after epoch") == 2
+    assert (events[-1]["epoch"], events[-1]["step"]) == divmod(HOLD_AT, 3)
+    assert "stop requested (stdin)" in err and err.count("stopped after epoch 1 and step 1") == 2
     from gcam_desktop.models import load_training_state
 
     state = load_training_state(out / "small_cnn" / "last.pt")

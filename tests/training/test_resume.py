@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from trainer_helpers import ROOT, SMALL, child_env, parse_events, run_trainer, trainer_cmd
+from trainer_helpers import ROOT, SMALL, child_env, parse_events, run_trainer, trainer_cmd, wait_for_hold
 from training import StopFlag, TrainConfig, train
+from training.stopping import HOLD_AFTER_ENV, STOP_AFTER_ENV
 
-EPOCHS = 12  # the child must still be training when the test's signal arrives (epochs take > 0.1 s)
+EPOCHS = 4  # the stop tests hold the child at a known step (HOLD_AT), so the count races with nothing
 ARGS = ["--arch", "small_cnn", "--epochs", str(EPOCHS), "--scheduler", "onecycle", "--seed", "2", *SMALL]
 
 
@@ -87,10 +88,15 @@ def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position
     assert done["results"]["small_cnn"]["accuracy"] == ref["results"]["small_cnn"]["accuracy"]
 
 
-def _start(tiny_set, out, data_dir, *extra):
+HOLD_AT = 4  # 3 steps per epoch: held 1 step into epoch 2, where every stop test's stop lands
+
+
+def _start(tiny_set, out, data_dir, *extra, hold: int = HOLD_AT):
+    env = child_env(data_dir)
+    env[HOLD_AFTER_ENV] = str(hold)  # the test hook: the trainer waits there for the test's signal or stop line
     return subprocess.Popen(trainer_cmd("--data", str(tiny_set), "--out", str(out), *ARGS, *extra),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env(data_dir), cwd=ROOT)
+                            env=env, cwd=ROOT)
 
 
 def _read_until(proc, predicate):
@@ -102,17 +108,24 @@ def _read_until(proc, predicate):
     return events
 
 
-def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference):
-    out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud")
-    events = _read_until(proc, lambda e: e["event"] == "epoch_end")
-    proc.send_signal(signal.SIGTERM)
-    rest, err = proc.communicate(timeout=120)
-    events += parse_events(rest)
-    assert proc.returncode == 0, err
+def _check_stopped_at_the_hold(events, out):
     assert events[-1]["event"] == "stopped", [e["event"] for e in events]
     stop = events[-1]
-    assert stop["path"] == str(out / "small_cnn" / "last.pt") and stop["epoch"] < EPOCHS
+    assert (stop["epoch"], stop["step"]) == divmod(HOLD_AT, 3)
+    assert stop["path"] == str(out / "small_cnn" / "last.pt")
+    assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [1]
+    return stop
+
+
+def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference):
+    """A real SIGTERM, sent once the trainer holds at a known step (not raced against epochs)."""
+    out = tmp_path / "run"
+    proc = _start(tiny_set, out, tmp_path / "ud")
+    wait_for_hold(proc)
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    stop = _check_stopped_at_the_hold(parse_events(rest), out)
     assert "stop requested (SIGTERM)" in err
 
     from gcam_desktop.models import load_checkpoint, load_training_state
@@ -128,27 +141,38 @@ def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference)
 def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
     out = tmp_path / "run"
     proc = _start(tiny_set, out, tmp_path / "ud", "--stop-on-stdin")
-    events = _read_until(proc, lambda e: e["event"] == "epoch_end")
-    proc.stdin.write("stop\n")
-    proc.stdin.flush()
-    rest, err = proc.communicate(timeout=120)
-    events += parse_events(rest)
+    wait_for_hold(proc)
+    rest, err = proc.communicate("stop\n", timeout=120)
     assert proc.returncode == 0, err
-    assert events[-1]["event"] == "stopped"
+    stop = _check_stopped_at_the_hold(parse_events(rest), out)
     assert "stop requested (stdin)" in err
     r = run_trainer("--resume", str(out), data_dir=tmp_path / "ud", timeout=300)
     assert r.returncode == 0, r.stderr
     resumed = parse_events(r.stdout)
-    assert resumed[0]["event"] == "run_started" and resumed[0]["start_epoch"] == events[-1]["epoch"]
+    assert resumed[0]["event"] == "run_started" and resumed[0]["start_epoch"] == stop["epoch"]
     assert [e["event"] for e in resumed][-2:] == ["finished", "all_finished"]
     assert _same_weights(reference / "small_cnn" / "last.pt", out / "small_cnn" / "last.pt")
+
+
+def test_the_stop_hook_stops_like_sigterm(tiny_set, tmp_path):
+    """GCAM_TRAIN_STOP_AFTER_STEPS=N: the stop a signal asks for, after exactly N steps."""
+    out = tmp_path / "run"
+    env = {**child_env(tmp_path / "ud"), STOP_AFTER_ENV: str(HOLD_AT)}
+    r = subprocess.run(trainer_cmd("--data", str(tiny_set), "--out", str(out), *ARGS), capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    _check_stopped_at_the_hold(parse_events(r.stdout), out)
+    assert f"stop requested ({STOP_AFTER_ENV}={HOLD_AT})" in r.stderr
+    bad = subprocess.run(trainer_cmd("--data", str(tiny_set), "--out", str(tmp_path / "bad"), *ARGS),
+                         capture_output=True, text=True, env={**env, STOP_AFTER_ENV: "soon"}, cwd=ROOT, timeout=300)
+    assert bad.returncode == 2 and STOP_AFTER_ENV in parse_events(bad.stdout)[0]["message"]
 
 
 def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_set, tmp_path, reference):
     from gcam_desktop.models import load_checkpoint, load_training_state
 
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud")
+    proc = _start(tiny_set, out, tmp_path / "ud", hold=7)  # still training when killed: held in epoch 3
     events = _read_until(proc, lambda e: e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] >= 2)
     proc.kill()
     proc.communicate(timeout=60)

@@ -39,3 +39,16 @@ def parse_events(stdout: str) -> list[dict]:
 
 
 SMALL = ["--input-size", "32", "--batch-size", "8", "--val-fraction", "0.2", "--test-fraction", "0.2"]
+
+
+def wait_for_hold(proc: subprocess.Popen) -> list[str]:
+    """Read a trainer's stderr until rank 0 says it holds (GCAM_TRAIN_HOLD_AFTER_STEPS): a stop
+    sent now lands at that known step. The lines read, for failure messages."""
+    from training.stopping import HOLDING
+
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if f": {HOLDING} after step" in line and not line.startswith("[rank"):
+            return lines
+    raise AssertionError("the trainer ended without holding:\n" + "".join(lines))
