@@ -76,6 +76,9 @@ def build_parser() -> Parser:
                    help="explain in N processes on this machine (one per GPU), started through "
                         "torch.distributed.run as torchrun would; outputs as from one process. Under torchrun, "
                         "leave this out")
+    p.add_argument("--allow-oversubscribe", action="store_true",
+                   help="with --nproc-per-node: start more processes than there are GPUs (or CPU cores "
+                        "without a GPU), which is refused otherwise")
     return p
 
 
@@ -168,7 +171,8 @@ def _launch(args, argv: Sequence[str] | None, parser: Parser) -> int | None:
         return None
     argv = list(sys.argv[1:] if argv is None else argv)
     return launch([sys.executable, "-m", "gcam_desktop.cli.explain",
-                   *without_option(argv, "--nproc-per-node")], args.nproc_per_node)
+                   *without_option(argv, "--nproc-per-node")], args.nproc_per_node,
+                  device=args.device, allow_oversubscribe=args.allow_oversubscribe)
 
 
 def _run(args, options: dict[str, Any], parser: Parser) -> int:

@@ -304,3 +304,19 @@ def test_arch_equals_checkpoint_as_the_app_takes_it(checkpoint, photos, tmp_path
                         photos / "a.png"], capsys)
     assert code == 1 and "tiny_cnn.pt" in err and "small_cnn" in err and "se_resnet50" in err
     assert "nor an architecture name" not in err
+
+
+def test_more_processes_than_devices_are_refused_unless_insisted(tmp_path, capsys):
+    """--nproc-per-node 64 on a machine without 64 devices: one line naming the way out, no process."""
+    import os
+
+    from gcam_desktop.cli.explain import main
+
+    image = tmp_path / "a.png"
+    Image.new("RGB", (16, 16)).save(image)
+    n = (os.cpu_count() or 1) + 62
+    code = main(["--weights", "resnet50", "--out", str(tmp_path / "out"), "--nproc-per-node", str(n),
+                 "--device", "cpu", str(image)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--allow-oversubscribe" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
