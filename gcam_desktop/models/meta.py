@@ -17,11 +17,11 @@ import math
 import os
 from numbers import Real
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from ..imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .names import ARCHS, INPUT_SIZES
-from .registry import default_layer_for
+from .registry import default_layer_for, explainable_layers
 
 
 class CheckpointError(Exception):
@@ -89,6 +89,11 @@ def validate_meta(path: str | os.PathLike, meta: Any, outputs: int) -> dict:
     for field in _TEXT_FIELDS:
         if field in out and not isinstance(out[field], str):
             raise refuse(field, f"is {_kind(out[field])}, not text")
+    # Older checkpoints carry no default layer: the same rule from their input size.
+    layer = out.setdefault("default_layer", default_layer_for(out["arch"], out["input_size"]))
+    if layer not in explainable_layers(out["arch"]):
+        raise refuse("default_layer", f"is {_shown(layer)}, which {out['arch']} does not have; "
+                                      f"its layers: {', '.join(explainable_layers(out['arch']))}")
     return out
 
 
@@ -97,16 +102,6 @@ def as_mapping(path: str | os.PathLike, meta: Any) -> dict:
     if not isinstance(meta, Mapping):
         raise CheckpointError(path, f"its metadata is {_kind(meta)}, not a mapping of named fields")
     return dict(meta)
-
-
-def check_default_layer(path: str | os.PathLike, meta: Mapping, layers: Sequence[str]) -> str:
-    """The layer `meta` names as default, or the rule's for its input size (older checkpoints
-    carry none); a name the model has not is refused here, not at the first map."""
-    layer = meta.get("default_layer") or default_layer_for(meta["arch"], meta["input_size"])
-    if layer not in layers:
-        raise CheckpointError(path, f"metadata field 'default_layer' is {_shown(layer)}, which {meta['arch']} "
-                                    f"does not have; its layers: {', '.join(layers)}")
-    return layer
 
 
 _ABSENT = object()
@@ -119,7 +114,7 @@ def _class_names(refuse, names: Any, outputs: int) -> list[str]:
         raise refuse("class_names", f"is {_kind(names)}, not a list of {outputs} names")
     if len(names) != outputs:
         raise refuse("class_names", f"has {len(names)} names, but the classifier has {outputs} outputs")
-    bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n.strip()), None)
+    bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
     if bad is not None:
         raise refuse("class_names", f"entry {bad} is {_shown(names[bad])}, not a name")
     if len(set(names)) != len(names):
@@ -137,7 +132,8 @@ def _triple(refuse, field: str, value: Any, bounds: tuple[float, float], low_ope
     for v in value:
         if not math.isfinite(v) or v > high or v < low or (low_open and v == low):
             shown = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
-            raise refuse(field, f"is {_shown(value)}; each value must be a finite number in {shown}")
+            raise refuse(field, f"is {_shown(value)}; each value must be a finite number in {shown} "
+                                f"(pixels are scaled to 0..1 first)")
     return [float(v) for v in value]
 
 
@@ -150,7 +146,8 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return f"a string ({_shown(value)})"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _shown(value: Any, limit: int = 60) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from .checkpoint import classifier_outputs, model_from_state, read_file
-from .meta import CheckpointError, check_default_layer, validate_meta
+from .meta import CheckpointError, validate_meta
 from .pretrained_refs import is_pretrained_ref
 
 
@@ -42,7 +42,7 @@ def load_checkpoint(ref, map_location=None, expect_arch: str | None = None,
     if expect_num_classes is not None and n != int(expect_num_classes):
         raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
     model = model_from_state(path, arch, n, sd)
-    meta["default_layer"] = model.default_layer = check_default_layer(path, meta, model.explainable_layers)
+    model.default_layer = meta["default_layer"]
     model.eval()
     if map_location is not None:
         model.to(map_location)

@@ -29,8 +29,11 @@ def as_checked_float32(path: str | os.PathLike, sd: Mapping[str, torch.Tensor]) 
     out = {}
     for key, t in sd.items():
         if t.is_floating_point():
-            t = t.float()
+            stored, t = t, t.float()
             if not _all_finite(t):
+                if stored.dtype == torch.float64 and _all_finite(stored):
+                    raise CheckpointError(path, f"tensor {key!r} holds values beyond the range of float32, "
+                                                f"the precision the model computes in")
                 raise CheckpointError(path, f"tensor {key!r} holds NaN or infinite values (a diverged or damaged "
                                             f"run?); its maps would all be NaN")
             if key.endswith("running_var") and t.numel() and float(t.min()) < 0:
