@@ -129,3 +129,12 @@ def r50_bytes():
     buf = io.BytesIO()
     torch.save(build_model("resnet50", 1000).state_dict(), buf)
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def lying_checkpoints(tmp_path_factory):
+    """(refused cases by name, honest float64 / float16 / bfloat16 files by name): checkpoints
+    whose metadata or tensors lie, from tests/corpus/checkpoints.py."""
+    from corpus.checkpoints import build
+
+    return build(tmp_path_factory.mktemp("lying-checkpoints"))

@@ -74,7 +74,9 @@ def init_source(arch: str, init: str) -> str:
     """What `arch` starts from when asked for `init`. `imagenet:resnet50` gives every variant the
     ImageNet ResNet50 backbone; an SE-ResNet50 takes timm's ImageNet SE-ResNet50 instead (its SE
     gates trained with its backbone) when that can be had, from the cache or a download."""
-    from gcam_desktop.models.pretrained import PretrainedError, fetch, is_pretrained_ref, parse_ref
+    from gcam_desktop.models.fetch import fetch
+    from gcam_desktop.models.pretrained import PretrainedError, parse_ref
+    from gcam_desktop.models.pretrained_refs import is_pretrained_ref
 
     if arch != "se_resnet50" or not is_pretrained_ref(init) or parse_ref(init) != "resnet50":
         return init

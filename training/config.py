@@ -11,7 +11,7 @@ import types
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from gcam_desktop.models.names import ARCHS
+from gcam_desktop.models.names import ARCHS, INPUT_SIZES
 from gcam_desktop.similarity import DEFAULT_THRESHOLD
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -69,7 +69,8 @@ class TrainConfig:
             (self.weight_decay >= 0, "--weight-decay must not be negative"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.scheduler in SCHEDULERS, f"--scheduler must be one of {', '.join(SCHEDULERS)}"),
-            (16 <= self.input_size <= 1024, "--input-size must be between 16 and 1024"),
+            (self.input_size in INPUT_SIZES,
+             f"--input-size must be between {INPUT_SIZES.start} and {INPUT_SIZES.stop - 1}"),
             (0 <= self.val_fraction < 1, "--val-fraction must be in [0, 1)"),
             (0 <= self.test_fraction < 1, "--test-fraction must be in [0, 1)"),
             (self.val_fraction + self.test_fraction < 1, "--val-fraction + --test-fraction must leave training images"),

@@ -11,9 +11,9 @@ from gcam_desktop.lazy import lazy_attributes
 from .names import ARCH_LABELS, ARCHS, RESNET_ARCHS, arch_label
 
 _LAZY = {
-    "IMAGENET_MEAN": "checkpoint", "IMAGENET_STD": "checkpoint", "CheckpointError": "checkpoint",
-    "guess_arch": "checkpoint", "load_checkpoint": "checkpoint", "load_training_state": "checkpoint",
-    "make_meta": "checkpoint", "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "IMAGENET_MEAN": "meta", "IMAGENET_STD": "meta", "CheckpointError": "meta", "make_meta": "meta",
+    "validate_meta": "meta", "guess_arch": "checkpoint", "save_checkpoint": "checkpoint",
+    "load_checkpoint": "resolver", "load_training_state": "resolver", "read_checkpoint": "resolver",
     "available_devices": "registry", "build_model": "registry", "default_layer_for": "registry",
     "get_layer": "registry", "pick_device": "registry",
     "PretrainedError": "pretrained", "is_pretrained_ref": "pretrained_refs",

@@ -1,13 +1,14 @@
-"""One checkpoint format: the state dict plus what the viewer needs to use it without questions.
+"""Checkpoint files: one format, the state dict plus what the viewer needs to use it without
+questions, written atomically and read back as data.
 
 A checkpoint is data, never code: files are read with `torch.load(weights_only=True)` (or
-safetensors), and plain torchvision / timm state dicts are recognised by their keys.
+safetensors), and plain torchvision / timm state dicts are recognised by their keys. Reading a
+file gives its tensors in float32, checked finite (tensor_checks.py); its metadata is checked
+by the resolver (resolver.py), which also takes the `imagenet:ARCH` references.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
 import pickle
 import warnings
 import zipfile
@@ -18,38 +19,13 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
-from ..imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .registry import ARCHS, build_model, default_layer_for
+from .meta import CheckpointError, as_mapping, make_meta
+from .registry import ARCHS, build_model
+from .tensor_checks import as_checked_float32
 
 FORMAT = "gcam-desktop/checkpoint"
 FORMAT_VERSION = 1
-_HEADS = {"small_cnn": "fc3"}
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used; the message names the file and what to do."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-
-def make_meta(arch: str, class_names, input_size: int = 128, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-              recipe: Mapping | None = None, epoch: int = 0, metrics: Mapping | None = None) -> dict:
-    return {
-        "arch": arch,
-        "class_names": [str(c) for c in class_names],
-        "num_classes": len(class_names),
-        "input_size": int(input_size),
-        "default_layer": default_layer_for(arch, input_size),
-        "mean": [float(m) for m in mean],
-        "std": [float(s) for s in std],
-        "recipe": dict(recipe or {}),
-        "epoch": int(epoch),
-        "metrics": dict(metrics or {}),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+_HEADS = {"small_cnn": "fc3"}  # the classifier layer of each architecture ("fc" where not named)
 
 
 def save_checkpoint(path, model: nn.Module, meta: Mapping, extra: Mapping | None = None) -> Path:
@@ -234,19 +210,32 @@ def describe_unknown(state_dict: Mapping[str, torch.Tensor]) -> str:
     return f"its keys ({sample}, ...) match none of the supported architectures: {', '.join(ARCHS)}"
 
 
-def _unwrap(obj: Any) -> tuple[dict, dict, dict]:
+def _unwrap(path: Path, obj: Any) -> tuple[dict, dict, dict]:
     """(state_dict, meta, extra) from our format or a plain / wrapped state dict."""
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
-        return dict(obj["state_dict"]), dict(obj.get("meta") or {}), dict(obj.get("extra") or {})
+        sd, meta, extra = obj.get("state_dict"), obj.get("meta"), obj.get("extra")
+        if not _is_state_dict(sd):
+            raise CheckpointError(path, f"its 'state_dict' is {type(sd).__name__}, not tensors by name")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise CheckpointError(path, f"its training state ('extra') is {type(extra).__name__}, not a mapping")
+        return dict(sd), ({} if meta is None else as_mapping(path, meta)), dict(extra or {})
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model", "model_state_dict"):
             if _is_state_dict(obj.get(key)):
                 obj = obj[key]
                 break
     if not _is_state_dict(obj):
-        raise ValueError("no state dict of tensors inside")
+        raise CheckpointError(path, f"not a checkpoint: no state dict of tensors inside (found {type(obj).__name__})")
     sd = {k.removeprefix("module."): v for k, v in obj.items()}  # DataParallel prefixes
     return sd, {}, {}
+
+
+def classifier_outputs(path, sd: Mapping[str, torch.Tensor], arch: str) -> int:
+    """How many classes the weights' classifier tells apart: the bound class names must meet."""
+    head = sd.get(f"{_HEADS.get(arch, 'fc')}.weight")
+    if head is None or head.dim() != 2:
+        raise CheckpointError(path, f"looks like {arch} but has no classifier weights")
+    return int(head.shape[0])
 
 
 def _check_keys(path: Path, model: nn.Module, sd: Mapping[str, torch.Tensor], arch: str) -> None:
@@ -266,71 +255,40 @@ def _check_keys(path: Path, model: nn.Module, sd: Mapping[str, torch.Tensor], ar
         raise CheckpointError(path, f"does not fit {arch}: " + "; ".join(problems))
 
 
-def read_checkpoint(path) -> tuple[dict, dict, dict]:
-    """(state_dict, meta, extra) with meta completed for plain state dicts; no model built.
-
-    "imagenet:resnet50" / "imagenet:se_resnet50" resolve to ImageNet weights (models/pretrained.py).
-    """
-    from .pretrained import is_pretrained_ref, read_pretrained
-
-    if is_pretrained_ref(path):
-        return read_pretrained(path)
+def read_file(path) -> tuple[dict, dict, dict]:
+    """(state_dict, meta, extra) of one checkpoint file, tensors in float32 and checked finite;
+    a plain state dict gets metadata made up from its classifier. The metadata is as the file
+    says: check it with meta.validate_meta (the resolver does) before trusting it."""
     path = Path(path)
     obj = _read(path)
-    try:
-        sd, meta, extra = _unwrap(obj)
-    except ValueError as exc:
-        raise CheckpointError(path, f"not a checkpoint: {exc} (found {type(obj).__name__})") from exc
+    sd, meta, extra = _unwrap(path, obj)
+    sd = as_checked_float32(path, sd)
     arch = meta.get("arch") or guess_arch(sd)
     if arch is None:
         raise CheckpointError(path, describe_unknown(sd))
     if arch not in ARCHS:
         raise CheckpointError(path, f"made for architecture {arch!r}, which this program does not know "
                                     f"(supported: {', '.join(ARCHS)})")
-    if not meta:
-        head = sd.get(f"{_HEADS.get(arch, 'fc')}.weight")
-        if head is None:
-            raise CheckpointError(path, f"looks like {arch} but has no classifier weights")
-        n = int(head.shape[0])
+    if meta:
+        meta["arch"] = arch  # recognised by its keys where the metadata leaves it out
+    else:
+        n = classifier_outputs(path, sd, arch)
         meta = make_meta(arch, [f"class {i}" for i in range(n)], input_size=224)
         meta["source"] = "plain state dict"
-    meta.setdefault("num_classes", len(meta.get("class_names", [])))
     return sd, meta, extra
 
 
-def load_checkpoint(path, map_location=None, expect_arch: str | None = None,
-                    expect_num_classes: int | None = None) -> tuple[nn.Module, dict]:
-    """The model in eval mode on `map_location` (CPU by default) and its metadata."""
-    sd, meta, _ = read_checkpoint(path)
-    path = Path(path)
-    arch, n = meta["arch"], int(meta["num_classes"])
-    if expect_arch is not None and arch != expect_arch:
-        raise CheckpointError(path, f"is a {arch} checkpoint, not {expect_arch}; pick a {expect_arch} "
-                                    f"checkpoint or switch the slot to {arch}")
-    if expect_num_classes is not None and n != int(expect_num_classes):
-        raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
-    model = _build_for_weights(arch, n)
-    _check_keys(path, model, sd, arch)
+def model_from_state(path, arch: str, num_classes: int, sd: Mapping[str, torch.Tensor]) -> nn.Module:
+    """The `arch` model holding exactly the tensors of `sd` (CheckpointError if they do not fit).
+
+    Built without its random initialisation (seconds for three ResNet50s on a small CPU, all
+    overwritten by the checkpoint's weights): on the meta device, then given the loaded tensors
+    themselves (load_state_dict(assign=True))."""
+    with torch.device("meta"):
+        model = build_model(arch, num_classes)
+    _check_keys(Path(path), model, sd, arch)
     model.load_state_dict(sd, strict=True, assign=True)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a tensor the file lacks
-        model = build_model(arch, n)
+        model = build_model(arch, num_classes)
         model.load_state_dict(sd, strict=True)
-    # Older checkpoints carry no default layer: the same rule from their input size.
-    model.default_layer = meta.setdefault("default_layer", default_layer_for(arch, meta.get("input_size", 224)))
-    model.eval()
-    if map_location is not None:
-        model.to(map_location)
-    return model, meta
-
-
-def _build_for_weights(arch: str, n: int) -> nn.Module:
-    """The model without its random initialisation (seconds for three ResNet50s on a small
-    CPU, all overwritten by the checkpoint's weights): built on the meta device, then given
-    the loaded tensors themselves (load_state_dict(assign=True))."""
-    with torch.device("meta"):
-        return build_model(arch, n)
-
-
-def load_training_state(path) -> dict:
-    """The optimizer / scheduler / RNG state saved beside the weights ({} if none)."""
-    return read_checkpoint(path)[2]
+    return model

@@ -20,16 +20,15 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.error import URLError
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
 from ..files import atomic_write
-from .checkpoint import CheckpointError, read_checkpoint
-from .pretrained import (DownloadCancelled, PretrainedError, Progress, WeightsSource, is_pretrained_ref, parse_ref,
-                         source)
-from .weights_hash import check_cached, expected_sha256, remember
+from .checkpoint import read_file
+from .meta import CheckpointError
+from .pretrained import DownloadCancelled, PretrainedError, Progress, WeightsSource
+from .weights_hash import remember
 
 TIMEOUT_S = 8.0  # connect / read timeout: an unreachable host fails in seconds, never hangs
 # A download must gain STALL_BYTES within every STALL_WINDOW_S seconds (8.7 kB/s on average),
@@ -211,50 +210,10 @@ def _read(src: WeightsSource, response, transfer: Transfer) -> bytes:
 
 def _check_content(src: WeightsSource, tmp: str) -> None:
     try:
-        arch = read_checkpoint(tmp)[1].get("arch")
+        arch = read_file(tmp)[1].get("arch")
     except CheckpointError as exc:
         raise PretrainedError(src.ref, f"download from {src.url} is not a weights file ({exc.problem}); "
                                        f"nothing was kept") from None
     if arch != src.arch:
         raise PretrainedError(src.ref, f"download from {src.url} holds {arch} weights, not {src.arch}; "
                                        f"nothing was kept")
-
-
-def fetch(arch: str, progress: Progress | None = None, cancel: threading.Event | None = None,
-          timeout: float = TIMEOUT_S, stall: tuple[int, float] | None = None) -> Path:
-    """The weights file of `arch` (an arch or "imagenet:ARCH"): from the cache, else downloaded.
-
-    `progress(done, total)` is called during a download (default: a tqdm bar on a terminal);
-    setting `cancel` stops it with DownloadCancelled; fewer than `stall` = (bytes, seconds)
-    (default: stall_limits()) ends it with a PretrainedError. A cached file whose name carries
-    a hash that its content does not match raises PretrainedError naming it.
-    """
-    if is_pretrained_ref(arch):
-        arch = parse_ref(arch)
-    src = source(arch)
-    if src.cache_path.is_file():
-        check_cached(src.ref, src.cache_path)
-        return src.cache_path
-    bar = None
-    if progress is None:
-        bar = _terminal_bar(f"{src.ref} ({src.provider})")
-
-        def progress(done: int, total: int | None) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-    def transfer(report: Progress, expect: str | None = None) -> Transfer:
-        return Transfer(src, report, cancel, stall or stall_limits(), timeout, expect)
-
-    try:
-        if arch == "resnet50":
-            job = transfer(progress, expected_sha256(src.cache_path))
-            with _signals_end(job):
-                _download_url(src, job, timeout)
-            return src.cache_path
-        from .hub_download import download_hf
-
-        return download_hf(src, transfer(progress), transfer(lambda done, total: None), timeout)[0]
-    finally:
-        if bar is not None:
-            bar.close()

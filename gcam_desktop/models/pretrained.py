@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 from urllib.parse import urlparse
 
-from gcam_desktop.lazy import lazy_attributes
-
-from .checkpoint import CheckpointError, make_meta, read_checkpoint
-from .pretrained_refs import CHOICES, PREFIX, PRETRAINED_ARCHS, is_pretrained_ref, pretrained_arch
+from .meta import CheckpointError, make_meta
+from .pretrained_refs import CHOICES, PREFIX, PRETRAINED_ARCHS, pretrained_arch
 
 # (bytes so far, total bytes or None)
 Progress = Callable[[int, "int | None"], None]
@@ -99,22 +96,28 @@ def _hf_repo_dir() -> Path:
     return hf_cache_dir() / ("models--" + _HF_REPO.replace("/", "--"))
 
 
+def _torchvision_source(arch: str) -> WeightsSource:
+    from torchvision.models import ResNet50_Weights
+
+    url = os.environ.get(_TV_URL_ENV) or ResNet50_Weights.IMAGENET1K_V2.url
+    name = os.path.basename(urlparse(url).path)  # torch.hub's rule: the file keeps its URL name
+    return WeightsSource(arch, "torchvision", "ResNet50_Weights.IMAGENET1K_V2", url,
+                         _torch_hub_dir() / "checkpoints" / name, _TORCHVISION_LICENCE)
+
+
+def _timm_source(arch: str) -> WeightsSource:
+    url = f"{_hf_endpoint()}/{_HF_REPO}/resolve/main/{_HF_WEIGHTS}"
+    found = _find_hf(_HF_WEIGHTS)
+    # A file someone puts in place by hand goes into a snapshot folder of any name.
+    where = found or _hf_repo_dir() / "snapshots" / "manual" / _HF_WEIGHTS
+    return WeightsSource(arch, "timm", "seresnet50.a1_in1k", url, where, _TIMM_LICENCE)
+
+
 def source(arch: str) -> WeightsSource:
     """The source of `arch`'s ImageNet weights, with environment overrides applied now."""
-    if arch == "resnet50":
-        from torchvision.models import ResNet50_Weights
-
-        url = os.environ.get(_TV_URL_ENV) or ResNet50_Weights.IMAGENET1K_V2.url
-        name = os.path.basename(urlparse(url).path)  # torch.hub's rule: the file keeps its URL name
-        return WeightsSource(arch, "torchvision", "ResNet50_Weights.IMAGENET1K_V2", url,
-                             _torch_hub_dir() / "checkpoints" / name, _TORCHVISION_LICENCE)
-    if arch == "se_resnet50":
-        url = f"{_hf_endpoint()}/{_HF_REPO}/resolve/main/{_HF_WEIGHTS}"
-        found = _find_hf(_HF_WEIGHTS)
-        # A file someone puts in place by hand goes into a snapshot folder of any name.
-        where = found or _hf_repo_dir() / "snapshots" / "manual" / _HF_WEIGHTS
-        return WeightsSource(arch, "timm", "seresnet50.a1_in1k", url, where, _TIMM_LICENCE)
-    raise PretrainedError(PREFIX + arch, f"no ImageNet weights for {arch!r}; choose {CHOICES}")
+    if arch not in _PROVIDERS:
+        raise PretrainedError(PREFIX + arch, f"no ImageNet weights for {arch!r}; choose {CHOICES}")
+    return _PROVIDERS[arch].source(arch)
 
 
 def sources() -> list[WeightsSource]:
@@ -156,40 +159,41 @@ def _timm_config() -> dict:
     return cfg
 
 
+def _torchvision_preprocessing() -> tuple[int, list, list, dict]:
+    """(input size, mean, std, metrics) from torchvision's own record of the weights."""
+    from torchvision.models import ResNet50_Weights
+
+    weights = ResNet50_Weights.IMAGENET1K_V2
+    tf = weights.transforms()
+    return (tf.crop_size[0], tf.mean, tf.std,
+            {"imagenet_top1": weights.meta["_metrics"]["ImageNet-1K"]["acc@1"] / 100})
+
+
+def _timm_preprocessing() -> tuple[int, list, list, dict]:
+    cfg = _timm_config()
+    return cfg["input_size"][-1], cfg["mean"], cfg["std"], {}
+
+
+class _Provider(NamedTuple):
+    source: Callable[[str], WeightsSource]
+    preprocessing: Callable[[], tuple[int, list, list, dict]]
+
+
+# Who provides each architecture's ImageNet weights: the one place that tells them apart.
+_PROVIDERS = {"resnet50": _Provider(_torchvision_source, _torchvision_preprocessing),
+              "se_resnet50": _Provider(_timm_source, _timm_preprocessing)}
+assert tuple(_PROVIDERS) == PRETRAINED_ARCHS, (tuple(_PROVIDERS), PRETRAINED_ARCHS)
+
+
 def pretrained_meta(arch: str, file: Path | None = None) -> dict:
     """The checkpoint metadata of `arch`'s ImageNet weights (no download)."""
     from torchvision.models import ResNet50_Weights
 
-    weights = ResNet50_Weights.IMAGENET1K_V2
-    names = weights.meta["categories"]  # shipped with torchvision; timm uses the same order
+    names = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]  # shipped with torchvision; timm uses the same order
     src = source(arch)
-    if arch == "resnet50":
-        tf = weights.transforms()
-        size, mean, std = tf.crop_size[0], tf.mean, tf.std
-        metrics = {"imagenet_top1": weights.meta["_metrics"]["ImageNet-1K"]["acc@1"] / 100}
-    else:
-        cfg = _timm_config()
-        size, mean, std = cfg["input_size"][-1], cfg["mean"], cfg["std"]
-        metrics = {}
+    size, mean, std, metrics = _PROVIDERS[arch].preprocessing()
     meta = make_meta(arch, names, input_size=size, mean=mean, std=std,
                      recipe={"pretrained": f"{src.provider} {src.name}"}, metrics=metrics)
     meta.update(source=src.url, provider=f"{src.provider} {src.name}", licence=src.licence,
                 file=str(file or src.cache_path), dataset="ImageNet-1k")
     return meta
-
-
-def read_pretrained(ref, progress: Progress | None = None, cancel: threading.Event | None = None) -> tuple[dict, dict, dict]:
-    """(state_dict, meta, {}) for "imagenet:ARCH", fetching the file if it is not cached."""
-    from .download import fetch
-
-    arch = parse_ref(ref)
-    path = fetch(arch, progress, cancel)
-    sd, found, _ = read_checkpoint(path)
-    if found.get("arch") != arch:
-        raise PretrainedError(PREFIX + arch, f"{path} holds {found.get('arch')} weights, not {arch}; "
-                                             f"delete it so the right file can be fetched")
-    return sd, pretrained_meta(arch, path), {}
-
-
-# fetch and TIMEOUT_S live in download.py (which imports this module); still importable from here.
-__getattr__ = lazy_attributes(__package__, globals(), {"fetch": "download", "TIMEOUT_S": "download"})

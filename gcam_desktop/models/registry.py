@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from .names import ARCHS
-from .resnet import RESNETS
-from .small_cnn import small_cnn
+from .resnet import EXPLAINABLE_LAYERS, RESNETS
+from .small_cnn import SmallCNN, small_cnn
 
 _BUILDERS: dict[str, Callable[[int], nn.Module]] = {**RESNETS, "small_cnn": small_cnn}
 # names.py lists what is built here, for readers that must not import torch.
@@ -37,6 +37,14 @@ def default_layer_for(arch: str, input_size: int) -> str:
         return "conv2"
     fitting = [name for name, stride in _STAGE_STRIDES.items() if -(-int(input_size) // stride) >= MIN_MAP_CELLS]
     return fitting[-1] if fitting else "layer1"
+
+
+_LAYERS = {**{arch: EXPLAINABLE_LAYERS for arch in RESNETS}, "small_cnn": SmallCNN.explainable_layers}
+
+
+def explainable_layers(arch: str) -> tuple[str, ...]:
+    """The layers of `arch` a map can be made for, without building the model."""
+    return _LAYERS[arch]
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:

@@ -16,6 +16,9 @@ from .attention import SEGate
 STAGE_BLOCKS = (3, 4, 6, 3)
 STAGE_WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
+# Each stage and each of its blocks: "layer1", "layer1.0", ..., "layer4.2".
+EXPLAINABLE_LAYERS = tuple(name for k, n in enumerate(STAGE_BLOCKS, start=1)
+                           for name in [f"layer{k}", *(f"layer{k}.{i}" for i in range(n))])
 
 
 class StageGate:
@@ -117,9 +120,7 @@ class ResNet50(nn.Module):
             setattr(self, f"layer{k}", stage)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes)
-        self.explainable_layers = tuple(
-            name for k, n in enumerate(STAGE_BLOCKS, start=1) for name in [f"layer{k}", *(f"layer{k}.{i}" for i in range(n))]
-        )
+        self.explainable_layers = EXPLAINABLE_LAYERS
         self._init_weights()
 
     def _init_weights(self) -> None:

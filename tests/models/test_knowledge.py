@@ -3,7 +3,7 @@
 import shutil
 
 from gcam_desktop.models import knowledge as K
-from gcam_desktop.models.checkpoint import make_meta
+from gcam_desktop.models.meta import make_meta
 from gcam_desktop.paths import demo_checkpoint, photos_dir, samples_dir
 
 SHAPES = ["cross", "disc", "ring", "square", "star", "triangle"]

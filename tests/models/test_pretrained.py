@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from gcam_desktop.models import CheckpointError, build_model, load_checkpoint, read_checkpoint
 from gcam_desktop.models import download as D
 from gcam_desktop.models import pretrained as P
+from gcam_desktop.models.fetch import fetch
 from gcam_desktop.models import weights_hash as W
 
 COMMIT = "a" * 40
@@ -109,18 +110,18 @@ def test_a_good_cached_file_is_hashed_once_and_again_when_it_changes(r50_bytes, 
     hashed = []
     real = W.sha256_of
     monkeypatch.setattr(W, "sha256_of", lambda p: hashed.append(p) or real(p))
-    assert P.fetch("resnet50") == target and P.fetch("resnet50") == target
+    assert fetch("resnet50") == target and fetch("resnet50") == target
     assert hashed == [target]  # remembered by size and mtime
     target.write_bytes(b"x" + r50_bytes[1:])  # changed in place: checked again, and refused
     with pytest.raises(P.PretrainedError, match="is not the file its name promises"):
-        P.fetch("resnet50")
+        fetch("resnet50")
     assert len(hashed) == 2
 
 
 def test_a_file_put_in_place_by_hand_is_found(tmp_path, monkeypatch):
     """The path the offline error names is where a hand-downloaded file is looked for."""
     with pytest.raises(P.PretrainedError) as err:
-        P.fetch("se_resnet50")
+        fetch("se_resnet50")
     named = P.Path(str(err.value).split("put the file at ")[1])
     named.parent.mkdir(parents=True)
     save_file(build_model("se_resnet50", 1000).state_dict(), str(named))
@@ -132,7 +133,7 @@ def test_download_over_http_reports_progress_and_lands_whole(weights_server, r50
     name = _hashed_name(r50_bytes)
     monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", weights_server.add(f"/models/{name}", r50_bytes))
     seen = []
-    path = P.fetch("imagenet:resnet50", progress=lambda done, total: seen.append((done, total)))
+    path = fetch("imagenet:resnet50", progress=lambda done, total: seen.append((done, total)))
     assert path.name == name and path.read_bytes() == r50_bytes
     assert seen[0] == (0, len(r50_bytes)) and seen[-1] == (len(r50_bytes), len(r50_bytes))
     assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
@@ -146,7 +147,7 @@ def test_download_from_a_file_url(tmp_path, r50_bytes, monkeypatch):
     src.parent.mkdir()
     src.write_bytes(r50_bytes)
     monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", src.as_uri())
-    assert P.fetch("resnet50", progress=lambda d, t: None).read_bytes() == r50_bytes
+    assert fetch("resnet50", progress=lambda d, t: None).read_bytes() == r50_bytes
 
 
 @pytest.mark.parametrize("fault", ["corrupt", "truncated"])
@@ -160,7 +161,7 @@ def test_a_bad_download_leaves_nothing(weights_server, monkeypatch, fault):
         match = "broke off|truncated"
     monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", url)
     with pytest.raises(P.PretrainedError, match=match):
-        P.fetch("resnet50", progress=lambda d, t: None)
+        fetch("resnet50", progress=lambda d, t: None)
     folder = P.source("resnet50").cache_path.parent
     assert _no_partials(folder) == []
 
@@ -176,7 +177,7 @@ def test_wrong_bytes_from_a_url_without_a_hash_are_not_kept(weights_server, monk
         body = buf.getvalue()
     monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", weights_server.add("/models/resnet50.pth", body))
     with pytest.raises(P.PretrainedError, match="is not a weights file|holds small_cnn weights, not resnet50"):
-        P.fetch("resnet50", progress=lambda d, t: None)
+        fetch("resnet50", progress=lambda d, t: None)
     assert _no_partials(P.source("resnet50").cache_path.parent) == []
 
 
@@ -195,7 +196,7 @@ def test_a_trickling_or_silent_server_is_a_stall_said_in_one_line(weights_server
     url = weights_server.add(f"/models/{_hashed_name(body)}", body, trickle=trickle)
     monkeypatch.setenv("GCAM_DESKTOP_RESNET50_URL", url)
     with pytest.raises(P.PretrainedError) as err:
-        P.fetch("resnet50", progress=lambda d, t: None)
+        fetch("resnet50", progress=lambda d, t: None)
     message, src = str(err.value), P.source("resnet50")
     assert f"download from {url} stalled after " in message and why in message and "nothing was kept" in message
     assert f"put the file at {src.cache_path}" in message and "\n" not in message
@@ -213,7 +214,7 @@ def test_cancel_stops_the_download_and_keeps_nothing(weights_server, monkeypatch
             cancel.set()
 
     with pytest.raises(P.DownloadCancelled, match="cancelled"):
-        P.fetch("resnet50", progress=progress, cancel=cancel)
+        fetch("resnet50", progress=progress, cancel=cancel)
     assert _no_partials(P.source("resnet50").cache_path.parent) == []
 
 
@@ -233,7 +234,7 @@ def test_unreachable_and_uncached_fails_fast_naming_url_and_path(ref):
 def test_hf_offline_setting_is_respected_at_once(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(P.PretrainedError, match="HF_HUB_OFFLINE is set"):
-        P.fetch("se_resnet50")
+        fetch("se_resnet50")
 
 
 def _serve_hub(server, weights: bytes, etag=None):
@@ -255,7 +256,7 @@ def test_timm_weights_download_through_huggingface_hub(weights_server, tmp_path,
     _serve_hub(weights_server, data)
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
     seen = []
-    path = P.fetch("se_resnet50", progress=lambda done, total: seen.append((done, total)))
+    path = fetch("se_resnet50", progress=lambda done, total: seen.append((done, total)))
     assert path.read_bytes() == data and seen[-1] == (len(data), len(data))
     assert path.parent.name == hub_headers(data)["X-Repo-Commit"]  # huggingface_hub's layout
     _, meta = load_checkpoint("imagenet:se_resnet50")
@@ -266,7 +267,7 @@ def test_timm_download_with_a_wrong_hash_is_removed(weights_server, tmp_path, mo
     _serve_hub(weights_server, _st_bytes(tmp_path), etag="b" * 64)
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
     with pytest.raises(P.PretrainedError, match="corrupt"):
-        P.fetch("se_resnet50", progress=lambda d, t: None)
+        fetch("se_resnet50", progress=lambda d, t: None)
     assert P.find_cached("se_resnet50") is None
 
 
@@ -275,7 +276,7 @@ def test_timm_download_can_be_cancelled(weights_server, tmp_path, monkeypatch):
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
     cancel = threading.Event()
     with pytest.raises(P.DownloadCancelled):
-        P.fetch("se_resnet50", progress=lambda done, total: cancel.set() if done > 100_000 else None, cancel=cancel)
+        fetch("se_resnet50", progress=lambda done, total: cancel.set() if done > 100_000 else None, cancel=cancel)
     assert P.find_cached("se_resnet50") is None
 
 
@@ -293,7 +294,7 @@ def test_a_stalled_timm_download_ends_in_one_line_without_retries(weights_server
     weights_server.routes["/timm/seresnet50.a1_in1k/resolve/main/model.safetensors"].trickle = trickle
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
     with pytest.raises(P.PretrainedError) as err:
-        P.fetch("se_resnet50", progress=lambda d, t: None)
+        fetch("se_resnet50", progress=lambda d, t: None)
     message = str(err.value)
     assert "model.safetensors stalled after " in message and why in message and "\n" not in message
     assert "resume" not in capfd.readouterr().err  # huggingface_hub's retries neither run nor talk

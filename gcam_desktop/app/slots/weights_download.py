@@ -13,7 +13,7 @@ from gcam_desktop.app.common.worker_thread import WorkerThread
 
 
 class _Cancel:
-    """The running command's cancel flag, in the form models.pretrained.fetch polls."""
+    """The running command's cancel flag, in the form models.fetch.fetch polls."""
 
     def __init__(self, thread: WorkerThread) -> None:
         self._thread = thread
@@ -57,7 +57,8 @@ class WeightsDownloader(WorkerThread):
             self.cancel()
 
     def _prepare(self, slot: str, ref: str) -> None:
-        from gcam_desktop.models.pretrained import DownloadCancelled, PretrainedError, fetch
+        from gcam_desktop.models.fetch import fetch
+        from gcam_desktop.models.pretrained import DownloadCancelled, PretrainedError
 
         self.current = slot
         shown = [-1]
