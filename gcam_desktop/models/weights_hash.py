@@ -1,4 +1,4 @@
-"""Is a cached weights file what its name promises? Qt-free, torch-free.
+"""Is a cached weights file what its name promises? Qt-free.
 
 Two names carry a SHA-256: torch.hub's `name-<sha256 prefix>.ext` (torchvision's check_hash
 rule: the hex after the last dash starts the file's SHA-256) and the Hugging Face hub's blobs,

@@ -1,6 +1,6 @@
 """The trainer as a child process: JSON events from its stdout, log text from its stderr.
 
-The GUI and the trainer meet only at this process boundary (DESIGN.md): the same trainer runs
+The GUI and the trainer meet only at this process boundary: the same trainer runs
 from a terminal, from here and from the frozen bundle, where `sys.executable` is the app
 itself and its `train` subcommand is dispatched before Qt loads.
 """
