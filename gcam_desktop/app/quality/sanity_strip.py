@@ -26,41 +26,51 @@ def thumbnail(map01: np.ndarray, image: np.ndarray | None, on_image: bool) -> np
 
 
 class MapStrip(QWidget):
+    """Rows of (model, step names, thumbnails). Models of one architecture share one header of
+    step names; models with other stages (a small CNN beside ResNets) get a header per row."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumSize(120, 60)
-        self.columns: list[str] = []
-        self.rows: list[tuple[str, list[QImage]]] = []  # (model, one image per column)
+        self.rows: list[tuple[str, list[str], list[QImage]]] = []
 
     def sizeHint(self) -> QSize:
         return QSize(480, 200)
 
     def clear(self) -> None:
-        self.columns, self.rows = [], []
+        self.rows = []
         self.setToolTip("")
         self.update()
 
-    def set_rows(self, columns: list[str], rows: list[tuple[str, list[np.ndarray]]], tip: str = "") -> None:
-        """columns: step names; rows: (model, one H x W x 3 uint8 picture per column)."""
-        self.columns = list(columns)
-        self.rows = [(name, [rgb_to_qimage(p) for p in pictures]) for name, pictures in rows]
+    def set_rows(self, rows: list[tuple[str, list[str], list[np.ndarray]]], tip: str = "") -> None:
+        """rows: (model, step names, one H x W x 3 uint8 picture per step)."""
+        self.rows = [(name, list(steps), [rgb_to_qimage(p) for p in pictures]) for name, steps, pictures in rows]
         self.setToolTip(tip)
         self.update()
 
-    def cells(self) -> list[QRect]:
-        """Where the thumbnails go, row by row (tests read it: every one inside the widget)."""
-        if not self.rows or not self.columns:
+    @property
+    def shared_header(self) -> bool:
+        return len({tuple(steps) for _, steps, _ in self.rows}) <= 1
+
+    def cells(self) -> list[list[QRect]]:
+        """Where each row's thumbnails go (tests read it: every one inside the widget)."""
+        if not self.rows:
             return []
         fm = self.fontMetrics()
-        label_w = min(self.width() // 4, max(fm.horizontalAdvance(n) for n, _ in self.rows) + 2 * GAP)
-        top = fm.height() + GAP
-        n_cols, n_rows = len(self.columns), len(self.rows)
-        side = min((self.width() - label_w) // n_cols, (self.height() - top) // n_rows) - GAP
+        label_w = min(self.width() // 4, max(fm.horizontalAdvance(n) for n, _, _ in self.rows) + 2 * GAP)
+        head = fm.height() + GAP
+        n_cols, n_rows = max(len(steps) for _, steps, _ in self.rows), len(self.rows)
+        heads = head if self.shared_header else head * n_rows
+        side = min((self.width() - label_w) // n_cols, (self.height() - heads) // n_rows) - GAP
         if side < 4:
             return []
-        return [QRect(label_w + c * (side + GAP), top + r * (side + GAP), side, side)
-                for r in range(n_rows) for c in range(n_cols)]
+        out, y = [], 0
+        for r, (_, steps, _) in enumerate(self.rows):
+            y += head if (r == 0 or not self.shared_header) else 0
+            out.append([QRect(label_w + c * (side + GAP), y, side, side) for c in range(len(steps))])
+            y += side + GAP
+        return out
 
     def paintEvent(self, event) -> None:
         cells = self.cells()
@@ -69,16 +79,15 @@ class MapStrip(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         fm = self.fontMetrics()
-        n_cols = len(self.columns)
-        for c, name in enumerate(self.columns):
-            r = cells[c]
-            p.drawText(QRect(r.left(), 0, r.width(), fm.height()), Qt.AlignmentFlag.AlignCenter,
-                       fm.elidedText(name, Qt.TextElideMode.ElideRight, r.width()))
-        for i, (model, images) in enumerate(self.rows):
-            first = cells[i * n_cols]
-            label = QRect(0, first.top(), first.left() - GAP, first.height())
+        for r, (model, steps, images) in enumerate(self.rows):
+            row = cells[r]
+            if r == 0 or not self.shared_header:
+                for rect, name in zip(row, steps):
+                    p.drawText(QRect(rect.left(), rect.top() - fm.height() - GAP, rect.width(), fm.height()),
+                               Qt.AlignmentFlag.AlignCenter, fm.elidedText(name, Qt.TextElideMode.ElideRight, rect.width()))
+            label = QRect(0, row[0].top(), row[0].left() - GAP, row[0].height())
             p.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        fm.elidedText(model, Qt.TextElideMode.ElideRight, label.width()))
-            for c, img in enumerate(images[:n_cols]):
-                p.drawImage(cells[i * n_cols + c], img)
+            for rect, img in zip(row, images):
+                p.drawImage(rect, img)
         p.end()

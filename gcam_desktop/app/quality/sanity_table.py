@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QTableWidgetItem
+from PySide6.QtWidgets import QHeaderView, QTableWidgetItem
 
 from gcam_desktop.app.quality.image_view import read_only_table
 from gcam_desktop.app.quality.sanity_run import SanityRow
 
-COLUMNS = ("model", "method", "\u03c1 after layer4", "verdict", "class")
+COLUMNS = ("model", "method", "\u03c1 after\nlayer4", "verdict", "class")  # two lines: room for the name
 BADGES = {"pass": ("\u2713 pass", "#d7f0d9"), "fail": ("\u2717 fail", "#f6d5d3"), "no verdict": ("no verdict", "#e7eaee")}
 
 
@@ -37,6 +38,14 @@ def make_table():
     table = read_only_table(list(COLUMNS))
     for col, tip in enumerate(column_tips()):
         table.horizontalHeaderItem(col).setToolTip(tip)
+    # The model's name takes what is left (elided, whole on hover): no sideways scrolling in half
+    # a 1024-px window; compact rows, so 3 models x 3 methods show with little scrolling.
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
     return table
 
 
@@ -64,7 +73,7 @@ def row_cells(row: SanityRow) -> list[tuple[str, str, str | None]]:
     else:
         cls, cls_tip = "\u2013", ""
     errors = ("\n" + "\n".join(row.errors)) if row.errors else ""
-    return [(row.model, "", None), (method_label(row.method), row.method, None),
+    return [(row.model, row.model, None), (method_label(row.method), row.method, None),
             (rho, f"over {row.images} image(s){errors}", None), (text, verdict_tip, colour), (cls, cls_tip, None)]
 
 

@@ -119,8 +119,8 @@ class SanityView(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.status)
-        lay.addWidget(self.curves, 3)
-        lay.addLayout(bottom, 2)
+        lay.addWidget(self.curves, 5)
+        lay.addLayout(bottom, 4)
         self._methods_changed()
 
     def _methods_changed(self, *_) -> None:
@@ -267,15 +267,18 @@ class SanityView(QWidget):
 
     def _redraw_strip(self, *_) -> None:
         method = self.strip_method.currentData()
-        rows, columns = [], []
+        rows = []
         for model in self.models:
             item = self.image_items.get((model, method))
             if item is None:
                 continue
             s = item.sanity
-            columns = [ORIGINAL] + [step.stage for step in s.cascade]
             maps = [s.original] + [step.map for step in s.cascade]
-            rows.append((model, [thumbnail(m, item.image, self.on_image.isChecked()) for m in maps]))
+            rows.append((model, [ORIGINAL] + [step.stage for step in s.cascade],
+                         [thumbnail(m, item.image, self.on_image.isChecked()) for m in maps]))
         tip = ("Each row: the model's map for the predicted class on the original model, then after each "
                "randomisation step (everything up to that stage re-initialised)")
-        self.strip.set_rows(columns, rows, tip) if rows else self.strip.clear()
+        if rows:
+            self.strip.set_rows(rows, tip)
+        else:
+            self.strip.clear()
