@@ -4,6 +4,8 @@ and the section inside a 1024 x 700 window."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from PySide6.QtCore import QPoint, QRect
@@ -158,7 +160,8 @@ def _cut(widget) -> list[str]:
     return bad
 
 
-def test_the_section_fits_a_1024_by_700_window(qtbot, make_window, load_slot, checkpoints, tiny_set):
+def test_the_section_fits_a_1024_by_700_window_and_never_blocks_the_compare_tab(
+        qtbot, monkeypatch, make_window, load_slot, checkpoints, tiny_set):
     win = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
         load_slot(win, slot, checkpoints[key])
@@ -183,3 +186,26 @@ def test_the_section_fits_a_1024_by_700_window(qtbot, make_window, load_slot, ch
     assert len(cells) == 3 * 6 and all(v.strip.rect().contains(c) for c in cells)
     assert min(c.width() for c in cells) >= 24  # thumbnails, not specks
     assert v.table.isVisible() and v.table.viewport().height() > 3 * v.table.rowHeight(0)
+    # the Compare tab is never blocked: with a sanity unit held mid-way in the Quality worker,
+    # another image is explained by every panel (the inference worker is another thread)
+    from gcam_desktop.app.quality.sanity_run import SanityRun
+
+    entered, release = threading.Event(), threading.Event()
+    check = SanityRun._check
+
+    def held(self, *args):
+        entered.set()
+        release.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(SanityRun, "_check", held)
+    other = str(sorted(tiny_set.rglob("*.png"))[5])
+    with qtbot.waitSignal(win.quality.worker.sanity_finished, timeout=600_000):
+        v.check_image()
+        qtbot.waitUntil(entered.is_set, timeout=60_000)
+        win.show_image(other)
+        res = win.explanations.results
+        qtbot.waitUntil(lambda: all(s in res and res[s].request.path == other for s in ("baseline", "SE", "s_se")),
+                        timeout=60_000)
+        assert v.running and not release.is_set()  # the check still held while the panels were explained
+        release.set()

@@ -86,7 +86,8 @@ class SanityCurves(QWidget):
             plot.getAxis("bottom").setTicks([list(enumerate(labels))])
             # half a step either side: the first and last tick labels ("orig.", "stem") were cut off
             plot.setXRange(-0.5, max(1, len(labels) - 1) + 0.5, padding=0)
-            plot.setYRange(max(-1.0, math.floor(low * 4) / 4 - 0.05), 1.05, padding=0)
+            # room above 1.0 and below the lowest point: a tick label at the very edge is not drawn
+            plot.setYRange(max(-1.0, math.floor(low * 4) / 4) - 0.1, 1.1, padding=0)
             if measure == "spearman" and PASS_STAGE in stages:
                 plot.addItem(pg.InfiniteLine(PASS_THRESHOLD, angle=0, pen=pg.mkPen("#7f7f7f", style=Qt.PenStyle.DashLine)))
                 plot.addItem(pg.InfiniteLine(1 + stages.index(PASS_STAGE), angle=90,

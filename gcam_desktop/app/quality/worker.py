@@ -126,8 +126,8 @@ class QualityWorker(WorkerThread):
 
     def close_sanity(self, job_id: int, cancelled: bool) -> None:
         if self._sanity is not None and self._sanity.job.id == job_id:
+            self._sanity = None  # before the signal: a receiver may ask at once
             self.sanity_finished.emit(job_id, cancelled)
-            self._sanity = None
 
     def has_background_work(self) -> bool:
         return self._folder is not None or self._sanity is not None
