@@ -48,6 +48,19 @@ class SanityView(QWidget):
 
     # -- UI ------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
+        self.status = ElidedLabel()
+        self.status.setObjectName("sanityStatus")
+        self.curves = SanityCurves()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(self._controls())
+        lay.addWidget(self.status)
+        lay.addWidget(self.curves, 5)
+        lay.addLayout(self._strip_and_table(), 4)
+        self._methods_changed()
+
+    def _controls(self) -> QHBoxLayout:
+        """Methods, similarity measure, Check this image / Check first N images, Cancel, progress."""
         from gcam_desktop.explain.names import METHODS, method_label
 
         self.methods_button = QPushButton()  # a push button sizes itself for its text and menu arrow
@@ -88,10 +101,9 @@ class SanityView(QWidget):
                   self.folder_button, self.count_box, QLabel("images"), self.cancel_button):
             top.addWidget(w)
         top.addWidget(self.progress, 1)
-        self.status = ElidedLabel()
-        self.status.setObjectName("sanityStatus")
+        return top
 
-        self.curves = SanityCurves()
+    def _strip_and_table(self) -> QHBoxLayout:
         self.strip_method = QComboBox()
         self.strip_method.setToolTip("The method whose maps the strip shows")
         self.strip_method.currentIndexChanged.connect(self._redraw_strip)
@@ -115,19 +127,13 @@ class SanityView(QWidget):
         bottom = QHBoxLayout()
         bottom.addLayout(left, 1)
         bottom.addLayout(right, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(top)
-        lay.addWidget(self.status)
-        lay.addWidget(self.curves, 5)
-        lay.addLayout(bottom, 4)
-        self._methods_changed()
+        return bottom
 
     def _methods_changed(self, *_) -> None:
-        chosen = self.chosen_methods()
-        self.methods_button.setText(f"Methods ({len(chosen)})")
         from gcam_desktop.explain.names import method_label
 
+        chosen = self.chosen_methods()
+        self.methods_button.setText(f"Methods ({len(chosen)})")
         self.methods_button.setToolTip("Methods to check: " + (", ".join(method_label(m) for m in chosen) or "none"))
         self._update_buttons()
 
