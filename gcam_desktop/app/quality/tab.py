@@ -5,7 +5,9 @@ exists, the pointing-game result and the energy inside the mask. This folder: a 
 job that scores every image with every model and fills a table per model (mean and 95 %
 interval of each metric, accuracy), answers whether SE / s_se attention points at the object
 more often than the baseline, and filters the images: correct, wrong, models disagree,
-lowest quality first.
+lowest quality first. Sanity (sanity_view.py): can the maps be believed? The parameter-
+randomisation cascade and the class-sensitivity test for the current image or the folder's first
+images, on the same worker.
 
 Self-contained: the tab is built with a callable returning the models to score (name, meta,
 and a checkpoint path or an in-memory model); all work runs in its QualityWorker (worker.py),
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpin
 
 from gcam_desktop.app.quality.folder_view import FolderScoresView
 from gcam_desktop.app.quality.image_view import ImageScoresView
+from gcam_desktop.app.quality.sanity_view import SanityView
 from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, coerce_models
 from gcam_desktop.app.quality.worker import QualityWorker
 
@@ -115,9 +118,11 @@ class QualityTab(QWidget):
         fv.filter_box.currentTextChanged.connect(self._refresh_list)
         fv.imageActivated.connect(self.imageActivated)
 
+        self.sanity_view = SanityView(self.worker, self._sanity_sources, lambda: self._path, lambda: list(self._paths))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.image_view, "This image")
         self.tabs.addTab(self.folder_view, "This folder")
+        self.tabs.addTab(self.sanity_view, "Sanity")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addLayout(top)
@@ -136,6 +141,7 @@ class QualityTab(QWidget):
         """The image the viewer shows; scored now if the panel is visible, else when shown."""
         self._path = str(path) if path else None
         self.image_score = None
+        self.sanity_view.image_changed(self._path)
         self.image_view.clear()
         if self._path is None:
             self._image_job = None
@@ -154,6 +160,7 @@ class QualityTab(QWidget):
         self.folder_view.clear(len(self._paths))
         self.folder_view.label.setText(f"{len(self._paths)} images" if self._paths else "No folder")
         self.folder_view.score_button.setEnabled(bool(self._paths))
+        self.sanity_view.image_changed(self._path)  # its Check first N follows the folder
 
     def set_masks_dir(self, path: str | os.PathLike | None) -> None:
         """Masks mirroring the folder (MASKS/<class>/<name>.png); None: find them by the
@@ -238,6 +245,13 @@ class QualityTab(QWidget):
         self._next_id += 1
         return ScoreJob(self._next_id, paths, self.method, self.steps, tuple(sources), self._root, self._masks)
 
+    def _sanity_sources(self) -> list[QualityModel]:
+        """The models for a sanity check, the worker started; [] (and a status line) without models."""
+        sources = self._sources()
+        if sources and not self.worker.isRunning():
+            self.worker.start()
+        return sources
+
     def _request_image(self) -> None:
         self._image_stale = False
         job = self._new_job((self._path,))
@@ -282,6 +296,7 @@ class QualityTab(QWidget):
         self.status.setText(message)
         self._folder_job = None  # nothing will run: leave no job looking alive
         self.folder_view.set_running(False, False)
+        self.sanity_view.fail(message)
         self.worker.wait()  # the loop has returned already; a later job starts it again
 
     def _on_image_done(self, job_id: int, score) -> None:

@@ -3,7 +3,9 @@
 A WorkerThread (app/common/worker_thread.py): the current image is a request (a newer image
 replaces the one still waiting), starting and cancelling a folder are commands, and the folder
 is scored one image at a time as background steps, so the current image never waits for a
-whole folder and Cancel lands within one image. Copies of the models, because the
+whole folder and Cancel lands within one image. A sanity check (the Sanity section) is a
+background job too, one (image, model, method) unit per step (sanity_run.py), taking turns
+with a folder being scored; its Cancel lands within one explanation. Copies of the models, because the
 explanation engine hooks the model it explains: sharing a model with the viewer's inference
 worker would let either thread's hooks fire in the other's forward pass (docs/adr/0008).
 torch and the evaluation code are imported in this thread, when the tab first has work.
@@ -17,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import Signal
 
+from gcam_desktop.app.quality.sanity_run import SanityJob, SanityRun
 from gcam_desktop.app.quality.sources import QualityModel, ScoreJob, source_key
 from gcam_desktop.app.common.worker_thread import WorkerThread
 
@@ -31,6 +34,11 @@ class QualityWorker(WorkerThread):
     folder_item = Signal(int, object, int, int)  # job id, ImageScore | SkippedImage, done, total
     folder_finished = Signal(int, bool)        # job id, cancelled
     folder_failed = Signal(int, str)           # job id, message
+    sanity_started = Signal(int, int, list)    # job id, units (image x model x method), model names
+    sanity_progress = Signal(int, float)       # job id, units done (fractional within the running one)
+    sanity_item = Signal(int, object, int, int)  # job id, SanityItem, units done, total
+    sanity_finished = Signal(int, bool)        # job id, cancelled
+    sanity_failed = Signal(int, str)           # job id, message
 
     def __init__(self, device: str = "auto") -> None:
         super().__init__("gcam-quality")
@@ -38,6 +46,8 @@ class QualityWorker(WorkerThread):
         self._copies: dict[tuple, Any] = {}
         self._folder: tuple[ScoreJob, list, Callable] | None = None   # job, entries, mask lookup
         self._done = 0                                                # folder images scored
+        self._sanity: SanityRun | None = None
+        self._sanity_turn = False     # a folder and a sanity check take turns
         self.images_scored = 0  # read by tests
 
     # -- any thread --------------------------------------------------------------------------
@@ -49,6 +59,13 @@ class QualityWorker(WorkerThread):
 
     def cancel_folder(self) -> None:
         self.call(self.close_folder, True)
+
+    def start_sanity(self, job: SanityJob) -> None:
+        self.call(self.open_sanity, job)
+
+    def cancel_sanity(self, job: SanityJob) -> None:
+        job.stop.set()  # now: the running unit polls it between explanations
+        self.call(self.close_sanity, job.id, True)
 
     # -- the worker thread -------------------------------------------------------------------
     def setup(self) -> bool:
@@ -68,6 +85,7 @@ class QualityWorker(WorkerThread):
 
     def teardown(self) -> None:
         self._folder = None
+        self._sanity = None
         self._copies.clear()
 
     def open_folder(self, job: ScoreJob) -> None:
@@ -89,11 +107,54 @@ class QualityWorker(WorkerThread):
             self.folder_finished.emit(self._folder[0].id, cancelled)
             self._folder = None
 
+    def open_sanity(self, job: SanityJob) -> None:
+        """Command: the sanity job replaces any running one (which ends as cancelled)."""
+        if self._sanity is not None:
+            self.close_sanity(self._sanity.job.id, True)
+        if job.stop.is_set():
+            self.sanity_finished.emit(job.id, True)
+            return
+        try:
+            entries = self._entries(job.sources)
+        except Exception as exc:
+            self.sanity_failed.emit(job.id, str(exc))
+            return
+        self._sanity = SanityRun(job, entries, self.device)
+        self.sanity_started.emit(job.id, self._sanity.total, [e.name for e in entries])
+        if self._sanity.finished:
+            self.close_sanity(job.id, False)
+
+    def close_sanity(self, job_id: int, cancelled: bool) -> None:
+        if self._sanity is not None and self._sanity.job.id == job_id:
+            self._sanity = None  # before the signal: a receiver may ask at once
+            self.sanity_finished.emit(job_id, cancelled)
+
     def has_background_work(self) -> bool:
-        return self._folder is not None
+        return self._folder is not None or self._sanity is not None
 
     def background_step(self) -> None:
-        """The folder's next image."""
+        """The folder's next image or the sanity check's next unit, taking turns."""
+        self._sanity_turn = not self._sanity_turn
+        if self._sanity is not None and (self._folder is None or self._sanity_turn):
+            self._sanity_step()
+        else:
+            self._folder_step()
+
+    def _sanity_step(self) -> None:
+        run = self._sanity
+        job_id, stop = run.job.id, run.job.stop
+        done = run.done
+        try:
+            item = run.step(lambda: stop.is_set() or self.cancelled(),
+                            lambda f: self.sanity_progress.emit(job_id, done + f))
+        except InterruptedError:
+            self.close_sanity(job_id, True)
+            return
+        self.sanity_item.emit(job_id, item, run.done, run.total)
+        if run.finished:
+            self.close_sanity(job_id, False)
+
+    def _folder_step(self) -> None:
         job, entries, masks_for = self._folder
         item = self._score_one(entries, job.paths[self._done], job.method, job.steps, masks_for, keep_curves=False)
         self._done += 1
@@ -154,6 +215,8 @@ class QualityWorker(WorkerThread):
             n = int(meta.get("num_classes") or len(meta.get("class_names") or []))
             model = models.build_model(meta.get("arch") or s.model.arch, n)
             model.load_state_dict(s.model.state_dict())  # reading weights is safe across threads
+            # the layer the app explains (load_checkpoint sets it from the metadata, e.g. layer2 at 64 px)
+            model.default_layer = meta.get("default_layer") or model.default_layer
             model.eval().to(self.device)
         else:
             raise ValueError(f"model {s.name!r} has neither a checkpoint file nor a model")
