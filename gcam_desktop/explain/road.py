@@ -26,7 +26,7 @@ from scipy.sparse import coo_array
 from scipy.sparse.linalg import spsolve
 from torch import Tensor, nn
 
-from .model_state import model_device
+from .model_state import explaining, model_device
 
 DEFAULT_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 DEFAULT_NOISE = 0.01
@@ -132,20 +132,15 @@ def road(model: nn.Module, images: Tensor, maps: Tensor, targets=None,
                          f"and {tuple(maps.shape)}")
     device = model_device(model, images.device)[0]
     generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            first = torch.softmax(model(images.to(device)).float(), 1)
-            targets = first.argmax(1) if targets is None else torch.as_tensor(targets, device=device).reshape(-1)
-            targets = targets.expand(images.shape[0]) if targets.numel() == 1 else targets
-            pictures = [impute(images[i], removal_mask(maps[i].reshape(maps.shape[-2:]), p, order),
-                               noise, generator)
-                        for order in ("morf", "lerf") for i in range(images.shape[0]) for p in percentages]
-            probs = torch.cat([torch.softmax(model(torch.stack(pictures[k:k + batch_size]).to(device)).float(), 1)
-                               for k in range(0, len(pictures), batch_size)])
-    finally:
-        model.train(was_training)
+    with explaining(model), torch.no_grad():  # eval mode, restored afterwards
+        first = torch.softmax(model(images.to(device)).float(), 1)
+        targets = first.argmax(1) if targets is None else torch.as_tensor(targets, device=device).reshape(-1)
+        targets = targets.expand(images.shape[0]) if targets.numel() == 1 else targets
+        pictures = [impute(images[i], removal_mask(maps[i].reshape(maps.shape[-2:]), p, order),
+                           noise, generator)
+                    for order in ("morf", "lerf") for i in range(images.shape[0]) for p in percentages]
+        probs = torch.cat([torch.softmax(model(torch.stack(pictures[k:k + batch_size]).to(device)).float(), 1)
+                           for k in range(0, len(pictures), batch_size)])
     n, p = images.shape[0], len(percentages)
     picked = probs.reshape(2, n, p, -1).gather(3, targets.reshape(1, n, 1, 1).expand(2, n, p, 1))[..., 0]
     return RoadCurves(percentages, picked[0].cpu(), picked[1].cpu(), first.gather(1, targets[:, None])[:, 0].cpu())

@@ -242,7 +242,11 @@ def class_sensitivity(model: nn.Module, image: Tensor, methods: Sequence[str] = 
     methods = list(methods)
     if not methods:
         raise ValueError("no methods to check")
-    probs = explain(model, image, methods[0], layer=layer, **options.get(methods[0], {})).probs[0]
+    from .model_state import explaining, forward_logits, model_device
+
+    with explaining(model), torch.no_grad():  # one forward for the two classes, not an explanation
+        logits = forward_logits(model, image.to(model_device(model, image.device)[0]))
+    probs = torch.softmax(logits.float(), 1)[0]
     predicted, least = int(probs.argmax()), int(probs.argmin())
     out = []
     for m in methods:
