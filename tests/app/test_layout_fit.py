@@ -186,6 +186,7 @@ def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, s
         "the original has no colour bar"
 
 
+@pytest.mark.slow
 def test_the_same_holds_at_200_percent_scale(tmp_path):
     """Qt's scale factor is fixed when the application starts: the label test again, in a
     process of its own at QT_SCALE_FACTOR=2."""

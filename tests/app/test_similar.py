@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from PySide6.QtCore import Qt
 
 from gcam_desktop.app.images.similar import STRIP_SIZE
 from tests.app.test_responsiveness import STALL_LIMIT_S, Heartbeat
 
 
+@pytest.mark.slow
 def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make_window, tiny_set):
     # As in the heartbeat test, the engine has started (torch is loaded: its shared libraries load
     # under the GIL wherever they load); from then on fingerprinting must never stall the window.

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,6 +63,7 @@ def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_
     assert not model["untrained"]
 
 
+@pytest.mark.slow
 def test_self_test_fails_with_the_reason(tmp_path, checkpoints, tiny_set):
     image = sorted(tiny_set.rglob("*.png"))[0]
     code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['broken']}", image)
@@ -108,6 +111,7 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
     assert report["models"]["baseline"]["first_explanation_wall_s"] is None
 
 
+@pytest.mark.slow
 def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, tiny_set,
                                                                            bad_files):
     image = sorted(tiny_set.rglob("*.png"))[0]
@@ -126,6 +130,7 @@ def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_
     assert code == 1 and "small_cnn" in report["reason"], report  # the wrong architecture is no pass
 
 
+@pytest.mark.slow
 def test_relative_weights_are_remembered_absolute_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
     import shutil
 

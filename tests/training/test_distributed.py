@@ -80,6 +80,7 @@ def one_rank_run(tiny_set, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_run):
     out, events, stderr = two_rank_run
     for e in events:
@@ -98,6 +99,7 @@ def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_ru
     assert "[rank 1]" in stderr and "small_cnn epoch 1/" in stderr and "[rank 1] small_cnn epoch" not in stderr
 
 
+@pytest.mark.slow
 def test_two_processes_fingerprint_a_share_each_and_find_the_duplicates_one_finds(two_rank_run, one_rank_run):
     out, _, stderr = two_rank_run
     one = json.loads((one_rank_run / "split.json").read_text())["duplicates"]
@@ -106,6 +108,7 @@ def test_two_processes_fingerprint_a_share_each_and_find_the_duplicates_one_find
     assert "(2 processes, a share each)" in stderr
 
 
+@pytest.mark.slow
 def test_two_processes_reach_the_figures_of_one(two_rank_run, one_rank_run):
     """small_cnn has no batch norm: 2 x 3 images per step train like 6 in one process."""
     out, events, _ = two_rank_run
@@ -153,6 +156,7 @@ def one_process_float64(tiny_set, tmp_path_factory):
     return _weights(out / "resnet50" / "last.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sync_bn", [True, False], ids=["sync-bn", "per-process-bn"])
 def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp_path, one_process_float64, sync_bn):
     """resnet50, 3 SGD steps: 2 processes x 3 images with --sync-bn reach the weights (running
@@ -173,6 +177,7 @@ def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp
         assert worst > 1e-3
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_set, tmp_path, two_rank_run):
     reference, _, _ = two_rank_run
     out = tmp_path / "run"
@@ -203,6 +208,7 @@ def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_se
     assert strip == [{k: v for k, v in m.items() if k not in ("seconds", "images_per_s")} for m in _metrics(out)]
 
 
+@pytest.mark.slow
 def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two_rank_run, caplog):
     from training.stopping import StopFlag
     from test_resume import stop_after_steps
@@ -219,6 +225,7 @@ def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two
     assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [2, 3]
 
 
+@pytest.mark.slow
 def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_path):
     r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--out", str(tmp_path / "run"),
                     "--arch", "small_cnn", "--batch-size", "5", data_dir=tmp_path / "ud", timeout=300)
@@ -231,6 +238,7 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
     assert "torch.distributed" not in r.stderr and "[rank" not in r.stderr
 
 
+@pytest.mark.slow
 def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
     """The app launches `gcam-train --nproc-per-node N --stop-on-stdin` and writes "stop"."""
     out = tmp_path / "run"

@@ -70,6 +70,7 @@ def test_se_resnet50_takes_timms_se_gates_when_cached(cached_resnet50):
     assert all(torch.equal(own[k], v) for k, v in timm_sd.items() if not k.startswith("fc."))
 
 
+@pytest.mark.slow
 def test_gcam_train_fine_tunes_all_three_from_imagenet(cached_resnet50, tiny_set, tmp_path):
     out = tmp_path / "run"
     r = run_trainer("--data", str(tiny_set), "--arch", "resnet50", "se_resnet50", "s_se_resnet50",

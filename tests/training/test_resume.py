@@ -102,6 +102,7 @@ def _read_until(proc, predicate):
     return events
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference):
     out = tmp_path / "run"
     proc = _start(tiny_set, out, tmp_path / "ud")
@@ -125,6 +126,7 @@ def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference)
     assert _metrics(reference) == _metrics(out)
 
 
+@pytest.mark.slow
 def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
     out = tmp_path / "run"
     proc = _start(tiny_set, out, tmp_path / "ud", "--stop-on-stdin")
@@ -144,6 +146,7 @@ def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
     assert _same_weights(reference / "small_cnn" / "last.pt", out / "small_cnn" / "last.pt")
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_set, tmp_path, reference):
     from gcam_desktop.models import load_checkpoint, load_training_state
 
