@@ -61,25 +61,27 @@ def test_models_run_in_the_worker_while_the_ui_thread_keeps_turning(qtbot, make_
         load_slot(win, slot, checkpoints[name])
     engine = win.service.worker._engine
     real_explain = engine.explain
-    threads, inside, release = [], threading.Event(), threading.Event()
+    threads, holding, release = [], threading.Event(), threading.Event()
 
     def held_explain(*args, **kwargs):
         threads.append(threading.get_ident())
-        if threading.current_thread() is not threading.main_thread():   # never wait in the UI thread
-            inside.set()
+        # The first call in a worker thread waits (never one in the UI thread: that would hang).
+        if len(threads) == 1 and threading.current_thread() is not threading.main_thread():
+            holding.set()
             release.wait(60)
+            holding.clear()
         return real_explain(*args, **kwargs)
 
     monkeypatch.setattr(engine, "explain", held_explain)
     win.add_paths([tiny_set])
     n = len(list(tiny_set.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
-    turns = []
+    turns = []   # event-loop turns taken while the model call is held
     ticker = QTimer()
-    ticker.timeout.connect(lambda: turns.append(inside.is_set() and not release.is_set()))
+    ticker.timeout.connect(lambda: turns.append(holding.is_set()))
     try:
         win.image_list.select_path(win.list_model.paths[0])
-        qtbot.waitUntil(inside.is_set, timeout=60_000)       # a model is running in the worker now
+        qtbot.waitUntil(holding.is_set, timeout=60_000)      # a model is running in the worker now
         first = win.explanations.path
         win.image_list.step(1)                                # the user moves on meanwhile
         ticker.start(0)

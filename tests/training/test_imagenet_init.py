@@ -97,6 +97,7 @@ def test_paper_recipe_stays_the_default():
     assert cfg.init == {"*": "imagenet:resnet50"}
 
 
+@pytest.mark.slow
 def test_init_from_unavailable_imagenet_weights_is_a_clear_error(tiny_set, tmp_path):
     r = run_trainer("--data", str(tiny_set), "--arch", "resnet50", "--init", "imagenet:resnet50", *SMALL,
                     "--epochs", "1", "--out", str(tmp_path / "run"), data_dir=tmp_path / "user", timeout=600)
