@@ -15,11 +15,28 @@ from training import TrainConfig, train
 from training.data import DataError, min_images_for_validation
 
 
-@pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--lr", "nan"), ("--lr", "-1"),
-                                           ("--weight-decay", "inf"), ("--weight-decay", "-0.1"),
-                                           ("--val-fraction", "nan"), ("--test-fraction", "inf"),
-                                           ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-gb", "-1"), ("--cache-gb", "nan"),
-                                           ("--workers", "-2"), ("--input-size", "-64")])
+NUMERIC_REFUSALS = [("--lr", "inf"), ("--lr", "nan"), ("--lr", "-1"), ("--weight-decay", "inf"),
+                    ("--weight-decay", "-0.1"), ("--val-fraction", "nan"), ("--test-fraction", "inf"),
+                    ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-gb", "-1"), ("--cache-gb", "nan"),
+                    ("--workers", "-2"), ("--input-size", "-64")]
+
+
+@pytest.mark.parametrize("option, value", NUMERIC_REFUSALS)
+def test_every_numeric_option_is_refused_in_process(tiny_set, tmp_path, capfd, option, value):
+    """The next test's command lines through the CLI's main() in this process (no process each):
+    refused up front, as one error event naming the option, and nothing written."""
+    from training.cli import main
+
+    out = tmp_path / "run"
+    assert main(["--data", str(tiny_set), "--arch", "small_cnn", "--out", str(out), *SMALL, option, value]) == 2
+    captured = capfd.readouterr()   # the events go to file descriptor 1 (training/events.py's guard)
+    [event] = parse_events(captured.out)
+    assert event["event"] == "error" and option in event["message"], event
+    assert "JSON" not in event["message"] and "Traceback" not in captured.err and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option, value", NUMERIC_REFUSALS)
 def test_every_numeric_option_is_checked_up_front_and_nothing_is_left_behind(tiny_set, tmp_path, option, value):
     out = tmp_path / "run"
     r = run_trainer("--data", str(tiny_set), "--arch", "small_cnn", "--out", str(out), *SMALL, option, value,
