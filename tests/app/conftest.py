@@ -57,7 +57,7 @@ def _no_threads_left(request):
 # ---------------------------------------------------------------------------- data and models
 
 @pytest.fixture(scope="session")
-def tiny_set(tmp_path_factory) -> Path:
+def image_folder_3cls(tmp_path_factory) -> Path:
     """A small ImageFolder from the trainer's synthetic generator: 3 classes x 6 images, 32 px."""
     from training.synth import make_synthetic
 
@@ -67,8 +67,8 @@ def tiny_set(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def class_names(tiny_set) -> list[str]:
-    return sorted(p.name for p in tiny_set.iterdir() if p.is_dir())
+def class_names(image_folder_3cls) -> list[str]:
+    return sorted(p.name for p in image_folder_3cls.iterdir() if p.is_dir())
 
 
 @pytest.fixture(scope="session")

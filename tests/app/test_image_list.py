@@ -29,22 +29,22 @@ def drop(widget, paths, pos=None) -> bool:
     return ev.isAccepted()
 
 
-def test_drop_files_and_folders_fill_the_list(qtbot, make_window, tiny_set, tmp_path):
+def test_drop_files_and_folders_fill_the_list(qtbot, make_window, image_folder_3cls, tmp_path):
     win = make_window(start_engine=False)
     # A path with a space and non-ASCII characters: toLocalFile() must decode it.
     odd = tmp_path / "my images ü"
     odd.mkdir()
     single = odd / "one pic.png"
-    shutil.copy(next(tiny_set.rglob("*.png")), single)
+    shutil.copy(next(image_folder_3cls.rglob("*.png")), single)
     assert drop(win, [single])
     qtbot.waitUntil(lambda: win.list_model.rowCount() == 1, timeout=5000)
     assert win.list_model.paths[0] == str(single)
-    assert drop(win, [tiny_set, single])      # a folder, and the same file again (no duplicate)
-    n = len(list(tiny_set.rglob("*.png")))
+    assert drop(win, [image_folder_3cls, single])      # a folder, and the same file again (no duplicate)
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n + 1, timeout=10_000)
     qtbot.waitUntil(lambda: not win.scanner.busy(), timeout=5000)
     assert win.list_model.rowCount() == n + 1
-    assert win.settings["recent_folders"][0] == str(tiny_set)
+    assert win.settings["recent_folders"][0] == str(image_folder_3cls)
     # Within a folder, natural order: img2 before img10.
     names = [Path(p).name for p in win.list_model.paths[1:]]
     first_class = [nm for nm, p in zip(names, win.list_model.paths[1:]) if Path(p).parent == Path(win.list_model.paths[1]).parent]
@@ -135,9 +135,9 @@ def test_thumbnail_cache_is_bounded_by_bytes(qtbot, tmp_path):
         pool.waitForDone()
 
 
-def test_bad_image_shows_its_reason_and_the_rest_works(qtbot, make_window, tiny_set, tmp_path):
+def test_bad_image_shows_its_reason_and_the_rest_works(qtbot, make_window, image_folder_3cls, tmp_path):
     good = tmp_path / "good.png"
-    shutil.copy(next(tiny_set.rglob("*.png")), good)
+    shutil.copy(next(image_folder_3cls.rglob("*.png")), good)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     win = make_window(start_engine=False)
@@ -155,10 +155,10 @@ def test_bad_image_shows_its_reason_and_the_rest_works(qtbot, make_window, tiny_
     assert str(good) not in win.list_model.errors
 
 
-def test_keyboard_moves_through_the_list(qtbot, make_window, tiny_set):
+def test_keyboard_moves_through_the_list(qtbot, make_window, image_folder_3cls):
     win = make_window(start_engine=False)
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
     view = win.image_list.view
     view.setFocus()
@@ -174,14 +174,14 @@ def test_keyboard_moves_through_the_list(qtbot, make_window, tiny_set):
     assert seen and seen[-1] == win.explanations.path
 
 
-def test_quality_tab_follows_the_current_image_and_folder(qtbot, make_window, tiny_set):
+def test_quality_tab_follows_the_current_image_and_folder(qtbot, make_window, image_folder_3cls):
     win = make_window(start_engine=False)
     qtbot.waitUntil(lambda: win.quality is not None, timeout=10_000)   # joins after the first paint
     assert win.tabs.tabText(win.tabs.indexOf(win.quality)) == "Quality"
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n and not win.scanner.busy(), timeout=10_000)
-    assert win.quality.folder_paths == win.list_model.paths and win.quality.folder_root == str(tiny_set)
+    assert win.quality.folder_paths == win.list_model.paths and win.quality.folder_root == str(image_folder_3cls)
     win.image_list.step(1)
     assert win.quality.image_path == win.explanations.path
     assert not win.quality.thread_running()          # nothing scored while the tab is hidden

@@ -55,7 +55,7 @@ class Heartbeat:
 
 
 def test_models_run_in_the_worker_while_the_ui_thread_keeps_turning(qtbot, make_window, load_slot, checkpoints,
-                                                                     tiny_set, monkeypatch):
+                                                                     image_folder_3cls, monkeypatch):
     win = make_window()
     for slot, name in zip(("baseline", "SE", "s_se"), "abc"):
         load_slot(win, slot, checkpoints[name])
@@ -73,8 +73,8 @@ def test_models_run_in_the_worker_while_the_ui_thread_keeps_turning(qtbot, make_
         return real_explain(*args, **kwargs)
 
     monkeypatch.setattr(engine, "explain", held_explain)
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
     turns = []   # event-loop turns taken while the model call is held
     ticker = QTimer()
@@ -98,7 +98,7 @@ def test_models_run_in_the_worker_while_the_ui_thread_keeps_turning(qtbot, make_
 
 
 @pytest.mark.slow
-def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set, class_names, tmp_path, fill_training_form):
+def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, image_folder_3cls, class_names, tmp_path, fill_training_form):
     win = make_window(slots_arch=None)
     idle = Heartbeat()   # the same heartbeat with the engine started and idle: the machine's own noise
     idle.start()
@@ -109,12 +109,12 @@ def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set,
     for slot, arch in zip(("baseline", "SE", "s_se"), ("resnet50", "se_resnet50", "s_se_resnet50")):
         with qtbot.waitSignal(win.service.worker.model_loaded, timeout=120_000):
             win.slots.build_untrained(slot, arch, class_names, input_size=64)
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
 
     tab = win.training
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     assert tab.start()
 
     heart = Heartbeat()

@@ -51,8 +51,8 @@ def _self_test(tmp_path, *args):
     return r.returncode, json.loads(lines[0]), r.stderr
 
 
-def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_set):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, image_folder_3cls):
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['a']}", image)
     assert code == 0, (report, err)
     assert report["self_test"] == "ok" and report["image"] == str(image)
@@ -64,8 +64,8 @@ def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_
 
 
 @pytest.mark.slow
-def test_self_test_fails_with_the_reason(tmp_path, checkpoints, tiny_set):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+def test_self_test_fails_with_the_reason(tmp_path, checkpoints, image_folder_3cls):
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['broken']}", image)
     assert code != 0 and report["self_test"] == "failed"
     assert "broken.pt" in report["reason"] and "truncated" in report["reason"]
@@ -89,14 +89,14 @@ def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
 
 
 def test_self_test_finishes_when_the_results_were_in_before_it_started(
-        qtbot, make_window, checkpoints, tiny_set, load_slot, capsys):
+        qtbot, make_window, checkpoints, image_folder_3cls, load_slot, capsys):
     """A path given at launch is opened (and explained) before the self-test starts; the
     self-test must not then wait for a result that has already come."""
     from gcam_desktop.app.tooling.self_test import SelfTest
 
     win = make_window()
     load_slot(win, "baseline", checkpoints["a"])
-    image = str(sorted(tiny_set.rglob("*.png"))[0])
+    image = str(sorted(image_folder_3cls.rglob("*.png"))[0])
     win.add_paths([image])
     win.show_image(image)
     qtbot.waitUntil(lambda: "baseline" in win.explanations.results, timeout=60_000)
@@ -112,9 +112,9 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
 
 
 @pytest.mark.slow
-def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, tiny_set,
+def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, image_folder_3cls,
                                                                            bad_files):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     config = tmp_path / "data" / "config"
     config.mkdir(parents=True)
     (config / "settings.json").write_text(json.dumps({"slots": [  # remembered: another model
@@ -131,10 +131,10 @@ def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_
 
 
 @pytest.mark.slow
-def test_relative_weights_are_remembered_absolute_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
+def test_relative_weights_are_remembered_absolute_and_a_gone_file_is_reported(tmp_path, checkpoints, image_folder_3cls):
     import shutil
 
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     (tmp_path / "ck").mkdir()
     shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
     code, report, _ = _self_test(tmp_path, "--weights", "small_cnn=ck/model.pt", image)  # run in tmp_path

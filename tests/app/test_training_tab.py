@@ -34,8 +34,8 @@ def test_defaults_are_the_papers_recipe(tab):
     assert tab.init.text() == ""                                          # from scratch
 
 
-def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=2)
+def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=2)
     with qtbot.waitSignal(tab.run_finished, timeout=180_000) as finished:
         assert tab.start()
         assert tab.running() and not tab.start_btn.isEnabled()
@@ -54,8 +54,8 @@ def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set
     assert tab.start_btn.isEnabled() and not tab.stop_btn.isEnabled()
 
 
-def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
+def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     tab.start()
     qtbot.waitUntil(lambda: any(e["event"] == "epoch_end" for e in tab.events), timeout=180_000)
     with qtbot.waitSignal(tab.run_finished, timeout=120_000):

@@ -62,21 +62,21 @@ def test_each_process_trains_its_slice_of_the_same_batches():
 
 
 @pytest.fixture(scope="module")
-def two_rank_run(tiny_set, tmp_path_factory):
+def two_rank_run(synth_set_3cls, tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
     out = base / "run"
-    r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
+    r = run_trainer("--nproc-per-node", "2", "--data", str(synth_set_3cls), "--arch", "small_cnn", "--epochs", str(EPOCHS),
                     "--out", str(out), *BASE, "--hash-model", RANDOM_SPEC, data_dir=base / "ud", timeout=600)
     assert r.returncode == 0, r.stderr
     return out, parse_events(r.stdout), r.stderr
 
 
 @pytest.fixture(scope="module")
-def one_rank_run(tiny_set, tmp_path_factory):
+def one_rank_run(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("one") / "run"
     # The hash model named: a module fixture does not get the per-test user folder, and a demo
     # checkpoint found there would fingerprint differently from the two-process run's.
-    assert train(_cfg(tiny_set, out, hash_model=RANDOM_SPEC))["status"] == "finished"
+    assert train(_cfg(synth_set_3cls, out, hash_model=RANDOM_SPEC))["status"] == "finished"
     return out
 
 
@@ -145,12 +145,12 @@ def _resnet_cfg(data, out, sync_bn):
 
 
 @pytest.fixture(scope="module")
-def one_process_float64(tiny_set, tmp_path_factory):
+def one_process_float64(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("bn1") / "run"
     saved = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        assert train(TrainConfig.from_json(_resnet_cfg(tiny_set, out, False)))["status"] == "finished"
+        assert train(TrainConfig.from_json(_resnet_cfg(synth_set_3cls, out, False)))["status"] == "finished"
     finally:
         torch.set_default_dtype(saved)
     return _weights(out / "resnet50" / "last.pt")
@@ -158,13 +158,13 @@ def one_process_float64(tiny_set, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sync_bn", [True, False], ids=["sync-bn", "per-process-bn"])
-def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp_path, one_process_float64, sync_bn):
+def test_sync_bn_two_processes_with_half_batches_match_one_process(synth_set_3cls, tmp_path, one_process_float64, sync_bn):
     """resnet50, 3 SGD steps: 2 processes x 3 images with --sync-bn reach the weights (running
     statistics included) of 1 process x 6 images; without it they do not. In float64: a freshly
     initialised ResNet50 on 6 images is so ill-conditioned that float32 alone moves its
     gradients by 0.3-4 % (measured against float64), which would drown the comparison."""
     out = tmp_path / "two"
-    torch.multiprocessing.spawn(_train_as_rank, args=(_free_port(), _resnet_cfg(tiny_set, out, sync_bn)), nprocs=2)
+    torch.multiprocessing.spawn(_train_as_rank, args=(_free_port(), _resnet_cfg(synth_set_3cls, out, sync_bn)), nprocs=2)
     a, b = one_process_float64, _weights(out / "resnet50" / "last.pt")
     assert a.keys() == b.keys() and b["conv1.weight"].dtype == torch.float64
     # Per tensor, the largest difference relative to the tensor's largest value (measured: at
@@ -178,10 +178,10 @@ def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_set, tmp_path, two_rank_run):
+def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(synth_set_3cls, tmp_path, two_rank_run):
     reference, _, _ = two_rank_run
     out = tmp_path / "run"
-    args = ["--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
+    args = ["--nproc-per-node", "2", "--data", str(synth_set_3cls), "--arch", "small_cnn", "--epochs", str(EPOCHS),
             "--out", str(out), *BASE]
     proc = subprocess.Popen(trainer_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(tmp_path / "ud"), cwd=ROOT)
@@ -209,14 +209,14 @@ def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_se
 
 
 @pytest.mark.slow
-def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two_rank_run, caplog):
+def test_another_number_of_processes_resumes_with_a_note(synth_set_3cls, tmp_path, two_rank_run, caplog):
     from training.stopping import StopFlag
     from test_resume import stop_after_steps
 
     out = tmp_path / "run"
     flag = StopFlag()
     with stop_after_steps(4, flag):  # one process, stopped in the middle of epoch 2
-        assert train(_cfg(tiny_set, out, epochs=3), stop=flag)["status"] == "stopped"
+        assert train(_cfg(synth_set_3cls, out, epochs=3), stop=flag)["status"] == "stopped"
     r = run_trainer("--resume", str(out), "--nproc-per-node", "2", data_dir=tmp_path / "ud", timeout=600)
     assert r.returncode == 0, r.stderr
     assert "saved by 1 process and continues with 2" in r.stderr
@@ -226,8 +226,8 @@ def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two
 
 
 @pytest.mark.slow
-def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_path):
-    r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--out", str(tmp_path / "run"),
+def test_a_bad_option_fails_every_process_with_one_error_event(synth_set_3cls, tmp_path):
+    r = run_trainer("--nproc-per-node", "2", "--data", str(synth_set_3cls), "--out", str(tmp_path / "run"),
                     "--arch", "small_cnn", "--batch-size", "5", data_dir=tmp_path / "ud", timeout=300)
     assert r.returncode == 2
     events = parse_events(r.stdout)
@@ -239,10 +239,10 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
 
 
 @pytest.mark.slow
-def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
+def test_the_apps_stop_line_on_stdin_stops_every_process(synth_set_3cls, tmp_path):
     """The app launches `gcam-train --nproc-per-node N --stop-on-stdin` and writes "stop"."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(trainer_cmd("--nproc-per-node", "2", "--stop-on-stdin", "--data", str(tiny_set), "--arch",
+    proc = subprocess.Popen(trainer_cmd("--nproc-per-node", "2", "--stop-on-stdin", "--data", str(synth_set_3cls), "--arch",
                                         "small_cnn", "--epochs", str(EPOCHS), "--out", str(out), *BASE),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(tmp_path / "ud"), cwd=ROOT)

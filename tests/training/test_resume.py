@@ -38,9 +38,9 @@ def _metrics(run_dir):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_set, tmp_path_factory):
+def reference(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "run"
-    assert train(_cfg(tiny_set, out))["status"] == "finished"
+    assert train(_cfg(synth_set_3cls, out))["status"] == "finished"
     return out
 
 
@@ -64,13 +64,13 @@ def stop_after_steps(n: int, flag: StopFlag):
 # 18 training images in batches of 8 make 3 steps per epoch (8 + 8 + 2).
 @pytest.mark.parametrize("steps, position, epochs_before", [(4, (1, 1), [1]), (3, (0, 3), [])],
                          ids=["mid-epoch", "during-validation"])
-def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position, epochs_before):
+def test_stop_and_resume_in_process_is_exact(synth_set_3cls, tmp_path, steps, position, epochs_before):
     ref_out = tmp_path / "ref"
-    ref = train(_cfg(tiny_set, ref_out, epochs=3))
+    ref = train(_cfg(synth_set_3cls, ref_out, epochs=3))
     out = tmp_path / "run"
     events, flag = [], StopFlag()
     with stop_after_steps(steps, flag):
-        stopped = train(_cfg(tiny_set, out, epochs=3), on_event=events.append, stop=flag)
+        stopped = train(_cfg(synth_set_3cls, out, epochs=3), on_event=events.append, stop=flag)
     assert stopped["status"] == "stopped"
     ev = next(e for e in events if e["event"] == "stopped")
     assert (ev["epoch"], ev["step"]) == position
@@ -87,8 +87,8 @@ def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position
     assert done["results"]["small_cnn"]["accuracy"] == ref["results"]["small_cnn"]["accuracy"]
 
 
-def _start(tiny_set, out, data_dir, *extra):
-    return subprocess.Popen(trainer_cmd("--data", str(tiny_set), "--out", str(out), *ARGS, *extra),
+def _start(synth_set_3cls, out, data_dir, *extra):
+    return subprocess.Popen(trainer_cmd("--data", str(synth_set_3cls), "--out", str(out), *ARGS, *extra),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(data_dir), cwd=ROOT)
 
@@ -103,9 +103,9 @@ def _read_until(proc, predicate):
 
 
 @pytest.mark.slow
-def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference):
+def test_sigterm_stops_cleanly_and_resume_matches(synth_set_3cls, tmp_path, reference):
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud")
+    proc = _start(synth_set_3cls, out, tmp_path / "ud")
     events = _read_until(proc, lambda e: e["event"] == "epoch_end")
     proc.send_signal(signal.SIGTERM)
     rest, err = proc.communicate(timeout=120)
@@ -127,9 +127,9 @@ def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference)
 
 
 @pytest.mark.slow
-def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
+def test_stop_line_on_stdin_and_cli_resume(synth_set_3cls, tmp_path, reference):
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud", "--stop-on-stdin")
+    proc = _start(synth_set_3cls, out, tmp_path / "ud", "--stop-on-stdin")
     events = _read_until(proc, lambda e: e["event"] == "epoch_end")
     proc.stdin.write("stop\n")
     proc.stdin.flush()
@@ -147,11 +147,11 @@ def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
 
 
 @pytest.mark.slow
-def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_set, tmp_path, reference):
+def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(synth_set_3cls, tmp_path, reference):
     from gcam_desktop.models import load_checkpoint, load_training_state
 
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud")
+    proc = _start(synth_set_3cls, out, tmp_path / "ud")
     events = _read_until(proc, lambda e: e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] >= 2)
     proc.kill()
     proc.communicate(timeout=60)
@@ -166,13 +166,13 @@ def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_se
     assert _metrics(reference) == _metrics(out)
 
 
-def test_resume_takes_no_recipe_options_and_out_refuses_a_used_folder(tiny_set, tmp_path, reference):
+def test_resume_takes_no_recipe_options_and_out_refuses_a_used_folder(synth_set_3cls, tmp_path, reference):
     r = run_trainer("--resume", str(reference), "--epochs", "5", data_dir=tmp_path, timeout=120)
     assert r.returncode == 2 and "--epochs" in parse_events(r.stdout)[0]["message"]
     from training.run import RunError
 
     with pytest.raises(RunError, match="already holds a training run"):
-        train(_cfg(tiny_set, reference))
+        train(_cfg(synth_set_3cls, reference))
 
 
 def test_resuming_a_finished_run_trains_nothing(reference):
