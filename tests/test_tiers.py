@@ -25,6 +25,7 @@ FAST_KEEPS = [
 FULL_ONLY = [
     "tests/training/test_distributed.py::test_two_processes_reach_the_figures_of_one",   # torchrun
     "tests/cli/test_explain_distributed.py::",                                          # torchrun
+    "tests/app/test_training_tab.py::test_processes_field_launches_ddp_and_the_log_shows_the_world_size",
     "tests/test_wheel.py::",                                                            # a wheel build
     "tests/app/test_layout_fit.py::test_the_same_holds_at_200_percent_scale",           # pytest again
     "tests/packaging/",                                                                 # the bundle

@@ -46,6 +46,7 @@ def test_demo_loads_the_samples_and_existing_demo_models_at_once(qtbot, make_win
     assert all(r.ok and r.true_class is not None for r in win.explanations.results.values())
 
 
+@pytest.mark.slow
 def test_missing_demo_models_train_in_the_background_and_fill_slots(qtbot, make_window, demo_like_checkpoints):
     from gcam_desktop.app.demo import start_demo
 

@@ -54,6 +54,7 @@ def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, image_fo
     assert tab.start_btn.isEnabled() and not tab.stop_btn.isEnabled()
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
     fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     tab.start()
@@ -70,6 +71,7 @@ def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, image_folder_3c
     assert "stopped" in tab.progress.format() and "%p%" not in tab.progress.format()
 
 
+@pytest.mark.slow
 def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_training_form):
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
@@ -83,6 +85,7 @@ def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_tra
     assert tab.start_btn.isEnabled()        # the GUI stays usable
 
 
+@pytest.mark.slow
 def test_a_class_too_small_for_validation_is_refused_naming_the_box_and_ticking_it_trains(
         qtbot, tab, tmp_path, fill_training_form):
     from PIL import Image
@@ -133,6 +136,7 @@ def test_an_event_reaches_its_handler_and_an_unknown_one_is_kept_only(tab):
     assert tab.events[-1] == {"event": "no_such_event"}
 
 
+@pytest.mark.slow
 def test_processes_field_launches_ddp_and_the_log_shows_the_world_size(qtbot, tab, tmp_path):
     assert tab.processes.value() == 1 and "--nproc-per-node" not in tab.command_args()
     tab.set_gpu_count(4)  # the engine found 4 GPUs, the user chose nothing: one process each
