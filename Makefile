@@ -7,7 +7,7 @@ HASH   := $(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pypr
 STAMP  := $(VENV)/.stamp-$(HASH)
 EXTRAS ?= test
 
-.PHONY: run test bench bundle bundle-test clean venv gpu-check
+.PHONY: run test test-fast bench bundle bundle-test clean venv gpu-check
 
 venv: $(STAMP)
 
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml setup.py
 run: $(STAMP)
 	$(VENV)/bin/gcam-desktop --demo
 
+# The whole suite (CI), with the 25 slowest tests listed at the end.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider --durations=25
+
+# The edit-test loop: leaves out the tests marked slow (see the marker in pyproject.toml).
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider -m "not slow and not cuda"
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

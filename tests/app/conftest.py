@@ -40,7 +40,9 @@ def _no_threads_left(request):
     yield
     from gcam_desktop.app.common.lifecycle import still_running
 
-    deadline = time.monotonic() + 5.0
+    # Generous: this checks that everything ends, not how fast. On a loaded machine a thread
+    # at lowered priority (the Similar strip's, nice 10) can sit in its setup for a minute.
+    deadline = time.monotonic() + 120.0
     while True:
         left = still_running() + [
             f"python thread {t.name!r}" for t in threading.enumerate()
@@ -55,7 +57,7 @@ def _no_threads_left(request):
 # ---------------------------------------------------------------------------- data and models
 
 @pytest.fixture(scope="session")
-def tiny_set(tmp_path_factory) -> Path:
+def image_folder_3cls(tmp_path_factory) -> Path:
     """A small ImageFolder from the trainer's synthetic generator: 3 classes x 6 images, 32 px."""
     from training.synth import make_synthetic
 
@@ -65,8 +67,8 @@ def tiny_set(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def class_names(tiny_set) -> list[str]:
-    return sorted(p.name for p in tiny_set.iterdir() if p.is_dir())
+def class_names(image_folder_3cls) -> list[str]:
+    return sorted(p.name for p in image_folder_3cls.iterdir() if p.is_dir())
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,11 @@ def attention_checkpoints(tmp_path_factory, class_names):
 
 
 @pytest.fixture
-def win(make_window, qtbot, attention_checkpoints, tiny_set, load_slot):
+def win(make_window, qtbot, attention_checkpoints, image_folder_3cls, load_slot):
     w = make_window(slots_arch=None)  # the default slots: resnet50, se_resnet50, s_se_resnet50
     load_slot(w, "SE", attention_checkpoints["se_resnet50"], "se_resnet50")
     load_slot(w, "s_se", attention_checkpoints["s_se_resnet50"], "s_se_resnet50")
-    w.show_image(str(sorted(tiny_set.rglob("*.png"))[0]))
+    w.show_image(str(sorted(image_folder_3cls.rglob("*.png"))[0]))
     qtbot.waitUntil(lambda: all(s in w.explanations.results and w.explanations.results[s].ok
                                 for s in ("SE", "s_se")), timeout=120_000)
     return w

@@ -10,11 +10,11 @@ from PIL import Image
 
 
 @pytest.fixture
-def win(make_window, qtbot, checkpoints, tiny_set, load_slot):
+def win(make_window, qtbot, checkpoints, image_folder_3cls, load_slot):
     w = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
         load_slot(w, slot, checkpoints[key])
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     w.show_image(str(image))
     _wait_all(qtbot, w)
     return w
@@ -29,7 +29,7 @@ def _wait_all(qtbot, w, method=None):
     qtbot.waitUntil(lambda: all(w.view.panels[s].map is not None for s in ("baseline", "SE", "s_se")), timeout=10_000)
 
 
-def test_one_panel_per_active_model_with_top5_and_true_class(qtbot, win, tiny_set, class_names):
+def test_one_panel_per_active_model_with_top5_and_true_class(qtbot, win, image_folder_3cls, class_names):
     assert [p.key for p in win.view.visible_panels()] == ["original", "baseline", "SE", "s_se"]
     path = win.explanations.path
     truth = class_names.index(__import__("pathlib").Path(path).parent.name)
@@ -157,12 +157,12 @@ def test_export_png_and_raw_maps(qtbot, win, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cmp.png", "maps.json", "maps.npz"]
 
 
-def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, tiny_set, tmp_path):
+def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, image_folder_3cls, tmp_path):
     from gcam_desktop.app.window_features import batch_export_dialog
 
     dlg = batch_export_dialog(win)
     qtbot.addWidget(dlg)
-    dlg.source.setText(str(tiny_set))
+    dlg.source.setText(str(image_folder_3cls))
     dlg.out.setText(str(tmp_path / "export"))
     dlg.models["SE"].setChecked(False)
     calls = win.service.worker.explain_calls
@@ -170,7 +170,7 @@ def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, tiny_set, tmp
         assert dlg.start()
         # The panels stay live while the folder is exported.
         win.image_list.step(1)
-    n = len(list(tiny_set.rglob("*.png")))
+    n = len(list(image_folder_3cls.rglob("*.png")))
     assert dlg.result["images"] == n and dlg.result["maps"] == 2 * n and not dlg.result["cancelled"]
     assert (tmp_path / "export" / "predictions.csv").is_file()
     folders = sorted(p.name for p in (tmp_path / "export").iterdir() if p.is_dir())

@@ -157,18 +157,36 @@ def test_the_demo_shows_the_photos_with_imagenet_weights_when_cached(qtbot, make
     assert any(p.endswith("chelsea.png") for p in win.list_model.paths)
 
 
-def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, make_window):
-    from gcam_desktop.app.demo import start_demo
+def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, make_window, monkeypatch):
+    from gcam_desktop.app.demo import DemoLoader, start_demo
     from gcam_desktop.paths import samples_dir
 
+    # The demo's last decision is what to do with the ImageNet weights found; once it has run,
+    # every load and folder it will ask for has been asked for (no waiting for "nothing").
+    decided, loads, added = [], [], []
+    real_found = DemoLoader._imagenet_found
+
+    def found(self, refs):
+        real_found(self, refs)
+        decided.append(refs)
+
+    monkeypatch.setattr(DemoLoader, "_imagenet_found", found)
     win = make_window(slots_arch=None)
-    with qtbot.waitSignal(win.slots.downloader.cached, timeout=60_000) as found:
-        start_demo(win, train_missing=False)
-    assert found.args[0] == []
+    real_add = win.add_paths
+
+    def add(paths):
+        added.append(list(paths))
+        real_add(paths)
+
+    monkeypatch.setattr(win, "add_paths", add)
+    monkeypatch.setattr(win, "load_checkpoint_for_arch", lambda arch, path: loads.append((arch, path)))
+    start_demo(win, train_missing=False)
+    qtbot.waitUntil(lambda: bool(decided), timeout=60_000)
+    assert decided == [[]] and loads == []
+    assert added == [[samples_dir() / "images"]]
     n = len(list((samples_dir() / "images").rglob("*.png")))
-    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
-    qtbot.wait(300)
-    assert win.list_model.rowCount() == n and all(s.info is None for s in win.slots.states.values())
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n and not win.scanner.busy(), timeout=10_000)
+    assert all(s.info is None for s in win.slots.states.values())
 
 
 def test_a_demo_sized_model_opens_at_its_recorded_default_layer_with_8x8_cells(qtbot, make_window, load_slot,

@@ -43,11 +43,11 @@ def cut_widgets(win) -> list[str]:
 
 
 @pytest.fixture
-def small_win(make_window, qtbot, checkpoints, tiny_set, load_slot):
+def small_win(make_window, qtbot, checkpoints, image_folder_3cls, load_slot):
     w = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
         load_slot(w, slot, checkpoints[key])
-    w.show_image(str(sorted(tiny_set.rglob("*.png"))[0]))
+    w.show_image(str(sorted(image_folder_3cls.rglob("*.png"))[0]))
     qtbot.waitUntil(lambda: all(s in w.explanations.results for s in ("baseline", "SE", "s_se")), timeout=60_000)
     w.resize(1024, 700)
     # the whole window fits 1024 x 700: no widget's minimum height pushes it taller
@@ -186,6 +186,7 @@ def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, s
         "the original has no colour bar"
 
 
+@pytest.mark.slow
 def test_the_same_holds_at_200_percent_scale(tmp_path):
     """Qt's scale factor is fixed when the application starts: the label test again, in a
     process of its own at QT_SCALE_FACTOR=2."""

@@ -1,11 +1,17 @@
-"""The UI thread never runs a model: a QTimer heartbeat keeps beating (no gap > 100 ms) while
-the worker explains with three ResNet50s and the trainer trains in its child process.
+"""The UI thread never runs a model.
+
+The deterministic test holds each explanation inside the model call, in the worker, until the
+UI thread has handled a flick to the next picture and dozens of event-loop turns: what a
+window that runs models itself, or waits for them, could not do. The measurement (slow tier)
+adds the trainer's child process and a QTimer heartbeat over several seconds of real work.
 
 A gap between beats is the UI thread's own work, waiting for the GIL, or waiting for a CPU
 while runnable. The last is the operating system's doing: on a loaded 2-core CI machine other
 processes alone cause gaps of 100+ ms. On Linux each gap is therefore measured without the time
 the UI thread sat runnable in the run queue (/proc/.../schedstat): what remains is what this
-program did to itself (UI work, GIL held by the worker). Elsewhere the raw gap is used.
+program did to itself (UI work, GIL held by the worker). Elsewhere the raw gap is used. The
+limit is generous and scaled by the same heartbeat measured idle in the same test, so a loaded
+machine does not fail a correct program.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QTimer
 
 STALL_LIMIT_S = 0.100
+IDLE_RATIO = 5          # the stall limit: at least this many times the idle heartbeat's worst gap
 
 
 class Heartbeat:
@@ -46,17 +54,67 @@ class Heartbeat:
         self._last, self._last_q = now, q
 
 
-def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set, class_names, tmp_path, fill_training_form):
+def test_models_run_in_the_worker_while_the_ui_thread_keeps_turning(qtbot, make_window, load_slot, checkpoints,
+                                                                     image_folder_3cls, monkeypatch):
+    win = make_window()
+    for slot, name in zip(("baseline", "SE", "s_se"), "abc"):
+        load_slot(win, slot, checkpoints[name])
+    engine = win.service.worker._engine
+    real_explain = engine.explain
+    threads, holding, release = [], threading.Event(), threading.Event()
+
+    def held_explain(*args, **kwargs):
+        threads.append(threading.get_ident())
+        # The first call in a worker thread waits (never one in the UI thread: that would hang).
+        if len(threads) == 1 and threading.current_thread() is not threading.main_thread():
+            holding.set()
+            release.wait(60)
+            holding.clear()
+        return real_explain(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "explain", held_explain)
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
+    qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
+    turns = []   # event-loop turns taken while the model call is held
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: turns.append(holding.is_set()))
+    try:
+        win.image_list.select_path(win.list_model.paths[0])
+        qtbot.waitUntil(holding.is_set, timeout=60_000)      # a model is running in the worker now
+        first = win.explanations.path
+        win.image_list.step(1)                                # the user moves on meanwhile
+        ticker.start(0)
+        qtbot.waitUntil(lambda: sum(turns) >= 50, timeout=60_000)
+        assert win.explanations.path == win.list_model.paths[1] != first
+    finally:
+        ticker.stop()
+        release.set()
+    slots = ("baseline", "SE", "s_se")
+    qtbot.waitUntil(lambda: all(s in win.explanations.results and win.explanations.results[s].request.path
+                                == win.list_model.paths[1] for s in slots), timeout=60_000)
+    assert all(win.explanations.results[s].ok for s in slots)
+    assert threads and threading.main_thread().ident not in threads
+
+
+@pytest.mark.slow
+def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, image_folder_3cls, class_names, tmp_path, fill_training_form):
     win = make_window(slots_arch=None)
+    idle = Heartbeat()   # the same heartbeat with the engine started and idle: the machine's own noise
+    idle.start()
+    qtbot.waitUntil(lambda: len(idle.own) >= 200, timeout=60_000)
+    idle.stop()
+    limit = max(STALL_LIMIT_S, IDLE_RATIO * max(idle.own))
+
     for slot, arch in zip(("baseline", "SE", "s_se"), ("resnet50", "se_resnet50", "s_se_resnet50")):
         with qtbot.waitSignal(win.service.worker.model_loaded, timeout=120_000):
             win.slots.build_untrained(slot, arch, class_names, input_size=64)
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
 
     tab = win.training
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     assert tab.start()
 
     heart = Heartbeat()
@@ -87,6 +145,7 @@ def test_no_ui_stall_while_explaining_and_training(qtbot, make_window, tiny_set,
     assert epochs >= 2, "the trainer should have been training"
     assert len(heart.gaps) > 100, f"heartbeat barely ran: {len(heart.gaps)} beats"
     worst = max(heart.own)
-    assert worst < STALL_LIMIT_S, (
-        f"UI thread stalled {worst * 1000:.0f} ms ({sum(g > STALL_LIMIT_S for g in heart.own)} gaps over "
-        f"the limit; raw gaps up to {max(heart.gaps) * 1000:.0f} ms; {explained} explanations, {epochs} epochs)")
+    assert worst < limit, (
+        f"UI thread stalled {worst * 1000:.0f} ms ({sum(g > limit for g in heart.own)} gaps over the limit of "
+        f"{limit * 1000:.0f} ms; idle worst {max(idle.own) * 1000:.0f} ms; raw gaps up to "
+        f"{max(heart.gaps) * 1000:.0f} ms; {explained} explanations, {epochs} epochs)")

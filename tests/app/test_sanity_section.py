@@ -42,13 +42,13 @@ def run(qtbot, tab, start, timeout=600_000) -> list:
 
 
 def test_cascade_through_the_worker_shows_curves_strip_and_badges_and_leaves_the_model_alone(
-        qtbot, r50, checkpoints, tiny_set, class_names):
+        qtbot, r50, checkpoints, image_folder_3cls, class_names):
     model, meta = r50
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cnn_meta = make_meta("small_cnn", class_names, input_size=32)
     tab = make_tab(qtbot, [QualityModel("r50", meta, model=model), QualityModel("cnn", cnn_meta, path=str(checkpoints["a"]))])
-    images = sorted(str(p) for p in tiny_set.rglob("*.png"))
-    tab.set_folder(images, tiny_set)
+    images = sorted(str(p) for p in image_folder_3cls.rglob("*.png"))
+    tab.set_folder(images, image_folder_3cls)
     tab.set_image(images[0])  # hidden: the deletion / insertion scoring waits; the check runs anyway
     v = tab.sanity_view
     v.set_methods(["gradcam", "guided_backprop"])
@@ -95,11 +95,11 @@ def test_cascade_through_the_worker_shows_curves_strip_and_badges_and_leaves_the
     tab.shutdown()
 
 
-def test_cancel_stops_the_check_and_the_worker_goes_on(qtbot, checkpoints, tiny_set, class_names):
+def test_cancel_stops_the_check_and_the_worker_goes_on(qtbot, checkpoints, image_folder_3cls, class_names):
     meta = make_meta("small_cnn", class_names, input_size=32)
     tab = make_tab(qtbot, [QualityModel(n, meta, path=str(checkpoints[k])) for n, k in (("a", "a"), ("b", "b"))])
-    images = sorted(str(p) for p in tiny_set.rglob("*.png"))
-    tab.set_folder(images, tiny_set)
+    images = sorted(str(p) for p in image_folder_3cls.rglob("*.png"))
+    tab.set_folder(images, image_folder_3cls)
     v = tab.sanity_view
     v.set_methods(["gradcam", "saliency", "guided_backprop"])
     v.count_box.setValue(len(images))
@@ -161,11 +161,11 @@ def _cut(widget) -> list[str]:
 
 
 def test_the_section_fits_a_1024_by_700_window_and_never_blocks_the_compare_tab(
-        qtbot, monkeypatch, make_window, load_slot, checkpoints, tiny_set):
+        qtbot, monkeypatch, make_window, load_slot, checkpoints, image_folder_3cls):
     win = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
         load_slot(win, slot, checkpoints[key])
-    win.show_image(str(sorted(tiny_set.rglob("*.png"))[0]))
+    win.show_image(str(sorted(image_folder_3cls.rglob("*.png"))[0]))
     qtbot.waitUntil(lambda: win.quality is not None, timeout=10_000)
     win.resize(1024, 700)
     win.tabs.setCurrentWidget(win.quality)
@@ -199,7 +199,7 @@ def test_the_section_fits_a_1024_by_700_window_and_never_blocks_the_compare_tab(
         return check(self, *args)
 
     monkeypatch.setattr(SanityRun, "_check", held)
-    other = str(sorted(tiny_set.rglob("*.png"))[5])
+    other = str(sorted(image_folder_3cls.rglob("*.png"))[5])
     with qtbot.waitSignal(win.quality.worker.sanity_finished, timeout=600_000):
         v.check_image()
         qtbot.waitUntil(entered.is_set, timeout=60_000)

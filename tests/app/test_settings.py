@@ -66,12 +66,12 @@ def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, 
     assert again.slots.states["s_se"].info.path == str(checkpoints["c"])
 
 
-def test_closing_during_training_asks_first(qtbot, make_window, tiny_set, tmp_path, monkeypatch, fill_training_form):
+def test_closing_during_training_asks_first(qtbot, make_window, image_folder_3cls, tmp_path, monkeypatch, fill_training_form):
     from PySide6.QtWidgets import QMessageBox
 
     win = make_window(start_engine=False)
     tab = win.training
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     assert tab.start()
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)

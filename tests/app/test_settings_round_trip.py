@@ -35,7 +35,7 @@ def _shown(win) -> dict:
 
 
 def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpoints, load_slot, class_names,
-                                                      tiny_set, tmp_path, monkeypatch):
+                                                      image_folder_3cls, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
     win = make_window()
@@ -57,11 +57,11 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     _choose(card.arch, "se_resnet50")
     win.slots.cards["s_se"].enabled.setChecked(False)
     _choose(win.status.device_combo, _other(win.status.device_combo, win.settings["device"]))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_set))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(image_folder_3cls))
     win.open_folder()                                           # last_folder, recent_folders
-    win.add_paths([str(sorted(tiny_set.rglob("*.png"))[0])])    # recent_files
+    win.add_paths([str(sorted(image_folder_3cls.rglob("*.png"))[0])])    # recent_files
     tab = win.training
-    tab.data.setText(str(tiny_set))
+    tab.data.setText(str(image_folder_3cls))
     tab.out.setText(str(tmp_path / "run"))
     tab.init.setText(str(checkpoints["c"]))
     for arch, box in tab.arch_boxes.items():

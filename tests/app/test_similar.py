@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from PySide6.QtCore import Qt
 
 from gcam_desktop.app.images.similar import STRIP_SIZE
 from tests.app.test_responsiveness import STALL_LIMIT_S, Heartbeat
 
 
-def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make_window, tiny_set):
+@pytest.mark.slow
+def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make_window, image_folder_3cls):
     # As in the heartbeat test, the engine has started (torch is loaded: its shared libraries load
     # under the GIL wherever they load); from then on fingerprinting must never stall the window.
     win = make_window()
@@ -25,8 +27,8 @@ def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make
     heart = Heartbeat()
     heart.start()
     t0 = time.monotonic()
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
     # Every picture fingerprinted (torch and the hash model load in the worker meanwhile).
     qtbot.waitUntil(lambda: len(strip.hashes) == n, timeout=300_000)
@@ -54,17 +56,17 @@ def test_similar_strip_fills_without_stalling_and_opens_a_comparison(qtbot, make
     assert strip.current == target and target not in [p for p, _ in strip.items()]
 
 
-def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, tiny_set, tmp_path):
+def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, image_folder_3cls, tmp_path):
     win = make_window(start_engine=False)
     tab = win.training
-    a, b = sorted(str(p.relative_to(tiny_set)) for p in tiny_set.rglob("*.png"))[:2]
+    a, b = sorted(str(p.relative_to(image_folder_3cls)) for p in image_folder_3cls.rglob("*.png"))[:2]
     report = {"fingerprint_version": 1, "hash_model": "random-weight resnet50 (seed 0)", "hash_key": "v1-x",
               "hash_model_named": None, "threshold": 16, "cross_split_pair_count": 1,
               "cross_split_pairs": [{"a": a, "a_split": "train", "b": b, "b_split": "test", "distance": 6}],
               "groups": 1, "images_in_groups": 2, "dedup": False, "removed": []}
     run = tmp_path / "run"
     (run / "resnet50").mkdir(parents=True)
-    (run / "split.json").write_text(json.dumps({"format": "gcam-desktop/split", "root": str(tiny_set),
+    (run / "split.json").write_text(json.dumps({"format": "gcam-desktop/split", "root": str(image_folder_3cls),
                                                 "duplicates": report}))
     tab.on_event({"event": "run_started", "arch": "resnet50", "run_dir": str(run / "resnet50"), "sizes": {}})
     assert tab.duplicates.count() == 1 and tab.duplicates.isVisibleTo(tab)
@@ -73,12 +75,12 @@ def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, tiny
     dialog = tab.duplicates.dialog
     assert dialog.table.rowCount() == 1 and dialog.table.item(0, 4).text() == "6 bits"
     dialog.open_row(0)
-    assert win.image_list.current_path() == str(tiny_set / a)
-    assert win.list_model.row_of(str(tiny_set / b)) >= 0
+    assert win.image_list.current_path() == str(image_folder_3cls / a)
+    assert win.list_model.row_of(str(image_folder_3cls / b)) >= 0
     dialog.close()
 
     tab.dedup.setChecked(True)
-    tab.data.setText(str(tiny_set))
+    tab.data.setText(str(image_folder_3cls))
     assert "--dedup" in tab.command_args()
 
 

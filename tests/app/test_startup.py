@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -49,8 +51,8 @@ def _self_test(tmp_path, *args):
     return r.returncode, json.loads(lines[0]), r.stderr
 
 
-def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_set):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, image_folder_3cls):
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['a']}", image)
     assert code == 0, (report, err)
     assert report["self_test"] == "ok" and report["image"] == str(image)
@@ -61,8 +63,9 @@ def test_self_test_explains_with_every_loaded_model(tmp_path, checkpoints, tiny_
     assert not model["untrained"]
 
 
-def test_self_test_fails_with_the_reason(tmp_path, checkpoints, tiny_set):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+@pytest.mark.slow
+def test_self_test_fails_with_the_reason(tmp_path, checkpoints, image_folder_3cls):
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     code, report, err = _self_test(tmp_path, "--weights", f"small_cnn={checkpoints['broken']}", image)
     assert code != 0 and report["self_test"] == "failed"
     assert "broken.pt" in report["reason"] and "truncated" in report["reason"]
@@ -86,14 +89,14 @@ def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
 
 
 def test_self_test_finishes_when_the_results_were_in_before_it_started(
-        qtbot, make_window, checkpoints, tiny_set, load_slot, capsys):
+        qtbot, make_window, checkpoints, image_folder_3cls, load_slot, capsys):
     """A path given at launch is opened (and explained) before the self-test starts; the
     self-test must not then wait for a result that has already come."""
     from gcam_desktop.app.tooling.self_test import SelfTest
 
     win = make_window()
     load_slot(win, "baseline", checkpoints["a"])
-    image = str(sorted(tiny_set.rglob("*.png"))[0])
+    image = str(sorted(image_folder_3cls.rglob("*.png"))[0])
     win.add_paths([image])
     win.show_image(image)
     qtbot.waitUntil(lambda: "baseline" in win.explanations.results, timeout=60_000)
@@ -108,9 +111,10 @@ def test_self_test_finishes_when_the_results_were_in_before_it_started(
     assert report["models"]["baseline"]["first_explanation_wall_s"] is None
 
 
-def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, tiny_set,
+@pytest.mark.slow
+def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_path, checkpoints, image_folder_3cls,
                                                                            bad_files):
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     config = tmp_path / "data" / "config"
     config.mkdir(parents=True)
     (config / "settings.json").write_text(json.dumps({"slots": [  # remembered: another model
@@ -126,12 +130,13 @@ def test_self_test_runs_exactly_what_weights_names_and_fails_on_any_refusal(tmp_
     assert code == 1 and "small_cnn" in report["reason"], report  # the wrong architecture is no pass
 
 
-def test_a_self_test_leaves_the_users_setup_as_it_was(tmp_path, checkpoints, tiny_set):
+@pytest.mark.slow
+def test_a_self_test_leaves_the_users_setup_as_it_was(tmp_path, checkpoints, image_folder_3cls):
     """--weights and the image run, but neither joins the user's slots or recent files, and the
     offscreen window's geometry is not stored over the user's (issue 24)."""
     import shutil
 
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     (tmp_path / "ck").mkdir()
     shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
     config = tmp_path / "data" / "config"
@@ -147,10 +152,11 @@ def test_a_self_test_leaves_the_users_setup_as_it_was(tmp_path, checkpoints, tin
     assert {p.name: p.read_bytes() for p in config.iterdir()} == before
 
 
-def test_remembered_weights_run_from_any_folder_and_a_gone_file_is_reported(tmp_path, checkpoints, tiny_set):
+@pytest.mark.slow
+def test_remembered_weights_run_from_any_folder_and_a_gone_file_is_reported(tmp_path, checkpoints, image_folder_3cls):
     import shutil
 
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     (tmp_path / "ck").mkdir()
     shutil.copy(checkpoints["a"], tmp_path / "ck" / "model.pt")
     remembered = [str(tmp_path / "ck" / "model.pt")]

@@ -34,8 +34,8 @@ def test_defaults_are_the_papers_recipe(tab):
     assert tab.init.text() == ""                                          # from scratch
 
 
-def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=2)
+def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=2)
     best_cell = []  # "Best val acc" as each best checkpoint arrives, during the run
     tab.process.event.connect(lambda ev: ev["event"] == "checkpoint" and ev["is_best"]
                               and best_cell.append(tab.results.item(tab._row(ev["arch"]), 2).text()))
@@ -58,8 +58,9 @@ def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, tiny_set
     assert tab.start_btn.isEnabled() and not tab.stop_btn.isEnabled()
 
 
-def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_path, fill_training_form):
-    fill_training_form(tab, tiny_set, tmp_path / "run", epochs=500)
+@pytest.mark.slow
+def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
+    fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=500)
     tab.start()
     qtbot.waitUntil(lambda: any(e["event"] == "epoch_end" for e in tab.events), timeout=180_000)
     with qtbot.waitSignal(tab.run_finished, timeout=120_000):
@@ -74,6 +75,7 @@ def test_stop_ends_the_run_cleanly_with_a_checkpoint(qtbot, tab, tiny_set, tmp_p
     assert "stopped" in tab.progress.format() and "%p%" not in tab.progress.format()
 
 
+@pytest.mark.slow
 def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_training_form):
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
@@ -88,6 +90,7 @@ def test_a_failing_run_shows_the_trainers_message(qtbot, tab, tmp_path, fill_tra
     assert tab.start_btn.isEnabled()        # the GUI stays usable
 
 
+@pytest.mark.slow
 def test_a_class_too_small_for_validation_is_refused_naming_the_box_and_ticking_it_trains(
         qtbot, tab, tmp_path, fill_training_form):
     from PIL import Image
@@ -138,6 +141,7 @@ def test_an_event_reaches_its_handler_and_an_unknown_one_is_kept_only(tab):
     assert tab.events[-1] == {"event": "no_such_event"}
 
 
+@pytest.mark.slow
 def test_processes_field_launches_ddp_and_the_log_shows_the_world_size(qtbot, tab, tmp_path):
     assert tab.processes.value() == 1 and "--nproc-per-node" not in tab.command_args()
     tab.set_gpu_count(4)  # the engine found 4 GPUs, the user chose nothing: one process each

@@ -35,8 +35,8 @@ def win(make_window, qtbot, checkpoints, load_slot):
     return w
 
 
-def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, win, tiny_set):
-    images = sorted(tiny_set.rglob("*.png"))
+def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, win, image_folder_3cls):
+    images = sorted(image_folder_3cls.rglob("*.png"))
     svc, worker = win.service, win.service.worker
     shown = []
     svc.result_ready.connect(lambda r: shown.append(r))
@@ -65,9 +65,9 @@ def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, w
     assert len(svc.cache) == 3
 
 
-def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, tiny_set):
-    win.add_paths([tiny_set])
-    n = len(list(tiny_set.rglob("*.png")))
+def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, image_folder_3cls):
+    win.add_paths([image_folder_3cls])
+    n = len(list(image_folder_3cls.rglob("*.png")))
     qtbot.waitUntil(lambda: win.list_model.rowCount() == n, timeout=10_000)
     calls0 = win.service.worker.explain_calls
     for _ in range(n - 1):
@@ -81,7 +81,7 @@ def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, 
     assert panel.map is not None and len(panel.predictions.rows) == min(5, 3)
 
 
-def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints, tiny_set):
+def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints, image_folder_3cls):
     before = win.slots.states["baseline"].info
     # (A checkpoint of other classes is no longer refused: slots hold any class sets, see
     # test_imagenet_slots.py.)
@@ -98,7 +98,7 @@ def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, ch
     # ... and the worker: a request for the kept model's token is explained, not dropped as
     # "the model of this panel changed" (what a half-done load that replaced it would answer).
     with qtbot.waitSignal(win.service.worker.result, timeout=30_000) as answered:
-        assert win.service.request(_req(win, "baseline", sorted(tiny_set.rglob("*.png"))[0])) is None
+        assert win.service.request(_req(win, "baseline", sorted(image_folder_3cls.rglob("*.png"))[0])) is None
     res = answered.args[0]
     assert res.request.model_token == before.token and res.ok and not res.stale, res.error
 
@@ -112,7 +112,7 @@ def test_wrong_architecture_is_refused_with_the_loaders_message(qtbot, win, chec
     assert win.slots.states["SE"].info is None
 
 
-def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, tiny_set):
+def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, image_folder_3cls):
     from test_image_list import drop
 
     card = win.slots.cards["SE"]
@@ -124,7 +124,7 @@ def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, tiny_s
     assert card.checkpoint.text() == checkpoints["b"].name
     assert str(checkpoints["b"]) == win.settings["recent_checkpoints"][0]
     # An image is not a checkpoint: the card lets it through to the window, which lists it.
-    image = next(tiny_set.rglob("*.png"))
+    image = next(image_folder_3cls.rglob("*.png"))
     assert drop(card, [image])
     qtbot.waitUntil(lambda: win.list_model.rowCount() == 1, timeout=5000)
     assert win.slots.states["SE"].info is info and win.list_model.paths == [str(image)]

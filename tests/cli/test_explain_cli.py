@@ -243,6 +243,7 @@ def test_when_no_map_is_written_the_summary_and_exit_status_say_so(checkpoint, p
     assert "0 map(s) written" in line and "2 could not be written" in line
 
 
+@pytest.mark.slow
 def test_sigterm_keeps_the_finished_predictions_and_says_how_many(tmp_path):
     import os
     import signal
@@ -279,6 +280,7 @@ def test_sigterm_keeps_the_finished_predictions_and_says_how_many(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_library_warnings_do_not_reach_the_user(tmp_path, photos):
     """torch warns "Detected pickle protocol 4 ..." when it reads such a file: its internals,
     nothing a user can act on. Even with -W default the user sees only the program's message."""

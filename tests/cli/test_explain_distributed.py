@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from gcam_desktop import run_folder
 from gcam_desktop.cli import explain as cli
 from gcam_desktop.models import build_model, make_meta, save_checkpoint
+
+pytestmark = pytest.mark.slow  # a torchrun launch (make test-fast leaves it out)
 
 ROOT = Path(__file__).resolve().parents[2]
 

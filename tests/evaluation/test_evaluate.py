@@ -186,7 +186,7 @@ def test_cli_refuses_bad_input_with_clear_messages(tmp_path, capsys):
     assert "broken.pt" in err and "no usable checkpoint" in err
 
 
-def tiny_set(root, per_class=3, size=40):
+def write_masked_set(root, per_class=3, size=40):
     """root/images/<class>/i.png and root/masks/<class>/i.png: a bright square object."""
     rng = np.random.default_rng(0)
     for c in ("disc", "square"):
@@ -205,7 +205,7 @@ def tiny_set(root, per_class=3, size=40):
 
 
 def set_checkpoints(folder, archs) -> list[str]:
-    """One seeded checkpoint per arch (seed = its position) for tiny_set's two classes, 32 px."""
+    """One seeded checkpoint per arch (seed = its position) for write_masked_set's two classes, 32 px."""
     from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
     paths = []
@@ -217,7 +217,7 @@ def set_checkpoints(folder, archs) -> list[str]:
 
 
 def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
-    data = tiny_set(tmp_path / "set")
+    data = write_masked_set(tmp_path / "set")
     ckpts = set_checkpoints(tmp_path, ("resnet50", "se_resnet50"))
     out = tmp_path / "report"
     rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
@@ -281,7 +281,7 @@ def test_a_mask_of_another_aspect_ratio_is_refused(tmp_path):
 
 
 def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
-    data = tiny_set(tmp_path / "set")
+    data = write_masked_set(tmp_path / "set")
     masks = data / "masks" / "disc"
     Image.open(masks / "0.png").resize((20, 20), Image.NEAREST).save(masks / "0.png")  # half size
     Image.open(masks / "1.png").resize((40, 20), Image.NEAREST).save(masks / "1.png")  # squashed
@@ -300,7 +300,7 @@ def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
 
 
 def test_arch_equals_checkpoint_is_taken_and_checked(tmp_path, capsys):
-    data = tiny_set(tmp_path / "set")
+    data = write_masked_set(tmp_path / "set")
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     rc = evaluate_main([str(data), "-c", f"resnet50={ck}", "--steps", "2", "-o", str(tmp_path / "r1")])
     err = capsys.readouterr().err
@@ -382,7 +382,7 @@ def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_pat
     from gcam_desktop.imaging.preprocess import preprocess_batch
     from gcam_desktop.models import build_model
 
-    data = tiny_set(tmp_path / "set", per_class=2)
+    data = write_masked_set(tmp_path / "set", per_class=2)
     torch.manual_seed(0)
     se = build_model("s_se_resnet50", 2).eval()
     meta = {"arch": "s_se_resnet50", "class_names": ["disc", "square"], "input_size": 32}
@@ -397,7 +397,7 @@ def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_pat
 
 
 def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys):
-    data = tiny_set(tmp_path / "set", per_class=2)
+    data = write_masked_set(tmp_path / "set", per_class=2)
     ckpts = set_checkpoints(tmp_path, ("resnet50", "s_se_resnet50"))
     out = tmp_path / "report"
     rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "2", "--attention", "off", "--resamples", "100",

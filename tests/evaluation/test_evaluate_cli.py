@@ -14,7 +14,7 @@ from gcam_desktop.cli import evaluate as cli
 from gcam_desktop.evaluation.formatting import difference, format_interval, number
 from gcam_desktop.explain import METHODS
 from gcam_desktop.run_folder import FolderBusy, RunFolder
-from tests.evaluation.test_evaluate import ENTRIES, image, set_checkpoints, tiny_set
+from tests.evaluation.test_evaluate import ENTRIES, image, set_checkpoints, write_masked_set
 
 
 # ------------------------------------------------------------------------------- numeric options
@@ -89,7 +89,7 @@ def test_a_second_process_into_the_same_folder_is_refused_in_one_line(tmp_path):
 
 def test_main_refuses_a_folder_held_in_this_process_and_holds_it_for_the_whole_run(tmp_path, capsys,
                                                                                    monkeypatch):
-    data = tiny_set(tmp_path / "set", per_class=1)
+    data = write_masked_set(tmp_path / "set", per_class=1)
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     out = tmp_path / "out"
     argv = [str(data), "-c", ck, "--steps", "2", "--resamples", "10", "--device", "cpu", "--no-dup-check",
@@ -138,7 +138,7 @@ def test_the_answer_survives_a_comparison_without_energy_values():
 
 
 def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, capsys, monkeypatch):
-    data = tiny_set(tmp_path / "set", per_class=2)
+    data = write_masked_set(tmp_path / "set", per_class=2)
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     real_load = cli.load_entries
 

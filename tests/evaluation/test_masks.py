@@ -11,7 +11,7 @@ from PIL import Image
 from gcam_desktop import evaluation as E
 from gcam_desktop.cli.evaluate import main as evaluate_main
 from tests.corpus.masks import EMPTY, ENCODINGS, box_pixels, write_mask
-from tests.evaluation.test_evaluate import set_checkpoints, tiny_set
+from tests.evaluation.test_evaluate import set_checkpoints, write_masked_set
 
 
 @pytest.mark.parametrize("kind", sorted(ENCODINGS))
@@ -46,7 +46,7 @@ def test_an_object_too_small_to_survive_the_scaling_is_refused(tmp_path):
 
 
 def test_cli_scores_every_encoding_and_says_which_mask_is_empty(tmp_path, capsys):
-    data = tiny_set(tmp_path / "set", per_class=3)
+    data = write_masked_set(tmp_path / "set", per_class=3)
     masks = sorted((data / "masks").rglob("*.png"))
     kinds = ["class_index_0_1", "red_on_black", "palette_index_1", "sixteen_bit_0_1", "alpha_only"]
     for path, kind in zip(masks, kinds):  # each rewritten in another encoding, the same box

@@ -34,7 +34,7 @@ def _needs_the_device():
 
 
 @pytest.fixture(scope="module")
-def tiny_set(tmp_path_factory) -> Path:
+def synth_set_64px(tmp_path_factory) -> Path:
     from training.synth import make_synthetic
 
     out = tmp_path_factory.mktemp("tiny-synth")
@@ -65,8 +65,8 @@ def test_a_checkpoint_loads_onto_the_device(tmp_path):
     assert ex.gates and all(torch.isfinite(g).all() for g in ex.gates.values())
 
 
-def test_one_training_epoch_with_amp(tiny_set, tmp_path):
-    cfg = TrainConfig(data=str(tiny_set), archs=["se_resnet50"], out=str(tmp_path / "run"), epochs=1, batch_size=8,
+def test_one_training_epoch_with_amp(synth_set_64px, tmp_path):
+    cfg = TrainConfig(data=str(synth_set_64px), archs=["se_resnet50"], out=str(tmp_path / "run"), epochs=1, batch_size=8,
                       input_size=64, device=DEVICE, amp=ON_CUDA, val_fraction=0.25, test_fraction=0.0)
     result = train(cfg)
     assert result["status"] == "finished"
@@ -77,11 +77,11 @@ def test_one_training_epoch_with_amp(tiny_set, tmp_path):
     assert all(torch.isfinite(torch.tensor(m["train_loss"])) for m in metrics)
 
 
-def test_ddp_on_every_gpu_with_sync_bn(tiny_set, tmp_path):
+def test_ddp_on_every_gpu_with_sync_bn(synth_set_64px, tmp_path):
     n = torch.cuda.device_count() if ON_CUDA else 2
     if n < 2:
         pytest.skip(f"{n} GPU here: NCCL needs one GPU per process, so DDP needs two")
-    r = run_trainer("--nproc-per-node", str(n), "--data", str(tiny_set), "--arch", "resnet50", "--epochs", "1",
+    r = run_trainer("--nproc-per-node", str(n), "--data", str(synth_set_64px), "--arch", "resnet50", "--epochs", "1",
                     "--batch-size", str(4 * n), "--input-size", "64", "--sync-bn", "--device", DEVICE,
                     "--out", str(tmp_path / "run"), data_dir=tmp_path / "ud", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -3,6 +3,10 @@
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the bundle's tests (make test-fast leaves them out)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the bundle's tests (make test-fast leaves them out)
+
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "packaging" / "hooks" / "rthook_gcam_desktop.py"
 

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the bundle's tests (make test-fast leaves them out)
+
 
 def _write(path, n):
     path.parent.mkdir(parents=True, exist_ok=True)

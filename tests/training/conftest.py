@@ -8,8 +8,9 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_set(tmp_path_factory) -> Path:
-    """3 classes x 10 images of 32 px: enough for a real (if short) training run."""
+def synth_set_3cls(tmp_path_factory) -> Path:
+    """A synthetic set's folder (images/, masks/, its manifest) of 3 classes x 10 images of 32 px:
+    enough for a real (if short) training run."""
     from training.synth import make_synthetic
 
     out = tmp_path_factory.mktemp("tiny-synth")

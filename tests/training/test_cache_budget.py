@@ -31,9 +31,9 @@ def test_the_default_budget_is_half_the_available_memory_shared_by_the_processes
     assert unknown.cached and unknown.budget_gb == 2.0 and "unknown" in unknown.reason
 
 
-def _run(tiny_set, out, **over):
+def _run(synth_set_3cls, out, **over):
     events = []
-    cfg = TrainConfig(data=str(tiny_set), archs=["small_cnn"], out=str(out), epochs=2, batch_size=8, input_size=32,
+    cfg = TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], out=str(out), epochs=2, batch_size=8, input_size=32,
                       val_fraction=0.2, test_fraction=0.2, seed=6)
     assert train(cfg, on_event=events.append, **over)["status"] == "finished"
     rows = [json.loads(x) for x in (out / "small_cnn" / "metrics.jsonl").read_text().splitlines()]
@@ -41,9 +41,9 @@ def _run(tiny_set, out, **over):
     return torch.load(out / "small_cnn" / "last.pt", weights_only=True)["state_dict"], rows, events
 
 
-def test_streaming_in_workers_trains_exactly_like_the_cache(tiny_set, tmp_path):
-    cached_w, cached_rows, cached_ev = _run(tiny_set, tmp_path / "cached")
-    stream_w, stream_rows, stream_ev = _run(tiny_set, tmp_path / "stream", cache_gb=0, workers=1)
+def test_streaming_in_workers_trains_exactly_like_the_cache(synth_set_3cls, tmp_path):
+    cached_w, cached_rows, cached_ev = _run(synth_set_3cls, tmp_path / "cached")
+    stream_w, stream_rows, stream_ev = _run(synth_set_3cls, tmp_path / "stream", cache_gb=0, workers=1)
     first = [e for e in cached_ev if e["event"] == "run_started"][0]["data_loading"]
     assert first["cached"] is True and "kept in memory" in first["reason"] and first["workers"] == 0
     first = [e for e in stream_ev if e["event"] == "run_started"][0]["data_loading"]

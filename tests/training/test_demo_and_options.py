@@ -79,16 +79,16 @@ def test_init_from_torchvision_and_timm_style_state_dicts(tmp_path):
         init_from(build_model("resnet50", 3), tmp_path / "small.pth")
 
 
-def test_fine_tune_from_our_checkpoint_with_other_classes(tiny_set, tmp_path, caplog):
+def test_fine_tune_from_our_checkpoint_with_other_classes(synth_set_3cls, tmp_path, caplog):
     import logging
 
-    first = train(TrainConfig(data=str(tiny_set), archs=["small_cnn"], epochs=1, batch_size=8, input_size=32,
+    first = train(TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], epochs=1, batch_size=8, input_size=32,
                               out=str(tmp_path / "a"), test_fraction=0.0))
     best = first["results"]["small_cnn"]["best"]
     two = tmp_path / "two"
     for name in ("disc", "ring"):
         (two / name).mkdir(parents=True)
-        for p in list((tiny_set / "images" / "disc").glob("*.png"))[:5]:
+        for p in list((synth_set_3cls / "images" / "disc").glob("*.png"))[:5]:
             (two / name / p.name).write_bytes(p.read_bytes())
     with caplog.at_level(logging.INFO, logger="training"):
         result = train(TrainConfig(data=str(two), archs=["small_cnn"], epochs=1, batch_size=4, input_size=32,
@@ -102,19 +102,19 @@ def test_fine_tune_from_our_checkpoint_with_other_classes(tiny_set, tmp_path, ca
     assert meta["num_classes"] == 2 and meta["recipe"]["init"] == {"small_cnn": best}
 
 
-def test_unavailable_device_is_a_clear_error(tiny_set, tmp_path):
+def test_unavailable_device_is_a_clear_error(synth_set_3cls, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")  # pragma: no cover
     with pytest.raises(ValueError, match="--device"):
-        train(TrainConfig(data=str(tiny_set), archs=["small_cnn"], device="cuda", out=str(tmp_path / "r")))
+        train(TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], device="cuda", out=str(tmp_path / "r")))
 
 
 @pytest.mark.parametrize("change, message", [({"archs": ["vgg16"]}, "--arch"), ({"epochs": 0}, "--epochs"),
                                              ({"val_fraction": 0.6, "test_fraction": 0.5}, "--val-fraction"),
                                              ({"batch_size": 1}, "--batch-size"),
                                              ({"init": {"resnet50": "x.pt"}}, "--init")])
-def test_bad_options_name_the_option(tiny_set, tmp_path, change, message):
-    cfg = TrainConfig(data=str(tiny_set), archs=["small_cnn"], out=str(tmp_path / "r"))
+def test_bad_options_name_the_option(synth_set_3cls, tmp_path, change, message):
+    cfg = TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], out=str(tmp_path / "r"))
     for k, v in change.items():
         setattr(cfg, k, v)
     with pytest.raises(ValueError, match=message):

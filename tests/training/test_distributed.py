@@ -64,24 +64,25 @@ def test_each_process_trains_its_slice_of_the_same_batches():
 
 
 @pytest.fixture(scope="module")
-def two_rank_run(tiny_set, tmp_path_factory):
+def two_rank_run(synth_set_3cls, tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
     out = base / "run"
-    r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
+    r = run_trainer("--nproc-per-node", "2", "--data", str(synth_set_3cls), "--arch", "small_cnn", "--epochs", str(EPOCHS),
                     "--out", str(out), *BASE, "--hash-model", RANDOM_SPEC, data_dir=base / "ud", timeout=600)
     assert r.returncode == 0, r.stderr
     return out, parse_events(r.stdout), r.stderr
 
 
 @pytest.fixture(scope="module")
-def one_rank_run(tiny_set, tmp_path_factory):
+def one_rank_run(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("one") / "run"
     # The hash model named: a module fixture does not get the per-test user folder, and a demo
     # checkpoint found there would fingerprint differently from the two-process run's.
-    assert train(_cfg(tiny_set, out, hash_model=RANDOM_SPEC))["status"] == "finished"
+    assert train(_cfg(synth_set_3cls, out, hash_model=RANDOM_SPEC))["status"] == "finished"
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_run):
     out, events, stderr = two_rank_run
     for e in events:
@@ -100,6 +101,7 @@ def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_ru
     assert "[rank 1]" in stderr and "small_cnn epoch 1/" in stderr and "[rank 1] small_cnn epoch" not in stderr
 
 
+@pytest.mark.slow
 def test_two_processes_fingerprint_a_share_each_and_find_the_duplicates_one_finds(two_rank_run, one_rank_run):
     out, _, stderr = two_rank_run
     one = json.loads((one_rank_run / "split.json").read_text())["duplicates"]
@@ -108,6 +110,7 @@ def test_two_processes_fingerprint_a_share_each_and_find_the_duplicates_one_find
     assert "(2 processes, a share each)" in stderr
 
 
+@pytest.mark.slow
 def test_two_processes_reach_the_figures_of_one(two_rank_run, one_rank_run):
     """small_cnn has no batch norm: 2 x 3 images per step train like 6 in one process."""
     out, events, _ = two_rank_run
@@ -144,25 +147,26 @@ def _resnet_cfg(data, out, sync_bn):
 
 
 @pytest.fixture(scope="module")
-def one_process_float64(tiny_set, tmp_path_factory):
+def one_process_float64(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("bn1") / "run"
     saved = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        assert train(TrainConfig.from_json(_resnet_cfg(tiny_set, out, False)))["status"] == "finished"
+        assert train(TrainConfig.from_json(_resnet_cfg(synth_set_3cls, out, False)))["status"] == "finished"
     finally:
         torch.set_default_dtype(saved)
     return _weights(out / "resnet50" / "last.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sync_bn", [True, False], ids=["sync-bn", "per-process-bn"])
-def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp_path, one_process_float64, sync_bn):
+def test_sync_bn_two_processes_with_half_batches_match_one_process(synth_set_3cls, tmp_path, one_process_float64, sync_bn):
     """resnet50, 3 SGD steps: 2 processes x 3 images with --sync-bn reach the weights (running
     statistics included) of 1 process x 6 images; without it they do not. In float64: a freshly
     initialised ResNet50 on 6 images is so ill-conditioned that float32 alone moves its
     gradients by 0.3-4 % (measured against float64), which would drown the comparison."""
     out = tmp_path / "two"
-    torch.multiprocessing.spawn(_train_as_rank, args=(_free_port(), _resnet_cfg(tiny_set, out, sync_bn)), nprocs=2)
+    torch.multiprocessing.spawn(_train_as_rank, args=(_free_port(), _resnet_cfg(synth_set_3cls, out, sync_bn)), nprocs=2)
     a, b = one_process_float64, _weights(out / "resnet50" / "last.pt")
     assert a.keys() == b.keys() and b["conv1.weight"].dtype == torch.float64
     # Per tensor, the largest difference relative to the tensor's largest value (measured: at
@@ -175,11 +179,12 @@ def test_sync_bn_two_processes_with_half_batches_match_one_process(tiny_set, tmp
         assert worst > 1e-3
 
 
-def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_set, tmp_path, two_rank_run):
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(synth_set_3cls, tmp_path, two_rank_run):
     """A real SIGTERM, to the launcher, which holds the run folder for its processes."""
     reference, _, _ = two_rank_run
     out = tmp_path / "run"
-    args = ["--nproc-per-node", "2", "--data", str(tiny_set), "--arch", "small_cnn", "--epochs", str(EPOCHS),
+    args = ["--nproc-per-node", "2", "--data", str(synth_set_3cls), "--arch", "small_cnn", "--epochs", str(EPOCHS),
             "--out", str(out), *BASE]
     proc = _start_held(args, tmp_path / "ud")
     try:
@@ -208,14 +213,15 @@ def test_sigterm_to_the_launcher_stops_every_process_and_resume_is_exact(tiny_se
     assert strip == [{k: v for k, v in m.items() if k not in ("seconds", "images_per_s")} for m in _metrics(out)]
 
 
-def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two_rank_run, caplog):
+@pytest.mark.slow
+def test_another_number_of_processes_resumes_with_a_note(synth_set_3cls, tmp_path, two_rank_run, caplog):
     from training.stopping import StopFlag
     from test_resume import stop_after_steps
 
     out = tmp_path / "run"
     flag = StopFlag()
     with stop_after_steps(4, flag):  # one process, stopped in the middle of epoch 2
-        assert train(_cfg(tiny_set, out, epochs=3), stop=flag)["status"] == "stopped"
+        assert train(_cfg(synth_set_3cls, out, epochs=3), stop=flag)["status"] == "stopped"
     r = run_trainer("--resume", str(out), "--nproc-per-node", "2", data_dir=tmp_path / "ud", timeout=600)
     assert r.returncode == 0, r.stderr
     assert "saved by 1 process and continues with 2" in r.stderr
@@ -224,8 +230,9 @@ def test_another_number_of_processes_resumes_with_a_note(tiny_set, tmp_path, two
     assert [e["epoch"] for e in events if e["event"] == "epoch_end"] == [2, 3]
 
 
-def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_path):
-    r = run_trainer("--nproc-per-node", "2", "--data", str(tiny_set), "--out", str(tmp_path / "run"),
+@pytest.mark.slow
+def test_a_bad_option_fails_every_process_with_one_error_event(synth_set_3cls, tmp_path):
+    r = run_trainer("--nproc-per-node", "2", "--data", str(synth_set_3cls), "--out", str(tmp_path / "run"),
                     "--arch", "small_cnn", "--batch-size", "5", data_dir=tmp_path / "ud", timeout=300)
     assert r.returncode == 2
     events = parse_events(r.stdout)
@@ -236,10 +243,11 @@ def test_a_bad_option_fails_every_process_with_one_error_event(tiny_set, tmp_pat
     assert "torch.distributed" not in r.stderr and "[rank" not in r.stderr
 
 
-def test_the_apps_stop_line_on_stdin_stops_every_process(tiny_set, tmp_path):
+@pytest.mark.slow
+def test_the_apps_stop_line_on_stdin_stops_every_process(synth_set_3cls, tmp_path):
     """The app launches `gcam-train --nproc-per-node N --stop-on-stdin` and writes "stop"."""
     out = tmp_path / "run"
-    proc = _start_held(["--nproc-per-node", "2", "--stop-on-stdin", "--data", str(tiny_set), "--arch", "small_cnn",
+    proc = _start_held(["--nproc-per-node", "2", "--stop-on-stdin", "--data", str(synth_set_3cls), "--arch", "small_cnn",
                         "--epochs", str(EPOCHS), "--out", str(out), *BASE], tmp_path / "ud", stdin=subprocess.PIPE)
     rest, err = proc.communicate("stop\n", timeout=300)
     events = parse_events(rest)

@@ -104,6 +104,7 @@ def test_help_prints_normally(tmp_path):
     assert r.returncode == 0 and "--resume" in r.stdout and "EVENTS.md" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout, message", [("empty", "is empty"), ("one-class", "at least two"),
                                              ("empty-class", "no images")])
 def test_bad_data_is_an_error_event_before_training(tmp_path, layout, message):

@@ -70,9 +70,10 @@ def test_se_resnet50_takes_timms_se_gates_when_cached(cached_resnet50):
     assert all(torch.equal(own[k], v) for k, v in timm_sd.items() if not k.startswith("fc."))
 
 
-def test_gcam_train_fine_tunes_all_three_from_imagenet(cached_resnet50, tiny_set, tmp_path):
+@pytest.mark.slow
+def test_gcam_train_fine_tunes_all_three_from_imagenet(cached_resnet50, synth_set_3cls, tmp_path):
     out = tmp_path / "run"
-    r = run_trainer("--data", str(tiny_set), "--arch", "resnet50", "se_resnet50", "s_se_resnet50",
+    r = run_trainer("--data", str(synth_set_3cls), "--arch", "resnet50", "se_resnet50", "s_se_resnet50",
                     "--init", "imagenet:resnet50", "--recipe", "finetune", *SMALL, "--epochs", "1",
                     "--out", str(out), data_dir=tmp_path / "user", timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -96,8 +97,9 @@ def test_paper_recipe_stays_the_default():
     assert cfg.init == {"*": "imagenet:resnet50"}
 
 
-def test_init_from_unavailable_imagenet_weights_is_a_clear_error(tiny_set, tmp_path):
-    r = run_trainer("--data", str(tiny_set), "--arch", "resnet50", "--init", "imagenet:resnet50", *SMALL,
+@pytest.mark.slow
+def test_init_from_unavailable_imagenet_weights_is_a_clear_error(synth_set_3cls, tmp_path):
+    r = run_trainer("--data", str(synth_set_3cls), "--arch", "resnet50", "--init", "imagenet:resnet50", *SMALL,
                     "--epochs", "1", "--out", str(tmp_path / "run"), data_dir=tmp_path / "user", timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     error = [e for e in parse_events(r.stdout) if e["event"] == "error"][0]["message"]

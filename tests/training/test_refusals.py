@@ -15,14 +15,31 @@ from training import TrainConfig, train
 from training.data import DataError, min_images_for_validation
 
 
-@pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--lr", "nan"), ("--lr", "-1"),
-                                           ("--weight-decay", "inf"), ("--weight-decay", "-0.1"),
-                                           ("--val-fraction", "nan"), ("--test-fraction", "inf"),
-                                           ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-gb", "-1"), ("--cache-gb", "nan"),
-                                           ("--workers", "-2"), ("--input-size", "-64")])
-def test_every_numeric_option_is_checked_up_front_and_nothing_is_left_behind(tiny_set, tmp_path, option, value):
+NUMERIC_REFUSALS = [("--lr", "inf"), ("--lr", "nan"), ("--lr", "-1"), ("--weight-decay", "inf"),
+                    ("--weight-decay", "-0.1"), ("--val-fraction", "nan"), ("--test-fraction", "inf"),
+                    ("--epochs", "-3"), ("--batch-size", "0"), ("--cache-gb", "-1"), ("--cache-gb", "nan"),
+                    ("--workers", "-2"), ("--input-size", "-64")]
+
+
+@pytest.mark.parametrize("option, value", NUMERIC_REFUSALS)
+def test_every_numeric_option_is_refused_in_process(synth_set_3cls, tmp_path, capfd, option, value):
+    """The next test's command lines through the CLI's main() in this process (no process each):
+    refused up front, as one error event naming the option, and nothing written."""
+    from training.cli import main
+
     out = tmp_path / "run"
-    r = run_trainer("--data", str(tiny_set), "--arch", "small_cnn", "--out", str(out), *SMALL, option, value,
+    assert main(["--data", str(synth_set_3cls), "--arch", "small_cnn", "--out", str(out), *SMALL, option, value]) == 2
+    captured = capfd.readouterr()   # the events go to file descriptor 1 (training/events.py's guard)
+    [event] = parse_events(captured.out)
+    assert event["event"] == "error" and option in event["message"], event
+    assert "JSON" not in event["message"] and "Traceback" not in captured.err and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option, value", NUMERIC_REFUSALS)
+def test_every_numeric_option_is_checked_up_front_and_nothing_is_left_behind(synth_set_3cls, tmp_path, option, value):
+    out = tmp_path / "run"
+    r = run_trainer("--data", str(synth_set_3cls), "--arch", "small_cnn", "--out", str(out), *SMALL, option, value,
                     data_dir=tmp_path / "user", timeout=300)
     assert r.returncode == 2, r.stderr
     [event] = parse_events(r.stdout)
@@ -31,19 +48,19 @@ def test_every_numeric_option_is_checked_up_front_and_nothing_is_left_behind(tin
     assert not out.exists()
 
 
-def test_non_finite_numbers_in_the_python_api_name_the_option(tiny_set, tmp_path):
+def test_non_finite_numbers_in_the_python_api_name_the_option(synth_set_3cls, tmp_path):
     for field, value in (("lr", math.inf), ("weight_decay", math.nan), ("val_fraction", math.nan)):
-        cfg = TrainConfig(data=str(tiny_set), archs=["small_cnn"], out=str(tmp_path / "r"))
+        cfg = TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], out=str(tmp_path / "r"))
         setattr(cfg, field, value)
         with pytest.raises(ValueError, match=f"--{field.replace('_', '-')} must be a finite number"):
             train(cfg)
     assert not (tmp_path / "r").exists()
 
 
-def test_an_unwritable_out_is_refused_before_any_image_is_read(tiny_set, tmp_path):
+def test_an_unwritable_out_is_refused_before_any_image_is_read(synth_set_3cls, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
-    r = run_trainer("--data", str(tiny_set), "--arch", "small_cnn", "--out", str(blocker / "run"), *SMALL,
+    r = run_trainer("--data", str(synth_set_3cls), "--arch", "small_cnn", "--out", str(blocker / "run"), *SMALL,
                     data_dir=tmp_path / "user", timeout=300)
     assert r.returncode == 2
     [event] = parse_events(r.stdout)
@@ -90,14 +107,14 @@ def test_cli_refusal_names_the_option_to_insist(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_train_accuracy_eval_is_what_the_saved_model_does_on_its_training_images(tiny_set, tmp_path):
+def test_train_accuracy_eval_is_what_the_saved_model_does_on_its_training_images(synth_set_3cls, tmp_path):
     import torch
 
     from gcam_desktop.imaging.preprocess import preprocess_batch
     from gcam_desktop.imaging import load_image
     from gcam_desktop.models import load_checkpoint
 
-    cfg = TrainConfig(data=str(tiny_set), archs=["small_cnn"], out=str(tmp_path / "r"), input_size=32,
+    cfg = TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], out=str(tmp_path / "r"), input_size=32,
                       batch_size=8, epochs=2, val_fraction=0.2, test_fraction=0.2)
     train(cfg)
     report = json.loads((tmp_path / "r" / "small_cnn" / "report.json").read_text())

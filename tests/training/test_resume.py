@@ -39,9 +39,9 @@ def _metrics(run_dir):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_set, tmp_path_factory):
+def reference(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "run"
-    assert train(_cfg(tiny_set, out))["status"] == "finished"
+    assert train(_cfg(synth_set_3cls, out))["status"] == "finished"
     return out
 
 
@@ -65,13 +65,13 @@ def stop_after_steps(n: int, flag: StopFlag):
 # 18 training images in batches of 8 make 3 steps per epoch (8 + 8 + 2).
 @pytest.mark.parametrize("steps, position, epochs_before", [(4, (1, 1), [1]), (3, (0, 3), [])],
                          ids=["mid-epoch", "during-validation"])
-def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position, epochs_before):
+def test_stop_and_resume_in_process_is_exact(synth_set_3cls, tmp_path, steps, position, epochs_before):
     ref_out = tmp_path / "ref"
-    ref = train(_cfg(tiny_set, ref_out, epochs=3))
+    ref = train(_cfg(synth_set_3cls, ref_out, epochs=3))
     out = tmp_path / "run"
     events, flag = [], StopFlag()
     with stop_after_steps(steps, flag):
-        stopped = train(_cfg(tiny_set, out, epochs=3), on_event=events.append, stop=flag)
+        stopped = train(_cfg(synth_set_3cls, out, epochs=3), on_event=events.append, stop=flag)
     assert stopped["status"] == "stopped"
     ev = next(e for e in events if e["event"] == "stopped")
     assert (ev["epoch"], ev["step"]) == position
@@ -91,10 +91,10 @@ def test_stop_and_resume_in_process_is_exact(tiny_set, tmp_path, steps, position
 HOLD_AT = 4  # 3 steps per epoch: held 1 step into epoch 2, where every stop test's stop lands
 
 
-def _start(tiny_set, out, data_dir, *extra, hold: int = HOLD_AT):
+def _start(synth_set_3cls, out, data_dir, *extra, hold: int = HOLD_AT):
     env = child_env(data_dir)
     env[HOLD_AFTER_ENV] = str(hold)  # the test hook: the trainer waits there for the test's signal or stop line
-    return subprocess.Popen(trainer_cmd("--data", str(tiny_set), "--out", str(out), *ARGS, *extra),
+    return subprocess.Popen(trainer_cmd("--data", str(synth_set_3cls), "--out", str(out), *ARGS, *extra),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=ROOT)
 
@@ -117,10 +117,11 @@ def _check_stopped_at_the_hold(events, out):
     return stop
 
 
-def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference):
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_resume_matches(synth_set_3cls, tmp_path, reference):
     """A real SIGTERM, sent once the trainer holds at a known step (not raced against epochs)."""
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud")
+    proc = _start(synth_set_3cls, out, tmp_path / "ud")
     wait_for_hold(proc)
     proc.send_signal(signal.SIGTERM)
     rest, err = proc.communicate(timeout=120)
@@ -138,9 +139,10 @@ def test_sigterm_stops_cleanly_and_resume_matches(tiny_set, tmp_path, reference)
     assert _metrics(reference) == _metrics(out)
 
 
-def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
+@pytest.mark.slow
+def test_stop_line_on_stdin_and_cli_resume(synth_set_3cls, tmp_path, reference):
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud", "--stop-on-stdin")
+    proc = _start(synth_set_3cls, out, tmp_path / "ud", "--stop-on-stdin")
     wait_for_hold(proc)
     rest, err = proc.communicate("stop\n", timeout=120)
     assert proc.returncode == 0, err
@@ -154,25 +156,26 @@ def test_stop_line_on_stdin_and_cli_resume(tiny_set, tmp_path, reference):
     assert _same_weights(reference / "small_cnn" / "last.pt", out / "small_cnn" / "last.pt")
 
 
-def test_the_stop_hook_stops_like_sigterm(tiny_set, tmp_path):
+def test_the_stop_hook_stops_like_sigterm(synth_set_3cls, tmp_path):
     """GCAM_TRAIN_STOP_AFTER_STEPS=N: the stop a signal asks for, after exactly N steps."""
     out = tmp_path / "run"
     env = {**child_env(tmp_path / "ud"), STOP_AFTER_ENV: str(HOLD_AT)}
-    r = subprocess.run(trainer_cmd("--data", str(tiny_set), "--out", str(out), *ARGS), capture_output=True,
+    r = subprocess.run(trainer_cmd("--data", str(synth_set_3cls), "--out", str(out), *ARGS), capture_output=True,
                        text=True, env=env, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     _check_stopped_at_the_hold(parse_events(r.stdout), out)
     assert f"stop requested ({STOP_AFTER_ENV}={HOLD_AT})" in r.stderr
-    bad = subprocess.run(trainer_cmd("--data", str(tiny_set), "--out", str(tmp_path / "bad"), *ARGS),
+    bad = subprocess.run(trainer_cmd("--data", str(synth_set_3cls), "--out", str(tmp_path / "bad"), *ARGS),
                          capture_output=True, text=True, env={**env, STOP_AFTER_ENV: "soon"}, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and STOP_AFTER_ENV in parse_events(bad.stdout)[0]["message"]
 
 
-def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_set, tmp_path, reference):
+@pytest.mark.slow
+def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(synth_set_3cls, tmp_path, reference):
     from gcam_desktop.models import load_checkpoint, load_training_state
 
     out = tmp_path / "run"
-    proc = _start(tiny_set, out, tmp_path / "ud", hold=7)  # still training when killed: held in epoch 3
+    proc = _start(synth_set_3cls, out, tmp_path / "ud", hold=7)  # still training when killed: held in epoch 3
     events = _read_until(proc, lambda e: e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] >= 2)
     proc.kill()
     proc.communicate(timeout=60)
@@ -187,13 +190,13 @@ def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(tiny_se
     assert _metrics(reference) == _metrics(out)
 
 
-def test_resume_takes_no_recipe_options_and_out_refuses_a_used_folder(tiny_set, tmp_path, reference):
+def test_resume_takes_no_recipe_options_and_out_refuses_a_used_folder(synth_set_3cls, tmp_path, reference):
     r = run_trainer("--resume", str(reference), "--epochs", "5", data_dir=tmp_path, timeout=120)
     assert r.returncode == 2 and "--epochs" in parse_events(r.stdout)[0]["message"]
     from training.run import RunError
 
     with pytest.raises(RunError, match="already holds a training run"):
-        train(_cfg(tiny_set, reference))
+        train(_cfg(synth_set_3cls, reference))
 
 
 def test_resuming_a_finished_run_trains_nothing(reference):

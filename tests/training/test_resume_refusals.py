@@ -17,10 +17,10 @@ from training.stopping import STOP_AFTER_ENV
 
 
 @pytest.fixture(scope="module")
-def stopped_run(tiny_set, tmp_path_factory):
+def stopped_run(synth_set_3cls, tmp_path_factory):
     """small_cnn stopped by the test hook after 7 steps: 2 epochs recorded, 1 step into the 3rd."""
     out = tmp_path_factory.mktemp("stopped") / "run"
-    cfg = TrainConfig(data=str(tiny_set), archs=["small_cnn"], out=str(out), epochs=3, batch_size=8, input_size=32,
+    cfg = TrainConfig(data=str(synth_set_3cls), archs=["small_cnn"], out=str(out), epochs=3, batch_size=8, input_size=32,
                       val_fraction=0.2, test_fraction=0.2, dup_check=False)
     flag, events = StopFlag(), []
     flag.use_test_hooks({STOP_AFTER_ENV: "7"})  # 18 training images: 3 steps per epoch

@@ -12,10 +12,10 @@ from training.events import check_event
 
 
 @pytest.fixture(scope="module")
-def run(tiny_set, tmp_path_factory):
+def run(synth_set_3cls, tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     out = base / "run"
-    result = run_trainer("--data", str(tiny_set), "--arch", "small_cnn", "resnet50", "--epochs", "2",
+    result = run_trainer("--data", str(synth_set_3cls), "--arch", "small_cnn", "resnet50", "--epochs", "2",
                          "--out", str(out), *SMALL, "--seed", "5", data_dir=base / "user-data", timeout=600)
     assert result.returncode == 0, result.stderr
     return out, parse_events(result.stdout), result.stderr

@@ -50,12 +50,12 @@ def _refused_as_busy(r, holder_pid: int) -> str:
     return message
 
 
-def test_a_second_run_and_a_resume_are_refused_while_a_run_holds_the_folder(tiny_set, tmp_path):
+def test_a_second_run_and_a_resume_are_refused_while_a_run_holds_the_folder(synth_set_3cls, tmp_path):
     out = tmp_path / "run"
-    first = _start_held(tiny_set, out, tmp_path / "ud", hold_after=4)  # held 1 step into epoch 2
+    first = _start_held(synth_set_3cls, out, tmp_path / "ud", hold_after=4)  # held 1 step into epoch 2
     try:
         config = (out / "config.json").read_text()
-        second = run_trainer("--data", str(tiny_set), "--out", str(out), *ARGS, data_dir=tmp_path / "ud")
+        second = run_trainer("--data", str(synth_set_3cls), "--out", str(out), *ARGS, data_dir=tmp_path / "ud")
         resumed = run_trainer("--resume", str(out), data_dir=tmp_path / "ud")
         wait_for_hold(first)
     finally:
@@ -92,27 +92,27 @@ def claimed_folder(tmp_path):
     proc.communicate("\n", timeout=60)
 
 
-def test_a_run_is_refused_in_a_folder_another_is_starting_in(tiny_set, tmp_path, claimed_folder):
+def test_a_run_is_refused_in_a_folder_another_is_starting_in(synth_set_3cls, tmp_path, claimed_folder):
     out, pid = claimed_folder
-    r = run_trainer("--data", str(tiny_set), "--out", str(out), *ARGS, data_dir=tmp_path / "ud")
+    r = run_trainer("--data", str(synth_set_3cls), "--out", str(out), *ARGS, data_dir=tmp_path / "ud")
     _refused_as_busy(r, pid)
     assert out.is_dir() and not (out / "config.json").exists()  # the other run's folder is left alone
 
 
-def test_the_launcher_refuses_once_before_any_process_starts(tiny_set, tmp_path, claimed_folder):
+def test_the_launcher_refuses_once_before_any_process_starts(synth_set_3cls, tmp_path, claimed_folder):
     out, pid = claimed_folder
     n, _ = process_slots("cpu")
     # --allow-oversubscribe: past the device check whatever this machine's cores, to the folder's.
     r = run_trainer("--nproc-per-node", str(n + 1), "--allow-oversubscribe", "--device", "cpu", "--data",
-                    str(tiny_set), "--out", str(out), *ARGS, "--batch-size", str(2 * (n + 1)), data_dir=tmp_path / "ud")
+                    str(synth_set_3cls), "--out", str(out), *ARGS, "--batch-size", str(2 * (n + 1)), data_dir=tmp_path / "ud")
     _refused_as_busy(r, pid)
     assert "[rank" not in r.stderr and "starting" not in r.stderr
 
 
-def test_more_processes_than_cpu_cores_are_refused_naming_the_flag(tiny_set, tmp_path):
+def test_more_processes_than_cpu_cores_are_refused_naming_the_flag(synth_set_3cls, tmp_path):
     n, what = process_slots("cpu")
     out = tmp_path / "run"
-    r = run_trainer("--nproc-per-node", str(n + 1), "--device", "cpu", "--data", str(tiny_set), "--out", str(out),
+    r = run_trainer("--nproc-per-node", str(n + 1), "--device", "cpu", "--data", str(synth_set_3cls), "--out", str(out),
                     *ARGS, data_dir=tmp_path / "ud")
     assert r.returncode == 2
     [event] = parse_events(r.stdout)
