@@ -4,10 +4,11 @@ For every image (ImageFolder layout: the parent folder names the class) and ever
 each method's map for the target class (the true class where the folder names one, else the
 prediction) is scored with the metrics of `gcam_desktop.explain.metrics`: pointing game and
 energy in mask where an object mask exists, deletion / insertion AUC, average drop and
-increase in confidence. The report gives per model and method the mean and a 95 % percentile
-bootstrap interval of each, accuracy, agreement between models (same prediction, IoU of the
-top-20 % regions), and answers whether SE / s_se attention points at the object more often
-than the plain ResNet50 (paired bootstrap over the same images). Written as report.json,
+increase in confidence. The report gives per model and method the mean and a 95 % interval of
+each (Wilson for yes / no rates, BCa bootstrap for means), accuracy, agreement between models
+(same prediction, IoU of the top-20 % regions), and answers whether SE / s_se attention points
+at the object more often than the plain ResNet50 (paired over the same images: exact McNemar
+test, Holm-corrected over the report's comparisons; evaluation.paired). Written as report.json,
 report.md and PNG curves.
 
 `--attention off` also scores every SE / s_se model with its attention switched off (each gate
@@ -36,13 +37,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from gcam_desktop.cli.usage import Parser, UsageError, int_at_least, report
+from gcam_desktop.cli.usage import Parser, UsageError, float_between, int_at_least, report
 from gcam_desktop.evaluation.inputs import (attention_variants, load_entries, mask_path_for, name_entries,
                                             select_images, split_dataset_root)
 from gcam_desktop.evaluation.masks import RULE as MASK_RULE
 from gcam_desktop.evaluation.report import build_report, write_report
 from gcam_desktop.evaluation.scoring import SkippedImage, score_images
 from gcam_desktop.explain import metrics as M
+from gcam_desktop.explain.baselines import BASELINES
+from gcam_desktop.explain.road import DEFAULT_PERCENTAGES
 from gcam_desktop.files import WriteError
 from gcam_desktop.quiet import quiet_library_warnings
 from gcam_desktop.run_folder import RunFolder
@@ -80,6 +83,15 @@ def _parser() -> Parser:
                          "and compare, paired; mean: with each gate held at its mean over --reference")
     ap.add_argument("--reference", type=Path,
                     help="images to average the gates over for --attention mean (default: the data folder)")
+    ap.add_argument("--baselines", nargs="+", choices=BASELINES, default=list(BASELINES), metavar="NAME",
+                    help="maps that know nothing of the model, scored like the methods and tested against "
+                         f"them ({', '.join(BASELINES)}; default all)")
+    ap.add_argument("--no-baselines", action="store_true", help="do not score the baseline maps")
+    ap.add_argument("--road", nargs="+", type=float_between(0, 100, low_open=True, high_open=True),
+                    default=list(DEFAULT_PERCENTAGES), metavar="PCT",
+                    help="ROAD removal percentages, each in (0, 100) (default "
+                         f"{' '.join(f'{p:g}' for p in DEFAULT_PERCENTAGES)})")
+    ap.add_argument("--no-road", action="store_true", help="do not run ROAD (its imputation is the slowest metric)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int_at_least(1), default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the bootstrap and of the metrics' "
@@ -147,6 +159,8 @@ def _check_arguments(args) -> list[str]:
         checkpoints += found
     if not checkpoints:
         raise _refuse("no checkpoints: pass --checkpoint FILE [FILE ...] or --demo")
+    args.baselines = [] if args.no_baselines else list(dict.fromkeys(args.baselines))
+    args.road = [] if args.no_road else sorted(set(args.road))
     return checkpoints
 
 
@@ -168,7 +182,8 @@ def _run(args, checkpoints: list[str]) -> int:
                           masks=str(mask_root) if mask_root else None, layer=args.layer, steps=args.steps,
                           target=args.target, resamples=args.resamples, seed=args.seed,
                           attention=args.attention,
-                          reference=str(args.reference or args.root) if args.attention == "mean" else None)
+                          reference=str(args.reference or args.root) if args.attention == "mean" else None,
+                          baselines=args.baselines, road_percentages=args.road)
     if leaks:
         result["near_duplicates"] = leaks
     return _write(args, result)
@@ -224,7 +239,8 @@ def _score(args, entries, paths) -> tuple[list, list]:
         for item in score_images(entries, paths, args.methods,
                                  masks_for=lambda p: mask_path_for(p, args.root, args.masks_dir),
                                  layer=args.layer, steps=args.steps, target=args.target,
-                                 batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed):
+                                 batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
+                                 baselines=args.baselines, road_percentages=args.road):
             if isinstance(item, SkippedImage):
                 bar.write(f"{PROG}: skipping {item.path}: {item.reason}", file=sys.stderr)
                 skipped.append(item)
@@ -255,6 +271,11 @@ def _write(args, result: dict) -> int:
         _say("no object masks found; give their folder with --masks DIR")
     if args.attention != "on":
         print(result["attention_answer"])
+    from gcam_desktop.evaluation.baseline_tests import edge_statements
+    from gcam_desktop.evaluation.report import METRIC_LABELS
+
+    for line in edge_statements(result.get("baseline_tests", []), {k: v[0] for k, v in METRIC_LABELS.items()}):
+        print(line)
     if result.get("near_duplicates"):
         from gcam_desktop.evaluation.leakage import statement
 

@@ -14,7 +14,7 @@ from gcam_desktop.cli import evaluate as cli
 from gcam_desktop.evaluation.formatting import difference, format_interval, number
 from gcam_desktop.explain import METHODS
 from gcam_desktop.run_folder import FolderBusy, RunFolder
-from tests.evaluation.test_evaluate import ENTRIES, image, set_checkpoints, tiny_set
+from tests.evaluation.test_evaluate import ENTRIES, FAST, image, set_checkpoints, tiny_set
 
 
 # ------------------------------------------------------------------------------- numeric options
@@ -150,7 +150,7 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
 
     monkeypatch.setattr(cli, "load_entries", load_nan)
     out = tmp_path / "out"
-    rc = cli.main([str(data), "-c", ck, "--steps", "2", "--resamples", "20", "--device", "cpu",
+    rc = cli.main([str(data), "-c", ck, "--steps", "2", *FAST, "--resamples", "20", "--device", "cpu",
                    "--no-dup-check", "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err

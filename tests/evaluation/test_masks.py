@@ -11,7 +11,7 @@ from PIL import Image
 from gcam_desktop import evaluation as E
 from gcam_desktop.cli.evaluate import main as evaluate_main
 from tests.corpus.masks import EMPTY, ENCODINGS, box_pixels, write_mask
-from tests.evaluation.test_evaluate import set_checkpoints, tiny_set
+from tests.evaluation.test_evaluate import FAST, set_checkpoints, tiny_set
 
 
 @pytest.mark.parametrize("kind", sorted(ENCODINGS))
@@ -55,7 +55,7 @@ def test_cli_scores_every_encoding_and_says_which_mask_is_empty(tmp_path, capsys
     write_mask(masks[5], "all_black")
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     out = tmp_path / "report"
-    rc = evaluate_main([str(data), "-c", ck, "--steps", "2", "--resamples", "20", "--device", "cpu",
+    rc = evaluate_main([str(data), "-c", ck, "--steps", "2", *FAST, "--resamples", "20", "--device", "cpu",
                         "--no-dup-check", "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err
