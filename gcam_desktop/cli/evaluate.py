@@ -92,6 +92,16 @@ def _parser() -> Parser:
                     help="ROAD removal percentages, each in (0, 100) (default "
                          f"{' '.join(f'{p:g}' for p in DEFAULT_PERCENTAGES)})")
     ap.add_argument("--no-road", action="store_true", help="do not run ROAD (its imputation is the slowest metric)")
+    ap.add_argument("--sanity", action="store_true",
+                    help="add the sanity checks: cascading parameter randomisation and class sensitivity per "
+                         "model and method, with a figure of the cascade curves")
+    ap.add_argument("--sanity-images", type=int_at_least(1), default=4, metavar="N",
+                    help="images the sanity checks run on, the first N scored (at least 1; default 4)")
+    ap.add_argument("--sanity-independent", action="store_true",
+                    help="also randomise one stage at a time (the independent test; twice the work)")
+    ap.add_argument("--sanity-data", metavar="CKPT",
+                    help="a checkpoint of the same architecture trained on shuffled labels (gcam-train "
+                         "--shuffle-labels): each method's maps are compared with the real model's (implies --sanity)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int_at_least(1), default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the bootstrap and of the metrics' "
@@ -159,6 +169,7 @@ def _check_arguments(args) -> list[str]:
         checkpoints += found
     if not checkpoints:
         raise _refuse("no checkpoints: pass --checkpoint FILE [FILE ...] or --demo")
+    args.sanity = args.sanity or args.sanity_data is not None
     args.baselines = [] if args.no_baselines else list(dict.fromkeys(args.baselines))
     args.road = [] if args.no_road else sorted(set(args.road))
     return checkpoints
@@ -166,6 +177,7 @@ def _check_arguments(args) -> list[str]:
 
 def _run(args, checkpoints: list[str]) -> int:
     entries, device = _load_models(args, checkpoints)
+    shuffled = _load_shuffled(args, entries, device)  # refused now, before any scoring
     paths = select_images(args.root, args.per_class, args.limit,
                           on_error=lambda p, msg: _say(f"cannot read folder {p}: {msg}"))
     if not paths:
@@ -186,7 +198,42 @@ def _run(args, checkpoints: list[str]) -> int:
                           baselines=args.baselines, road_percentages=args.road)
     if leaks:
         result["near_duplicates"] = leaks
+    if args.sanity:
+        result["sanity"] = _sanity(args, entries, [s.path for s in scores], shuffled)
     return _write(args, result)
+
+
+def _load_shuffled(args, entries, device):
+    """The --sanity-data checkpoint, refused in one line unless a scored model shares its architecture."""
+    if not args.sanity_data:
+        return None
+    from gcam_desktop.models import CheckpointError
+
+    try:
+        [shuffled] = load_entries([args.sanity_data], device)
+    except CheckpointError as exc:
+        raise _refuse(f"argument --sanity-data: {exc}") from None
+    archs = sorted({e.arch for e in entries})
+    if shuffled.arch not in archs:
+        raise _refuse(f"argument --sanity-data: {args.sanity_data} holds a {shuffled.arch}, but the models "
+                      f"scored are {', '.join(archs)}; give a shuffled-labels checkpoint of the same architecture")
+    shuffled.model.eval()
+    return shuffled
+
+
+def _sanity(args, entries, paths: list[str], shuffled) -> dict:
+    """The sanity checks on the first --sanity-images scored images."""
+    from tqdm import tqdm
+
+    from gcam_desktop.evaluation.sanity_run import run_sanity
+    from gcam_desktop.imaging import load_image
+
+    side = max(int(e.meta.get("input_size", 224)) for e in entries)
+    images = [load_image(p, min_size=(side, side)) for p in paths[:args.sanity_images]]
+    models = [e for e in entries if e.base is None]
+    with tqdm(total=len(models) * len(images), desc="sanity", unit="img", file=sys.stderr, disable=None) as bar:
+        return run_sanity(entries, images, args.methods, layer=args.layer, independent=args.sanity_independent,
+                          seed=args.seed, shuffled=shuffled, step=lambda: bar.update(1))
 
 
 def _load_models(args, checkpoints: list[str]) -> tuple[list, object]:
@@ -276,6 +323,10 @@ def _write(args, result: dict) -> int:
 
     for line in edge_statements(result.get("baseline_tests", []), {k: v[0] for k, v in METRIC_LABELS.items()}):
         print(line)
+    for m in (result.get("sanity") or {}).get("models", []):
+        for method, b in m["methods"].items():
+            v = b["verdict"]
+            print(f"sanity: {method} on {m['name']}: {v['result']}" + (f" ({v['why']})" if v["why"] else ""))
     if result.get("near_duplicates"):
         from gcam_desktop.evaluation.leakage import statement
 

@@ -13,6 +13,7 @@ from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.explain.baselines import BASELINE_LABELS
 from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
+from gcam_desktop.evaluation.sanity_report import cascade_figure, sanity_markdown
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
 from gcam_desktop.evaluation.formatting import format_interval, number
 from gcam_desktop.evaluation.paired import MCNEMAR, NEWCOMBE, WILCOXON, fewest_decisive, p_text
@@ -97,6 +98,8 @@ def markdown(report: Mapping) -> str:
             out.append(f"| {a['models'][0]} / {a['models'][1]} | {format_interval(a['prediction_agreement'], 100, 1)} | "
                        + " | ".join(format_interval(a[key][m]) for m in s["methods"]) + " |")
         out.append("")
+    if report.get("sanity"):
+        out += sanity_markdown(report["sanity"], [p for p in report.get("plots", []) if p.startswith("sanity_")])
     out += ["## Mean curves per model", ""]
     for m in report["models"]:
         png = f"curves_model_{_slug(m['name'])}.png"
@@ -279,6 +282,13 @@ def write_report(report: dict, out: Path) -> list[Path]:
         if any(p.series for p in panels):
             name = f"curves_{_slug(method)}.png"
             _write_atomic(out / name, lambda tmp, panels=panels: line_plot(panels).save(tmp, format="PNG"))
+            plots.append(name)
+            written.append(out / name)
+    for m in (report.get("sanity") or {}).get("models", []):
+        image = cascade_figure(m, report["sanity"]["pass_rule"]["threshold"])
+        if image is not None:
+            name = f"sanity_cascade_{_slug(m['name'])}.png"
+            _write_atomic(out / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
             plots.append(name)
             written.append(out / name)
     report["plots"] = plots

@@ -168,5 +168,5 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
     assert row["pred"] is None and row["prob"] is None and row["output_finite"] is False
     md = (out / "report.md").read_text()
     table = next(ln for ln in md.splitlines() if ln.startswith("| small_cnn |"))
-    assert table.count("– (output not finite)") == 7  # accuracy and the six metrics
+    assert table.count("– (output not finite)") == 9  # accuracy and the eight metrics
     assert "its output was not finite (NaN or infinite) on 4 of 4 images" in md
