@@ -2,7 +2,7 @@
 s_se against the plain ResNet50 (statistics.compare_attention), a model with its attention on
 against switched (attention_switch.compare_switch), and each method against the baseline maps
 (evaluation.baselines). Each pairs two sets of scores over the same images. A leaf of the
-evaluation package. The choices and their reasons are docs/adr/0021.
+evaluation package. The choices and their reasons are docs/adr/0026.
 
 - a mean: BCa bootstrap interval (scipy.stats.bootstrap);
 - a proportion (hit or not per image): Wilson interval (statsmodels proportion_confint);

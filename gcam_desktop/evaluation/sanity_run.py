@@ -2,7 +2,7 @@
 and method over a few images, summarised per method: the cascade's similarity curve (mean and
 spread over the images), its pass / fail, class sensitivity, and, given a shuffled-labels
 checkpoint of the same architecture, the data-randomisation test (the real model's maps against
-the shuffled one's, image by image). The rules for several images are docs/adr/0021."""
+the shuffled one's, image by image). The rules for several images are docs/adr/0026."""
 
 from __future__ import annotations
 
