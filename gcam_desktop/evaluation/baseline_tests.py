@@ -64,6 +64,6 @@ def edge_statements(rows: Sequence[Mapping], labels: Mapping[str, str]) -> list[
         if missed:
             why = "; ".join(f"{labels.get(k, k)}: {m['verdict']}, {p_text(m)}" for k, m in missed)
             out.append(f"{r['method']} on {r['model']} does not beat the Sobel edge map on "
-                       f"{' or '.join(labels.get(k, k) for k, _ in missed)} ({why}): on this evidence its "
-                       f"maps may show the image's edges rather than what the model uses.")
+                       f"{' or '.join(labels.get(k, k) for k, _ in missed)} ({why}): it has not been shown to "
+                       f"explain more than the image's edges.")
     return out

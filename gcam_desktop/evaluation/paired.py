@@ -36,7 +36,7 @@ LEVEL = 0.95
 BINARY = {"pointing_game": 1.0, "increase_in_confidence": 100.0}
 MCNEMAR = "exact McNemar"
 WILCOXON = "Wilcoxon signed-rank"
-NEWCOMBE = "Newcombe square-and-add (method 10) from Wilson intervals"
+NEWCOMBE = "Newcombe square-and-add interval (method 10, from Wilson intervals)"
 
 
 def finite(x) -> bool:

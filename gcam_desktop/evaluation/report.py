@@ -243,7 +243,7 @@ def _road_text(s: Mapping) -> str:
 def _interval_text(resamples: int, seed: int) -> str:
     return (f"95 %. Means: BCa bootstrap over images ({resamples} resamples, seed {seed}); yes / no rates "
             f"(accuracy, pointing game, increase in confidence, agreement): Wilson. Paired comparisons pair "
-            f"the same images: yes / no metrics by the {MCNEMAR} test with the {NEWCOMBE} interval of the "
+            f"the same images: yes / no metrics by the {MCNEMAR} test with the {NEWCOMBE} of the "
             f"difference, the others by the {WILCOXON} test with the BCa interval of the mean difference. "
             f"Each question's family of tests (models x methods x metrics) is Holm-corrected; both raw and "
             f"adjusted p are shown, and a verdict uses the adjusted one at 0.05. Fewer than "

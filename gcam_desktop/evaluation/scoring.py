@@ -40,13 +40,14 @@ class MethodScore:
     insertion_auc: float
     average_drop: float  # this image's drop, percent
     increase_in_confidence: float  # 100 if confidence rose, else 0 (its mean is the percentage)
-    # ROAD (explain/road.py): the mean class probability over the percentages, most relevant
-    # pixels removed first (lower is better) and least relevant first (higher); NaN where not run.
-    road_morf: float = math.nan
-    road_lerf: float = math.nan
     deletion_curve: list[float] = field(repr=False, default_factory=list)
     insertion_curve: list[float] = field(repr=False, default_factory=list)
     map: torch.Tensor | None = field(repr=False, default=None)  # H x W in [0, 1], kept on request
+    # ROAD (explain/road.py): the mean class probability over the percentages, most relevant
+    # pixels removed first (lower is better) and least relevant first (higher); NaN where not run.
+    # Last, so that positional construction (the app's tests) stays as it was.
+    road_morf: float = math.nan
+    road_lerf: float = math.nan
 
     def value(self, key: str) -> float:
         return float(getattr(self, key))
