@@ -35,7 +35,8 @@ UNUSED = [
     "triton",                       # ~0.9 GB: torch.compile's GPU kernel compiler
     "torch.utils.tensorboard", "tensorboard", "tensorboardX",
     "torch.utils.cpp_extension", "setuptools", "pkg_resources", "distutils",
-    "matplotlib", "IPython", "jupyter_client", "ipykernel", "notebook", "pandas", "cv2",
+    "matplotlib", "IPython", "jupyter_client", "ipykernel", "notebook", "cv2",
+    # not pandas: statsmodels (the evaluation report's tests) imports it
 ]
 
 # Qt modules the app does not use (it needs QtCore, QtGui, QtWidgets, QtSvg, and what

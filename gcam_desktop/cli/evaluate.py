@@ -4,10 +4,11 @@ For every image (ImageFolder layout: the parent folder names the class) and ever
 each method's map for the target class (the true class where the folder names one, else the
 prediction) is scored with the metrics of `gcam_desktop.explain.metrics`: pointing game and
 energy in mask where an object mask exists, deletion / insertion AUC, average drop and
-increase in confidence. The report gives per model and method the mean and a 95 % percentile
-bootstrap interval of each, accuracy, agreement between models (same prediction, IoU of the
-top-20 % regions), and answers whether SE / s_se attention points at the object more often
-than the plain ResNet50 (paired bootstrap over the same images). Written as report.json,
+increase in confidence. The report gives per model and method the mean and a 95 % interval of
+each (Wilson for yes / no rates, BCa bootstrap for means), accuracy, agreement between models
+(same prediction, IoU of the top-20 % regions), and answers whether SE / s_se attention points
+at the object more often than the plain ResNet50 (paired over the same images: exact McNemar
+test, Holm-corrected over the report's comparisons; evaluation.paired). Written as report.json,
 report.md and PNG curves.
 
 `--attention off` also scores every SE / s_se model with its attention switched off (each gate
@@ -36,13 +37,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from gcam_desktop.cli.usage import Parser, UsageError, int_at_least, report
+from gcam_desktop.cli.usage import Parser, UsageError, float_between, int_at_least, report
 from gcam_desktop.evaluation.inputs import (attention_variants, load_entries, mask_path_for, name_entries,
                                             select_images, split_dataset_root)
 from gcam_desktop.evaluation.masks import RULE as MASK_RULE
 from gcam_desktop.evaluation.report import build_report, write_report
 from gcam_desktop.evaluation.scoring import SkippedImage, score_images
 from gcam_desktop.explain import metrics as M
+from gcam_desktop.explain.baselines import BASELINES
+from gcam_desktop.explain.road import DEFAULT_PERCENTAGES
 from gcam_desktop.files import WriteError
 from gcam_desktop.quiet import quiet_library_warnings
 from gcam_desktop.run_folder import RunFolder
@@ -80,6 +83,25 @@ def _parser() -> Parser:
                          "and compare, paired; mean: with each gate held at its mean over --reference")
     ap.add_argument("--reference", type=Path,
                     help="images to average the gates over for --attention mean (default: the data folder)")
+    ap.add_argument("--baselines", nargs="+", choices=BASELINES, default=list(BASELINES), metavar="NAME",
+                    help="maps that know nothing of the model, scored like the methods and tested against "
+                         f"them ({', '.join(BASELINES)}; default all)")
+    ap.add_argument("--no-baselines", action="store_true", help="do not score the baseline maps")
+    ap.add_argument("--road", nargs="*", type=float_between(0, 100, low_open=True, high_open=True),
+                    default=None, metavar="PCT",
+                    help="also score ROAD (remove and debias) at these removal percentages, each in (0, 100) "
+                         f"(no value: {' '.join(f'{p:g}' for p in DEFAULT_PERCENTAGES)}). Off by default: its "
+                         "imputation solves a sparse system per percentage and costs seconds per map at 224 px")
+    ap.add_argument("--sanity", action="store_true",
+                    help="add the sanity checks: cascading parameter randomisation and class sensitivity per "
+                         "model and method, with a figure of the cascade curves")
+    ap.add_argument("--sanity-images", type=int_at_least(1), default=4, metavar="N",
+                    help="images the sanity checks run on, the first N scored (at least 1; default 4)")
+    ap.add_argument("--sanity-independent", action="store_true",
+                    help="also randomise one stage at a time (the independent test; twice the work)")
+    ap.add_argument("--sanity-data", metavar="CKPT",
+                    help="a checkpoint of the same architecture trained on shuffled labels (gcam-train "
+                         "--shuffle-labels): each method's maps are compared with the real model's (implies --sanity)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int_at_least(1), default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the bootstrap and of the metrics' "
@@ -150,11 +172,15 @@ def _check_arguments(args) -> list[str]:
         checkpoints += found
     if not checkpoints:
         raise _refuse("no checkpoints: pass --checkpoint FILE [FILE ...] or --demo")
+    args.sanity = args.sanity or args.sanity_data is not None
+    args.baselines = [] if args.no_baselines else list(dict.fromkeys(args.baselines))
+    args.road = [] if args.road is None else sorted(set(args.road or DEFAULT_PERCENTAGES))
     return checkpoints
 
 
 def _run(args, checkpoints: list[str]) -> int:
     entries, device = _load_models(args, checkpoints)
+    shuffled = _load_shuffled(args, entries, device)  # refused now, before any scoring
     paths = select_images(args.root, args.per_class, args.limit,
                           on_error=lambda p, msg: _say(f"cannot read folder {p}: {msg}"))
     if not paths:
@@ -171,10 +197,46 @@ def _run(args, checkpoints: list[str]) -> int:
                           masks=str(mask_root) if mask_root else None, layer=args.layer, steps=args.steps,
                           target=args.target, resamples=args.resamples, seed=args.seed,
                           attention=args.attention,
-                          reference=str(args.reference or args.root) if args.attention == "mean" else None)
+                          reference=str(args.reference or args.root) if args.attention == "mean" else None,
+                          baselines=args.baselines, road_percentages=args.road)
     if leaks:
         result["near_duplicates"] = leaks
+    if args.sanity:
+        result["sanity"] = _sanity(args, entries, [s.path for s in scores], shuffled)
     return _write(args, result)
+
+
+def _load_shuffled(args, entries, device):
+    """The --sanity-data checkpoint, refused in one line unless a scored model shares its architecture."""
+    if not args.sanity_data:
+        return None
+    from gcam_desktop.models import CheckpointError
+
+    try:
+        [shuffled] = load_entries([args.sanity_data], device)
+    except CheckpointError as exc:
+        raise _refuse(f"argument --sanity-data: {exc}") from None
+    archs = sorted({e.arch for e in entries})
+    if shuffled.arch not in archs:
+        raise _refuse(f"argument --sanity-data: {args.sanity_data} holds a {shuffled.arch}, but the models "
+                      f"scored are {', '.join(archs)}; give a shuffled-labels checkpoint of the same architecture")
+    shuffled.model.eval()
+    return shuffled
+
+
+def _sanity(args, entries, paths: list[str], shuffled) -> dict:
+    """The sanity checks on the first --sanity-images scored images."""
+    from tqdm import tqdm
+
+    from gcam_desktop.evaluation.sanity_run import run_sanity
+    from gcam_desktop.imaging import load_image
+
+    side = max(int(e.meta.get("input_size", 224)) for e in entries)
+    images = [load_image(p, min_size=(side, side)) for p in paths[:args.sanity_images]]
+    models = [e for e in entries if e.base is None]
+    with tqdm(total=len(models) * len(images), desc="sanity", unit="img", file=sys.stderr, disable=None) as bar:
+        return run_sanity(entries, images, args.methods, layer=args.layer, independent=args.sanity_independent,
+                          seed=args.seed, shuffled=shuffled, step=lambda: bar.update(1))
 
 
 def _load_models(args, checkpoints: list[str]) -> tuple[list, object]:
@@ -227,7 +289,8 @@ def _score(args, entries, paths) -> tuple[list, list]:
         for item in score_images(entries, paths, args.methods,
                                  masks_for=lambda p: mask_path_for(p, args.root, args.masks_dir),
                                  layer=args.layer, steps=args.steps, target=args.target,
-                                 batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed):
+                                 batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
+                                 baselines=args.baselines, road_percentages=args.road):
             if isinstance(item, SkippedImage):
                 bar.write(f"{PROG}: skipping {item.path}: {item.reason}", file=sys.stderr)
                 skipped.append(item)
@@ -258,6 +321,15 @@ def _write(args, result: dict) -> int:
         _say("no object masks found; give their folder with --masks DIR")
     if args.attention != "on":
         print(result["attention_answer"])
+    from gcam_desktop.evaluation.baseline_tests import edge_statements
+    from gcam_desktop.evaluation.report import METRIC_LABELS
+
+    for line in edge_statements(result.get("baseline_tests", []), {k: v[0] for k, v in METRIC_LABELS.items()}):
+        print(line)
+    for m in (result.get("sanity") or {}).get("models", []):
+        for method, b in m["methods"].items():
+            v = b["verdict"]
+            print(f"sanity: {method} on {m['name']}: {v['result']}" + (f" ({v['why']})" if v["why"] else ""))
     if result.get("near_duplicates"):
         from gcam_desktop.evaluation.leakage import statement
 

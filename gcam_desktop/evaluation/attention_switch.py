@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 from gcam_desktop.evaluation.formatting import difference, number
 from gcam_desktop.evaluation.inputs import ModelEntry
-from gcam_desktop.evaluation.paired import bootstrap_ci, method_pairs, paired_metric, verdict
+from gcam_desktop.evaluation.paired import holm, method_pairs, p_text, paired_metric, proportion_ci, verdict
 from gcam_desktop.evaluation.scoring import ImageScore
 
 # The metrics compared, and which way is better (the difference is always with minus without).
@@ -21,8 +21,9 @@ def compare_switch(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], 
                    resamples: int = 2000, seed: int = 0) -> list[dict]:
     """Each entry scored with its attention switched (`base` set) against its own model with
     attention on, paired over the images both scored: per method, each metric's mean with and
-    without and the paired difference (with - without) with a bootstrap interval; how often the
-    top-1 prediction changes; a verdict on the pointing game."""
+    without and the paired difference (with - without) with its interval and test (evaluation.paired),
+    Holm over the family (models x methods x metrics); how often the top-1 prediction changes
+    (Wilson); a verdict on the pointing game."""
     by_name = {e.name: e for e in entries}
     out = []
     for variant in (e for e in entries if e.base is not None and e.base in by_name):
@@ -36,12 +37,14 @@ def compare_switch(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], 
             pointing = paired["pointing_game"]
             out.append({
                 "method": method, "model": on, "switched": off, "attention": variant.attention,
-                "images": len(rows), "prediction_changed": bootstrap_ci(changed, resamples, seed),
-                "metrics": {key: {"images": p["images"], "with": p["first"], "without": p["second"],
-                                  "difference": p["difference"]} for key, p in paired.items()},
-                "only_with_hits": pointing["first_higher"], "only_without_hits": pointing["second_higher"],
-                "verdict": verdict(pointing["images"], pointing["difference"],
-                                   fewer="no (it points at the object less often)")})
+                "images": len(rows), "prediction_changed": proportion_ci(changed),
+                "metrics": {key: {"with": p["first"], "without": p["second"]}
+                            | {k: p[k] for k in ("images", "difference", "test", "p", "p_holm", "discordant",
+                                                 "direction")} for key, p in paired.items()},
+                "only_with_hits": pointing["first_higher"], "only_without_hits": pointing["second_higher"]})
+    holm([m for c in out for m in c["metrics"].values()])
+    for c in out:
+        c["verdict"] = verdict(c["metrics"]["pointing_game"], fewer="no (it points at the object less often)")
     return out
 
 
@@ -62,7 +65,7 @@ def switch_answer(comparison: Sequence[Mapping]) -> str:
             f"{head}, {p['images']} with masks): **{c['verdict']}**. Pointing game {number(p['with'], '.1%')} "
             f"with vs {number(p['without'], '.1%')} without, difference "
             f"{difference(p['difference'], 100, '+.1f', ' points')}; {c['only_with_hits']} images hit only "
-            f"with the attention, {c['only_without_hits']} only without. Energy in mask "
+            f"with the attention, {c['only_without_hits']} only without ({p_text(p)}). Energy in mask "
             f"{difference(m['energy_in_mask']['difference'])}; deletion AUC "
             f"{difference(m['deletion_auc']['difference'])} (lower is better); insertion AUC "
             f"{difference(m['insertion_auc']['difference'])}. The top-1 prediction changes on "

@@ -1,4 +1,5 @@
-"""PNG line plots drawn with Pillow (no matplotlib in the bundle): deletion / insertion curves."""
+"""PNG line plots drawn with Pillow (no matplotlib in the bundle): deletion / insertion curves, the
+sanity checks' randomisation curves."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ class Panel:
     title: str
     xlabel: str
     ylabel: str
-    series: list[tuple[str, Sequence[float], Sequence[float]]]  # (label, xs, ys), both in [0, 1]
+    series: list[tuple[str, Sequence[float], Sequence[float]]]  # (label, xs, ys): xs in [0, 1], ys in yrange
     legend: str = "tr"  # corner: tr, br
+    xticks: Sequence[tuple[float, str]] | None = None  # (x, label); default 0, 0.25, ... 1
+    yrange: tuple[float, float] = (0.0, 1.0)  # a rank correlation runs from -1
 
 
 def _font(size: int):
@@ -41,13 +44,16 @@ def line_plot(panels: Sequence[Panel], panel_size: tuple[int, int] = (460, 340),
     for j, panel in enumerate(panels):
         ox = j * pw
         left, right, top, bottom = ox + 58 * scale, ox + pw - 14 * scale, 30 * scale, ph - 46 * scale
-        to_px = lambda x, y: (left + x * (right - left), bottom - y * (bottom - top))  # noqa: E731
-        for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-            x, _ = to_px(t, 0)
-            _, y = to_px(0, t)
+        y0, y1 = panel.yrange
+        to_px = lambda x, y: (left + x * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top))  # noqa: E731
+        for t, text in panel.xticks or [(t, f"{t:g}") for t in (0.0, 0.25, 0.5, 0.75, 1.0)]:
+            x, _ = to_px(t, y0)
             draw.line([(x, top), (x, bottom)], fill=(228, 228, 228), width=scale)
+            draw.text((x, bottom + 6 * scale), text, fill="black", font=small, anchor="mt")
+        for k in range(5):
+            t = y0 + (y1 - y0) * k / 4
+            _, y = to_px(0, t)
             draw.line([(left, y), (right, y)], fill=(228, 228, 228), width=scale)
-            draw.text((x, bottom + 6 * scale), f"{t:g}", fill="black", font=small, anchor="mt")
             draw.text((left - 6 * scale, y), f"{t:g}", fill="black", font=small, anchor="rm")
         draw.rectangle([left, top, right, bottom], outline="black", width=scale)
         draw.text(((left + right) / 2, 8 * scale), panel.title, fill="black", font=normal, anchor="mt")
@@ -58,7 +64,7 @@ def line_plot(panels: Sequence[Panel], panel_size: tuple[int, int] = (460, 340),
         img.paste(label, (ox + 4 * scale, int((top + bottom) / 2 - label.height / 2)))
         colors = palette(len(panel.series))
         for (name, xs, ys), col in zip(panel.series, colors):
-            pts = [to_px(min(max(float(x), 0), 1), min(max(float(y), 0), 1)) for x, y in zip(xs, ys)]
+            pts = [to_px(min(max(float(x), 0), 1), min(max(float(y), y0), y1)) for x, y in zip(xs, ys)]
             if len(pts) > 1:
                 draw.line(pts, fill=col, width=2 * scale, joint="curve")
         if panel.series:

@@ -8,11 +8,15 @@ import math
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from gcam_desktop.evaluation.baseline_tests import BEAT_METRICS, edge_statements
 from gcam_desktop.evaluation.inputs import ModelEntry
+from gcam_desktop.explain.baselines import BASELINE_LABELS
 from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
+from gcam_desktop.evaluation.sanity_report import cascade_figure, sanity_markdown
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
 from gcam_desktop.evaluation.formatting import format_interval, number
+from gcam_desktop.evaluation.paired import MCNEMAR, NEWCOMBE, WILCOXON, fewest_decisive, p_text
 from gcam_desktop.evaluation.statistics import summarize
 
 FORMAT = "gcam-desktop/evaluation"
@@ -22,6 +26,8 @@ METRIC_LABELS = {  # (column title, which way is better)
     "energy_in_mask": ("energy in mask", "higher"),
     "deletion_auc": ("deletion AUC", "lower"),
     "insertion_auc": ("insertion AUC", "higher"),
+    "road_morf": ("ROAD, most relevant removed first", "lower"),
+    "road_lerf": ("ROAD, least relevant removed first", "higher"),
     "average_drop": ("average drop %", "lower"),
     "increase_in_confidence": ("increase in confidence %", "higher"),
 }
@@ -64,7 +70,8 @@ def markdown(report: Mapping) -> str:
            f"Methods: {', '.join(s['methods'])}; layer: {s['layer'] or 'each model’s default'}; "
            f"target: {'true class (prediction where unknown)' if s['target'] == 'true' else 'predicted class'}; "
            f"{s['steps']} deletion / insertion steps (deletion to {s['deletion_baseline']}, insertion from "
-           f"{s['insertion_baseline']}); pointing tolerance {s['pointing_tolerance']}.",
+           f"{s['insertion_baseline']}); pointing tolerance {s['pointing_tolerance']}; ROAD "
+           f"{_road_text(s)}; baselines: {', '.join(s.get('baselines') or []) or 'none'}.",
            f"Intervals: {s['interval']}.", "",
            "## Does SE or s_se attention point at the object more often than the baseline?", "",
            report["answer"], ""]
@@ -72,19 +79,16 @@ def markdown(report: Mapping) -> str:
         out += _switch_section(report)
     for method in s["methods"]:
         out += [f"## {method}", "",
-                "| model | accuracy % | " + " | ".join(
-                    f"{METRIC_LABELS[k][0]} ({METRIC_LABELS[k][1]} is better)" for k in METRIC_KEYS) + " |",
+                "| model | accuracy % | " + _metric_header(METRIC_KEYS) + " |",
                 "|---" * (2 + len(METRIC_KEYS)) + "|"]
         for m in report["models"]:
-            b = m["methods"][method]
             cells = [format_interval(m["accuracy"], 100, 1, why=_why_missing(report, m, "accuracy"))]
-            for k in METRIC_KEYS:
-                digits = 1 if k in ("average_drop", "increase_in_confidence") else 3
-                cells.append(format_interval(b[k], digits=digits, why=_why_missing(report, m, k)))
+            cells += _metric_cells(report, m, m["methods"][method])
             out.append(f"| {m['name']} | " + " | ".join(cells) + " |")
-        out += [""] + _not_finite_lines(report)
+        out += [""] + _not_finite_lines(report) + _beats_section(report, method)
         if f"curves_{_slug(method)}.png" in report.get("plots", []):
             out += [f"![mean curves, {method}](curves_{_slug(method)}.png)", ""]
+    out += _baselines_table(report)
     if report["agreement"]:
         key = f"top{int(TOP_FRACTION * 100)}_iou"
         out += ["## Agreement between models", "",
@@ -94,6 +98,8 @@ def markdown(report: Mapping) -> str:
             out.append(f"| {a['models'][0]} / {a['models'][1]} | {format_interval(a['prediction_agreement'], 100, 1)} | "
                        + " | ".join(format_interval(a[key][m]) for m in s["methods"]) + " |")
         out.append("")
+    if report.get("sanity"):
+        out += sanity_markdown(report["sanity"], [p for p in report.get("plots", []) if p.startswith("sanity_")])
     out += ["## Mean curves per model", ""]
     for m in report["models"]:
         png = f"curves_model_{_slug(m['name'])}.png"
@@ -125,16 +131,63 @@ def _switch_section(report: Mapping) -> list[str]:
         for k in SWITCH_METRICS:
             m = c["metrics"][k]
             cells.append(number(None, why="no images to pair") if not m["images"] else
-                         f"{number(m['with'])} / {number(m['without'])}, {format_interval(m['difference'])}")
+                         f"{number(m['with'])} / {number(m['without'])}, {format_interval(m['difference'])}; "
+                         f"{p_text(m)}")
         out.append(f"| {c['model']} | {c['method']} | {c['images']} | " + " | ".join(cells)
                    + f" | {format_interval(c['prediction_changed'], 100, 1)} |")
     return out + [""]
+
+
+def _metric_header(keys: Sequence[str]) -> str:
+    return " | ".join(f"{METRIC_LABELS[k][0]} ({METRIC_LABELS[k][1]} is better)" for k in keys)
+
+
+def _metric_cells(report: Mapping, model: Mapping, block: Mapping) -> list[str]:
+    return [format_interval(block[k], digits=1 if k in ("average_drop", "increase_in_confidence") else 3,
+                            why=_why_missing(report, model, k)) for k in METRIC_KEYS]
+
+
+def _baselines_table(report: Mapping) -> list[str]:
+    """The baseline maps' own scores with each model, in the units of the method tables."""
+    names = report["settings"].get("baselines") or []
+    if not names:
+        return []
+    out = ["## Baselines: maps that know nothing of the model", "",
+           "A seeded random map, a centred Gaussian and the Sobel edges of the image, scored with the same "
+           "metrics and models as the methods.", "",
+           "| model | baseline | " + _metric_header(METRIC_KEYS) + " |", "|---" * (2 + len(METRIC_KEYS)) + "|"]
+    for m in report["models"]:
+        for b in names:
+            out.append(f"| {m['name']} | {BASELINE_LABELS[b]} | "
+                       + " | ".join(_metric_cells(report, m, m["baselines"][b])) + " |")
+    return out + [""]
+
+
+def _beats_section(report: Mapping, method: str) -> list[str]:
+    """Does the method beat each baseline, per model and metric (paired, Holm over the family)?"""
+    rows = [r for r in report.get("baseline_tests", []) if r["method"] == method]
+    if not rows:
+        return []
+    keys = [k for k in BEAT_METRICS if any(k in r["metrics"] for r in rows)]
+    out = [f"### Does {method} beat the baselines?", "",
+           "Paired over the same model and images; the verdict uses the Holm-adjusted p over every model, "
+           "method, baseline and metric of this report.", "",
+           "| model | baseline | " + " | ".join(METRIC_LABELS[k][0] for k in keys) + " |",
+           "|---" * (2 + len(keys)) + "|"]
+    for r in rows:
+        cells = [f"{r['metrics'][k]['verdict']} ({p_text(r['metrics'][k])})" if k in r["metrics"] else
+                 number(None, why="no images") for k in keys]
+        out.append(f"| {r['model']} | {BASELINE_LABELS[r['baseline']]} | " + " | ".join(cells) + " |")
+    words = edge_statements(rows, {k: v[0] for k, v in METRIC_LABELS.items()})
+    return out + [""] + [f"- {w}" for w in words] + ([""] if words else [])
 
 
 def _why_missing(report: Mapping, model: Mapping, key: str) -> str:
     """Why a summary cell has no value (it is only shown where it has none)."""
     if model.get("outputs_not_finite") and model["outputs_not_finite"] >= report["images"]:
         return "output not finite"
+    if key.startswith("road_") and not report["settings"].get("road_percentages"):
+        return "ROAD not run"
     if key in ("pointing_game", "energy_in_mask") and not report["images_with_masks"]:
         return "no masks"
     if key == "accuracy":
@@ -157,8 +210,9 @@ def _slug(name: str) -> str:
 def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], entries: Sequence[ModelEntry],
                  methods: Sequence[str], *, data: str, masks: str | None, layer: str | None, steps: int,
                  target: str, resamples: int = 2000, seed: int = 0, attention: str = "on",
-                 reference: str | None = None) -> dict:
-    summary = summarize(scores, entries, methods, resamples=resamples, seed=seed)
+                 reference: str | None = None, baselines: Sequence[str] = (),
+                 road_percentages: Sequence[float] = ()) -> dict:
+    summary = summarize(scores, entries, methods, resamples=resamples, seed=seed, baselines=baselines)
     return {
         "format": FORMAT, "version": VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -171,12 +225,30 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
                      "deletion_baseline": "zero (the mean colour, in normalised space)",
                      "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",
                      "pointing_tolerance": "15 px at 224 x 224, scaled with the mask's size",
+                     "baselines": list(baselines), "road_percentages": [float(p) for p in road_percentages],
+                     "road": "noisy linear imputation (Rong et al. 2022); the mean class probability over "
+                             "the percentages",
                      "confidence_masking": "image * map in pixel space (Chattopadhay et al.)",
-                     "interval": f"95 % percentile bootstrap of the mean over images, {resamples} resamples, "
-                                 f"seed {seed}; comparisons pair the same images"},
+                     "interval": _interval_text(resamples, seed)},
         **summary,
         "per_image": per_image_rows(scores, methods),
     }
+
+
+def _road_text(s: Mapping) -> str:
+    pcts = s.get("road_percentages") or []
+    return f"at {', '.join(f'{p:g}' for p in pcts)} % ({s['road']})" if pcts else "not run"
+
+
+def _interval_text(resamples: int, seed: int) -> str:
+    return (f"95 %. Means: BCa bootstrap over images ({resamples} resamples, seed {seed}); yes / no rates "
+            f"(accuracy, pointing game, increase in confidence, agreement): Wilson. Paired comparisons pair "
+            f"the same images: yes / no metrics by the {MCNEMAR} test with the {NEWCOMBE} of the "
+            f"difference, the others by the {WILCOXON} test with the BCa interval of the mean difference. "
+            f"Each question's family of tests (models x methods x metrics) is Holm-corrected; both raw and "
+            f"adjusted p are shown, and a verdict uses the adjusted one at 0.05. Fewer than "
+            f"{fewest_decisive(MCNEMAR)} images that disagree can never give p < 0.05 in either test: "
+            f"the verdict is then \"not enough evidence\"")
 
 
 def write_report(report: dict, out: Path) -> list[Path]:
@@ -210,6 +282,13 @@ def write_report(report: dict, out: Path) -> list[Path]:
         if any(p.series for p in panels):
             name = f"curves_{_slug(method)}.png"
             _write_atomic(out / name, lambda tmp, panels=panels: line_plot(panels).save(tmp, format="PNG"))
+            plots.append(name)
+            written.append(out / name)
+    for m in (report.get("sanity") or {}).get("models", []):
+        image = cascade_figure(m, report["sanity"]["pass_rule"]["threshold"])
+        if image is not None:
+            name = f"sanity_cascade_{_slug(m['name'])}.png"
+            _write_atomic(out / name, lambda tmp, image=image: image.save(tmp, format="PNG"))
             plots.append(name)
             written.append(out / name)
     report["plots"] = plots

@@ -21,8 +21,14 @@ from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.masks import MaskError, read_mask
 
 TOP_FRACTION = 0.2
-METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "average_drop",
-               "increase_in_confidence")
+METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "road_morf", "road_lerf",
+               "average_drop", "increase_in_confidence")
+# A baseline map (explain/baselines.py) is scored like a method, under this prefix: "baseline:edges".
+BASELINE_PREFIX = "baseline:"
+
+
+def baseline_key(name: str) -> str:
+    return BASELINE_PREFIX + name
 
 
 @dataclass
@@ -37,6 +43,11 @@ class MethodScore:
     deletion_curve: list[float] = field(repr=False, default_factory=list)
     insertion_curve: list[float] = field(repr=False, default_factory=list)
     map: torch.Tensor | None = field(repr=False, default=None)  # H x W in [0, 1], kept on request
+    # ROAD (explain/road.py): the mean class probability over the percentages, most relevant
+    # pixels removed first (lower is better) and least relevant first (higher); NaN where not run.
+    # Last, so that positional construction (the app's tests) stays as it was.
+    road_morf: float = math.nan
+    road_lerf: float = math.nan
 
     def value(self, key: str) -> float:
         return float(getattr(self, key))
@@ -90,8 +101,13 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                  methods: Sequence[str] = ("gradcam",), *, masks_for: Callable[[Path], Path | None] | None = None,
                  layer: str | None = None, steps: int = 20, target: str = "true", batch_size: int = 8,
                  forward_batch: int = M.DEFAULT_BATCH_SIZE, keep_curves: bool = True,
-                 keep_maps: bool = False, seed: int = 0) -> Iterator[ImageScore | SkippedImage]:
+                 keep_maps: bool = False, seed: int = 0, baselines: Sequence[str] = (),
+                 road_percentages: Sequence[float] = ()) -> Iterator[ImageScore | SkippedImage]:
     """Score every image with every model and method, yielding as each batch completes.
+
+    `baselines` (names of explain/baselines.py) are scored with the same metrics, as methods
+    named baseline_key(name). `road_percentages`: also ROAD at these percentages (empty: not run;
+    it solves a sparse system per image, percentage and order, so it is the costliest metric).
 
     A consumer that stops iterating (a cancelled job) stops the work after the current batch.
     Unreadable images and masks are yielded as SkippedImage / scored without a mask.
@@ -127,13 +143,14 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
         per_model: dict[str, list[ModelScore]] = {}
         explained: dict[str, list[str]] = {}  # the class name each model's maps explain, per image
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
+        how = _How(layer, steps, target, forward_batch, keep_curves, keep_maps, seed, tuple(baselines),
+                   tuple(road_percentages))
         for e in entries:
             # Every forward of this entry (prediction, map, deletion / insertion, confidence) runs
             # with its attention as asked: a per-call scope, the model object is shared as it is.
             with attention_scope(e.model, e.attention, e.gate_means):
-                per_model[e.name], maps_by[e.name], explained[e.name] = _score_entry(
-                    e, imgs, kept, masks, methods, layer, steps, target, forward_batch, keep_curves,
-                    keep_maps, seed)
+                per_model[e.name], maps_by[e.name], explained[e.name] = _score_entry(e, imgs, kept, masks,
+                                                                                     methods, how)
         ious: dict[str, dict[str, torch.Tensor]] = {}
         for a, b in model_pairs([e.name for e in entries]):
             # Maps are compared only where both explain the same class name (None: the model's
@@ -149,11 +166,26 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                 mask_note=notes[i])
 
 
-def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequence[str], layer: str | None,
-                 steps: int, target: str, forward_batch: int, keep_curves: bool, keep_maps: bool,
-                 seed: int) -> tuple[list[ModelScore], dict[str, torch.Tensor], list[str]]:
+@dataclass(frozen=True)
+class _How:
+    """How score_images scores: its options, passed down as one."""
+
+    layer: str | None
+    steps: int
+    target: str
+    forward_batch: int
+    keep_curves: bool
+    keep_maps: bool
+    seed: int
+    baselines: tuple[str, ...] = ()
+    road: tuple[float, ...] = ()
+
+
+def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequence[str], how: _How
+                 ) -> tuple[list[ModelScore], dict[str, torch.Tensor], list[str]]:
     """One model's scores and maps for one batch of images, and the class name each map explains."""
     from gcam_desktop import explain as engine  # the package; imported late so the metrics work without it
+    from gcam_desktop.explain.baselines import baseline_maps
     from gcam_desktop.imaging.preprocess import preprocess_batch, true_class_from_path
 
     device = model_device(e.model)[0]
@@ -165,7 +197,7 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
     names = e.meta.get("class_names") or []
     true = [true_class_from_path(p, names) for p in kept]
     targets = pred.clone()
-    if target == "true":
+    if how.target == "true":
         for i, t in enumerate(true):
             if t is not None:
                 targets[i] = t
@@ -174,30 +206,46 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
               for i in range(len(kept))]
     maps_by: dict[str, torch.Tensor] = {}
     for method in methods:
-        ex = engine.explain(e.model, x, method=method, layer=layer, targets=targets, top_k=1)
+        ex = engine.explain(e.model, x, method=method, layer=how.layer, targets=targets, top_k=1)
         maps = ex.maps[:, 0].detach().float().to(device)
         maps_by[method] = maps.cpu()
-        curves = M.deletion_insertion(e.model, x, maps, targets, steps, probs=probs,
-                                      batch_size=forward_batch, seed=seed)
-        cc = M.confidence_change(e.model, x, maps, targets, probs=probs, mean=e.meta.get("mean"),
-                                 std=e.meta.get("std"), batch_size=forward_batch)
-        d, ins = curves["deletion"], curves["insertion"]
-        for i in range(len(kept)):
-            if not ok[i]:
-                scores[i].methods[method] = _no_values(int(targets[i]))
-                continue
-            point = energy = math.nan
-            if masks[i] is not None:
-                point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
-                energy = float(M.energy_in_mask(maps[i:i + 1].cpu(), masks[i][None])[0])
-            scores[i].methods[method] = MethodScore(
-                target=int(targets[i]), pointing_game=point, energy_in_mask=energy,
-                deletion_auc=float(d.auc[i]), insertion_auc=float(ins.auc[i]),
-                average_drop=float(cc.drop[i]), increase_in_confidence=100.0 * float(cc.increase[i]),
-                deletion_curve=d.probs[i].tolist() if keep_curves else [],
-                insertion_curve=ins.probs[i].tolist() if keep_curves else [],
-                map=maps[i].cpu() if keep_maps else None)
+        _score_maps(e, x, maps, targets, probs, masks, ok, scores, method, how)
+    for name in how.baselines:  # maps that know nothing of the model, through the same metrics
+        maps = baseline_maps(name, x, how.seed).to(device)
+        _score_maps(e, x, maps, targets, probs, masks, ok, scores, baseline_key(name), how)
     return scores, maps_by, [label(int(t)) if ok[i] else None for i, t in enumerate(targets)]
+
+
+def _score_maps(e: ModelEntry, x, maps, targets, probs, masks, ok, scores: list[ModelScore], key: str,
+                how: _How) -> None:
+    """Every metric of one set of maps (one per image), stored under scores[i].methods[key]."""
+    from gcam_desktop.explain.road import road
+
+    curves = M.deletion_insertion(e.model, x, maps, targets, how.steps, probs=probs,
+                                  batch_size=how.forward_batch, seed=how.seed)
+    cc = M.confidence_change(e.model, x, maps, targets, probs=probs, mean=e.meta.get("mean"),
+                             std=e.meta.get("std"), batch_size=how.forward_batch)
+    morf = lerf = torch.full((len(scores),), math.nan)
+    if how.road:
+        r = road(e.model, x, maps, targets, how.road, seed=how.seed, batch_size=how.forward_batch)
+        morf, lerf = r.morf_mean(), r.lerf_mean()
+    d, ins = curves["deletion"], curves["insertion"]
+    for i in range(len(scores)):
+        if not ok[i]:
+            scores[i].methods[key] = _no_values(int(targets[i]))
+            continue
+        point = energy = math.nan
+        if masks[i] is not None:
+            point = float(M.pointing_game(maps[i:i + 1].cpu(), masks[i][None])[0])
+            energy = float(M.energy_in_mask(maps[i:i + 1].cpu(), masks[i][None])[0])
+        scores[i].methods[key] = MethodScore(
+            target=int(targets[i]), pointing_game=point, energy_in_mask=energy,
+            deletion_auc=float(d.auc[i]), insertion_auc=float(ins.auc[i]),
+            average_drop=float(cc.drop[i]), increase_in_confidence=100.0 * float(cc.increase[i]),
+            road_morf=float(morf[i]), road_lerf=float(lerf[i]),
+            deletion_curve=d.probs[i].tolist() if how.keep_curves else [],
+            insertion_curve=ins.probs[i].tolist() if how.keep_curves else [],
+            map=maps[i].cpu() if how.keep_maps else None)
 
 
 def _no_values(target: int) -> MethodScore:

@@ -12,17 +12,21 @@ import numpy as np
 from gcam_desktop.evaluation.attention_switch import compare_switch, switch_answer
 from gcam_desktop.evaluation.formatting import difference, number
 from gcam_desktop.evaluation.inputs import ModelEntry
-from gcam_desktop.evaluation.paired import bootstrap_ci, method_pairs, paired_metric, verdict
-from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, model_pairs
+from gcam_desktop.evaluation.paired import (BINARY, MCNEMAR, bootstrap_ci, fewest_decisive, holm, method_pairs,
+                                            p_text, paired_metric, proportion_ci, verdict)
+from gcam_desktop.evaluation.baseline_tests import compare_baselines
+from gcam_desktop.evaluation.scoring import (METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, baseline_key,
+                                             model_pairs)
 
 BASELINE_ARCH = "resnet50"
 ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 
 
 def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], methods: Sequence[str], *,
-              resamples: int = 2000, seed: int = 0) -> dict:
-    """Per model and method: mean and 95 % interval of each metric, accuracy, mean curves;
-    agreement between models; the attention-vs-baseline comparison and its answer."""
+              resamples: int = 2000, seed: int = 0, baselines: Sequence[str] = ()) -> dict:
+    """Per model and method: mean and 95 % interval of each metric (Wilson for the yes / no ones,
+    BCa bootstrap for the rest), accuracy, mean curves; agreement between models; the
+    attention-vs-baseline comparison and its answer."""
     ci = lambda vals: bootstrap_ci(vals, resamples, seed)  # noqa: E731
     models = []
     for e in entries:
@@ -33,12 +37,13 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
                  "epoch": e.meta.get("epoch"),
                  # Images where the model's output was NaN / infinite: they give it no values at all.
                  "outputs_not_finite": sum(not m.output_finite for m in mine),
-                 "accuracy": ci([float(m.correct) for m in known]), "methods": {}}
+                 "accuracy": proportion_ci([float(m.correct) for m in known]), "methods": {}}
         for method in methods:
             ms = [m.methods[method] for m in mine if method in m.methods]
-            block = {k: ci([x.value(k) for x in ms]) for k in METRIC_KEYS}
-            block["curves"] = _mean_curves(ms)
-            entry["methods"][method] = block
+            entry["methods"][method] = _metric_block(ms, ci) | {"curves": _mean_curves(ms)}
+        if baselines:  # the baseline maps' own scores with this model
+            entry["baselines"] = {b: _metric_block([m.methods[baseline_key(b)] for m in mine
+                                                    if baseline_key(b) in m.methods], ci) for b in baselines}
         models.append(entry)
 
     agreement = []
@@ -47,7 +52,7 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
                 and s.models[a].output_finite and s.models[b].output_finite]
         agreement.append({
             "models": [a, b],
-            "prediction_agreement": ci([float(s.models[a].label == s.models[b].label) for s in both]),
+            "prediction_agreement": proportion_ci([float(s.models[a].label == s.models[b].label) for s in both]),
             f"top{int(TOP_FRACTION * 100)}_iou": {m: ci([s.top_iou.get(f"{a}|{b}", {}).get(m, math.nan)
                                                         for s in both]) for m in methods},
         })
@@ -55,7 +60,15 @@ def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], metho
     switch = compare_switch(scores, entries, methods, resamples=resamples, seed=seed)
     return {"models": models, "agreement": agreement, "comparison": comparison,
             "answer": answer_text(comparison, entries, scores),
-            "attention_switch": switch, "attention_answer": switch_answer(switch)}
+            "attention_switch": switch, "attention_answer": switch_answer(switch),
+            "baseline_tests": compare_baselines(scores, entries, methods, baselines, resamples=resamples,
+                                                seed=seed)}
+
+
+def _metric_block(ms: Sequence[MethodScore], ci) -> dict:
+    """Each metric's mean and interval over one method's scores: Wilson for the yes / no ones."""
+    return {k: proportion_ci([x.value(k) for x in ms], BINARY[k]) if k in BINARY else ci([x.value(k) for x in ms])
+            for k in METRIC_KEYS}
 
 
 def _mean_curves(ms: Sequence[MethodScore]) -> dict:
@@ -74,7 +87,9 @@ def _mean_curves(ms: Sequence[MethodScore]) -> dict:
 def compare_attention(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], methods: Sequence[str],
                       *, resamples: int = 2000, seed: int = 0) -> list[dict]:
     """Each SE / s_se model against each plain ResNet50, paired over the images both scored
-    with a mask: difference of pointing-game hit rate and of energy in mask, with intervals."""
+    with a mask: difference of pointing-game hit rate (exact McNemar, Newcombe interval) and of
+    energy in mask (Wilcoxon signed-rank, BCa interval); Holm over the whole family (every
+    model pair, method and both metrics), then the verdict from the pointing game's adjusted p."""
     out = []
     # Models as trained only: an attention-off copy is compared with its own model instead
     # (evaluation.attention_switch).
@@ -85,14 +100,22 @@ def compare_attention(scores: Sequence[ImageScore], entries: Sequence[ModelEntry
             for method in methods:
                 rows = method_pairs(scores, att.name, base.name, method)
                 p = paired_metric(rows, "pointing_game", resamples, seed)
+                e = paired_metric(rows, "energy_in_mask", resamples, seed)
                 out.append({
                     "method": method, "model": att.name, "baseline": base.name, "images": p["images"],
                     "pointing_model": p["first"], "pointing_baseline": p["second"],
                     "only_model_hits": p["first_higher"], "only_baseline_hits": p["second_higher"],
-                    "pointing_difference": p["difference"],
-                    "energy_difference": paired_metric(rows, "energy_in_mask", resamples, seed)["difference"],
-                    "verdict": verdict(p["images"], p["difference"])})
+                    "pointing_difference": p["difference"], "energy_difference": e["difference"],
+                    "pointing_test": _test_part(p), "energy_test": _test_part(e)})
+    holm([t for c in out for t in (c["pointing_test"], c["energy_test"])])
+    for c in out:
+        c["verdict"] = verdict(c["pointing_test"])
     return out
+
+
+def _test_part(p: Mapping) -> dict:
+    """The test of a paired_metric result, the part holm() and verdict() work on."""
+    return {k: p[k] for k in ("test", "p", "p_holm", "images", "discordant", "direction")}
 
 
 def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
@@ -118,6 +141,11 @@ def answer_text(comparison: Sequence[Mapping], entries: Sequence[ModelEntry],
             f"**{c['verdict']}**. Pointing game {number(c['pointing_model'], '.1%')} vs "
             f"{number(c['pointing_baseline'], '.1%')}, difference {difference(d, 100, '+.1f', ' points')}; "
             f"{c['only_model_hits']} images hit only by {c['model']}, {c['only_baseline_hits']} only by "
-            f"{c['baseline']}. Energy in mask difference {difference(e)}.")
+            f"{c['baseline']} ({p_text(c['pointing_test'])}). Energy in mask difference {difference(e)} "
+            f"({p_text(c['energy_test'])}).")
+    need = fewest_decisive(MCNEMAR)
+    if any(c["verdict"].startswith("not enough evidence") for c in comparison):
+        lines.append(f"- Not enough evidence: the exact McNemar test looks only at the images hit by one model "
+                     f"and not the other; with fewer than {need} such images no difference can reach p < 0.05.")
     return "\n".join(lines)
 

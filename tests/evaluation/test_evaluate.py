@@ -35,6 +35,8 @@ def image(i, hits, preds=None, true=0, mask=True):
 
 
 ENTRIES = [entry("resnet50", "resnet50"), entry("se_resnet50", "se_resnet50")]
+# CLI runs that test something else leave out the costly extras (ROAD's imputation, the baseline maps).
+FAST = ("--no-baselines",)  # ROAD is opt-in (--road)
 
 
 # ------------------------------------------------------------------------------------- statistics
@@ -47,12 +49,14 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data():
         assert c["lo"] < c["mean"] < c["hi"]
     assert (big["hi"] - big["lo"]) < (small["hi"] - small["lo"]) / 5
     assert big["lo"] < 0.3 < big["hi"]
-    assert E.bootstrap_ci([0.5, 0.5, 0.5]) == {"mean": 0.5, "lo": 0.5, "hi": 0.5, "n": 3}
-    assert E.bootstrap_ci([math.nan, None]) == {"mean": None, "lo": None, "hi": None, "n": 0}
+    assert small["method"] == big["method"] == "BCa"
+    assert E.bootstrap_ci([0.5, 0.5, 0.5]) == {"mean": 0.5, "lo": 0.5, "hi": 0.5, "n": 3, "method": "no spread"}
+    assert E.bootstrap_ci([math.nan, None]) == {"mean": None, "lo": None, "hi": None, "n": 0, "method": None}
     assert E.bootstrap_ci([1.0, math.nan, 0.0])["n"] == 2
-    # the binary case: 9 hits out of 10 gives an interval inside [0.6, 1]
-    c = E.bootstrap_ci([1.0] * 9 + [0.0])
-    assert c["mean"] == 0.9 and 0.6 <= c["lo"] < 0.9 and c["hi"] == 1.0
+    # the binary case: a Wilson interval, not a bootstrap one (9 of 10 does not reach 1.0)
+    c = E.proportion_ci([1.0] * 9 + [0.0])
+    assert c["mean"] == 0.9 and c["method"] == "Wilson"
+    assert (c["lo"], c["hi"]) == pytest.approx((0.5958, 0.9821), abs=1e-4)
 
 
 def test_attention_that_points_more_often_is_answered_yes():
@@ -166,7 +170,8 @@ def test_report_files(tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "point at the object more often" in md and "**yes**" in md
     assert "![resnet50 deletion and insertion curves](curves_model_resnet50.png)" in md
-    assert "/d/a/bad.png" in md and "percentile bootstrap" in md
+    assert "/d/a/bad.png" in md and "BCa bootstrap" in md and "Holm" in md
+    assert "exact McNemar p = " in md and "Holm-adjusted" in md
     with Image.open(tmp_path / "out" / "curves_model_resnet50.png") as im:
         assert im.size == (920, 340)
     assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no temp files
@@ -220,7 +225,7 @@ def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
     data = write_masked_set(tmp_path / "set")
     ckpts = set_checkpoints(tmp_path, ("resnet50", "se_resnet50"))
     out = tmp_path / "report"
-    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "4", "--methods", "gradcam", "gradcam++",
+    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "4", *FAST, "--methods", "gradcam", "gradcam++",
                  "--resamples", "200", "--device", "cpu", "-o", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -242,7 +247,7 @@ def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
         "report.json", "report.md", "curves_gradcam.png", "curves_gradcampp.png", "curves_model_resnet50.png",
         "curves_model_se_resnet50.png"}
     # the same masks through --masks, the images folder given directly
-    rc = evaluate_main([str(data / "images"), "-c", ckpts[0], "--masks", str(data / "masks"), "--steps", "2",
+    rc = evaluate_main([str(data / "images"), "-c", ckpts[0], "--masks", str(data / "masks"), "--steps", "2", *FAST,
                  "--limit", "2", "--resamples", "50", "--device", "cpu", "-o", str(tmp_path / "r2")])
     assert rc == 0
     r2 = json.loads((tmp_path / "r2" / "report.json").read_text())
@@ -287,7 +292,7 @@ def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
     Image.open(masks / "1.png").resize((40, 20), Image.NEAREST).save(masks / "1.png")  # squashed
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
     out = tmp_path / "report"
-    rc = evaluate_main([str(data), "-c", str(ck), "--steps", "2", "--resamples", "50", "--device", "cpu",
+    rc = evaluate_main([str(data), "-c", str(ck), "--steps", "2", *FAST, "--resamples", "50", "--device", "cpu",
                         "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err
@@ -302,11 +307,11 @@ def test_cli_says_per_file_which_masks_were_scaled_or_refused(tmp_path, capsys):
 def test_arch_equals_checkpoint_is_taken_and_checked(tmp_path, capsys):
     data = write_masked_set(tmp_path / "set")
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
-    rc = evaluate_main([str(data), "-c", f"resnet50={ck}", "--steps", "2", "-o", str(tmp_path / "r1")])
+    rc = evaluate_main([str(data), "-c", f"resnet50={ck}", "--steps", "2", *FAST, "-o", str(tmp_path / "r1")])
     err = capsys.readouterr().err
     assert rc == 2 and "small_cnn.pt" in err and "small_cnn" in err and "resnet50" in err
-    rc = evaluate_main([str(data), "-c", f"small_cnn={ck}", "--steps", "2", "--resamples", "20", "--device", "cpu",
-                        "-o", str(tmp_path / "r2")])
+    rc = evaluate_main([str(data), "-c", f"small_cnn={ck}", "--steps", "2", *FAST, "--resamples", "20",
+                        "--device", "cpu", "-o", str(tmp_path / "r2")])
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "r2" / "report.json").is_file()
 
@@ -400,7 +405,7 @@ def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys)
     data = write_masked_set(tmp_path / "set", per_class=2)
     ckpts = set_checkpoints(tmp_path, ("resnet50", "s_se_resnet50"))
     out = tmp_path / "report"
-    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "2", "--attention", "off", "--resamples", "100",
+    rc = evaluate_main([str(data), "-c", *ckpts, "--steps", "2", *FAST, "--attention", "off", "--resamples", "100",
                         "--device", "cpu", "-o", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -427,6 +432,6 @@ def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys)
     md = (out / "report.md").read_text()
     assert "Does the attention make the maps point at the object more often?" in md
     # --attention off with no attention model: said, and scored as it is
-    rc = evaluate_main([str(data), "-c", ckpts[0], "--steps", "2", "--attention", "off", "--limit", "1",
+    rc = evaluate_main([str(data), "-c", ckpts[0], "--steps", "2", *FAST, "--attention", "off", "--limit", "1",
                         "--resamples", "20", "--device", "cpu", "-o", str(tmp_path / "r2")])
     assert rc == 0 and "none of the models has attention gates" in capsys.readouterr().err

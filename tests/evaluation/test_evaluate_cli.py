@@ -14,7 +14,7 @@ from gcam_desktop.cli import evaluate as cli
 from gcam_desktop.evaluation.formatting import difference, format_interval, number
 from gcam_desktop.explain import METHODS
 from gcam_desktop.run_folder import FolderBusy, RunFolder
-from tests.evaluation.test_evaluate import ENTRIES, image, set_checkpoints, write_masked_set
+from tests.evaluation.test_evaluate import ENTRIES, FAST, image, set_checkpoints, write_masked_set
 
 
 # ------------------------------------------------------------------------------- numeric options
@@ -150,7 +150,7 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
 
     monkeypatch.setattr(cli, "load_entries", load_nan)
     out = tmp_path / "out"
-    rc = cli.main([str(data), "-c", ck, "--steps", "2", "--resamples", "20", "--device", "cpu",
+    rc = cli.main([str(data), "-c", ck, "--steps", "2", *FAST, "--resamples", "20", "--device", "cpu",
                    "--no-dup-check", "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err
@@ -168,5 +168,5 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
     assert row["pred"] is None and row["prob"] is None and row["output_finite"] is False
     md = (out / "report.md").read_text()
     table = next(ln for ln in md.splitlines() if ln.startswith("| small_cnn |"))
-    assert table.count("– (output not finite)") == 7  # accuracy and the six metrics
+    assert table.count("– (output not finite)") == 9  # accuracy and the eight metrics
     assert "its output was not finite (NaN or infinite) on 4 of 4 images" in md

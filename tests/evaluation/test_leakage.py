@@ -11,6 +11,7 @@ from gcam_desktop.cli.evaluate import main as evaluate_main
 from gcam_desktop.evaluation import ModelEntry
 from gcam_desktop.evaluation.leakage import near_duplicates_in_training, run_split_of, statement
 from gcam_desktop.similarity.edits import EDITS
+from tests.evaluation.test_evaluate import FAST
 
 
 def _run(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -56,7 +57,7 @@ def test_the_run_is_found_from_the_checkpoint_and_copies_are_counted(tmp_path):
 def test_cli_states_the_count_and_writes_it_into_the_report(tmp_path, capsys):
     _, ckpt, scored = _run(tmp_path)
     out = tmp_path / "report"
-    rc = evaluate_main([str(scored), "-c", str(ckpt), "--hash-model", "random:resnet50", "--steps", "2",
+    rc = evaluate_main([str(scored), "-c", str(ckpt), "--hash-model", "random:resnet50", "--steps", "2", *FAST,
                         "--resamples", "20", "--device", "cpu", "-o", str(out)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err

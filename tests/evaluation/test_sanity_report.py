@@ -1,0 +1,74 @@
+"""gcam-evaluate --sanity: the cascade, class sensitivity and data randomisation in the report (issue 20)."""
+
+import json
+
+from PIL import Image
+
+from gcam_desktop.cli import evaluate as cli
+from tests.evaluation.test_evaluate import FAST, set_checkpoints, write_masked_set
+
+
+def run(tmp_path, capsys, *extra):
+    out = tmp_path / "report"
+    rc = cli.main([str(tmp_path / "set"), "--steps", "1", *FAST, "--resamples", "20", "--device", "cpu",
+                   "--no-dup-check", "-o", str(out), *extra])
+    captured = capsys.readouterr()
+    return rc, captured, out
+
+
+def test_a_model_without_layer4_gets_its_curves_and_no_verdict(tmp_path, capsys):
+    write_masked_set(tmp_path / "set", per_class=1, size=32)
+    [ck] = set_checkpoints(tmp_path, ["small_cnn"])
+    rc, captured, out = run(tmp_path, capsys, "-c", ck, "--sanity", "--sanity-images", "2", "--sanity-independent")
+    assert rc == 0, captured.err
+    sanity = json.loads((out / "report.json").read_text())["sanity"]
+    assert sanity["images"] == 2 and sanity["independent"] is True
+    [m] = sanity["models"]
+    b = m["methods"]["gradcam"]
+    assert b["verdict"]["result"] == "no verdict" and "layer4" in b["verdict"]["why"]
+    assert b["stages"][0] == "original" and len(b["cascade"]["spearman"]) == len(b["stages"])
+    assert b["cascade"]["spearman"][0] == {"mean": 1.0, "sd": 0.0, "n": 2}
+    assert b["class_sensitivity"]["spearman"]["n"] == 2 and b["class_sensitivity"]["result"] in ("passes", "fails")
+    assert len(b["independent"]["spearman"]) == len(b["stages"]) - 1  # one per stage, no original point
+    md = (out / "report.md").read_text()
+    assert "## Sanity checks" in md and "no verdict (the model has no layer4 stage)" in md
+    assert "![sanity_cascade_small_cnn.png](sanity_cascade_small_cnn.png)" in md
+    with Image.open(out / "sanity_cascade_small_cnn.png") as im:
+        assert im.size == (620, 360)
+    assert "sanity: gradcam on small_cnn: no verdict" in captured.out
+
+
+def test_resnet50_follows_the_pass_rule_and_compares_with_shuffled_labels(tmp_path, capsys):
+    write_masked_set(tmp_path / "set", per_class=1, size=32)
+    real, shuffled = set_checkpoints(tmp_path, ["resnet50", "resnet50"])  # the second: another seed
+    rc, captured, out = run(tmp_path, capsys, "-c", real, "--sanity-data", shuffled, "--sanity-images", "2")
+    assert rc == 0, captured.err
+    sanity = json.loads((out / "report.json").read_text())["sanity"]
+    b = sanity["models"][0]["methods"]["gradcam"]
+    assert b["stages"] == ["original", "fc", "layer4", "layer3", "layer2", "layer1", "stem"]
+    v = b["verdict"]
+    assert v["after"]["n"] == 2 and v["after"]["sd"] is not None
+    assert v["after"]["mean"] == b["cascade"]["spearman"][2]["mean"]  # the value after layer4
+    assert v["result"] == ("passes" if v["after"]["mean"] < 0.5 else "fails")
+    assert "independent" not in b  # only on request
+    d = b["data_randomisation"]
+    assert d["spearman"]["n"] == 2 and d["result"] == ("passes" if d["spearman"]["mean"] < 0.5 else "fails")
+    assert sanity["shuffled"] == shuffled
+    md = (out / "report.md").read_text()
+    assert "real vs shuffled labels (Spearman)" in md and "Spearman after layer4" in md
+
+
+def test_a_shuffled_checkpoint_of_another_architecture_is_refused_in_one_line(tmp_path, capsys):
+    write_masked_set(tmp_path / "set", per_class=1, size=32)
+    real, other = set_checkpoints(tmp_path, ["resnet50", "small_cnn"])
+    rc, captured, out = run(tmp_path, capsys, "-c", real, "--sanity-data", other)
+    assert rc == 2
+    first = captured.err.splitlines()[0]
+    assert first == (f"gcam-evaluate: argument --sanity-data: {other} holds a small_cnn, but the models scored "
+                     "are resnet50; give a shuffled-labels checkpoint of the same architecture")
+    assert not (out / "report.json").exists()
+
+
+def test_sanity_images_is_checked_up_front(tmp_path, capsys):
+    assert cli.main([str(tmp_path), "-c", "x.pt", "--sanity-images", "0", "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == "gcam-evaluate: argument --sanity-images: must be at least 1, not 0"
