@@ -14,6 +14,17 @@ def test_arch_names_are_what_the_registry_builds():
     assert set(arch_names.RESNET_ARCHS) <= set(arch_names.ARCHS)
 
 
+def test_the_attention_archs_are_the_models_built_with_se_gates():
+    from gcam_desktop.models import build_model
+    from gcam_desktop.models.gates import gate_modules
+
+    gated = {arch for arch in arch_names.ARCHS if gate_modules(build_model(arch, 2))}
+    assert gated == set(arch_names.ATTENTION_ARCHS) == {"se_resnet50", "s_se_resnet50"}
+    # SE-ResNet50: one gate per bottleneck block (16); s_se-ResNet50: one per stage (4)
+    assert len(gate_modules(build_model("se_resnet50", 2))) == 16
+    assert len(gate_modules(build_model("s_se_resnet50", 2))) == 4
+
+
 def test_every_method_has_a_label_and_every_label_a_method():
     from gcam_desktop.explain.cam_methods import CAM_IMPLS
     from gcam_desktop.explain.gradient_methods import GRADIENT_IMPLS

@@ -14,9 +14,9 @@ from gcam_desktop.evaluation.formatting import difference, number
 from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.paired import bootstrap_ci, method_pairs, paired_metric, verdict
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, model_pairs
+from gcam_desktop.models.names import ATTENTION_ARCHS
 
 BASELINE_ARCH = "resnet50"
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 
 
 def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], methods: Sequence[str], *,

@@ -10,8 +10,13 @@ ARCH_LABELS: dict[str, str] = {
     "small_cnn": "Small CNN",
 }
 ARCHS: tuple[str, ...] = tuple(ARCH_LABELS)
-# The three variants the paper compares (small_cnn is for tests and quick checks).
-RESNET_ARCHS: tuple[str, ...] = ("resnet50", "se_resnet50", "s_se_resnet50")
+# The three variants the paper compares (small_cnn is for tests and quick checks), each with
+# where its SE gates sit: one per bottleneck block, one per stage, or none (models/resnet.py
+# builds them from this table).
+SE_GATES: dict[str, str | None] = {"resnet50": None, "se_resnet50": "block", "s_se_resnet50": "stage"}
+RESNET_ARCHS: tuple[str, ...] = tuple(SE_GATES)
+# The attention models: those with SE gates (to record, switch off or compare).
+ATTENTION_ARCHS: tuple[str, ...] = tuple(arch for arch, gates in SE_GATES.items() if gates)
 
 
 def arch_label(arch: str) -> str:

@@ -21,12 +21,11 @@ from gcam_desktop.explain.names import method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.knowledge import describe_classes, outside_world
-from gcam_desktop.models.names import arch_label
+from gcam_desktop.models.names import ATTENTION_ARCHS, arch_label
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
                                                  image_key, off_channel)
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")   # the models with SE gates to switch off
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
 TOP_FRACTION = 0.2
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
