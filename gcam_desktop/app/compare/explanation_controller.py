@@ -17,7 +17,7 @@ from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.common.compositing import difference, normalise
 from gcam_desktop.explain.overlay import resize_map
 from gcam_desktop.app.compare.controls import Controls
-from gcam_desktop.explain.names import method_label
+from gcam_desktop.explain.names import TOP_REGION, method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.knowledge import describe_classes, outside_world
@@ -27,7 +27,6 @@ from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, Exp
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
 DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
-TOP_FRACTION = 0.2
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
 
 
@@ -369,7 +368,7 @@ class ExplanationController(QObject):
         self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b}")
         self.view.diff.info.setText(
             f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
-            f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
+            f"scale).<br>Agreement, IoU of the {TOP_REGION} regions: <b>{iou:.2f}</b>")
         if v.show_diff and self.display is not None and self.lut_fn is not None:
             ma = normalise(self.display_map(a), *self.levels(a))
             mb = normalise(self.display_map(b), *self.levels(b))
@@ -416,11 +415,11 @@ def _layer_order(name: str):
 
 
 def agreement(map_a: np.ndarray, map_b: np.ndarray) -> float:
-    """IoU of two maps' top-20 % regions: the engine's metric, ties broken as it breaks them
+    """IoU of two maps' top regions (TOP_FRACTION): the engine's metric, ties broken as it breaks them
     (called once results exist, so the worker has loaded torch already)."""
     import torch
 
     from gcam_desktop.explain.metrics import top_region_iou
 
     ta, tb = torch.from_numpy(map_a)[None], torch.from_numpy(map_b)[None]
-    return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])
+    return float(top_region_iou(ta, tb)[0])
