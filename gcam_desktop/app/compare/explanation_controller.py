@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.common.compositing import difference, normalise
-from gcam_desktop.explain.overlay import resize_map
+from gcam_desktop.explain.overlay import DIVERGING, resize_map
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.explain.names import TOP_REGION, method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
@@ -26,7 +26,6 @@ from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, Exp
                                                  image_key, off_channel)
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
-DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
 
 
