@@ -7,12 +7,12 @@ the cached maps: the opacity slider only changes how the cached colourised map i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.common.compositing import difference, normalise
 from gcam_desktop.explain.overlay import DIVERGING, resize_map
@@ -42,7 +42,7 @@ class ExplanationController(QObject):
         self.image_key: tuple | None = None
         self.display: np.ndarray | None = None
         self.results: dict[str, ExplainResult] = {}
-        self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()   # upsampled, per result
+        self._maps: ByteBoundedCache[np.ndarray] = ByteBoundedCache(DISPLAY_MAP_BYTES, _nbytes)   # upsampled, per result
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
         self.diverging = None
@@ -292,11 +292,7 @@ class ExplanationController(QObject):
         m = self._maps.get(key)
         if m is None:
             m = resize_map(res.unnormalised(), (h, w))
-            self._maps[key] = m
-            while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
-                self._maps.popitem(last=False)
-        else:
-            self._maps.move_to_end(key)
+            self._maps.put(key, m)
         return m
 
     def _lut(self, name: str | None = None) -> np.ndarray:
@@ -411,6 +407,10 @@ class ExplanationController(QObject):
 
 def _layer_order(name: str):
     return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
+
+
+def _nbytes(array: np.ndarray) -> int:
+    return array.nbytes
 
 
 def agreement(map_a: np.ndarray, map_b: np.ndarray) -> float:
