@@ -36,10 +36,9 @@ import torch
 
 from gcam_desktop.explain import METHODS, explain, overlay  # noqa: E402
 from gcam_desktop.models import build_model  # noqa: E402
+from gcam_desktop.models.names import ATTENTION_ARCHS, RESNET_ARCHS as RESNETS  # noqa: E402
 
-RESNETS = ("resnet50", "se_resnet50", "s_se_resnet50")
 GOAL_FORWARD, GOAL_TOPK, GOAL_RSS_MB, GOAL_GATES = 1.10, 1.15, 50.0, 1.05
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 5,

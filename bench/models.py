@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interleaved  # noqa: E402
 
 from gcam_desktop.models import build_model, pick_device  # noqa: E402
+from gcam_desktop.models.names import RESNET_ARCHS as ARCHS  # noqa: E402
 
-ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50")
 GOALS = {"resnet50": 1.0, "se_resnet50": 1.10, "s_se_resnet50": 1.03}
 
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gcam_desktop.explain import METHODS, explain  # noqa: E402
 from gcam_desktop.explain.sanity import parameter_randomisation  # noqa: E402
 from gcam_desktop.models import build_model  # noqa: E402
+from gcam_desktop.paths import DEMO_ARCHS  # noqa: E402
 
 GOAL = 6.0
 
@@ -33,7 +34,7 @@ def models(archs, size):
         torch.manual_seed(0)
         yield f"{arch} {size} px (random weights)", build_model(arch, 6).eval(), size
     from gcam_desktop.models import load_checkpoint
-    from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint
+    from gcam_desktop.paths import demo_checkpoint
 
     for arch in DEMO_ARCHS:
         path = demo_checkpoint(arch)
@@ -50,7 +51,7 @@ def timed(fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=["resnet50", "se_resnet50", "s_se_resnet50"])
+    parser.add_argument("--archs", nargs="+", default=list(DEMO_ARCHS))
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     args = parser.parse_args()

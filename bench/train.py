@@ -36,6 +36,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model  # noqa: E402
+from gcam_desktop.models.names import RESNET_ARCHS  # noqa: E402
 from training import TrainConfig, train  # noqa: E402
 from training.run import prepare  # noqa: E402
 from training.synth import make_synthetic  # noqa: E402
@@ -199,7 +200,7 @@ def main() -> int:
 
         # The variants differ in the model alone: their epochs are run round-robin with the
         # same loop (models kept warm) so that load changes hit all three alike.
-        variants = ["resnet50", "se_resnet50", "s_se_resnet50"]
+        variants = list(RESNET_ARCHS)
         loops = {a: BareLoop(a, cfg, data, n_cls) for a in variants}
         for loop in loops.values():
             loop.run_epoch()  # warm-up

@@ -9,8 +9,11 @@ import os
 import sys
 from pathlib import Path
 
+from gcam_desktop.models.names import RESNET_ARCHS
+
 APP_NAME = "gcam-desktop"
-DEMO_ARCHS = ("resnet50", "se_resnet50", "s_se_resnet50")
+# The demo trains, and opens, the three variants the paper compares.
+DEMO_ARCHS = RESNET_ARCHS
 
 
 def user_data_dir() -> Path:

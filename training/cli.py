@@ -131,10 +131,12 @@ def synth_parser() -> argparse.ArgumentParser:
 
 
 def demo_parser() -> argparse.ArgumentParser:
+    from gcam_desktop.paths import DEMO_ARCHS
+
     from .config import DEMO_SYNTH, DEMO_TRAIN
 
     p = Parser(prog="gcam-train demo",
-                description="Make the synthetic set and train resnet50, se_resnet50 and s_se_resnet50 on it "
+               description=f"Make the synthetic set and train {', '.join(DEMO_ARCHS)} on it "
                             f"(set {DEMO_SYNTH}; recipe {DEMO_TRAIN}); the checkpoints go where the app "
                             "finds its demo models. Run again to resume a stopped demo.")
     _common(p)

@@ -30,16 +30,17 @@ def seconds_since_launch() -> float:
 
 
 def _weights(text: str) -> tuple[str, str]:
-    from gcam_desktop.models.pretrained_refs import pretrained_arch
+    from gcam_desktop.models.pretrained_refs import pretrained_arch, split_arch_ref
 
-    if "=" not in text and pretrained_arch(text):  # --weights imagenet:resnet50
+    arch, path = split_arch_ref(text)  # ARCH=CHECKPOINT, read as every entry point reads it
+    if arch is not None:
+        return arch, path
+    if pretrained_arch(text):  # --weights imagenet:resnet50
         return pretrained_arch(text), text
-    arch, sep, path = text.partition("=")
-    if not sep or not path:
-        raise argparse.ArgumentTypeError(f"{text!r}: use ARCH=CHECKPOINT, e.g. se_resnet50=runs/x/best.pt")
-    if arch not in ARCHS:
-        raise argparse.ArgumentTypeError(f"{arch!r} is not an architecture; choose from {', '.join(ARCHS)}")
-    return arch, path
+    named, _, rest = text.partition("=")  # for the message only: what stood where ARCH goes
+    if rest and named not in ARCHS:
+        raise argparse.ArgumentTypeError(f"{named!r} is not an architecture; choose from {', '.join(ARCHS)}")
+    raise argparse.ArgumentTypeError(f"{text!r}: use ARCH=CHECKPOINT, e.g. se_resnet50=runs/x/best.pt")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from gcam_desktop.batch.explain_files import PROGRAM, ModelSpec, explain_paths
 from gcam_desktop.batch.names import shown
@@ -110,10 +110,12 @@ def _parse_options(items: Sequence[str], parser: Parser, method: str) -> dict[st
 def load_models(weights: Sequence[str], device, num_classes: int, input_size: int,
                 warn: Callable[[str], None], fail: Callable[[str, str], None]) -> list[ModelSpec]:
     """Models for the --weights arguments: architecture names (random weights, with a
-    warning) and checkpoint files. Display names: the architecture, or the file's stem."""
+    warning) and checkpoint files, named as every output names them (names.model_names)."""
     from gcam_desktop.models import ARCHS, CheckpointError, build_model, is_pretrained_ref, load_checkpoint, make_meta
+    from gcam_desktop.models.names import model_names
+    from gcam_desktop.models.pretrained_refs import weights_name
 
-    specs: list[ModelSpec] = []
+    loaded: list[tuple[str, Any, Mapping]] = []   # (what was given, model, meta)
     for given in weights:
         arch, item = split_arch_ref(given)  # ARCH=CHECKPOINT, as gcam-desktop takes it: checked on load
         path = Path(item)
@@ -123,7 +125,6 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
                  f"explain a trained model")
             model = build_model(item, num_classes).eval().to(device)
             meta = make_meta(item, [f"class {i}" for i in range(num_classes)], input_size=input_size)
-            name = item
         else:
             pretrained = is_pretrained_ref(item)
             try:
@@ -137,13 +138,9 @@ def load_models(weights: Sequence[str], device, num_classes: int, input_size: in
             except Exception as exc:  # e.g. out of memory on the device
                 fail(item, f"cannot load: {type(exc).__name__}: {exc}")
                 continue
-            name = item.replace(":", "_") if pretrained else path.stem  # a folder name under --out
-        taken = {s.name for s in specs}
-        unique, n = name, 2
-        while unique in taken:
-            unique, n = f"{name}_{n}", n + 1
-        specs.append(ModelSpec(unique, model, meta))
-    return specs
+        loaded.append((item, model, meta))
+    names = model_names([(str(meta["arch"]), weights_name(item)) for item, _, meta in loaded])
+    return [ModelSpec(name, model, meta) for name, (_, model, meta) in zip(names, loaded)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

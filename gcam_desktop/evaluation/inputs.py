@@ -33,15 +33,11 @@ class ModelEntry:
 
 
 def name_entries(paths_and_archs: Sequence[tuple[str, str]]) -> list[str]:
-    """Display names: the architecture where it is unique, else the file's stem."""
-    archs = [a for _, a in paths_and_archs]
-    names = []
-    for path, arch in paths_and_archs:
-        name = arch if archs.count(arch) == 1 else Path(path).stem
-        while name in names:
-            name += "'"
-        names.append(name)
-    return names
+    """The names the report gives the models, as every output names them (names.model_names)."""
+    from gcam_desktop.models.names import model_names
+    from gcam_desktop.models.pretrained_refs import weights_name
+
+    return model_names([(arch, weights_name(path)) for path, arch in paths_and_archs])
 
 
 def load_entries(checkpoints: Sequence[str | os.PathLike], device=None) -> list[ModelEntry]:

@@ -15,6 +15,7 @@ from gcam_desktop.evaluation.attention_switch import SWITCH_METRICS
 from gcam_desktop.evaluation.plots import Panel, line_plot
 from gcam_desktop.evaluation.sanity_report import cascade_figure, sanity_markdown
 from gcam_desktop.evaluation.scoring import METRIC_KEYS, TOP_FRACTION, ImageScore, SkippedImage
+from gcam_desktop.explain.names import TOP_REGION
 from gcam_desktop.evaluation.formatting import format_interval, number
 from gcam_desktop.evaluation.paired import MCNEMAR, NEWCOMBE, WILCOXON, fewest_decisive, p_text
 from gcam_desktop.evaluation.statistics import summarize
@@ -92,7 +93,7 @@ def markdown(report: Mapping) -> str:
     if report["agreement"]:
         key = f"top{int(TOP_FRACTION * 100)}_iou"
         out += ["## Agreement between models", "",
-                "| models | same prediction % | " + " | ".join(f"top-20 % IoU, {m}" for m in s["methods"]) + " |",
+                "| models | same prediction % | " + " | ".join(f"{TOP_REGION} IoU, {m}" for m in s["methods"]) + " |",
                 "|---" * (2 + len(s["methods"])) + "|"]
         for a in report["agreement"]:
             out.append(f"| {a['models'][0]} / {a['models'][1]} | {format_interval(a['prediction_agreement'], 100, 1)} | "

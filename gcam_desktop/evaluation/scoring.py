@@ -15,12 +15,12 @@ import torch
 from gcam_desktop.explain import metrics as M
 from gcam_desktop.explain.attention import attention_scope
 from gcam_desktop.explain.model_state import model_device
+from gcam_desktop.explain.names import TOP_FRACTION
 from gcam_desktop.imaging import ImageLoadError, load_image
 
 from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.evaluation.masks import MaskError, read_mask
 
-TOP_FRACTION = 0.2
 METRIC_KEYS = ("pointing_game", "energy_in_mask", "deletion_auc", "insertion_auc", "road_morf", "road_lerf",
                "average_drop", "increase_in_confidence")
 # A baseline map (explain/baselines.py) is scored like a method, under this prefix: "baseline:edges".

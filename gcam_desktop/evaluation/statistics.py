@@ -17,9 +17,9 @@ from gcam_desktop.evaluation.paired import (BINARY, MCNEMAR, bootstrap_ci, fewes
 from gcam_desktop.evaluation.baseline_tests import compare_baselines
 from gcam_desktop.evaluation.scoring import (METRIC_KEYS, TOP_FRACTION, ImageScore, MethodScore, baseline_key,
                                              model_pairs)
+from gcam_desktop.models.names import ATTENTION_ARCHS
 
 BASELINE_ARCH = "resnet50"
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 
 
 def summarize(scores: Sequence[ImageScore], entries: Sequence[ModelEntry], methods: Sequence[str], *,

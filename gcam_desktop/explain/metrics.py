@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .model_state import model_device
+from .names import TOP_FRACTION
 
 POINTING_TOLERANCE_PX = 15.0  # at 224 x 224, the value used since Zhang et al. (2016)
 POINTING_REFERENCE_SIZE = 224.0
@@ -377,7 +378,7 @@ def energy_in_mask(maps: Tensor, masks: Tensor) -> Tensor:
     return share.masked_fill(empty, math.nan).float().cpu()
 
 
-def top_region_iou(maps_a: Tensor, maps_b: Tensor, fraction: float = 0.2, seed: int = 0) -> Tensor:
+def top_region_iou(maps_a: Tensor, maps_b: Tensor, fraction: float = TOP_FRACTION, seed: int = 0) -> Tensor:
     """(N,) IoU of the top `fraction` most important pixels of two maps per image (compared on
     the larger of the two grids). 1 = same region, about fraction/(2-fraction) for unrelated maps."""
     a, b = _as_maps(maps_a), _as_maps(maps_b)

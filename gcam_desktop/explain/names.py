@@ -20,6 +20,11 @@ GRADIENT_METHODS: tuple[str, ...] = (
 METHODS: tuple[str, ...] = CAM_METHODS + GRADIENT_METHODS
 # Methods whose map lives at a layer of the model (the others live at the input's resolution).
 LAYER_METHODS: tuple[str, ...] = CAM_METHODS + ("guided_gradcam",)
+# Two maps agree as much as their most important pixels, this share of each, overlap
+# (metrics.top_region_iou): the one fraction of the app's agreement, gcam-evaluate's
+# agreement table and the sanity checks. TOP_REGION is how it reads ("top-20 %").
+TOP_FRACTION = 0.2
+TOP_REGION = f"top-{round(TOP_FRACTION * 100)} %"
 
 
 def method_label(name: str) -> str:

@@ -33,8 +33,11 @@ _SOURCES = {
     "RdBu_r": "colorbrewer:RdBu_r",
 }
 COLORMAPS: tuple[str, ...] = tuple(_SOURCES)
-# Diverging maps: white / grey in the middle, for signed maps shown on a symmetric range.
-DIVERGING: tuple[str, ...] = ("coolwarm", "RdBu_r")
+# Diverging maps: white / grey in the middle, for signed maps shown on a symmetric range; low
+# blue, high red. In order of preference: the app's difference panel takes the first it has.
+# RdBu_r first, as the app always took it: ColorBrewer's, its ends darker than coolwarm's, so a
+# large difference stands out more from a small one.
+DIVERGING: tuple[str, ...] = ("RdBu_r", "coolwarm")
 NORMALIZATION_MODES = ("per_map", "shared", "fixed")
 
 ArrayOrList = Union[np.ndarray, Sequence[np.ndarray]]

@@ -26,7 +26,7 @@ from skimage.metrics import structural_similarity
 from torch import Tensor, nn
 
 from .metrics import top_region_iou
-from .names import METHODS
+from .names import METHODS, TOP_FRACTION
 
 # A method passes when the rank correlation of its map with the original falls below this once
 # the cascade has randomised the model's top down to (and including) PASS_STAGE: at that point
@@ -36,7 +36,6 @@ PASS_THRESHOLD = 0.5
 # Class sensitivity ("random logit" test): maps for the predicted and the least likely class
 # that still rank the pixels this alike are not explaining the class (docs/adr/0018).
 CLASS_THRESHOLD = 0.8
-TOP_FRACTION = 0.2
 MEASURES = ("spearman", "ssim", "top_iou")
 
 

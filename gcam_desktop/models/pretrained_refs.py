@@ -32,6 +32,14 @@ def absolute_ref(path) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
+def weights_name(ref) -> str:
+    """What a model given as `ref` came from, as a name (models/names.py model_names): a
+    checkpoint file's stem, "imagenet_ARCH" for ImageNet weights, an architecture name as it is."""
+    if is_pretrained_ref(ref):
+        return os.fspath(ref).replace(":", "_")
+    return os.path.splitext(os.path.basename(os.fspath(ref)))[0]
+
+
 def split_arch_ref(text: str) -> tuple[str | None, str]:
     """"se_resnet50=runs/x/best.pt" -> ("se_resnet50", "runs/x/best.pt"): the form gcam-desktop's
     --weights takes, accepted by every entry point; anything else -> (None, text). A file whose

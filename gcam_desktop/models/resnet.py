@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .attention import SEGate
+from .names import SE_GATES
 
 STAGE_BLOCKS = (3, 4, 6, 3)
 STAGE_WIDTHS = (64, 128, 256, 512)
@@ -144,15 +145,15 @@ class ResNet50(nn.Module):
 
 
 def resnet50(num_classes: int = 1000) -> ResNet50:
-    return ResNet50(num_classes, attention=None, arch="resnet50")
+    return ResNet50(num_classes, attention=SE_GATES["resnet50"], arch="resnet50")
 
 
 def se_resnet50(num_classes: int = 1000) -> ResNet50:
-    return ResNet50(num_classes, attention="block", arch="se_resnet50")
+    return ResNet50(num_classes, attention=SE_GATES["se_resnet50"], arch="se_resnet50")
 
 
 def s_se_resnet50(num_classes: int = 1000) -> ResNet50:
-    return ResNet50(num_classes, attention="stage", arch="s_se_resnet50")
+    return ResNet50(num_classes, attention=SE_GATES["s_se_resnet50"], arch="s_se_resnet50")
 
 
 RESNETS: dict[str, Callable[[int], nn.Module]] = {

@@ -174,7 +174,7 @@ def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, image_folder_
     assert dlg.result["images"] == n and dlg.result["maps"] == 2 * n and not dlg.result["cancelled"]
     assert (tmp_path / "export" / "predictions.csv").is_file()
     folders = sorted(p.name for p in (tmp_path / "export").iterdir() if p.is_dir())
-    assert folders == ["baseline_small_cnn", "s_se_small_cnn"]
-    assert len(list((tmp_path / "export" / "baseline_small_cnn").rglob("*.png"))) == n
+    assert folders == ["baseline", "s_se"]  # two small CNNs: told apart by slot (names.model_names)
+    assert len(list((tmp_path / "export" / "baseline").rglob("*.png"))) == n
     assert win.service.worker.explain_calls >= calls   # interactive requests were still served
     dlg.done(0)

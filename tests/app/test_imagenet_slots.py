@@ -210,3 +210,18 @@ def test_command_line_weights_take_imagenet_refs():
 
     args = parse_args(["--weights", "resnet50=imagenet:resnet50", "--weights", "imagenet:se_resnet50"])
     assert args.weights == [("resnet50", "imagenet:resnet50"), ("se_resnet50", "imagenet:se_resnet50")]
+
+
+@pytest.mark.parametrize("given, says", [
+    ("runs/x/best.pt", "'runs/x/best.pt': use ARCH=CHECKPOINT"),
+    ("se_resnet50=", "'se_resnet50=': use ARCH=CHECKPOINT"),
+    ("vgg16=runs/x/best.pt", "'vgg16' is not an architecture; choose from resnet50, se_resnet50"),
+])
+def test_command_line_weights_read_as_every_entry_point_reads_them(given, says, capsys):
+    from gcam_desktop.app.__main__ import parse_args
+    from gcam_desktop.models.pretrained_refs import split_arch_ref
+
+    assert parse_args(["--weights", "s_se_resnet50=a=b.pt"]).weights == [split_arch_ref("s_se_resnet50=a=b.pt")]
+    with pytest.raises(SystemExit):
+        parse_args(["--weights", given])
+    assert says in capsys.readouterr().err

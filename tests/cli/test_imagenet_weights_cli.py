@@ -88,9 +88,10 @@ def test_evaluate_takes_imagenet_weights_and_compares_maps_by_class_name(cached_
     assert "tabby" in json.dumps(report)  # the folder names are ImageNet classes it knows
     iou = {tuple(a["models"]): a["top20_iou"]["gradcam"]["n"] for a in report["agreement"]}
     names = [m["name"] for m in report["models"]]
-    assert len(names) == 3 and names[0] == "resnet50"
+    assert names == ["imagenet_resnet50", "same", "shapes"]  # as gcam-explain names them (names.model_names)
     # maps are compared only where both explain the same class name (here: the true class)
-    assert iou[("resnet50", "same")] == 3 and iou[("resnet50", "shapes")] == 0 and iou[("same", "shapes")] == 0
+    assert iou[("imagenet_resnet50", "same")] == 3 and iou[("imagenet_resnet50", "shapes")] == 0
+    assert iou[("same", "shapes")] == 0
 
 
 def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50, tmp_path):

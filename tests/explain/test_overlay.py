@@ -36,6 +36,16 @@ def test_known_colours():
     assert mid.min() > 180 and mid.max() - mid.min() < 40  # a diverging map is pale in the middle
 
 
+@pytest.mark.parametrize("name", O.DIVERGING)
+def test_diverging_maps_run_blue_to_pale_to_red(name):
+    """The difference panel says "red: A weighs the region more; blue: B does": every map it may
+    take (the first of DIVERGING it has) must go from blue at A - B < 0 to red at A - B > 0."""
+    lut = O.colormap_lut(name).astype(int)
+    (r0, _, b0), mid, (r1, _, b1) = lut[0], lut[128], lut[255]
+    assert b0 > r0 and r1 > b1
+    assert mid.min() > 180 and mid.max() - mid.min() < 40
+
+
 def test_unknown_colour_map_lists_the_valid_ones():
     with pytest.raises(ValueError) as err:
         O.colormap_lut("rainbowz")

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 
 from gcam_desktop.app.inference.messages import ExplainResult
 from gcam_desktop.app.widgets.elided_label import ElidedLabel
+from gcam_desktop.models.names import ATTENTION_ARCHS
 
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 BINS = 20
 PLOT_HEIGHT = 104

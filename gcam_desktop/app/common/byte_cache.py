@@ -1,4 +1,5 @@
-"""A least-recently-used cache bounded by the bytes its values take (thumbnails, results)."""
+"""The app's one least-recently-used cache, bounded by the bytes its values take (thumbnails,
+results, decoded pictures, upsampled maps) and / or by how many it holds (shown pictures)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ V = TypeVar("V")
 
 
 class ByteBoundedCache(Generic[V]):
-    """Values evicted oldest first once they take more than max_bytes; the newest is always kept."""
+    """Values evicted least recently used first while they take more than max_bytes (as
+    size_of counts them) or number more than max_items; the newest is always kept."""
 
-    def __init__(self, max_bytes: int, size_of: Callable[[V], int]) -> None:
+    def __init__(self, max_bytes: int | None = None, size_of: Callable[[V], int] | None = None, *,
+                 max_items: int | None = None) -> None:
+        if max_bytes is not None and size_of is None:
+            raise ValueError("a cache bounded by bytes needs size_of")
         self.max_bytes = max_bytes
+        self.max_items = max_items
         self.bytes = 0
-        self._size_of = size_of
+        self._size_of = size_of or (lambda value: 0)
         self._items: OrderedDict[Hashable, V] = OrderedDict()
 
     def get(self, key: Hashable) -> V | None:
@@ -28,8 +34,12 @@ class ByteBoundedCache(Generic[V]):
             self.bytes -= self._size_of(self._items.pop(key))
         self._items[key] = value
         self.bytes += self._size_of(value)
-        while self.bytes > self.max_bytes and len(self._items) > 1:
+        while self._over() and len(self._items) > 1:
             self.bytes -= self._size_of(self._items.popitem(last=False)[1])
+
+    def _over(self) -> bool:
+        return ((self.max_bytes is not None and self.bytes > self.max_bytes)
+                or (self.max_items is not None and len(self._items) > self.max_items))
 
     def drop(self, which: Callable[[Hashable], bool]) -> None:
         """Forget every entry whose key `which` picks."""

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
 
 from gcam_desktop.app.compare.colorbar import ColorBar
 from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
+from gcam_desktop.explain.names import TOP_REGION
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
 
@@ -46,7 +47,7 @@ class Controls(QWidget):
         self.show_diff.setToolTip("Show a panel with the first map minus the second (on their current scales)")
         self.agreement = QLabel("Agreement \u2014")
         self.agreement.setObjectName("agreement")
-        self.agreement.setToolTip("IoU of the top-20 % regions of the two maps (1 = same region)")
+        self.agreement.setToolTip(f"IoU of the {TOP_REGION} regions of the two maps (1 = same region)")
         self.method.setToolTip("Explanation method (every method of the engine)")
         self.layer.setToolTip("Layer whose activations the CAM methods explain")
         self.target.setToolTip("Class to explain: each model's own prediction, or one class for all")

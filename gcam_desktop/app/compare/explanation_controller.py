@@ -7,28 +7,25 @@ the cached maps: the opacity slider only changes how the cached colourised map i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.common.compositing import difference, normalise
-from gcam_desktop.explain.overlay import resize_map
+from gcam_desktop.explain.overlay import DIVERGING, resize_map
 from gcam_desktop.app.compare.controls import Controls
-from gcam_desktop.explain.names import method_label
+from gcam_desktop.explain.names import TOP_REGION, method_label
 from gcam_desktop.app.images.display_image import DisplayImageLoader
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.knowledge import describe_classes, outside_world
-from gcam_desktop.models.names import arch_label
+from gcam_desktop.models.names import ATTENTION_ARCHS, arch_label
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
                                                  image_key, off_channel)
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
-ATTENTION_ARCHS = ("se_resnet50", "s_se_resnet50")   # the models with SE gates to switch off
-DIVERGING = ("RdBu_r", "coolwarm", "bwr", "seismic", "vlag", "RdBu")
-TOP_FRACTION = 0.2
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
 
 
@@ -45,7 +42,7 @@ class ExplanationController(QObject):
         self.image_key: tuple | None = None
         self.display: np.ndarray | None = None
         self.results: dict[str, ExplainResult] = {}
-        self._maps: OrderedDict[tuple, np.ndarray] = OrderedDict()   # upsampled, per result
+        self._maps: ByteBoundedCache[np.ndarray] = ByteBoundedCache(DISPLAY_MAP_BYTES, _nbytes)   # upsampled, per result
         self._lut_cache: dict[str, np.ndarray] = {}
         self.lut_fn = None            # colormap name -> (256, 3) uint8, once the engine is up
         self.diverging = None
@@ -295,11 +292,7 @@ class ExplanationController(QObject):
         m = self._maps.get(key)
         if m is None:
             m = resize_map(res.unnormalised(), (h, w))
-            self._maps[key] = m
-            while len(self._maps) > 1 and sum(a.nbytes for a in self._maps.values()) > DISPLAY_MAP_BYTES:
-                self._maps.popitem(last=False)
-        else:
-            self._maps.move_to_end(key)
+            self._maps.put(key, m)
         return m
 
     def _lut(self, name: str | None = None) -> np.ndarray:
@@ -370,7 +363,7 @@ class ExplanationController(QObject):
         self.view.diff.subtitle.setText(f"{title_a} \u2212 {title_b}")
         self.view.diff.info.setText(
             f"Red: {title_a} weighs the region more; blue: {title_b} does (each map on its current "
-            f"scale).<br>Agreement, IoU of the top-20 % regions: <b>{iou:.2f}</b>")
+            f"scale).<br>Agreement, IoU of the {TOP_REGION} regions: <b>{iou:.2f}</b>")
         if v.show_diff and self.display is not None and self.lut_fn is not None:
             ma = normalise(self.display_map(a), *self.levels(a))
             mb = normalise(self.display_map(b), *self.levels(b))
@@ -416,12 +409,16 @@ def _layer_order(name: str):
     return [int(t) if t.isdigit() else t for t in name.replace(".", " ").replace("layer", "layer ").split()]
 
 
+def _nbytes(array: np.ndarray) -> int:
+    return array.nbytes
+
+
 def agreement(map_a: np.ndarray, map_b: np.ndarray) -> float:
-    """IoU of two maps' top-20 % regions: the engine's metric, ties broken as it breaks them
+    """IoU of two maps' top regions (TOP_FRACTION): the engine's metric, ties broken as it breaks them
     (called once results exist, so the worker has loaded torch already)."""
     import torch
 
     from gcam_desktop.explain.metrics import top_region_iou
 
     ta, tb = torch.from_numpy(map_a)[None], torch.from_numpy(map_b)[None]
-    return float(top_region_iou(ta, tb, fraction=TOP_FRACTION)[0])
+    return float(top_region_iou(ta, tb)[0])

@@ -19,7 +19,7 @@ from gcam_desktop.app.compare.controls import ControlValues
 from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.app.widgets.browse_row import with_browse
 from gcam_desktop.explain.names import method_label
-from gcam_desktop.models.names import arch_label
+from gcam_desktop.models.names import arch_label, model_names
 
 JOB = "batch-export"
 
@@ -28,8 +28,9 @@ def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha)
     """Runs in the worker thread (InferenceService.run_job)."""
     from gcam_desktop.batch.explain_files import ModelSpec, explain_paths
 
-    specs = [ModelSpec(f"{slot}_{worker.models[slot].info.arch}", worker.models[slot].model, worker.models[slot].meta)
-             for slot in slots if slot in worker.models]
+    slots = [slot for slot in slots if slot in worker.models]
+    names = model_names([(worker.models[slot].info.arch, slot) for slot in slots])  # as the CLIs name them
+    specs = [ModelSpec(name, worker.models[slot].model, worker.models[slot].meta) for name, slot in zip(names, slots)]
     if not specs:
         raise ValueError("no loaded model to export with")
     report = explain_paths(

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from gcam_desktop.files import write_bytes
 
 from gcam_desktop.app.common.compositing import normalise
-from gcam_desktop.explain.names import method_label
+from gcam_desktop.explain.names import TOP_REGION, method_label
 from gcam_desktop.models.names import arch_label
 from gcam_desktop.app.common.qimage import rgb_to_qimage
 from gcam_desktop.app.export.source import ExportSource
@@ -155,7 +155,7 @@ def export_comparison(src: ExportSource, path: str | Path) -> Path:
     ex = src.explanations
     a, b = ex.results.get(v.diff_a), ex.results.get(v.diff_b)
     if a and b and a.ok and b.ok and v.diff_a != v.diff_b:
-        note += f" \u00b7 agreement {v.diff_a} vs {v.diff_b}: IoU(top 20 %) {ex.agreement(a, b):.2f}"
+        note += f" \u00b7 agreement {v.diff_a} vs {v.diff_b}: IoU({TOP_REGION}) {ex.agreement(a, b):.2f}"
     sheet = compose_sheet(comparison_tiles(src), note)
     path = Path(path)
     write_bytes(path, _png_bytes(sheet))

@@ -7,13 +7,12 @@ for going back and forth.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 from PySide6.QtCore import Signal
 
 from gcam_desktop.imaging import ImageLoadError, load_image
 
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.common.compositing import display_size, to_display
 from gcam_desktop.app.common.worker_thread import WorkerThread
 
@@ -27,7 +26,7 @@ class DisplayImageLoader(WorkerThread):
 
     def __init__(self) -> None:
         super().__init__("gcam-display-image", autostart=True)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: ByteBoundedCache[np.ndarray] = ByteBoundedCache(max_items=KEEP)
         self._decoded.connect(self._on_decoded)
         self.current: str | None = None
 
@@ -36,7 +35,6 @@ class DisplayImageLoader(WorkerThread):
         self.current = path
         hit = self._cache.get(path)
         if hit is not None:
-            self._cache.move_to_end(path)
             return hit
         self.submit("image", self.decode, path)
         return None
@@ -54,8 +52,6 @@ class DisplayImageLoader(WorkerThread):
             self._decoded.emit(path, arr)
 
     def _on_decoded(self, path: str, arr: np.ndarray) -> None:
-        self._cache[path] = arr
-        while len(self._cache) > KEEP:
-            self._cache.popitem(last=False)
+        self._cache.put(path, arr)
         if path == self.current:
             self.loaded.emit(path, arr)

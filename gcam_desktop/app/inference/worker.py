@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,12 +24,18 @@ from gcam_desktop.models.knowledge import class_index
 
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
                                                  ModelInfo)
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.common.worker_thread import WorkerThread
 
 TOP_K = 5
 IMAGE_CACHE_BYTES = 256 * 1024 * 1024
 MODEL_IMAGE_SIDE = 1024  # at least any model's input size (64 .. 512 here)
 WORKER_NICE = 5
+
+
+def _image_bytes(image) -> int:
+    """A decoded RGB picture's bytes."""
+    return image.width * image.height * 3
 
 
 @dataclass
@@ -59,7 +64,7 @@ class InferenceWorker(WorkerThread):
         self._device_name = device
         self.device = None
         self.models: dict[str, _Loaded] = {}
-        self._images: OrderedDict[str, Any] = OrderedDict()
+        self._images: ByteBoundedCache[Any] = ByteBoundedCache(IMAGE_CACHE_BYTES, _image_bytes)
         # Counters the tests (and the status bar) read; written only by the worker thread.
         self.explain_calls = 0
         self.engine_seconds = 0.0
@@ -197,12 +202,7 @@ class InferenceWorker(WorkerThread):
             # The models squash the whole picture to their input size: a big JPEG is decoded
             # no larger than MODEL_IMAGE_SIDE on either side needs (and never below it).
             img = load_image(path, min_size=(MODEL_IMAGE_SIDE, MODEL_IMAGE_SIDE))
-            self._images[path] = img
-            size = lambda im: im.width * im.height * 3  # noqa: E731
-            while len(self._images) > 1 and sum(size(i) for i in self._images.values()) > IMAGE_CACHE_BYTES:
-                self._images.popitem(last=False)
-        else:
-            self._images.move_to_end(path)
+            self._images.put(path, img)
         return img
 
     def _explain(self, req: ExplainRequest) -> ExplainResult:

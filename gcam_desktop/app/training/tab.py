@@ -19,13 +19,13 @@ from training.config import TrainConfig
 
 from gcam_desktop.app.widgets.browse_row import with_browse
 from gcam_desktop.app.common.text import format_duration, format_percent
-from gcam_desktop.models.names import arch_label
+from gcam_desktop.models.names import ARCHS, arch_label
 from gcam_desktop.app.common.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
 from gcam_desktop.app.training.duplicates_view import DuplicatesRow
 from gcam_desktop.app.training.process import TrainerProcess
 
-TRAIN_ARCHS = (*DEMO_ARCHS, "small_cnn")
+TRAIN_ARCHS = ARCHS
 PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written once (training/config.py)
 DEDUP_LABEL = "Keep one picture of each near-duplicate group"
 UNVALIDATED_LABEL = "Train even when a class is too small to lend an image to validation"
