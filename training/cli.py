@@ -82,6 +82,11 @@ def train_parser() -> argparse.ArgumentParser:
                         "imagenet:resnet50 (the ImageNet ResNet50 backbone for every variant; SE-ResNet50 "
                         "takes timm's ImageNet SE gates when available) or imagenet:se_resnet50; "
                         "the classifier is replaced when the class count differs. Repeat with ARCH= per arch")
+    g.add_argument("--shuffle-labels", action="store_true",
+                   help="train on a seeded permutation of the training labels (validation and test keep "
+                        "theirs): the data randomisation sanity check of Adebayo et al. 2018. The model "
+                        "should fit them and stay at chance on validation; the split, batch order and flips "
+                        "are those of the same run without this option")
     g.add_argument("--allow-unvalidated-classes", action="store_true",
                    help="train even when a class has too few images to lend one to validation "
                         "(refused otherwise, naming the class and the minimum)")
@@ -161,6 +166,7 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     cfg.amp = bool(args.amp)
     cfg.sync_bn = bool(args.sync_bn)
     cfg.dedup = bool(args.dedup)
+    cfg.shuffle_labels = bool(args.shuffle_labels)
     cfg.dup_check = not args.no_dup_check
     for item in args.init or []:
         arch, path = split_arch_ref(item)  # [ARCH=]PATH, read as every entry point reads it

@@ -51,6 +51,9 @@ class TrainConfig:
     dedup: bool = False
     dup_threshold: int = DEFAULT_THRESHOLD
     hash_model: str | None = None
+    # Adebayo et al. 2018's data randomisation test: train on a seeded permutation of the
+    # training labels (validation and test keep theirs); see data.shuffled_labels.
+    shuffle_labels: bool = False
 
     def validate(self) -> None:
         """ValueError naming the option at fault."""
@@ -92,7 +95,8 @@ class TrainConfig:
         """The part stored in each checkpoint's metadata: how these weights were made."""
         keys = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "scheduler", "input_size",
                 "hflip", "seed", "val_fraction", "test_fraction", "amp", "sync_bn", "dedup")
-        return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init)}
+        return {k: getattr(self, k) for k in keys} | {"loss": "cross_entropy", "init": dict(self.init),
+                                                       "shuffled_labels": self.shuffle_labels}
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -125,7 +129,7 @@ class TrainConfig:
 # Fields a run's config.json has held since the first trainer; runs made before these existed
 # are resumed with their defaults.
 ADDED_LATER = frozenset({"cache_gb", "sync_bn", "allow_unvalidated_classes", "dup_check", "dedup",
-                         "dup_threshold", "hash_model"})
+                         "dup_threshold", "hash_model", "shuffle_labels"})
 
 
 def _is_a(value: Any, hint: Any) -> bool:

@@ -311,6 +311,31 @@ def stratified_split(labels: Sequence[int], val_fraction: float, test_fraction: 
     return out
 
 
+# The stream the shuffled labels are drawn from: its own, apart from the split's
+# ("gcam-split:...") and the epochs' order and flips (batches.epoch_seed, "gcam-epoch:..."), so
+# a run with --shuffle-labels splits, orders and flips its images as the same run without it.
+LABEL_STREAM = "gcam-labels"
+
+
+def shuffled_labels(labels: Sequence[int], seed: int) -> list[int]:
+    """`labels` permuted by the seeded stream LABEL_STREAM (Adebayo et al. 2018's data
+    randomisation test): each class keeps its count, the images lose their true class.
+    str seeds hash with SHA-512 in `random`: the same on every machine and Python run."""
+    out = [int(y) for y in labels]
+    random.Random(f"{LABEL_STREAM}:{seed}").shuffle(out)
+    return out
+
+
+def shuffle_train_labels(split: DatasetSplit, seed: int) -> tuple[list[Item], dict]:
+    """The training items with shuffled labels, and the record of it (config.json, the
+    checkpoints' recipe, report.json). Validation and test keep their true labels."""
+    train = split.items("train")
+    labels = shuffled_labels([y for _, y in train], seed)
+    changed = sum(a != b for (_, a), b in zip(train, labels))
+    record = {"seed": int(seed), "stream": f"{LABEL_STREAM}:{seed}", "changed": changed, "train_images": len(train)}
+    return [(p, y) for (p, _), y in zip(train, labels)], record
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()

@@ -62,7 +62,8 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "arch": ("str", "architecture"),
         "path": ("str", "checkpoint file just written (atomically): .../best.pt or .../last.pt"),
         "epoch": ("int", "epochs completed in the weights of that file"),
-        "is_best": ("bool", "true for best.pt (best validation accuracy so far)"),
+        "is_best": ("bool", "true for best.pt (best validation accuracy so far; the latest epoch without "
+                             "a validation split or with --shuffle-labels)"),
     },
     "finished": {
         "arch": ("str", "architecture"),
@@ -74,6 +75,10 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "best": ("str", "path of best.pt"),
         "best_epoch": ("int", "epoch of best.pt"),
         "best_val_acc": ("number|null", "its validation accuracy"),
+        "shuffled_labels": ("bool", "trained on shuffled training labels (--shuffle-labels): validation and test "
+                                    "accuracy at chance is then the expected result, and best.pt is the last epoch"),
+        "note": ("str|null", "what to make of the result, in words (with shuffled labels: that chance accuracy "
+                             "is expected, and whether the model fitted its shuffled labels); null when nothing"),
     },
     "stopped": {
         "arch": ("str", "architecture"),

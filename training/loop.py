@@ -48,6 +48,7 @@ class PreparedData:
     class_names: list[str]
     sets: dict[str, ImageSet]  # "train", "val", "test"
     skipped: list[dict]
+    label_shuffle: dict | None = None  # --shuffle-labels: data.shuffle_train_labels' record
 
     def sizes(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.sets.items()}
@@ -120,8 +121,11 @@ class ArchTrainer:
         self.params = sum(p.numel() for p in self.model.parameters())
 
     def _meta(self, epoch: int, metrics: dict) -> dict:
+        recipe = self.cfg.recipe()
+        if self.data.label_shuffle is not None:  # which permutation: seed, stream, labels changed
+            recipe["label_shuffle"] = dict(self.data.label_shuffle)
         meta = make_meta(self.arch, self.data.class_names, self.cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
-                         recipe=self.cfg.recipe(), epoch=epoch, metrics=metrics)
+                         recipe=recipe, epoch=epoch, metrics=metrics)
         meta["data"] = self.data.root
         return meta
 
@@ -357,8 +361,11 @@ class ArchTrainer:
                "images_per_s": accum["seen"] / accum["train_seconds"] if accum["train_seconds"] else 0.0}
         self.history.append(row)
         metrics = {k: row[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
-        # Without a validation split the latest weights count as the best.
-        improved = row["val_acc"] is None or self.best_val_acc is None or row["val_acc"] > self.best_val_acc
+        # Without a validation split the latest weights count as the best; so they do with shuffled
+        # labels, where validation accuracy is at chance by design and the test wants the model that
+        # fitted the shuffled labels longest (docs/adr/0026-shuffled-labels.md).
+        improved = (row["val_acc"] is None or self.best_val_acc is None or self.data.label_shuffle is not None
+                    or row["val_acc"] > self.best_val_acc)
         if improved:
             self.best_val_acc, self.best_epoch = row["val_acc"], done
         if not main:
@@ -440,14 +447,19 @@ class ArchTrainer:
             "best": str(self.best_path), "history": self.history,
             "train_accuracy_eval": train_check["acc"],
         }
+        full |= shuffle_report(self.data.label_shuffle, len(self.data.class_names), split, full["accuracy"],
+                               train_check["acc"])
         self._warn_if_train_mode_flatters(train_check["acc"])
         write_json(self.report_path, full)
         metrics = {k: full[k] for k in ("accuracy", "per_class", "confusion")}
         self.emit("finished", arch=self.arch, split=split, accuracy=full["accuracy"], loss=full["loss"],
                   metrics=metrics, report=str(self.report_path), best=str(self.best_path),
-                  best_epoch=self.best_epoch, best_val_acc=self.best_val_acc)
+                  best_epoch=self.best_epoch, best_val_acc=self.best_val_acc,
+                  shuffled_labels=full["shuffled_labels"] is not None, note=full["note"])
         log.info("%s: %s accuracy %s (best.pt from epoch %d); report %s", self.arch, split,
                  _fmt(full["accuracy"], ".4f"), self.best_epoch, self.report_path)
+        if full["note"]:
+            log.info("%s: %s", self.arch, full["note"])
         return {"status": "finished", "arch": self.arch, "split": split, "accuracy": full["accuracy"],
                 "best_val_acc": self.best_val_acc, "best": str(self.best_path), "report": str(self.report_path)}
 
@@ -459,6 +471,30 @@ class ArchTrainer:
                         "batch, flipped images), but best.pt classifies %.3f of its own training images right; "
                         "tiny batches or data make the two differ, so judge the model by its validation and "
                         "test accuracy", self.arch, running, eval_acc)
+
+
+# With shuffled labels, the share of its own (shuffled) training labels best.pt must get right for
+# the data randomisation test to mean something: below it the model has not fitted them yet.
+FITTED = 0.9
+SHUFFLED_NOTE = "trained on shuffled labels: validation accuracy at chance is the expected result"
+
+
+def shuffle_report(shuffle: dict | None, classes: int, split: str, accuracy: float | None,
+                   train_acc: float | None) -> dict:
+    """report.json's "shuffled_labels" (the permutation, chance, what best.pt is) and "note":
+    a run on shuffled labels is judged by how well it fitted them, not by its validation accuracy."""
+    if shuffle is None:
+        return {"shuffled_labels": None, "note": None}
+    chance = 1.0 / classes
+    note = (f"{SHUFFLED_NOTE} (chance {chance:.3f} with {classes} classes; {split} accuracy "
+            f"{_fmt(accuracy, '.3f')}; best.pt, the last epoch, gets {_fmt(train_acc, '.3f')} of its shuffled "
+            f"training labels right)")
+    if train_acc is None or train_acc < FITTED:
+        note += (f"; it has not fitted the shuffled labels yet (below {FITTED:.0%}): train longer before using "
+                 f"it for the data randomisation test")
+    record = {**shuffle, "chance": chance, "train_accuracy": train_acc, "fitted": (train_acc or 0.0) >= FITTED,
+              "best": "the last epoch (validation accuracy, at chance by design, does not choose)"}
+    return {"shuffled_labels": record, "note": note}
 
 
 def _fmt(x: float | None, spec: str) -> str:

@@ -25,7 +25,7 @@ from gcam_desktop.run_folder import FolderBusy
 from .cache_budget import CacheChoice, choose_cache
 from .config import TrainConfig
 from .data import (DataError, DatasetSplit, build_split, check_validation_possible, decode_all, find_dataset,
-                   listing_counts)
+                   listing_counts, shuffle_train_labels)
 from .events import EventSink, make_event
 from .metrics import read_history
 from .run_claim import RunClaim
@@ -215,6 +215,13 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> 
         starts = [0, counts[0], counts[0] + counts[1]]
         rows = {s: list(range(b, b + n)) for s, b, n in zip(("train", "val", "test"), starts, counts)}
 
+    items = {s: split.items(s) for s in ("train", "val", "test")}
+    shuffle = None
+    if cfg.shuffle_labels:  # derived from the seed, new run or resumed: split.json keeps the true labels
+        items["train"], shuffle = shuffle_train_labels(split, cfg.seed)
+        log.info("--shuffle-labels: training on a permutation of the training labels (%d of %d changed, "
+                 "stream %s); validation and test keep their true labels", shuffle["changed"],
+                 shuffle["train_images"], shuffle["stream"])
     sets = {}
     for s in ("train", "val", "test"):
         cache = None
@@ -222,8 +229,9 @@ def prepare(cfg: TrainConfig, split: DatasetSplit | None = None, world=None) -> 
             idx = np.asarray(rows[s], dtype=np.int64)
             cache = torch.from_numpy(arr[idx]).permute(0, 3, 1, 2).contiguous() if len(idx) else \
                 torch.zeros((0, 3, size, size), dtype=torch.uint8)
-        sets[s] = ImageSet(root, split.items(s), size, cache)
-    return split, PreparedData(split.root, list(split.class_names), sets, list(split.skipped)), choice
+        sets[s] = ImageSet(root, items[s], size, cache)
+    data = PreparedData(split.root, list(split.class_names), sets, list(split.skipped), shuffle)
+    return split, data, choice
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | os.PathLike | None = None,
@@ -294,7 +302,8 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
     per_rank = cfg.batch_size // world.size
     if not resuming:
         world.from_main(lambda: _write_new_run(run_dir, cfg, split, torch.__version__,
-                                               {**world.describe(), "per_rank_batch": per_rank}))
+                                               {**world.describe(), "per_rank_batch": per_rank},
+                                               data.label_shuffle))
     world.barrier()  # the run folder exists before any process writes under it
     n_workers = _auto_workers(cfg, choice.cached, world.local_size)
     started = {**world.describe(), "per_rank_batch": per_rank,
@@ -338,12 +347,15 @@ def batch_problem(batch_size: int, processes: int) -> str | None:
 
 
 def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str,
-                   distributed: dict) -> None:
+                   distributed: dict, label_shuffle: dict | None = None) -> None:
     """config.json and split.json of a new run; a run refused here leaves neither behind (nor
-    the folder, which RunClaim removes when the run made it)."""
+    the folder, which RunClaim removes when the run made it). With --shuffle-labels, config.json
+    also says how the labels were shuffled (split.json keeps the true ones)."""
     record = {"format": RUN_FORMAT, "version": 1,
               "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "torch": torch_version, "config": cfg.to_json(), "distributed": distributed}
+    if label_shuffle is not None:
+        record["shuffled_labels"] = label_shuffle
     json.dumps(record, allow_nan=False)  # a ValueError now, before anything is written
     try:
         write_json(run_dir / "config.json", record)
@@ -367,6 +379,7 @@ def _replay_finished(emit, arch: str, arch_dir: Path, report: dict) -> dict:
     emit("finished", arch=arch, split=report.get("split", "test"), accuracy=report.get("accuracy"),
          loss=report.get("loss"), metrics={k: report.get(k) for k in ("accuracy", "per_class", "confusion")},
          report=str(arch_dir / "report.json"), best=best, best_epoch=int(report.get("best_epoch", 0)),
-         best_val_acc=report.get("best_val_acc"))
+         best_val_acc=report.get("best_val_acc"), shuffled_labels=bool(report.get("shuffled_labels")),
+         note=report.get("note") if isinstance(report.get("note"), str) else None)
     return {"status": "finished", "arch": arch, "split": report.get("split", "test"), "accuracy": report.get("accuracy"),
             "best_val_acc": report.get("best_val_acc"), "best": best, "report": str(arch_dir / "report.json")}

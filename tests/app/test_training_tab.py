@@ -189,3 +189,27 @@ def test_best_val_acc_is_shown_as_the_trainer_finds_it(tab):
         cell.append(tab.results.item(tab._row("resnet50"), 2).text())
     assert cell == ["\u2014", "\u2014", "50.0 %", "50.0 %", "50.0 %", "75.0 %", "75.0 %", "75.0 %"]
     assert "best so far" in tab.log_view.toPlainText()
+
+
+def test_shuffled_labels_box_passes_the_option_and_a_chance_result_reads_as_expected(tab):
+    """The data-randomisation sanity check: the box's tooltip says what it is for; the trainer's
+    finished event for such a run is shown as the expected chance result, not a failure."""
+    from gcam_desktop.app.training.tab import in_form_words
+    from training.events import check_event, make_event
+    from training.loop import SHUFFLED_NOTE
+
+    assert not tab.shuffle.isChecked() and "--shuffle-labels" not in tab.command_args()
+    assert "data randomisation sanity check" in tab.shuffle.toolTip()
+    tab.shuffle.setChecked(True)
+    assert "--shuffle-labels" in tab.command_args()
+    assert tab.shuffle.text() in in_form_words("drop --shuffle-labels")
+    tab._remember()
+    assert tab.settings["training"]["shuffle_labels"] is True   # remembered with the form
+    note = f"{SHUFFLED_NOTE} (chance 0.333 with 3 classes; ...)"
+    ev = make_event("finished", arch="small_cnn", split="test", accuracy=0.33, loss=1.1, metrics={},
+                    report="/r/small_cnn/report.json", best="/r/small_cnn/best.pt", best_epoch=3,
+                    best_val_acc=0.3, shuffled_labels=True, note=note)
+    assert check_event(ev) == []
+    tab.on_event(ev)
+    assert note in tab.log_view.toPlainText()
+    assert "chance expected" in tab.results.item(tab._row("small_cnn"), 3).text()

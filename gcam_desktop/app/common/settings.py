@@ -75,7 +75,8 @@ class TrainingForm:
 
 
 # The recipe the form shows: TrainConfig's fields, defaults (the paper's recipe) and checks.
-RECIPE_FIELDS = ("epochs", "batch_size", "lr", "input_size", "dedup", "allow_unvalidated_classes")
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "input_size", "dedup", "allow_unvalidated_classes",
+                 "shuffle_labels")
 
 
 def _recipe_accepts(name: str):

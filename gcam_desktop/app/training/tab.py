@@ -29,10 +29,12 @@ TRAIN_ARCHS = ARCHS
 PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written once (training/config.py)
 DEDUP_LABEL = "Keep one picture of each near-duplicate group"
 UNVALIDATED_LABEL = "Train even when a class is too small to lend an image to validation"
+SHUFFLE_LABEL = "Train on shuffled labels (sanity check)"
 # The trainer's messages name its command-line flags; in the window they name the form's boxes.
 FORM_FLAGS = {
     "--allow-unvalidated-classes": f"\u201c{UNVALIDATED_LABEL}\u201d ticked (Validation)",
     "--dedup": f"\u201c{DEDUP_LABEL}\u201d ticked (Duplicates)",
+    "--shuffle-labels": f"\u201c{SHUFFLE_LABEL}\u201d ticked (Sanity)",
 }
 
 
@@ -81,7 +83,7 @@ class TrainingTab(QWidget):
         sv.addWidget(self.note)
         sv.addWidget(self.error)
         self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
-                              self.paper, self.dedup, self.unvalidated, self.processes,
+                              self.paper, self.dedup, self.unvalidated, self.shuffle, self.processes,
                               *self.arch_boxes.values()]
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -121,6 +123,13 @@ class TrainingTab(QWidget):
                                     "one image aside for validation, naming the class and the minimum. On: it "
                                     "trains anyway and warns; that class's accuracy is then never measured.")
         self.unvalidated.setChecked(t["allow_unvalidated_classes"])
+        self.shuffle = QCheckBox(SHUFFLE_LABEL)
+        self.shuffle.setToolTip("The data randomisation sanity check (Adebayo et al. 2018): train on a seeded "
+                                "permutation of the training labels, so the model can only memorise them. "
+                                "Validation and test keep their true labels and stay at chance, as expected. "
+                                "Compare this model's maps with the real one's: a method whose maps stay alike "
+                                "does not depend on what the model learned.")
+        self.shuffle.setChecked(t["shuffle_labels"])
         self.duplicates = DuplicatesRow()
         self.duplicates.open_pair.connect(self.open_images)
 
@@ -147,6 +156,7 @@ class TrainingTab(QWidget):
         form.addRow("Processes", _row(self.processes, QLabel("one per GPU; more than 1 runs DDP")))
         form.addRow("Duplicates", self.dedup)
         form.addRow("Validation", self.unvalidated)
+        form.addRow("Sanity", self.shuffle)
         return form
 
     def _run_controls(self) -> QHBoxLayout:
@@ -231,6 +241,7 @@ class TrainingTab(QWidget):
             "processes": self.processes.value() if self._processes_chosen else None,
             "dedup": self.dedup.isChecked(),
             "allow_unvalidated_classes": self.unvalidated.isChecked(),
+            "shuffle_labels": self.shuffle.isChecked(),
         }
         self.settings.save()
 
@@ -248,6 +259,8 @@ class TrainingTab(QWidget):
             args.append("--dedup")
         if self.unvalidated.isChecked():
             args.append("--allow-unvalidated-classes")
+        if self.shuffle.isChecked():
+            args.append("--shuffle-labels")
         return args
 
     def set_gpu_count(self, n: int) -> None:
@@ -377,9 +390,12 @@ class TrainingTab(QWidget):
         best = ev.get("best") or ev.get("path") or ""
         self.best[arch] = best
         self._set_cell(arch, 2, format_percent(ev.get("best_val_acc")))
-        self._set_cell(arch, 3, format_percent(ev.get("accuracy")))
+        self._set_cell(arch, 3, format_percent(ev.get("accuracy"))
+                       + (" (shuffled labels: chance expected)" if ev.get("shuffled_labels") else ""))
         self._load_button(arch, best)
         self._log(f"[{arch}] finished: test acc {format_percent(ev.get('accuracy'))}, best {best}")
+        if ev.get("note"):  # e.g. shuffled labels: chance accuracy is the expected result, not a failure
+            self._log(f"[{arch}] {ev['note']}")
         landed = str(demo_checkpoint(arch)) if self.mode == "demo" and demo_checkpoint(arch).exists() else best
         self.checkpoint_landed.emit(arch, landed)
 
