@@ -363,7 +363,7 @@ class ArchTrainer:
         metrics = {k: row[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
         # Without a validation split the latest weights count as the best; so they do with shuffled
         # labels, where validation accuracy is at chance by design and the test wants the model that
-        # fitted the shuffled labels longest (docs/adr/0026-shuffled-labels.md).
+        # fitted the shuffled labels longest (docs/adr/0027-shuffled-labels.md).
         improved = (row["val_acc"] is None or self.best_val_acc is None or self.data.label_shuffle is not None
                     or row["val_acc"] > self.best_val_acc)
         if improved:
