@@ -44,8 +44,12 @@ def _hf_snapshot(root, sd, config=None):
 
 
 def test_refs_are_recognised_and_unknown_archs_named():
-    assert P.is_pretrained_ref("imagenet:resnet50") and P.is_pretrained_ref(P.Path("imagenet:se_resnet50"))
-    assert not P.is_pretrained_ref("resnet50.pt") and not P.is_pretrained_ref(None)
+    from pathlib import Path
+
+    from gcam_desktop.models.pretrained_refs import is_pretrained_ref
+
+    assert is_pretrained_ref("imagenet:resnet50") and is_pretrained_ref(Path("imagenet:se_resnet50"))
+    assert not is_pretrained_ref("resnet50.pt") and not is_pretrained_ref(None)
     with pytest.raises(CheckpointError, match="choose imagenet:resnet50 or imagenet:se_resnet50"):
         load_checkpoint("imagenet:vgg16")
 
