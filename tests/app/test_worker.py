@@ -163,3 +163,24 @@ def test_an_unavailable_device_falls_back_with_a_message(qtbot):
         qtbot.waitUntil(lambda: win.service.ready, timeout=60_000)
     finally:
         win.close()
+
+
+@pytest.mark.parametrize("case", ["input_size_100000", "std_zeros", "class_names_fewer", "nan_classifier",
+                                  "int8_safetensors"])
+def test_a_checkpoint_that_lies_is_refused_in_its_card_in_one_line(qtbot, win, lying_checkpoints, case):
+    """The app's entry point of issue 24's corpus: a slot refuses the file in one line naming the
+    file and what is wrong, keeps its model, and the window goes on."""
+    refused, _ = lying_checkpoints
+    before = win.slots.states["baseline"].info
+    with qtbot.waitSignal(win.service.worker.model_failed, timeout=60_000) as failed:
+        win.slots.load("baseline", str(refused[case].path))
+    slot, _, message = failed.args
+    refused[case].assert_refused(message)
+    assert win.slots.cards[slot].message.isVisible() and message in win.slots.cards[slot].message.text()
+    assert win.slots.states["baseline"].info is before
+
+
+def test_an_honest_float64_checkpoint_loads_in_a_slot(qtbot, win, lying_checkpoints, load_slot):
+    _, loads = lying_checkpoints
+    load_slot(win, "baseline", loads["float64"])  # a float64 file crashed gcam-evaluate; here it just loads
+    assert win.slots.states["baseline"].info.path == str(loads["float64"])
