@@ -134,3 +134,21 @@ def test_a_symlink_loop_as_data_is_called_a_loop(bad_files, tmp_path):
     with pytest.raises(DataError, match="symbolic link loop"):
         train(TrainConfig(data=str(bad_files["loopdir"]), archs=["small_cnn"], out=str(tmp_path / "r")))
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("case", ["class_names_null", "mean_string", "inf_convolution"])
+def test_an_init_checkpoint_that_lies_is_refused_in_one_error_event(synth_set_3cls, tmp_path, capfd,
+                                                                    lying_checkpoints, case):
+    """gcam-train's entry point of issue 24's corpus: --init with a checkpoint whose metadata or
+    tensors lie ends in one error event naming the file and what is wrong, before any epoch."""
+    from training.cli import main
+
+    refused, _ = lying_checkpoints
+    out = tmp_path / "run"
+    code = main(["--data", str(synth_set_3cls), "--arch", "small_cnn", "--out", str(out), *SMALL,
+                 "--init", f"small_cnn={refused[case].path}"])
+    captured = capfd.readouterr()
+    events = parse_events(captured.out)
+    assert code != 0 and events[-1]["event"] == "error", events
+    refused[case].assert_refused(events[-1]["message"])
+    assert not any(e["event"] == "epoch_end" for e in events) and "Traceback" not in captured.err
