@@ -75,8 +75,18 @@ def test_current_image_curves_and_pointing(qtbot, panel, dataset, checkpoints):
     s = panel.image_score
     assert s.path == paths[0] and s.mask and s.mask.endswith(os.path.join("masks", "disc", "0.png"))
     assert set(s.models) == {"cnn-a", "cnn-b"}
-    assert panel.image_view.table.rowCount() == 2
-    assert {panel.image_view.table.item(r, 4).text() for r in range(2)} <= {"hit", "miss"}
+    # each model's method row, then its three baseline maps' rows, scored with the same metrics
+    table = panel.image_view.table
+    assert table.rowCount() == 2 * 4
+    assert [table.item(r, 0).text() for r in range(4)] == [
+        "cnn-a", "Baseline: Random map", "Baseline: Centred Gaussian", "Baseline: Sobel edges"]
+    assert {table.item(r, 4).text() for r in range(8)} <= {"hit", "miss"}
+    for r in (1, 2, 3, 5, 6, 7):
+        assert 0 <= float(table.item(r, 2).text()) <= 1 and 0 <= float(table.item(r, 3).text()) <= 1
+        assert "knows nothing of the model" in table.item(r, 0).toolTip()
+    edges = s.models["cnn-b"].methods[E.baseline_key("edges")]
+    assert table.item(7, 2).text() == f"{edges.deletion_auc:.3f}"
+    assert E.baseline_key("random") in s.models["cnn-a"].methods and math.isnan(edges.road_morf)  # no ROAD
     for plot in (panel.image_view.deletion_plot, panel.image_view.insertion_plot):
         curves = plot.plotItem.listDataItems()
         assert len(curves) == 2 and len(curves[0].yData) == 5  # steps + 1 points per model
@@ -116,7 +126,21 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     summary = blocker.args[0]
     assert len(panel.scores) == 6 and len(panel.skipped) == 1
     assert "broken.png" in panel.skipped[0].path
-    assert panel.folder_view.table.rowCount() == 2
+    fv = panel.folder_view
+    assert fv.table.rowCount() == 2 * 4  # each model's method row and its three baseline rows
+    assert fv.table.item(3, 0).text() == "Baseline: Sobel edges" and fv.table.item(3, 2).text() == "6"
+    assert fv.table.item(3, 6).text().count("[") == 1  # deletion AUC: a mean and its interval
+    last = 1  # the marks next to the model's name, read without scrolling
+    assert fv.table.horizontalHeaderItem(last).text() == "vs baselines"
+    for r in (0, 4):
+        mark = fv.table.item(r, last).text()
+        assert mark.startswith("beats: random ") and " centre " in mark and " edges " in mark, mark
+        tip = fv.table.item(r, last).toolTip()
+        assert "Baseline: Sobel edges" in tip and "exact McNemar" in tip and "Wilcoxon" in tip and "Holm" in tip
+    tests = [t for t in summary["baseline_tests"] if t["model"] == "cnn-a" and t["method"] == "gradcam"]
+    assert [t["baseline"] for t in tests] == ["random", "centre", "edges"]
+    # six images cannot show a method beats the edge detector: said in words
+    assert not fv.edges_area.isHidden() and "does not beat the Sobel edge map" in fv.edges.text()
     assert panel.folder_view.progress.value() == 7
     names = [m["name"] for m in summary["models"]]
     assert names == ["cnn-a", "cnn-b"]
@@ -227,3 +251,43 @@ def test_flat_insertion_title_is_short_and_the_plots_fit_a_1024_window(qtbot):
         # the widget's right edge, where it was cut off (axis, legend and title)
         assert plot.plotItem.width() <= plot.width() + 1, (plot.plotItem.width(), plot.width())
     assert view.insertion_plot.width() == pytest.approx(view.deletion_plot.width(), abs=4)
+
+
+def test_beats_marks_and_their_tooltip():
+    from gcam_desktop.app.quality.folder_view import beat_mark, beats_marks, beats_tip
+
+    def m(verdict):
+        return {"verdict": verdict, "test": "exact McNemar", "p": 0.01, "p_holm": 0.03}
+
+    rows = [{"baseline": "random", "metrics": {"pointing_game": m("beats it"), "deletion_auc": m("beats it")}},
+            {"baseline": "centre",
+             "metrics": {"pointing_game": m("beats it"), "deletion_auc": m("no clear difference")}},
+            {"baseline": "edges", "metrics": {"pointing_game": m("worse than it"), "deletion_auc": m("beats it")}}]
+    assert beats_marks(rows) == "beats: random \u2713 centre ? edges \u2717"
+    assert beat_mark({}) == "?"  # nothing tested is not a pass
+    tip = beats_tip(rows, "gradcam", "cnn-a")
+    assert "Baseline: Centred Gaussian: ?" in tip
+    assert "pointing game: worse than it (exact McNemar p = 0.01, Holm-adjusted 0.03)" in tip
+
+
+def test_the_folder_view_with_baseline_rows_fits_the_tab_at_1024_by_700(qtbot, panel, dataset, tmp_path):
+    """The tab's share of a 1024 x 700 window (less the tab bar and the top row): the table with
+    its baseline rows, the edge-detector words and the image list all inside, none squeezed out."""
+    root, paths = dataset
+    panel.set_folder(paths[:3], root=root / "images")
+    panel.tabs.setCurrentWidget(panel.folder_view)
+    panel.resize(1016, 640)
+    panel.show()
+    with qtbot.waitSignal(panel.folderScored, timeout=120_000):
+        panel.start_folder()
+    qtbot.wait(100)
+    fv = panel.folder_view
+    assert panel.minimumSizeHint().height() <= 640 and panel.minimumSizeHint().width() <= 1016
+    assert fv.edges.isVisible() and fv.edges.text()
+    area = fv.rect()
+    for w in (fv.table, fv.edges_area, fv.answer, fv.image_list, fv.score_button):
+        top_left = w.mapTo(fv, w.rect().topLeft())
+        assert area.contains(top_left) and area.contains(w.mapTo(fv, w.rect().bottomRight())), w
+    assert fv.table.viewport().height() >= 3 * fv.table.rowHeight(0)  # rows to read, not a sliver
+    assert fv.image_list.height() >= 40
+    assert fv.grab().save(str(tmp_path / "folder.png"))  # a picture of it to look at

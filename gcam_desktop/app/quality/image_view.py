@@ -1,5 +1,6 @@
 """The Quality tab's "This image" page: deletion and insertion curves per model, and a table
-of prediction, AUCs, pointing game and energy in the mask."""
+of prediction, AUCs, pointing game and energy in the mask, for the method and, below each
+model's row, the three baseline maps that know nothing of the model (explain/baselines.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from typing import Callable
 
 import pyqtgraph as pg
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -52,6 +54,8 @@ def read_only_table(columns: list[str]) -> QTableWidget:
     t.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setStretchLastSection(True)
+    # Compact rows: a method's row and its three baselines' rows per model, read without scrolling.
+    t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 6)
     return t
 
 
@@ -88,7 +92,7 @@ class ImageScoresView(QWidget):
         self.insertion_plot.setToolTip(INSERTION_TIP)
         lay = QVBoxLayout(self)
         lay.addLayout(plots, 3)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(self.table, 2)  # each model's method row and its three baselines' rows
 
     def clear(self) -> None:
         for plot in (self.deletion_plot, self.insertion_plot):
@@ -106,17 +110,59 @@ class ImageScoresView(QWidget):
         # Short: a plot title does not wrap, and a long one widened the plot past a 1024-px window.
         self.insertion_plot.setTitle(INSERTION_FLAT_TITLE if self.insertion_flat else "Insertion")
         self.insertion_plot.setToolTip((INSERTION_FLAT_TIP + "\n\n" if self.insertion_flat else "") + INSERTION_TIP)
-        self.table.setRowCount(len(score.models))
-        for row, (name, ms) in enumerate(score.models.items()):
-            m = ms.methods.get(method) or next(iter(ms.methods.values()))
-            fr = [k / (len(m.deletion_curve) - 1) for k in range(len(m.deletion_curve))]
-            pen = pg.mkPen(PALETTE[row % len(PALETTE)], width=2)
-            self.deletion_plot.plot(fr, m.deletion_curve, pen=pen, name=f"{name} ({m.deletion_auc:.3f})")
-            self.insertion_plot.plot(fr, m.insertion_curve, pen=pen, name=f"{name} ({m.insertion_auc:.3f})")
-            point = ("no mask" if not math.isfinite(m.pointing_game)
-                     else "hit" if m.pointing_game >= 1 else "miss")
-            energy = f"{m.energy_in_mask:.2f}" if math.isfinite(m.energy_in_mask) else "\u2013"
-            cells = [name, f"{label(name, ms.pred)} {ms.prob:.0%}{correct_mark(ms.correct)}",
-                     f"{m.deletion_auc:.3f}", f"{m.insertion_auc:.3f}", point, energy]
-            for col, text in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(text))
+        rows = []  # (model, map label, its scores, its prediction or None for a baseline row)
+        for name, ms in score.models.items():
+            rows.append((name, name, ms.methods.get(method) or next(iter(ms.methods.values())), ms))
+            rows += [(name, text, ms.methods[key], None) for key, text in baseline_rows() if key in ms.methods]
+        self.table.setRowCount(len(rows))
+        for row, (name, text, m, ms) in enumerate(rows):
+            if ms is not None:  # the method's curves; a baseline's stay in the table
+                pen = pg.mkPen(PALETTE[len(self.deletion_plot.plotItem.listDataItems()) % len(PALETTE)], width=2)
+                fr = [k / (len(m.deletion_curve) - 1) for k in range(len(m.deletion_curve))]
+                self.deletion_plot.plot(fr, m.deletion_curve, pen=pen, name=f"{name} ({m.deletion_auc:.3f})")
+                self.insertion_plot.plot(fr, m.insertion_curve, pen=pen, name=f"{name} ({m.insertion_auc:.3f})")
+            pred = "" if ms is None else f"{label(name, ms.pred)} {ms.prob:.0%}{correct_mark(ms.correct)}"
+            self._set_row(row, [text, pred, *_metric_cells(m)], None if ms is not None else
+                          baseline_tip(text, name))
+
+    def _set_row(self, row: int, cells: list[str], tip: str | None) -> None:
+        """One table row; a baseline's (with `tip`) in grey italics, so the methods stand out."""
+        for col, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if tip:
+                mark_baseline(item, tip)
+            self.table.setItem(row, col, item)
+
+
+def _metric_cells(m) -> list[str]:
+    point = ("no mask" if not math.isfinite(m.pointing_game) else "hit" if m.pointing_game >= 1 else "miss")
+    energy = f"{m.energy_in_mask:.2f}" if math.isfinite(m.energy_in_mask) else "\u2013"
+    return [f"{m.deletion_auc:.3f}", f"{m.insertion_auc:.3f}", point, energy]
+
+
+def baseline_label(name: str) -> str:
+    """A baseline map's row label: "Baseline: Sobel edges"."""
+    from gcam_desktop.explain.baselines import BASELINE_LABELS  # torch: loaded by the worker by now
+
+    return f"Baseline: {BASELINE_LABELS[name]}"
+
+
+def baseline_rows() -> list[tuple[str, str]]:
+    """(the key score_images stores a baseline's scores under, its row label), in the library's order."""
+    from gcam_desktop.evaluation.scoring import baseline_key
+    from gcam_desktop.explain.baselines import BASELINES
+
+    return [(baseline_key(b), baseline_label(b)) for b in BASELINES]
+
+
+def baseline_tip(label: str, model: str) -> str:
+    return (f"{label}: a map that knows nothing of the model, scored with {model}'s forward passes and the same "
+            f"metrics as the method above it. A method has to do better than this to show it explains the model.")
+
+
+def mark_baseline(item: QTableWidgetItem, tip: str) -> None:
+    font = item.font()
+    font.setItalic(True)
+    item.setFont(font)
+    item.setForeground(QColor(110, 110, 110))
+    item.setToolTip(tip)

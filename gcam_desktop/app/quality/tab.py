@@ -3,8 +3,9 @@
 This image: deletion and insertion curves per model (pyqtgraph) and, where an object mask
 exists, the pointing-game result and the energy inside the mask. This folder: a background
 job that scores every image with every model and fills a table per model (mean and 95 %
-interval of each metric, accuracy), answers whether SE / s_se attention points at the object
-more often than the baseline, and filters the images: correct, wrong, models disagree,
+interval of each metric, accuracy; the baseline maps of explain/baselines.py beside the method,
+with whether the method beats each, paired and Holm-adjusted), answers whether SE / s_se
+attention points at the object more often than the baseline, and filters the images: correct, wrong, models disagree,
 lowest quality first. Sanity (sanity_view.py): can the maps be believed? The parameter-
 randomisation cascade and the class-sensitivity test for the current image or the folder's first
 images, on the same worker.
@@ -358,13 +359,18 @@ class QualityTab(QWidget):
         if not self.scores:
             return
         from gcam_desktop import evaluation as ev  # loaded by the worker by now
+        from gcam_desktop.explain.baselines import BASELINES
 
         entries = [ev.ModelEntry(s.name, None, self._metas.get(s.name) or dict(s.meta), s.path)
                    for s in self._folder_models]
         names = {n for sc in self.scores for n in sc.models}
         entries = [e for e in entries if e.name in names]
         final = self._folder_job is None
-        self.summary = ev.summarize(self.scores, entries, [self.method], resamples=2000 if final else 300)
+        # The baseline maps' rows and the paired tests of the method against each (issue 20), once
+        # the folder is done: the tests' Holm correction (statsmodels) runs a full gc.collect, a
+        # few tenths of a second in this process, too long to repeat on this thread per image.
+        self.summary = ev.summarize(self.scores, entries, [self.method], resamples=2000 if final else 300,
+                                    baselines=BASELINES if final else ())
         self.folder_view.show_summary(self.summary, self.method)
         self._refresh_list()
 

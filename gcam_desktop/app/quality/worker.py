@@ -73,8 +73,9 @@ class QualityWorker(WorkerThread):
             import torch  # noqa: F401  (seconds: here, not in the UI thread)
 
             from gcam_desktop import evaluation, explain, models
+            from gcam_desktop.explain.baselines import BASELINES
 
-            self._evaluation, self._models = evaluation, models
+            self._evaluation, self._models, self._baselines = evaluation, models, BASELINES
             self.device = models.pick_device(self.device_name)
         except Exception as exc:
             traceback.print_exc()
@@ -184,8 +185,10 @@ class QualityWorker(WorkerThread):
     def _score_one(self, entries, path: str, method: str, steps: int, masks_for, keep_curves: bool):
         ev = self._evaluation
         try:
+            # The maps that know nothing of the model, scored beside the method (issue 20); no
+            # ROAD (road_percentages left empty): a sparse solve per image is too slow here.
             items = list(ev.score_images(entries, [path], [method], masks_for=masks_for, steps=steps,
-                                         batch_size=1, keep_curves=keep_curves))
+                                         batch_size=1, keep_curves=keep_curves, baselines=self._baselines))
         except Exception as exc:  # one bad image or method failure must not end the job
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ev.SkippedImage(str(path), f"{method}: {msg}")
