@@ -196,7 +196,9 @@ def verdict(test: Mapping, fewer: str = "no (less often)", more: str = "yes",
         return none
     need = fewest_decisive(test["test"], alpha)
     if test["discordant"] < need:
-        return f"not enough evidence (only {test['discordant']} images disagree)"
+        n = test["discordant"]
+        return ("not enough evidence (no image disagrees)" if n == 0 else
+                f"not enough evidence (only {n} image{'s' if n != 1 else ''} disagree{'s' if n == 1 else ''})")
     p = test["p_holm"] if test["p_holm"] is not None else test["p"]
     if p >= alpha or not test["direction"]:
         return "no clear difference"

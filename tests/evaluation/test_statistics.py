@@ -133,3 +133,9 @@ def test_the_baselines_family_is_holm_corrected_across_models_methods_and_metric
     assert p["p"] == pytest.approx(0.015625)
     assert p["p_holm"] > 0.05 and p["verdict"] == "no clear difference"  # alone it would have been "beats it"
     assert "deletion_auc" in row["metrics"] and row["metrics"]["deletion_auc"]["discordant"] == 0
+
+
+def test_the_not_enough_evidence_wording_counts_the_disagreeing_images_in_words():
+    base = {"images": 20, "test": "exact McNemar", "p": 1.0, "p_holm": 1.0, "direction": 0}
+    assert E.verdict({**base, "discordant": 0}) == "not enough evidence (no image disagrees)"
+    assert E.verdict({**base, "discordant": 1}) == "not enough evidence (only 1 image disagrees)"
