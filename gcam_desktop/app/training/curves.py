@@ -17,7 +17,7 @@ KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 class TrainingCurves(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(160)  # the window must fit 1024 x 700 with the whole form above
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.loss = self.acc = None
