@@ -180,6 +180,7 @@ def _check_arguments(args) -> list[str]:
 
 def _run(args, checkpoints: list[str]) -> int:
     entries, device = _load_models(args, checkpoints)
+    args.methods = _runnable_methods(args, entries)
     shuffled = _load_shuffled(args, entries, device)  # refused now, before any scoring
     paths = select_images(args.root, args.per_class, args.limit,
                           on_error=lambda p, msg: _say(f"cannot read folder {p}: {msg}"))
@@ -267,6 +268,34 @@ def _load_models(args, checkpoints: list[str]) -> tuple[list, object]:
         _say(f"--attention {args.attention}: none of the models has attention gates "
              f"(only SE-ResNet50 and s_se-ResNet50 have); scoring them as they are")
     return switched, device
+
+
+def _runnable_methods(args, entries) -> list[str]:
+    """The methods every model can run at the layer asked for, tried on one blank image each;
+    a method one of them cannot run (CAM needs the layer that feeds the pooled linear head) is
+    left out with one line, not a traceback halfway through the scoring."""
+    import torch
+
+    from gcam_desktop.explain import explain
+
+    kept = []
+    for method in args.methods:
+        problems = []
+        for e in entries:
+            size = int(e.meta.get("input_size", 224))
+            blank = torch.zeros(1, 3, size, size, device=next(e.model.parameters()).device)
+            try:
+                explain(e.model, blank, method, layer=args.layer, top_k=1)
+            except ValueError as exc:
+                problems.append(f"{e.name}: {exc}")
+        if problems:
+            _say(f"leaving out {method}: {problems[0]}" + (f" (and {len(problems) - 1} more model(s))"
+                                                            if len(problems) > 1 else ""))
+        else:
+            kept.append(method)
+    if not kept:
+        raise _refuse("none of the methods can run on these models; see the lines above")
+    return kept
 
 
 def _near_duplicates(args, entries, paths, device) -> list:

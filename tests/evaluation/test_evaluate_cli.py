@@ -170,3 +170,20 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
     table = next(ln for ln in md.splitlines() if ln.startswith("| small_cnn |"))
     assert table.count("– (output not finite)") == 9  # accuracy and the eight metrics
     assert "its output was not finite (NaN or infinite) on 4 of 4 images" in md
+
+
+def test_a_method_a_model_cannot_run_is_left_out_in_one_line(tmp_path, capsys):
+    """CAM needs the layer that feeds the pooled linear head; a 32 px ResNet50 explains layer2 by
+    default, where CAM cannot run. It used to end gcam-evaluate in a traceback halfway through."""
+    from gcam_desktop.cli import evaluate as cli
+
+    data = write_masked_set(tmp_path / "set", per_class=1, size=32)
+    [ck] = set_checkpoints(tmp_path, ["resnet50"])
+    out = tmp_path / "report"
+    code = cli.main([str(data), "-c", ck, "--methods", "gradcam", "cam", "--steps", "2", *FAST,
+                     "--resamples", "20", "--device", "cpu", "--no-dup-check", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Traceback" not in err and [line for line in err.splitlines() if line.startswith("gcam-evaluate: leaving out cam:")]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["models"][0]["methods"]) == ["gradcam"]
