@@ -153,6 +153,6 @@ def test_gcam_evaluate_skips_lying_checkpoints_in_one_line(lying_checkpoints, tm
         assert line.startswith("gcam-evaluate: skipping checkpoint ")
         cases[name].assert_refused(line)
     report = json.loads((out / "report.json").read_text())
-    assert [m["name"] for m in report["models"]] == ["small_cnn"]  # the float64 one, scored
+    assert [m["name"] for m in report["models"]] == ["float64"]  # the float64 one, scored, named by its file (models/names.model_names)
     auc = report["models"][0]["methods"]["gradcam"]["deletion_auc"]["mean"]
     assert auc is not None and math.isfinite(auc)

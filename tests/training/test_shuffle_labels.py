@@ -63,12 +63,12 @@ def test_only_the_training_labels_change_and_the_change_is_counted():
     assert record == {"seed": 7, "stream": "gcam-labels:7", "changed": changed, "train_images": len(items)}
 
 
-def test_prepare_gives_the_loader_shuffled_training_labels_and_the_same_split(tiny_set):
+def test_prepare_gives_the_loader_shuffled_training_labels_and_the_same_split(synth_set_3cls):
     from training.batches import EpochPlan, make_loader
     from training.run import prepare
 
-    plain_split, plain, _ = prepare(_cfg(tiny_set, shuffle_labels=False))
-    split, data, _ = prepare(_cfg(tiny_set))
+    plain_split, plain, _ = prepare(_cfg(synth_set_3cls, shuffle_labels=False))
+    split, data, _ = prepare(_cfg(synth_set_3cls))
     assert split.to_json() == plain_split.to_json()         # the split does not depend on the option
     assert plain.label_shuffle is None and data.label_shuffle["changed"] > 0
     true = [y for _, y in split.train]
@@ -119,10 +119,10 @@ def test_the_report_says_chance_is_expected_and_whether_the_labels_were_fitted()
 # ------------------------------------------------------------------------------ a tiny run
 
 @pytest.fixture(scope="module")
-def shuffled_run(tiny_set, tmp_path_factory):
+def shuffled_run(synth_set_3cls, tmp_path_factory):
     out = tmp_path_factory.mktemp("shuffled") / "run"
     events = []
-    result = train(_cfg(tiny_set, out), on_event=events.append)
+    result = train(_cfg(synth_set_3cls, out), on_event=events.append)
     assert result["status"] == "finished"
     return out, events
 
@@ -155,15 +155,15 @@ def test_a_run_records_the_shuffle_in_config_checkpoints_report_and_events(shuff
     assert len(split.train) == 18
 
 
-def test_the_finished_line_says_so_in_words(tiny_set, tmp_path, caplog):
+def test_the_finished_line_says_so_in_words(synth_set_3cls, tmp_path, caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="training"):
-        train(_cfg(tiny_set, tmp_path / "r", epochs=1))
+        train(_cfg(synth_set_3cls, tmp_path / "r", epochs=1))
     assert f"small_cnn: {SHUFFLED_NOTE}" in caplog.text
 
 
-def test_resume_keeps_the_shuffled_labels(tiny_set, shuffled_run, tmp_path):
+def test_resume_keeps_the_shuffled_labels(synth_set_3cls, shuffled_run, tmp_path):
     """Stopped mid-run and resumed, the run ends with the uninterrupted run's weights: the same
     permutation was used on both sides of the stop."""
     ref_out, _ = shuffled_run
@@ -176,7 +176,7 @@ def test_resume_keeps_the_shuffled_labels(tiny_set, shuffled_run, tmp_path):
 
     handle = register_optimizer_step_post_hook(hook)
     try:
-        assert train(_cfg(tiny_set, out), stop=flag)["status"] == "stopped"
+        assert train(_cfg(synth_set_3cls, out), stop=flag)["status"] == "stopped"
     finally:
         handle.remove()
     events = []
