@@ -160,6 +160,7 @@ def _cut(widget) -> list[str]:
     return bad
 
 
+@pytest.mark.slow
 def test_the_section_fits_a_1024_by_700_window_and_never_blocks_the_compare_tab(
         qtbot, monkeypatch, make_window, load_slot, checkpoints, image_folder_3cls):
     win = make_window()

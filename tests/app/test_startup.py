@@ -20,6 +20,7 @@ def _env(tmp_path) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_train_subcommand_runs_the_trainer_without_loading_qt(tmp_path):
     code = ("import sys; from gcam_desktop.app.__main__ import main\n"
             f"rc = main(['train', 'synth', '--out', {str(tmp_path / 'synth')!r}, '--classes', '2', "

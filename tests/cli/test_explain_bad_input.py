@@ -257,6 +257,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_second_gcam_explain_into_one_out_is_refused_in_one_line(checkpoint, tmp_path):
     """Two real gcam-explain processes: the first is stopped once it holds --out."""
     import json

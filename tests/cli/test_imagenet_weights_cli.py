@@ -167,6 +167,7 @@ def _command(cli: str, ref: str, tmp_path: Path) -> list[str]:
     ("gcam-evaluate", "imagenet:se_resnet50", signal.SIGINT),
     ("gcam-train", "imagenet:resnet50", signal.SIGTERM),
 ])
+@pytest.mark.slow
 def test_a_signal_during_a_download_is_one_line_and_leaves_nothing(weights_server, tmp_path, monkeypatch,
                                                                    cli, ref, sig):
     monkeypatch.setenv(*_serve_slowly(weights_server, ref.split(":")[1]))

@@ -401,6 +401,7 @@ def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_pat
         assert torch.allclose(mean.gate_means[name], g.mean(0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_attention_off_scores_the_same_models_switched_off(tmp_path, capsys):
     data = write_masked_set(tmp_path / "set", per_class=2)
     ckpts = set_checkpoints(tmp_path, ("resnet50", "s_se_resnet50"))

@@ -66,6 +66,7 @@ HOLD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_second_process_into_the_same_folder_is_refused_in_one_line(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE,

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from PIL import Image
 
 from gcam_desktop.cli import evaluate as cli
@@ -38,6 +40,7 @@ def test_a_model_without_layer4_gets_its_curves_and_no_verdict(tmp_path, capsys)
     assert "sanity: gradcam on small_cnn: no verdict" in captured.out
 
 
+@pytest.mark.slow
 def test_resnet50_follows_the_pass_rule_and_compares_with_shuffled_labels(tmp_path, capsys):
     write_masked_set(tmp_path / "set", per_class=1, size=32)
     real, shuffled = set_checkpoints(tmp_path, ["resnet50", "resnet50"])  # the second: another seed

@@ -48,6 +48,7 @@ def _check(root: Path, **kw) -> DatasetSplit:
     return check_duplicates(cfg, listing, [], split)
 
 
+@pytest.mark.slow
 def test_planted_copies_across_splits_are_reported(planted, tmp_path):
     root, pairs = planted
     split = _check(root)
@@ -66,6 +67,7 @@ def test_planted_copies_across_splits_are_reported(planted, tmp_path):
     assert DatasetSplit.load(tmp_path / "split.json").duplicates == report
 
 
+@pytest.mark.slow
 def test_dedup_keeps_one_of_each_group_and_the_split_stays_stratified(planted):
     root, pairs = planted
     split = _check(root, dedup=True)

@@ -57,6 +57,7 @@ def test_non_finite_numbers_in_the_python_api_name_the_option(synth_set_3cls, tm
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_unwritable_out_is_refused_before_any_image_is_read(synth_set_3cls, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
@@ -78,6 +79,7 @@ def _small_classes(root, counts):
     return root
 
 
+@pytest.mark.slow
 def test_a_class_too_small_for_validation_is_refused_with_the_reason_and_the_minimum(tmp_path):
     data = _small_classes(tmp_path / "ten", {"cat": 5, "dog": 3, "fox": 2})
     need = min_images_for_validation(0.15, 0.15)

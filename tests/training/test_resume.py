@@ -156,6 +156,7 @@ def test_stop_line_on_stdin_and_cli_resume(synth_set_3cls, tmp_path, reference):
     assert _same_weights(reference / "small_cnn" / "last.pt", out / "small_cnn" / "last.pt")
 
 
+@pytest.mark.slow
 def test_the_stop_hook_stops_like_sigterm(synth_set_3cls, tmp_path):
     """GCAM_TRAIN_STOP_AFTER_STEPS=N: the stop a signal asks for, after exactly N steps."""
     out = tmp_path / "run"

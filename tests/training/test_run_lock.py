@@ -24,6 +24,8 @@ from training.stopping import HOLD_AFTER_ENV
 
 ARGS = ["--arch", "small_cnn", "--epochs", "2", "--no-dup-check", *SMALL]
 
+pytestmark = pytest.mark.slow  # two real processes in every test (the full tier)
+
 
 def _start_held(data, out, user_dir, hold_after: int):
     """A trainer that holds after `hold_after` steps until "stop" arrives; its events up to run_started."""
