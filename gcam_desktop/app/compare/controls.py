@@ -1,7 +1,11 @@
 """The controls shared by every panel: method, layer, target class, normalisation, colour
-map, opacity, and the difference view's pair of panels with their agreement score."""
+map, opacity, and the difference view's pair of panels with their agreement score. Each method
+carries its sanity badge (passed / failed / not checked for the models shown) and, on hover,
+the evidence per model (app/common/sanity_verdicts.py)."""
 
 from __future__ import annotations
+
+from typing import Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -10,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from gcam_desktop.app.compare.colorbar import ColorBar
 from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
+from gcam_desktop.app.common.sanity_verdicts import HOW_TO_CHECK, MARKS, MethodBadge
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
 
@@ -47,7 +52,6 @@ class Controls(QWidget):
         self.agreement = QLabel("Agreement \u2014")
         self.agreement.setObjectName("agreement")
         self.agreement.setToolTip("IoU of the top-20 % regions of the two maps (1 = same region)")
-        self.method.setToolTip("Explanation method (every method of the engine)")
         self.layer.setToolTip("Layer whose activations the CAM methods explain")
         self.target.setToolTip("Class to explain: each model's own prediction, or one class for all")
         self.norm.setToolTip("Per panel: each map spans the full colour range.\n"
@@ -82,6 +86,7 @@ class Controls(QWidget):
         grid.addLayout(second, 1, 0, 1, col)
 
         self._setting_layers = False
+        self._badges: dict[str, MethodBadge] = {}
         self._layer_choice = str(values.get("layer", "") or "")
         self._apply(values)
         self.set_target_classes([])
@@ -103,11 +108,13 @@ class Controls(QWidget):
         _select(self.norm, v.get("normalization", "per_map"))
         self.show_diff.setChecked(bool(v.get("show_diff", False)))
         for c, text in ((self.method, v.get("method", "gradcam")), (self.cmap, v.get("colormap", "jet"))):
-            c.addItem(method_label(text) if c is self.method else text, text)
+            c.addItem(self._method_text(text) if c is self.method else text, text)
+        self._show_badges()
         self.layer.addItem("Default", "")
 
     def _on_method(self) -> None:
         self._update_layer_enabled()
+        self._update_method_tip()
         self.changed.emit("method")
 
     def _on_layer(self) -> None:
@@ -130,7 +137,34 @@ class Controls(QWidget):
 
     # -- choices the engine offers ------------------------------------------------------------
     def set_methods(self, methods: list[str]) -> None:
-        _refill(self.method, [(method_label(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+        _refill(self.method, [(self._method_text(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+        self._show_badges()
+
+    # -- sanity badges --------------------------------------------------------------------------
+    def set_method_badges(self, badges: Mapping[str, MethodBadge]) -> None:
+        """Each method's sanity badge before its name, its evidence as the item's tooltip (and
+        the box's, for the method chosen). A method without one is not checked."""
+        self._badges = dict(badges)
+        self._show_badges()
+
+    def method_badge(self, method: str) -> MethodBadge:
+        return self._badges.get(method) or MethodBadge(
+            "unchecked", f"{MARKS['unchecked']} {method_label(method)}: not checked for the models shown\n\n{HOW_TO_CHECK}")
+
+    def _method_text(self, method: str) -> str:
+        return f"{self.method_badge(method).mark} {method_label(method)}"
+
+    def _show_badges(self) -> None:
+        for i in range(self.method.count()):
+            m = self.method.itemData(i)
+            self.method.setItemText(i, self._method_text(m))
+            self.method.setItemData(i, self.method_badge(m).tooltip, Qt.ItemDataRole.ToolTipRole)
+        self._update_method_tip()
+
+    def _update_method_tip(self) -> None:
+        m = self.method.currentData()
+        self.method.setToolTip("Explanation method (every method of the engine)"
+                               + (f"\n\n{self.method_badge(m).tooltip}" if m else ""))
 
     def set_colormaps(self, names: list[str]) -> None:
         _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))
