@@ -36,7 +36,7 @@ def test_a_failure_on_any_model_fails_and_a_model_not_checked_is_named():
     tip = badges["gradcam"].tooltip
     assert "A: \u2713 pass" in tip and "B: \u2717 fail" in tip
     assert "Spearman after layer4: 0.12 (passes below 0.5)" in tip and "0.71" in tip
-    assert "class sensitivity: explains the class (Spearman 0.30" in tip and "x.png (1 image)" in tip
+    assert "class sensitivity: explains the class (Spearman 0.30, predicted vs least likely class" in tip and "x.png (1 image)" in tip
     # passed for every model checked, and the one not checked says so
     assert "B: not checked for this model" in badges["saliency"].tooltip
     assert "A: no verdict (the model has no layer4)" in badges["cam"].tooltip

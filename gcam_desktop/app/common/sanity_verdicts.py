@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 from gcam_desktop.explain.names import method_label
 
 MARKS = {"pass": "\u2713", "fail": "\u2717", "unchecked": "\u00b7"}
+COLOURS = {"pass": "#1b7f3b", "fail": "#b3261e"}  # the list's text: a check mark alone reads as "selected"
 HOW_TO_CHECK = "Check it on the Quality tab, Sanity: Check this image or Check first N images"
 
 
@@ -51,6 +52,10 @@ class MethodBadge:
     @property
     def mark(self) -> str:
         return MARKS[self.state]
+
+    @property
+    def colour(self) -> str | None:
+        return COLOURS.get(self.state)
 
 
 class VerdictBook:
@@ -107,8 +112,8 @@ def evidence(v: SanityVerdict) -> list[str]:
     if v.class_images:
         explains = v.explains_class * 2 > v.class_images
         lines.append(f"  class sensitivity: {'explains the class' if explains else 'same map for any class'} "
-                     f"(Spearman {_num(v.class_rho)} between the predicted and the least likely class's "
-                     f"maps; {v.class_threshold:g} or more = the same map)")
+                     f"(Spearman {_num(v.class_rho)}, predicted vs least likely class; the same map from "
+                     f"{v.class_threshold:g})")
     lines.append("  measured on " + measured_on(v.images, v.asked, v.folder))
     if v.errors:
         lines.append(f"  {len(v.errors)} run(s) failed: {v.errors[0]}")

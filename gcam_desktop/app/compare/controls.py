@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
 )
@@ -155,10 +156,14 @@ class Controls(QWidget):
         return f"{self.method_badge(method).mark} {method_label(method)}"
 
     def _show_badges(self) -> None:
-        for i in range(self.method.count()):
-            m = self.method.itemData(i)
-            self.method.setItemText(i, self._method_text(m))
-            self.method.setItemData(i, self.method_badge(m).tooltip, Qt.ItemDataRole.ToolTipRole)
+        box = self.method
+        for i in range(box.count()):
+            badge = self.method_badge(box.itemData(i))
+            box.setItemText(i, self._method_text(box.itemData(i)))
+            box.setItemData(i, badge.tooltip, Qt.ItemDataRole.ToolTipRole)
+            box.setItemData(i, QBrush(QColor(badge.colour)) if badge.colour else None, Qt.ItemDataRole.ForegroundRole)
+        # the open list as wide as its longest name (the box itself may be narrower, elided)
+        box.view().setMinimumWidth(box.view().sizeHintForColumn(0) + box.view().verticalScrollBar().sizeHint().width())
         self._update_method_tip()
 
     def _update_method_tip(self) -> None:
