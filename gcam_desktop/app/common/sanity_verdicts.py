@@ -77,6 +77,12 @@ class VerdictBook:
         return {m: method_badge(m, [(name, self.get(token, m)) for name, token in models]) for m in methods}
 
 
+def not_checked(method: str) -> MethodBadge:
+    """The badge of a method no check has measured on any model shown."""
+    return MethodBadge("unchecked", f"{MARKS['unchecked']} {method_label(method)}: not checked for the models "
+                                    f"shown\n\n{HOW_TO_CHECK}")
+
+
 def method_badge(method: str, per_model: Sequence[tuple[str, SanityVerdict | None]]) -> MethodBadge:
     """Failed when any model fails, passed when every model with a verdict passes, else not
     checked; the tooltip gives each model's evidence (or says it was not checked)."""

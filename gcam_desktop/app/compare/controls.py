@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from gcam_desktop.app.compare.colorbar import ColorBar
 from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
-from gcam_desktop.app.common.sanity_verdicts import HOW_TO_CHECK, MARKS, MethodBadge
+from gcam_desktop.app.common.sanity_verdicts import MethodBadge, not_checked
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.explain.names import LAYER_METHODS, method_label
 
@@ -149,8 +149,7 @@ class Controls(QWidget):
         self._show_badges()
 
     def method_badge(self, method: str) -> MethodBadge:
-        return self._badges.get(method) or MethodBadge(
-            "unchecked", f"{MARKS['unchecked']} {method_label(method)}: not checked for the models shown\n\n{HOW_TO_CHECK}")
+        return self._badges.get(method) or not_checked(method)
 
     def _method_text(self, method: str) -> str:
         return f"{self.method_badge(method).mark} {method_label(method)}"
