@@ -1,6 +1,7 @@
 """The features that join the window, each handed only what it needs (never the window): the
 Training, Quality and Attention tabs, the Similar strip, and the exports. Everything a feature
-hears of (image changed, results in, closing) is connected here; docs/adr/0023."""
+hears of (image changed, results in, closing) is connected here; docs/adr/0023. The Quality
+tab's sanity verdicts reach the Compare tab's method list here too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 from gcam_desktop.app.attention.view import AttentionTab, attention_models
+from gcam_desktop.app.common.sanity_verdicts import VerdictBook
 from gcam_desktop.app.export.source import ExportSource
 
 
@@ -40,7 +42,7 @@ def install_quality_tab(win):
     only when the tab is shown. The folder scanned last is its folder."""
     from gcam_desktop.app.quality.tab import QualityTab
 
-    tab = QualityTab(win.loaded_models, device=win.settings["device"])
+    tab = QualityTab(quality_models(win), device=win.settings["device"])
     tab.imageActivated.connect(win.show_image)
     win.image_list.current_changed.connect(tab.set_image)
     win.slots.changed.connect(tab.refresh)
@@ -54,7 +56,38 @@ def install_quality_tab(win):
     if win.explanations.path:
         tab.set_image(win.explanations.path)
     win.add_tab(tab, "Quality")
+    install_method_badges(win, tab)
     return tab
+
+
+def slot_models(win) -> list[tuple[str, dict, str | None, str]]:
+    """(name, metadata, checkpoint path, token) of the active slots: the token is the loaded
+    model's identity, which its sanity verdicts are kept under."""
+    return [(*m, st.info.token) for m, st in zip(win.loaded_models(), win.slots.active(), strict=True)]
+
+
+def quality_models(win):
+    """The Quality tab's models, each with its token."""
+    from gcam_desktop.app.quality.sources import QualityModel
+
+    return lambda: [QualityModel(name, meta, path, token=token) for name, meta, path, token in slot_models(win)]
+
+
+def install_method_badges(win, quality_tab) -> VerdictBook:
+    """The Compare tab's method list shows the sanity verdicts of the models it shows: a new
+    check's results as they come, and on every slot change (another model: not checked)."""
+    from gcam_desktop.explain.names import METHODS
+
+    book = VerdictBook()
+
+    def show() -> None:
+        models = [(name, token) for name, _meta, _path, token in slot_models(win)]
+        win.controls.set_method_badges(book.badges(models, METHODS))
+
+    quality_tab.sanityVerdicts.connect(lambda records: (book.add(records), show()))
+    win.slots.changed.connect(show)
+    show()
+    return book
 
 
 def install_attention_tab(win) -> AttentionTab:

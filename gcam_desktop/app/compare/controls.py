@@ -1,18 +1,23 @@
 """The controls shared by every panel: method, layer, target class, normalisation, colour
-map, opacity, and the difference view's pair of panels with their agreement score."""
+map, opacity, and the difference view's pair of panels with their agreement score. Each method
+carries its sanity badge (passed / failed / not checked for the models shown) and, on hover,
+the evidence per model (app/common/sanity_verdicts.py)."""
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
 from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
-from gcam_desktop.explain.names import TOP_REGION
+from gcam_desktop.app.common.sanity_verdicts import MethodBadge, not_checked
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
-from gcam_desktop.explain.names import LAYER_METHODS, method_label
+from gcam_desktop.explain.names import LAYER_METHODS, TOP_REGION, method_label
 
 __all__ = ["Controls", "ControlValues", "NORMALISATIONS"]
 
@@ -48,7 +53,6 @@ class Controls(QWidget):
         self.agreement = QLabel("Agreement \u2014")
         self.agreement.setObjectName("agreement")
         self.agreement.setToolTip(f"IoU of the {TOP_REGION} regions of the two maps (1 = same region)")
-        self.method.setToolTip("Explanation method (every method of the engine)")
         self.layer.setToolTip("Layer whose activations the CAM methods explain")
         self.target.setToolTip("Class to explain: each model's own prediction, or one class for all")
         self.norm.setToolTip("Per panel: each map spans the full colour range.\n"
@@ -83,6 +87,7 @@ class Controls(QWidget):
         grid.addLayout(second, 1, 0, 1, col)
 
         self._setting_layers = False
+        self._badges: dict[str, MethodBadge] = {}
         self._layer_choice = str(values.get("layer", "") or "")
         self._apply(values)
         self.set_target_classes([])
@@ -104,11 +109,13 @@ class Controls(QWidget):
         _select(self.norm, v.get("normalization", "per_map"))
         self.show_diff.setChecked(bool(v.get("show_diff", False)))
         for c, text in ((self.method, v.get("method", "gradcam")), (self.cmap, v.get("colormap", "jet"))):
-            c.addItem(method_label(text) if c is self.method else text, text)
+            c.addItem(self._method_text(text) if c is self.method else text, text)
+        self._show_badges()
         self.layer.addItem("Default", "")
 
     def _on_method(self) -> None:
         self._update_layer_enabled()
+        self._update_method_tip()
         self.changed.emit("method")
 
     def _on_layer(self) -> None:
@@ -131,7 +138,37 @@ class Controls(QWidget):
 
     # -- choices the engine offers ------------------------------------------------------------
     def set_methods(self, methods: list[str]) -> None:
-        _refill(self.method, [(method_label(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+        _refill(self.method, [(self._method_text(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+        self._show_badges()
+
+    # -- sanity badges --------------------------------------------------------------------------
+    def set_method_badges(self, badges: Mapping[str, MethodBadge]) -> None:
+        """Each method's sanity badge before its name, its evidence as the item's tooltip (and
+        the box's, for the method chosen). A method without one is not checked."""
+        self._badges = dict(badges)
+        self._show_badges()
+
+    def method_badge(self, method: str) -> MethodBadge:
+        return self._badges.get(method) or not_checked(method)
+
+    def _method_text(self, method: str) -> str:
+        return f"{self.method_badge(method).mark} {method_label(method)}"
+
+    def _show_badges(self) -> None:
+        box = self.method
+        for i in range(box.count()):
+            badge = self.method_badge(box.itemData(i))
+            box.setItemText(i, self._method_text(box.itemData(i)))
+            box.setItemData(i, badge.tooltip, Qt.ItemDataRole.ToolTipRole)
+            box.setItemData(i, QBrush(QColor(badge.colour)) if badge.colour else None, Qt.ItemDataRole.ForegroundRole)
+        # the open list as wide as its longest name (the box itself may be narrower, elided)
+        box.view().setMinimumWidth(box.view().sizeHintForColumn(0) + box.view().verticalScrollBar().sizeHint().width())
+        self._update_method_tip()
+
+    def _update_method_tip(self) -> None:
+        m = self.method.currentData()
+        self.method.setToolTip("Explanation method (every method of the engine)"
+                               + (f"\n\n{self.method_badge(m).tooltip}" if m else ""))
 
     def set_colormaps(self, names: list[str]) -> None:
         _refill(self.cmap, [(n, n) for n in names], self._wanted.get("colormap", "jet"))

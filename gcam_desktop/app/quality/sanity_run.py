@@ -11,12 +11,14 @@ copies of those: nothing the app shows is ever touched.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from gcam_desktop.app.common.sanity_verdicts import SanityVerdict
 from gcam_desktop.app.quality.sources import QualityModel
 
 DEFAULT_METHODS = ("gradcam", "saliency", "guided_backprop")  # Adebayo et al.'s pass, pass and fail
@@ -161,3 +163,22 @@ def summarize(items: Iterable[SanityItem]) -> list[SanityRow]:
         rows[key].after_layer4 = float(np.mean(values))
         rows[key].verdict = "pass" if rows[key].after_layer4 < PASS_THRESHOLD else "fail"
     return list(rows.values())
+
+
+def verdict_records(items: Sequence[SanityItem], job: SanityJob) -> list[SanityVerdict]:
+    """The job's results so far as the records the Compare tab's method list shows, each keyed
+    by the token of the model it was measured on (app/common/sanity_verdicts.py)."""
+    from gcam_desktop.explain.sanity import CLASS_THRESHOLD, PASS_STAGE, PASS_THRESHOLD
+
+    tokens = {s.name: s.token for s in job.sources}
+    images: dict[tuple[str, str], list[str]] = {}
+    for it in items:
+        if not it.error:
+            images.setdefault((it.model, it.method), []).append(it.path)
+    folder = os.path.commonpath(job.paths) if len(job.paths) > 1 else ""
+    return [SanityVerdict(
+        model=r.model, token=tokens.get(r.model), method=r.method, verdict=r.verdict,
+        after_stage=r.after_layer4, stage=PASS_STAGE, threshold=PASS_THRESHOLD, passed=r.passed,
+        images=tuple(images.get((r.model, r.method), ())), asked=len(job.paths), folder=folder,
+        class_images=r.class_images, explains_class=r.explains_class, class_rho=r.class_rho,
+        class_threshold=CLASS_THRESHOLD, errors=tuple(r.errors)) for r in summarize(items)]

@@ -14,12 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from gcam_desktop.app.quality.sanity_curves import ORIGINAL, SanityCurves
-from gcam_desktop.app.quality.sanity_run import DEFAULT_METHODS, MEASURE_LABELS, SanityItem, SanityJob, summarize
+from gcam_desktop.app.quality.sanity_run import (DEFAULT_METHODS, MEASURE_LABELS, SanityItem, SanityJob, summarize,
+                                                 verdict_records)
 from gcam_desktop.app.quality.sanity_strip import MapStrip, thumbnail
 from gcam_desktop.app.quality.sanity_table import fill_table, make_table
 from gcam_desktop.app.quality.sources import QualityModel
@@ -27,6 +29,10 @@ from gcam_desktop.app.widgets.elided_label import ElidedLabel
 
 
 class SanityView(QWidget):
+    # The running check's verdicts so far (list of app/common/sanity_verdicts.SanityVerdict),
+    # after each unit: the Compare tab's method list shows them (issue 20).
+    verdicts_changed = Signal(list)
+
     def __init__(self, worker, sources: Callable[[], Sequence[QualityModel]], image_path: Callable[[], str | None],
                  folder_paths: Callable[[], list[str]], parent: QWidget | None = None) -> None:
         """`sources()` gives the models to check (and starts the worker), empty when there are none."""
@@ -241,6 +247,7 @@ class SanityView(QWidget):
             self.image_items[(item.model, item.method)] = item
             self._redraw_image()
         fill_table(self.table, summarize(self.items))
+        self.verdicts_changed.emit(verdict_records(self.items, self.job))
 
     def _on_finished(self, job_id: int, cancelled: bool) -> None:
         if not self._ours(job_id):

@@ -17,6 +17,7 @@ class QualityModel:
     meta: Mapping = field(default_factory=dict, compare=False, hash=False)
     path: str | None = None
     model: Any = field(default=None, compare=False, hash=False)
+    token: str | None = None  # the slot's loaded model (ModelInfo.token): sanity verdicts are keyed by it
 
 
 def coerce_models(items: Iterable) -> list[QualityModel]:

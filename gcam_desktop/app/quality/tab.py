@@ -48,6 +48,7 @@ class QualityTab(QWidget):
 
     imageActivated = Signal(str)        # the user double-clicked an image in the folder list
     folderScored = Signal(object)       # summary dict (evaluate.summarize) when a folder job ends
+    sanityVerdicts = Signal(list)       # the Sanity section's verdicts so far (common/sanity_verdicts.py)
 
     def __init__(self, models_provider: Callable[[], Iterable], parent: QWidget | None = None, *,
                  device: str = "auto", method: str = "gradcam", steps: int = 20) -> None:
@@ -120,6 +121,7 @@ class QualityTab(QWidget):
         fv.imageActivated.connect(self.imageActivated)
 
         self.sanity_view = SanityView(self.worker, self._sanity_sources, lambda: self._path, lambda: list(self._paths))
+        self.sanity_view.verdicts_changed.connect(self.sanityVerdicts)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.image_view, "This image")
         self.tabs.addTab(self.folder_view, "This folder")
