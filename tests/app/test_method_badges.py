@@ -110,11 +110,11 @@ def item_text(controls, method: str) -> str:
 
 
 def test_real_sanity_results_reach_the_method_list_and_a_new_model_resets_them(
-        qtbot, make_window, load_slot, checkpoints, r50_checkpoint, tiny_set):
+        qtbot, make_window, load_slot, checkpoints, r50_checkpoint, image_folder_3cls):
     win = make_window()
     load_slot(win, "baseline", r50_checkpoint, "resnet50")
     load_slot(win, "SE", checkpoints["a"])  # a small CNN: no layer4, so no verdict
-    image = sorted(tiny_set.rglob("*.png"))[0]
+    image = sorted(image_folder_3cls.rglob("*.png"))[0]
     win.show_image(str(image))
     qtbot.waitUntil(lambda: win.quality is not None, timeout=10_000)
     c = win.controls
@@ -143,11 +143,11 @@ def test_real_sanity_results_reach_the_method_list_and_a_new_model_resets_them(
     assert item_text(c, "gradcam") == "\u00b7 Grad-CAM"  # the small CNN's check gives no verdict
 
 
-def test_the_badged_method_box_still_fits_1024_by_700(qtbot, make_window, load_slot, checkpoints, tiny_set):
+def test_the_badged_method_box_still_fits_1024_by_700(qtbot, make_window, load_slot, checkpoints, image_folder_3cls):
     win = make_window()
     for slot, key in (("baseline", "a"), ("SE", "b"), ("s_se", "c")):
         load_slot(win, slot, checkpoints[key])
-    win.show_image(str(sorted(tiny_set.rglob("*.png"))[0]))
+    win.show_image(str(sorted(image_folder_3cls.rglob("*.png"))[0]))
     win.controls.set_method_badges({"integrated_gradients": MethodBadge("fail", "evidence")})
     win.controls.method.setCurrentIndex(win.controls.method.findData("integrated_gradients"))
     win.resize(1024, 700)
