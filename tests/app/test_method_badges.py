@@ -93,7 +93,7 @@ def test_badges_mark_the_items_keep_the_choice_and_change_nothing_else(qtbot):
 @pytest.fixture
 def r50_checkpoint(tmp_path, class_names):
     """A ResNet50 with seeded random weights at 32 px (the Sanity section's test model): its
-    Grad-CAM passes and its Guided backprop fails."""
+    Guided backprop fails; its Grad-CAM usually passes."""
     from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
     torch.manual_seed(0)
@@ -124,13 +124,16 @@ def test_real_sanity_results_reach_the_method_list_and_a_new_model_resets_them(
     with qtbot.waitSignal(win.quality.worker.sanity_finished, timeout=600_000):
         v.check_image()
 
-    assert item_text(c, "gradcam") == "\u2713 Grad-CAM"
+    rows = {(v.table.item(r, 0).text(), v.table.item(r, 1).text()): v.table.item(r, 2).text()
+            for r in range(v.table.rowCount())}
+    # Random weights put Grad-CAM's correlation anywhere below Guided backprop's ~1.0, now and
+    # then near the threshold: the badge must say what the table says, not a fixed answer.
+    passed = float(rows[("baseline (resnet50)", "Grad-CAM")]) < 0.5
+    assert item_text(c, "gradcam") == ("\u2713 Grad-CAM" if passed else "\u2717 Grad-CAM")
     assert item_text(c, "guided_backprop") == "\u2717 Guided backprop"
     assert item_text(c, "saliency") == "\u00b7 Saliency"  # not checked
     tip = item_tip(c, "gradcam")
-    rows = {(v.table.item(r, 0).text(), v.table.item(r, 1).text()): v.table.item(r, 2).text()
-            for r in range(v.table.rowCount())}
-    assert "baseline (resnet50): \u2713 pass" in tip
+    assert ("baseline (resnet50): \u2713 pass" if passed else "baseline (resnet50): \u2717 fail") in tip
     assert f"Spearman after layer4: {rows[('baseline (resnet50)', 'Grad-CAM')]} (passes below 0.5)" in tip
     assert "class sensitivity:" in tip and f"measured on {image.name} (1 image)" in tip
     assert "SE (small_cnn): no verdict (the model has no layer4)" in tip
