@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication
 from PIL import Image
 
 
@@ -52,8 +53,7 @@ def test_opacity_recomposites_without_running_a_model(qtbot, win):
     for v in range(0, 101, 5):
         win.controls.opacity.setValue(v)
         assert all(abs(p.overlay.opacity() - v / 100) < 1e-6 for p in panels)
-    qtbot.wait(200)
-    assert win.service.worker.explain_calls == calls
+    _assert_no_model_ran(win, calls)
     assert all(p.map is m for p, m in zip(panels, maps))   # nothing recomputed either
 
 
@@ -71,7 +71,14 @@ def test_colour_map_and_shared_scale_need_no_model(qtbot, win):
     c.norm.setCurrentIndex(c.norm.findData("per_map"))
     for s in ("baseline", "SE", "s_se"):
         assert win.view.panels[s].levels == pytest.approx((res[s].raw_min, res[s].raw_max))
-    qtbot.wait(100)
+    _assert_no_model_ran(win, calls)
+
+
+def _assert_no_model_ran(win, calls: int) -> None:
+    """Requests go to the worker as the controls change (no timer in between): once the events
+    those changes posted are handled, an idle worker that made no call has run nothing."""
+    QApplication.processEvents()
+    assert win.service.idle() and win.service.worker.queued() == 0
     assert win.service.worker.explain_calls == calls
 
 
@@ -127,7 +134,9 @@ def test_zoom_is_shared_by_all_panels(qtbot, win):
     vb = win.view.panels["SE"].vb
     vb.setRange(xRange=(2, 10), yRange=(2, 10), padding=0)
     vb.sigRangeChangedManually.emit(vb.state["mouseEnabled"])  # as a wheel or a drag does
-    qtbot.wait(50)
+    centre = lambda panel: (panel.vb.viewRect().center().x(), panel.vb.viewRect().center().y())  # noqa: E731
+    qtbot.waitUntil(lambda: all(centre(p) == pytest.approx(centre(win.view.panels["SE"]), abs=1e-3)
+                                for p in (win.view.original, *win.view.panels.values())), timeout=10_000)
     se = vb.viewRect()
     for name, panel in [("original", win.view.original), *win.view.panels.items()]:
         r = panel.vb.viewRect()

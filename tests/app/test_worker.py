@@ -47,7 +47,7 @@ def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, w
     assert worker.queued() == 1            # no backlog: one request per panel waits
     release.set()
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=30_000)
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not worker.busy() and worker.queued() == 0, timeout=30_000)  # nothing left to run
     assert worker.explain_calls - calls0 == 1
     assert worker.superseded == len(images) - 1
     assert shown[0].request.path == str(images[-1]) and shown[0].ok
