@@ -12,7 +12,8 @@ import numpy as np
 
 from gcam_desktop.evaluation.inputs import ModelEntry
 from gcam_desktop.explain.sanity import (CLASS_THRESHOLD, MEASURES, PASS_STAGE, PASS_THRESHOLD, MethodSanity,
-                                         class_sensitivity, parameter_randomisation, similarity)
+                                         class_sensitivity, explains_class, parameter_randomisation, passes,
+                                         similarity)
 
 ORIGINAL = "original"
 
@@ -104,20 +105,20 @@ def _verdict(runs: Sequence[MethodSanity]) -> dict:
         return {"result": "no verdict", "why": f"the model has no {PASS_STAGE} stage", "after": None,
                 "images_passed": None}
     after = spread([r.after().spearman for r in runs])
-    passed = after["mean"] is not None and after["mean"] < PASS_THRESHOLD
+    passed = passes(after["mean"])
     return {"result": "passes" if passed else "fails", "after": after,
             "images_passed": sum(r.passed for r in runs), "why": None}
 
 
 def _class_summary(classes: Sequence) -> dict:
     rho = spread([c.input_res.spearman for c in classes])
-    ok = rho["mean"] is not None and rho["mean"] < CLASS_THRESHOLD
+    ok = explains_class(rho["mean"])
     return {"spearman": rho, "ssim": spread([c.input_res.ssim for c in classes]),
             "result": "passes" if ok else "fails", "images_passed": sum(c.explains_the_class for c in classes)}
 
 
 def _data_summary(data: Sequence[Mapping]) -> dict:
     out = {measure: spread([getattr(d, measure) for d in data]) for measure in MEASURES}
-    ok = out["spearman"]["mean"] is not None and out["spearman"]["mean"] < PASS_THRESHOLD
+    ok = passes(out["spearman"]["mean"])
     out["result"] = "passes" if ok else "fails"
     return out

@@ -39,6 +39,16 @@ CLASS_THRESHOLD = 0.8
 MEASURES = ("spearman", "ssim", "top_iou")
 
 
+def passes(spearman_after: float | None) -> bool:
+    """ADR 0018's randomisation rule, for one image's correlation or a mean over images."""
+    return spearman_after is not None and spearman_after < PASS_THRESHOLD
+
+
+def explains_class(spearman_between: float | None) -> bool:
+    """The class-sensitivity rule: the two classes' maps rank the pixels differently enough."""
+    return spearman_between is not None and spearman_between < CLASS_THRESHOLD
+
+
 def parameter_stages(model: nn.Module) -> list[tuple[str, list[str]]]:
     """The model's parameter groups from the output down, as (stage name, child module names).
 
@@ -133,7 +143,7 @@ class MethodSanity:
 
     @property
     def passed(self) -> bool:
-        return self.after().spearman < PASS_THRESHOLD
+        return passes(self.after().spearman)
 
 
 Explain = Callable[..., Any]
@@ -226,7 +236,7 @@ class ClassSensitivity:
 
     @property
     def explains_the_class(self) -> bool:
-        return self.input_res.spearman < CLASS_THRESHOLD
+        return explains_class(self.input_res.spearman)
 
 
 def class_sensitivity(model: nn.Module, image: Tensor, methods: Sequence[str] = METHODS, *,

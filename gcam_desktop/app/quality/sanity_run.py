@@ -136,7 +136,7 @@ class SanityRow:
 def summarize(items: Iterable[SanityItem]) -> list[SanityRow]:
     """One row per (model, method), in the order first seen. The verdict applies the rule of
     docs/adr/0018 to the mean correlation over the images; `passed` counts them one by one."""
-    from gcam_desktop.explain.sanity import PASS_STAGE, PASS_THRESHOLD
+    from gcam_desktop.explain.sanity import PASS_STAGE, passes
 
     rows: dict[tuple[str, str], SanityRow] = {}
     rhos: dict[tuple[str, str], list[float]] = {}
@@ -153,7 +153,7 @@ def summarize(items: Iterable[SanityItem]) -> list[SanityRow]:
             rho = None  # a model without layer4 (the small CNN): curves, no verdict
         if rho is not None:
             rhos.setdefault(key, []).append(rho)
-            row.passed += rho < PASS_THRESHOLD
+            row.passed += passes(rho)
         if it.sensitivity is not None:
             row.class_images += 1
             row.explains_class += bool(it.sensitivity.explains_the_class)
@@ -161,7 +161,7 @@ def summarize(items: Iterable[SanityItem]) -> list[SanityRow]:
             row.class_rho = (prev + it.sensitivity.input_res.spearman) / row.class_images
     for key, values in rhos.items():
         rows[key].after_layer4 = float(np.mean(values))
-        rows[key].verdict = "pass" if rows[key].after_layer4 < PASS_THRESHOLD else "fail"
+        rows[key].verdict = "pass" if passes(rows[key].after_layer4) else "fail"
     return list(rows.values())
 
 
