@@ -17,7 +17,15 @@ CAM_METHODS: tuple[str, ...] = (
 GRADIENT_METHODS: tuple[str, ...] = (
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
 )
-METHODS: tuple[str, ...] = CAM_METHODS + GRADIENT_METHODS
+# The survey's two further families (issue 21); each name is added with its implementation.
+PROPAGATION_METHODS: tuple[str, ...] = ()
+PERTURBATION_METHODS: tuple[str, ...] = ()
+# How the method box groups them, in this order: (family label, its methods).
+METHOD_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("CAM", CAM_METHODS), ("Gradient", GRADIENT_METHODS),
+    ("Propagation", PROPAGATION_METHODS), ("Perturbation", PERTURBATION_METHODS),
+)
+METHODS: tuple[str, ...] = tuple(m for _, family in METHOD_FAMILIES for m in family)
 # Methods whose map lives at a layer of the model (the others live at the input's resolution).
 LAYER_METHODS: tuple[str, ...] = CAM_METHODS + ("guided_gradcam",)
 # Two maps agree as much as their most important pixels, this share of each, overlap
