@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from qt_settle import settle
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_histograms_have_labelled_axes_and_distances_read_whole_at_1024(qtbot, w
     win.tabs.setCurrentWidget(win.attention)
     view = win.attention.view
     qtbot.waitUntil(lambda: len(view.cells) == 8 and win.width() == 1024, timeout=10_000)
-    qtbot.wait(100)
+    settle()
     for (stage, label), cell in view.cells.items():
         plot = cell["plot"]
         x = drawn_tick_labels(plot.getAxis("bottom"))

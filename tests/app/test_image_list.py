@@ -11,6 +11,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
+from qt_settle import settle
 
 
 def drop(widget, paths, pos=None) -> bool:
@@ -124,7 +125,7 @@ def test_thumbnail_cache_is_bounded_by_bytes(qtbot, tmp_path):
         for p in paths:
             loader.get(p)
         qtbot.waitUntil(lambda: loader.pending() == 0, timeout=10_000)
-        qtbot.wait(50)
+        settle()  # the last thumbnails' queued deliveries
         one = 64 * 48 * 3   # 120 x 90 scaled to fit 64 x 64
         assert loader.cache.bytes <= loader.cache.max_bytes
         assert len(loader.cache) == loader.cache.max_bytes // one < len(paths)

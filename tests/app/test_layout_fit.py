@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
 
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
 from gcam_desktop.app.widgets.elided_label import ElidedLabel
+from qt_settle import settle
 
 
 def cut_widgets(win) -> list[str]:
@@ -52,13 +53,13 @@ def small_win(make_window, qtbot, checkpoints, image_folder_3cls, load_slot):
     w.resize(1024, 700)
     # the whole window fits 1024 x 700: no widget's minimum height pushes it taller
     qtbot.waitUntil(lambda: (w.width(), w.height()) == (1024, 700), timeout=5000)
-    qtbot.wait(100)
+    settle()
     return w
 
 
 def test_every_label_fits_or_elides_at_1024_by_700(qtbot, small_win):
     small_win.controls.show_diff.setChecked(True)
-    qtbot.wait(100)
+    settle()
     assert cut_widgets(small_win) == []
     bar = small_win.controls.colorbar
     fm = bar.fontMetrics()
@@ -82,7 +83,7 @@ def test_a_long_error_keeps_the_cards_height(qtbot, small_win, bad_files):
     height = small_win.height()
     long = "not a PyTorch checkpoint at all: " + "a very long reason that goes on and on " * 12
     cards["SE"].show_error(long)
-    qtbot.wait(100)
+    settle()
     assert {name: card.height() for name, card in cards.items()} == before
     assert small_win.height() == height
     message = cards["SE"].message
@@ -126,7 +127,7 @@ def test_a_tall_picture_fits_every_panel_whole(qtbot, small_win, tmp_path):
     for panel in small_win.view.panels.values():
         panel.set_knowledge("6 classes", "", "This model was trained only on synthetic shapes; a long warning "
                                              "that takes its two lines in a narrow panel")
-    qtbot.wait(50)
+    settle()
     spans = {(p.canvas.mapTo(small_win, p.canvas.rect().topLeft()).y(), p.canvas.height())
              for p in small_win.view.visible_panels()}
     assert len(spans) > 1  # the case that went wrong: canvases of different heights or tops
@@ -143,11 +144,13 @@ def test_the_view_refits_after_slot_changes_unless_zoomed(qtbot, small_win):
     # A zoom of the user's is kept through a layout change ...
     win.view.original.vb.scaleBy((0.5, 0.5))
     win.view.original.vb.sigRangeChangedManually.emit(win.view.original.vb.state["mouseEnabled"])
-    zoomed = win.view.original.vb.viewRange()
+    zoom, centre = win.view.zoom, win.view.center
+    assert zoom > 1.5
     win.slots.cards["SE"].enabled.setChecked(False)
-    qtbot.wait(200)
-    assert not _fits(win) and win.view.original.vb.viewRange()[0][1] - win.view.original.vb.viewRange()[0][0] < \
-        zoomed[0][1] - zoomed[0][0] + 1e-6 or not _fits(win)
+    qtbot.waitUntil(lambda: not win.view.panels["SE"].isVisible(), timeout=5000)
+    settle()  # the layout change delivered: a refit would have happened by now
+    # the same magnification of each panel's fit, about the same picture point (ADR 0017)
+    assert not _fits(win) and (win.view.zoom, win.view.center) == (zoom, centre)
     # ... until Fit
     win.view.reset_zoom()
     qtbot.waitUntil(lambda: _fits(win), timeout=5000)
@@ -210,7 +213,7 @@ def test_layer_box_follows_the_method_and_keeps_the_users_layer(qtbot, small_win
     c.layer.setCurrentIndex(c.layer.findData(layer))
     for on in (False, True):  # slots off and on again: the layer is not reset to Default
         small_win.slots.cards["SE"].enabled.setChecked(on)
-        qtbot.wait(50)
+        settle()
         assert c.values().layer == layer
     c.method.setCurrentIndex(c.method.findData("saliency"))
     assert not c.layer.isEnabled() and "not a layer" in c.layer.toolTip()
@@ -244,7 +247,7 @@ def test_panels_line_up_with_or_without_the_attention_checkbox(qtbot, small_win)
     height in every panel, so the pictures and predictions of all panels line up."""
     panels = small_win.view.panels
     panels["SE"].attention_off.setVisible(True)  # as for a model with gates
-    qtbot.wait(100)
+    settle()
 
     def span(p):
         return p.canvas.mapTo(small_win, p.canvas.rect().topLeft()).y(), p.canvas.height()
@@ -261,11 +264,11 @@ def test_an_elided_combo_ends_in_an_ellipsis_and_keeps_the_whole_name_on_hover(q
     box.setCurrentIndex(1)
     box.resize(box.minimumSizeHint().width(), box.sizeHint().height())
     box.show()
-    qtbot.wait(20)
+    settle()
     assert box.is_elided() and box.shown_text().endswith("\u2026")
     assert box.fontMetrics().horizontalAdvance(box.shown_text()) <= box.field_width()
     assert box.toolTip() == "s_se-ResNet50\nArchitecture of this slot"
     box.resize(box.sizeHint())  # room for the longest name: shown whole, the tip is its own again
-    qtbot.wait(20)
+    settle()
     assert not box.is_elided() and box.shown_text() == "s_se-ResNet50"
     assert box.toolTip() == "Architecture of this slot"

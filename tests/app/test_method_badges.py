@@ -15,6 +15,7 @@ from gcam_desktop.app.common.sanity_verdicts import MethodBadge, SanityVerdict, 
 from gcam_desktop.app.compare.controls import Controls
 from gcam_desktop.app.quality.sanity_run import SanityItem, SanityJob, verdict_records
 from gcam_desktop.app.quality.sources import QualityModel
+from qt_settle import settle
 
 
 def record(model="A", token="t1", method="gradcam", verdict="pass", rho=0.2, images=("/d/x.png",), asked=1,
@@ -155,7 +156,7 @@ def test_the_badged_method_box_still_fits_1024_by_700(qtbot, make_window, load_s
     win.controls.method.setCurrentIndex(win.controls.method.findData("integrated_gradients"))
     win.resize(1024, 700)
     qtbot.waitUntil(lambda: (win.width(), win.height()) == (1024, 700), timeout=5000)
-    qtbot.wait(100)
+    settle()
     box = win.controls.method
     assert box.currentText() == "\u2717 Integrated Gradients"
     assert box.fontMetrics().horizontalAdvance(box.shown_text()) <= box.field_width()

@@ -17,6 +17,7 @@ from gcam_desktop import evaluation as E  # noqa: E402
 from gcam_desktop.imaging import load_image  # noqa: E402
 from gcam_desktop.imaging.preprocess import preprocess_for  # noqa: E402
 from gcam_desktop.models import build_model, load_checkpoint, make_meta, save_checkpoint  # noqa: E402
+from qt_settle import settle
 
 CLASSES = ["disc", "square"]
 
@@ -242,7 +243,7 @@ def test_flat_insertion_title_is_short_and_the_plots_fit_a_1024_window(qtbot):
                                                                     [1.0, 0.2, 0.1, 0.0], flat)})
         for i in range(3)})
     view.show_score(score, "gradcam", lambda model, cls: f"class {cls}")
-    qtbot.wait(50)
+    settle()
     assert view.insertion_flat and INSERTION_FLAT_TITLE in view.insertion_plot.plotItem.titleLabel.text
     assert "cannot separate" in view.insertion_plot.toolTip()
     right = view.insertion_plot.mapTo(view, view.insertion_plot.rect().topRight()).x()
@@ -280,7 +281,7 @@ def test_the_folder_view_with_baseline_rows_fits_the_tab_at_1024_by_700(qtbot, p
     panel.show()
     with qtbot.waitSignal(panel.folderScored, timeout=120_000):
         panel.start_folder()
-    qtbot.wait(100)
+    settle()
     fv = panel.folder_view
     assert panel.minimumSizeHint().height() <= 640 and panel.minimumSizeHint().width() <= 1016
     assert fv.edges.isVisible() and fv.edges.text()

@@ -17,6 +17,7 @@ from gcam_desktop.app.quality.tab import QualityTab
 from gcam_desktop.app.widgets.elided_label import ElidedLabel
 from gcam_desktop.explain.sanity import PASS_THRESHOLD
 from gcam_desktop.models import build_model, make_meta
+from qt_settle import settle
 
 R50_STAGES = ["fc", "layer4", "layer3", "layer2", "layer1", "stem"]
 
@@ -175,7 +176,7 @@ def test_the_section_fits_a_1024_by_700_window_and_never_blocks_the_compare_tab(
     v.set_methods(["gradcam", "saliency", "guided_backprop"])
     assert run(qtbot, win.quality, v.check_image) == [1, False]
     qtbot.waitUntil(lambda: (win.width(), win.height()) == (1024, 700), timeout=5000)
-    qtbot.wait(100)
+    settle()
     assert len(v.curves.plots) == 3 and _cut(v) == []
     view_rect = v.rect()
     for plot in v.curves.plots.values():

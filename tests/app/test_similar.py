@@ -97,7 +97,9 @@ def test_fingerprinting_waits_until_the_models_worker_is_idle(qtbot, make_window
     win.service.run_job("hold", lambda worker: release.wait(60))
     with qtbot.waitSignal(win.service.worker.engine_ready, timeout=120_000):
         win.start_engine()
-    qtbot.wait(4 * IDLE_CHECK_MS)
+    for _ in range(3):  # three idle checks, each of which found the models' worker busy
+        with qtbot.waitSignal(win.similar._idle_check.timeout, timeout=10 * IDLE_CHECK_MS):
+            pass
     assert win.service.worker.busy() and not win.similar.worker.isRunning()
     release.set()
     qtbot.waitUntil(win.similar.worker.isRunning, timeout=10 * IDLE_CHECK_MS)

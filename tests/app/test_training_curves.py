@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gcam_desktop.app.training.curves import TrainingCurves
+from qt_settle import settle
 
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -42,7 +43,7 @@ def _labels(qtbot, first: float, last: float, height: int):
     for ev in _epochs(first, last):
         curves.add_epoch(ev)
     curves.loss.plotItem.vb.autoRange()
-    qtbot.wait(10)
+    settle()
     axis = curves.loss.getAxis("left")
     image = QImage(10, 10, QImage.Format.Format_ARGB32)
     painter = QPainter(image)
