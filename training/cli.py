@@ -135,6 +135,9 @@ def synth_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortcut", metavar="CLASS:FRACTION",
                    help="plant a shortcut: a small fixed mark (top-left corner) on that fraction of one class's "
                         "images (CLASS: a name or index), recorded per image in synth.json")
+    p.add_argument("--shortcut-only", action="store_true",
+                   help="with --shortcut: the marked images show another class's object, so the mark is their only "
+                        "evidence (on this easy set a model barely uses a mark beside the object)")
     return p
 
 
@@ -193,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _check_train_args(args)
         elif command == "synth" and args.shortcut:
             args.shortcut = _parsed_shortcut(args)
+        elif command == "synth" and args.shortcut_only:
+            raise UsageError("gcam-train synth: --shortcut-only needs --shortcut CLASS:FRACTION")
     except UsageError as exc:
         _print_event(make_event("error", message=str(exc), arch=None))
         return report(exc, "gcam-train" if command == "train" else f"gcam-train {command}")
@@ -336,7 +341,8 @@ def _run_synth(args: argparse.Namespace) -> int:
             log.info("synth: %d/%d images", done, total)
 
     manifest = make_synthetic(args.out, args.classes, args.per_class, args.size, args.seed,
-                              force=args.force, progress=progress, shortcut=args.shortcut or None)
+                              force=args.force, progress=progress, shortcut=args.shortcut or None,
+                              shortcut_only=args.shortcut_only)
     log.info("synth: %d images of %d classes (%s) in %s", len(manifest["images"]), args.classes,
              ", ".join(manifest["class_names"]), args.out)
     return 0

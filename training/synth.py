@@ -15,7 +15,11 @@ A planted shortcut (`shortcut_class`, `shortcut_fraction`): that fraction of one
 (round(fraction x per_class) of them, drawn by seed) carry a small fixed mark in the top-left
 corner, stamped over everything else. Each image's record says whether it has the mark and
 where (`shortcut`, `mark_box`), so an analysis that finds "the model looks at the corner" can be
-checked against the truth (gcam_desktop/strategies/, docs/adr/0031).
+checked against the truth (gcam_desktop/strategies/, docs/adr/0031). On this set the mark alone
+is a weak shortcut: the objects' colours tell the classes apart so easily that a model trained on
+it barely uses the mark (measured, docs/adr/0031). With `shortcut_only` the marked images show the
+object of another class, as when every picture of one source is filed under one class whatever
+it shows: the mark is then their only evidence, and a model learns it.
 
 The mask of an image is found by swapping the `images` folder for `masks`. Everything is
 deterministic by seed: image i of class c comes from its own random stream seeded by
@@ -64,6 +68,7 @@ class SynthSpec:
     seed: int = 0
     shortcut_class: int | None = None  # the class whose images may carry the planted mark
     shortcut_fraction: float = 0.0     # the fraction of that class's images that do
+    shortcut_only: bool = False        # marked images show another class's object: the mark is their only evidence
 
     def validate(self) -> None:
         if not 2 <= self.classes <= MAX_CLASSES:
@@ -88,6 +93,8 @@ class SynthSpec:
         out = asdict(self)
         if self.shortcut_class is None:
             del out["shortcut_class"], out["shortcut_fraction"]
+        if not self.shortcut_only:
+            del out["shortcut_only"]
         return out
 
     def marked(self) -> frozenset[int]:
@@ -280,14 +287,20 @@ def render(class_index: int, index: int, spec: SynthSpec,
 
     # The object: its class fixes shape, colour family and fill texture; the rest is random.
     n = spec.classes
-    shape = SHAPES[class_index]
+    # With `shortcut_only`, a marked image shows another class's object (drawn by seed): the
+    # mark is the only evidence of its label.
+    look = class_index
+    if marked and spec.shortcut_only:
+        look = int((class_index + 1 + np.random.default_rng([spec.seed, class_index, index, 0xDEC0]).integers(
+            n - 1)) % n)
+    shape = SHAPES[look]
     r = rng.uniform(0.15, 0.28) * side
     cx, cy = rng.uniform(r / side, 1 - r / side, 2) * side
     angle = rng.uniform(0, 2 * math.pi)
     obj_mask = _draw_shape_mask(shape, side, cx, cy, r, angle)
-    colour = _hsv(_class_hue(class_index, n) + rng.uniform(-0.035, 0.035), rng.uniform(0.65, 1.0),
+    colour = _hsv(_class_hue(look, n) + rng.uniform(-0.035, 0.035), rng.uniform(0.65, 1.0),
                   rng.uniform(0.75, 1.0))
-    tex = _texture(TEXTURES[class_index % len(TEXTURES)], side, rng)
+    tex = _texture(TEXTURES[look % len(TEXTURES)], side, rng)
     fill = Image.fromarray((tex[..., None] * colour[None, None] * 255).clip(0, 255).astype(np.uint8), "RGB")
     canvas = Image.composite(fill, canvas, obj_mask)
 
@@ -302,11 +315,13 @@ def render(class_index: int, index: int, spec: SynthSpec,
 
     ys, xs = np.nonzero(soft >= 128)
     box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if xs.size else [0, 0, 0, 0]
-    record = {"class": shape, "label": class_index, "box": box,
+    record = {"class": SHAPES[class_index], "label": class_index, "box": box,
               "centre": [round(cx / side, 4), round(cy / side, 4)], "radius": round(r / side, 4),
               "angle": round(angle, 4), "area": round(float(xs.size) / spec.size ** 2, 4)}
     if spec.shortcut_class is not None:
         record.update(shortcut=bool(marked), mark_box=mark_box(spec.size) if marked else None)
+        if marked and spec.shortcut_only:
+            record["looks_like"] = SHAPES[look]
     return image, mask, record
 
 
@@ -330,15 +345,16 @@ def read_manifest(out: str | os.PathLike) -> dict | None:
 def make_synthetic(out: str | os.PathLike, classes: int = 6, per_class: int = 100, size: int = 64,
                    seed: int = 0, force: bool = False,
                    progress: Callable[[int, int], None] | None = None,
-                   shortcut: tuple[int, float] | None = None) -> dict:
+                   shortcut: tuple[int, float] | None = None, shortcut_only: bool = False) -> dict:
     """Write the set under `out` and return its manifest.
 
     An `out` that already holds a set with the same parameters is kept as it is (generation
     is deterministic, so it would be rewritten identically). A folder holding anything else is
     refused unless `force`, which replaces only `images/`, `masks/` and the manifest.
-    shortcut: (class index, fraction) to plant the mark (see the module's docstring).
+    shortcut: (class index, fraction) to plant the mark; shortcut_only: the marked images show
+    another class's object (see the module's docstring).
     """
-    spec = SynthSpec(classes, per_class, size, seed, *(shortcut or (None, 0.0)))
+    spec = SynthSpec(classes, per_class, size, seed, *(shortcut or (None, 0.0)), bool(shortcut and shortcut_only))
     spec.validate()
     out = Path(out)
     existing = read_manifest(out)
@@ -377,7 +393,8 @@ def make_synthetic(out: str | os.PathLike, classes: int = 6, per_class: int = 10
     if spec.shortcut_class is not None:
         manifest["shortcut"] = {"class": names[spec.shortcut_class], "class_index": spec.shortcut_class,
                                 "fraction": spec.shortcut_fraction, "marked": len(marked),
-                                "mark_box": mark_box(size), "mark": "2 x 2 black / white checker"}
+                                "mark_box": mark_box(size), "mark": "2 x 2 black / white checker",
+                                "only_evidence": spec.shortcut_only}
     write_json(out / MANIFEST, manifest)  # last: its presence marks a complete set
     return manifest
 
