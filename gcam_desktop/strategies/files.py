@@ -64,14 +64,16 @@ def write_outputs(results: Sequence[StrategiesResult], comparisons: Sequence[Com
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"file": "strategies.json", "models": [], "comparisons": [c.to_json() for c in comparisons]}
-    for result in results:
+    full = [r.to_json() for r in results]
+    for result, result_json in zip(results, full):
         model = {"name": result.model, "method": result.method, "layer": result.layer, "grid": result.grid,
                  "labelled": result.labelled, "collapsed_duplicates": result.collapsed,
                  "failures": len(result.failures), "classes": []}
-        for cls in result.classes:
+        for cls, cls_json in zip(result.classes, result_json["classes"]):
             clusters = []
-            for cl in cls.clusters:
+            for cl, cl_json in zip(cls.clusters, cls_json["clusters"]):
                 name = montage_name(result, cls, cl)
+                cl_json["montage"] = name
                 picture = montage(cls, cl)
                 atomic_write(out / name, lambda tmp, p=picture: p.save(tmp, format="PNG"))
                 clusters.append({"index": cl.index, "size": cl.size, "accuracy": cl.accuracy, "montage": name})
@@ -79,8 +81,7 @@ def write_outputs(results: Sequence[StrategiesResult], comparisons: Sequence[Com
                                      "eigengap_k": cls.clustering.eigengap_k,
                                      "collapsed_duplicates": cls.collapsed, "clusters": clusters})
         summary["models"].append(model)
-    write_json(out / "strategies.json", {"models": [r.to_json() for r in results],
-                                         "comparisons": [c.to_json() for c in comparisons]})
+    write_json(out / "strategies.json", {"models": full, "comparisons": summary["comparisons"]})
     return summary
 
 
