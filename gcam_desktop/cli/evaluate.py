@@ -110,6 +110,9 @@ def _parser() -> Parser:
                     help="only this class (a name, as the models call it; default: every class)")
     ap.add_argument("--strategies-k", type=int_at_least(1), metavar="K",
                     help="clusters per class (default: chosen by the eigengap)")
+    ap.add_argument("--strategies-keep-duplicates", action="store_true",
+                    help="cluster near-duplicates as they are (default: each group folded into its first image, "
+                         "by the deep hash, so copies make no cluster of their own)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int_at_least(1), default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the bootstrap and of the metrics' "
@@ -245,6 +248,7 @@ def _strategies(args, entries, paths: list[str]) -> dict:
 
             result = run_strategies(paths, (e.name, e.model, e.meta), args.methods[0], args.layer, wanted,
                                     k=args.strategies_k, seed=args.seed, hash_model=args.hash_model,
+                                    duplicates=not args.strategies_keep_duplicates,
                                     device=next(e.model.parameters()).device, progress=progress,
                                     on_error=lambda what, why: bar.write(f"{PROG}: strategies: {what}: {why}",
                                                                          file=sys.stderr))
