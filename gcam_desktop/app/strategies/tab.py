@@ -1,0 +1,446 @@
+"""The Strategies tab: the model's strategies across a folder (SpRAy, Lapuschkin et al. 2019).
+
+For the image list's folder, a loaded model, a method, a layer and a class (or every class):
+explain every image, cluster the maps (gcam_desktop.strategies: spectral clustering, k by the
+eigengap unless the user sets it), and show the images' 2-D layout coloured by cluster (a
+thumbnail on hover), the eigenvalues with the eigengap marked, and the clusters with their mean
+maps, sizes and accuracies. Clicking a point or a member opens that image on the Compare tab.
+With a ResNet50 and its SE / s_se variants loaded, each variant's clustering of the same class
+is compared with the baseline's (adjusted Rand index, and how many images change company).
+
+The job runs on the tab's own StrategiesWorker (worker.py) with its own copy of the model, so
+the Compare tab never waits; results are kept for the session per (folder, model, method,
+layer, class) in a ByteBoundedCache, so going back to an earlier choice shows it at once.
+
+    tab = StrategiesTab(models_provider, thumbnails=loader.get)
+    tab.imageActivated.connect(window.show_image)
+    tab.set_folder(paths, root)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from gcam_desktop.app.common.byte_cache import ByteBoundedCache
+from gcam_desktop.app.strategies.cluster_list import ClusterList
+from gcam_desktop.app.strategies.eigen_plot import EigenPlot
+from gcam_desktop.app.strategies.result_view import ResultView, nbytes, variant_comparisons
+from gcam_desktop.app.strategies.scatter import StrategyScatter
+from gcam_desktop.app.strategies.sources import ALL_CLASSES, AUTO_K, StrategiesJob, StrategyModel, result_key
+from gcam_desktop.app.strategies.worker import StrategiesWorker
+
+CACHE_BYTES = 256 * 1024 * 1024
+MAX_K = 20
+PLACEHOLDER = ("Open a folder of images (File \u203a Open folder), load a model into a slot, pick a method and "
+               "a class, and press Run: the maps of the class are clustered into the model's strategies.")
+
+
+class StrategiesTab(QWidget):
+    imageActivated = Signal(str)        # a point or a cluster member was clicked
+    resultShown = Signal(object)        # the ResultView now shown
+
+    def __init__(self, models_provider: Callable[[], Sequence[StrategyModel]],
+                 thumbnails: Callable[[str], QImage | None] | None = None, parent: QWidget | None = None, *,
+                 device: str = "auto") -> None:
+        super().__init__(parent)
+        self._provider = models_provider
+        self._models: list[StrategyModel] = []
+        self._paths: list[str] = []
+        self._root: str | None = None
+        self._next_id = 0
+        self._queue: list[StrategiesJob] = []     # the chosen model's job, then the variants'
+        self._running: StrategiesJob | None = None
+        self._shown_key: tuple | None = None
+        self._main_key: tuple | None = None        # the run's own choice (the variants only compare)
+        self.cache: ByteBoundedCache = ByteBoundedCache(CACHE_BYTES, nbytes)
+        self.view: ResultView | None = None
+        self.worker = StrategiesWorker(device)
+        w = self.worker
+        w.failed_engine.connect(self._on_engine_failed)
+        w.started_job.connect(self._on_started)
+        w.progress.connect(self._on_progress)
+        w.finished_job.connect(self._on_finished)
+        w.cancelled_job.connect(self._on_cancelled)
+        w.failed_job.connect(self._on_failed)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._build_ui(thumbnails)
+        self.refresh_models()
+
+    # -- UI ------------------------------------------------------------------------------------
+    def _build_ui(self, thumbnails) -> None:
+        from gcam_desktop.explain.names import METHODS, method_label
+
+        self.folder_label = QLabel("No folder")
+        self.folder_label.setObjectName("strategiesFolder")
+        self.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("The loaded model whose explanations are clustered")
+        self.method_box = QComboBox()
+        for m in METHODS:
+            self.method_box.addItem(method_label(m), m)
+        self.method_box.setCurrentIndex(max(0, self.method_box.findData("gradcam")))
+        self.layer_box = QComboBox()
+        self.layer_box.setToolTip("Layer whose activations the CAM methods explain")
+        self.class_box = QComboBox()
+        self.class_box.setToolTip("Cluster the maps of the images the model puts in this class (SpRAy's "
+                                  "unit), or of every image, each explained for its own prediction")
+        self.class_box.setMinimumContentsLength(10)
+        self.k_box = QSpinBox()
+        self.k_box.setRange(0, MAX_K)
+        self.k_box.setSpecialValueText("auto")
+        self.k_box.setToolTip("Number of clusters; auto: chosen by the largest eigengap")
+        self.compare_box = QCheckBox("Compare variants")
+        self.compare_box.setChecked(True)
+        self.compare_box.setToolTip("With a ResNet50 and its SE / s_se variants loaded, cluster each with the "
+                                    "same settings and compare with the baseline (adjusted Rand index)")
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m")
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.method_box.currentIndexChanged.connect(self._choice_changed)
+        self.model_box.currentIndexChanged.connect(self._model_changed)
+        for box in (self.layer_box, self.class_box):
+            box.currentIndexChanged.connect(self._choice_changed)
+        self.k_box.valueChanged.connect(self._choice_changed)
+
+        form = QGridLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setHorizontalSpacing(6)
+        form.addWidget(QLabel("Folder"), 0, 0)
+        form.addWidget(self.folder_label, 0, 1, 1, 5)
+        form.addWidget(self.compare_box, 0, 6)
+        form.addWidget(self.progress, 0, 7)
+        for col, (label, widget) in enumerate((("Model", self.model_box), ("Method", self.method_box),
+                                               ("Layer", self.layer_box), ("Class", self.class_box),
+                                               ("k", self.k_box))):
+            cell = QHBoxLayout()
+            cell.setSpacing(4)
+            cell.addWidget(QLabel(label))
+            cell.addWidget(widget, 1)
+            form.addLayout(cell, 1, col)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        form.addLayout(buttons, 1, 6, 1, 2)
+        for col, stretch in enumerate((3, 3, 2, 3, 1)):
+            form.setColumnStretch(col, stretch)
+
+        self.scatter = StrategyScatter(thumbnails)
+        self.scatter.imageClicked.connect(self.imageActivated)
+        self.eigen = EigenPlot()
+        self.eigen.setMinimumHeight(130)
+        self.clusters = ClusterList(thumbnails)
+        self.clusters.memberClicked.connect(self.imageActivated)
+        self.status = QLabel(PLACEHOLDER)
+        self.status.setObjectName("strategiesStatus")
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.variants = QLabel()
+        self.variants.setObjectName("strategiesVariants")
+        self.variants.setWordWrap(True)
+        self.variants.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.variants.setToolTip("Adjusted Rand index of each variant's clusters against the baseline's, over the "
+                                 "images both put in this class: 1 the same grouping, 0 no more alike than chance")
+        self.variants.hide()
+
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.eigen)
+        side.addWidget(self.clusters)
+        side.setStretchFactor(0, 1)
+        side.setStretchFactor(1, 3)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.scatter)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+        outer.addLayout(form)
+        outer.addWidget(self.splitter, 1)
+        outer.addWidget(self.variants)
+        outer.addWidget(self.status)
+
+    # -- public API ----------------------------------------------------------------------------
+    def set_folder(self, paths: Sequence[str | os.PathLike], root: str | os.PathLike | None = None) -> None:
+        """The image list's folder: its images are what a run explains."""
+        self._paths = [str(p) for p in paths]
+        self._root = str(root) if root else (str(Path(self._paths[0]).parent) if self._paths else None)
+        n = len(self._paths)
+        self.folder_label.setText(f"{self._root} \u2014 {n:,} image{'s' if n != 1 else ''}" if self._root else "No folder")
+        self.folder_label.setToolTip(self._root or "")
+        self._choice_changed()
+
+    def refresh_models(self) -> None:
+        """The slots changed: offer the loaded models, keeping the chosen one when it is still there."""
+        try:
+            models = list(self._provider())
+        except Exception as exc:
+            self.status.setText(f"cannot list the models: {exc}")
+            models = []
+        current = self.model
+        self._models = models
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for m in models:
+            self.model_box.addItem(m.label, m.slot)
+        if current is not None:
+            i = next((j for j, m in enumerate(models) if m.slot == current.slot), -1)
+            self.model_box.setCurrentIndex(max(0, i))
+        self.model_box.blockSignals(False)
+        self._model_changed()
+
+    @property
+    def model(self) -> StrategyModel | None:
+        i = self.model_box.currentIndex()
+        return self._models[i] if 0 <= i < len(self._models) else None
+
+    @property
+    def method(self) -> str:
+        return self.method_box.currentData() or "gradcam"
+
+    @property
+    def layer(self) -> str:
+        return self.layer_box.currentData() or "" if self.layer_box.isEnabled() else ""
+
+    @property
+    def class_index(self) -> int | None:
+        data = self.class_box.currentData()
+        return ALL_CLASSES if data is None or data < 0 else int(data)
+
+    @property
+    def k(self) -> int | None:
+        return AUTO_K if self.k_box.value() == 0 else int(self.k_box.value())
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    def run(self) -> None:
+        """Analyse the folder with the chosen settings: from the session's cache when it holds the
+        result, else as a background job (with the variants' jobs after it, to compare)."""
+        model = self.model
+        if not self._paths:
+            self.status.setText("No folder: open a folder of images first (File \u203a Open folder)")
+            return
+        if model is None:
+            self.status.setText("No model loaded: load a checkpoint into a slot first")
+            return
+        self.cancel()
+        wanted = [model] + (self._variants_of(model) if self.compare_box.isChecked() else [])
+        jobs = [self._job(m) for m in wanted]
+        self._queue = [j for j in jobs if self.cache.get(j.key) is None]
+        main = jobs[0]
+        self._main_key = main.key
+        if self.cache.get(main.key) is not None:
+            self._show(main.key)
+        else:
+            self._clear_view()
+        self._next_job()
+
+    def cancel(self) -> None:
+        queued, self._queue = self._queue, []
+        for job in queued:
+            job.stop.set()
+        if self._running is not None:
+            self.worker.cancel_job(self._running)
+            self.status.setText("Cancelling\u2026")
+        self.cancel_button.setEnabled(False)
+
+    def thumbnail_ready(self, path: str) -> None:
+        """The window's thumbnail loader has `path` now (hover picture, member icons)."""
+        self.scatter.refresh_tip(path)
+        self.clusters.thumbnail_ready(path)
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self.worker.shutdown()
+
+    def thread_running(self) -> bool:
+        return self.worker.isRunning()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _job(self, model: StrategyModel) -> StrategiesJob:
+        self._next_id += 1
+        layer = self.layer if self.layer in (model.layers or (self.layer,)) else ""
+        return StrategiesJob(self._next_id, self._root or "", tuple(self._paths), model, self.method, layer,
+                             self._class_for(model), self.k)
+
+    def _class_for(self, model: StrategyModel) -> int | None:
+        """The chosen class in `model`'s own numbering (found by name: variants may order classes differently)."""
+        index = self.class_index
+        if index is None or model is self.model:
+            return index
+        chosen = self.model.class_names
+        name = chosen[index] if 0 <= index < len(chosen) else None
+        return model.class_names.index(name) if name in model.class_names else -1
+
+    def _variants_of(self, model: StrategyModel) -> list[StrategyModel]:
+        """The other loaded ResNet50 variants with the same classes (compared with the baseline)."""
+        from gcam_desktop.models.names import RESNET_ARCHS
+
+        if model.arch not in RESNET_ARCHS:
+            return []
+        others = [m for m in self._models if m.slot != model.slot and m.arch in RESNET_ARCHS and m.arch != model.arch
+                  and sorted(m.class_names) == sorted(model.class_names)]
+        archs = {model.arch} | {m.arch for m in others}
+        return others if RESNET_ARCHS[0] in archs and len(archs) > 1 else []
+
+    def _next_job(self) -> None:
+        while self._queue:
+            job = self._queue.pop(0)
+            if job.class_index == -1:
+                continue   # a variant without the chosen class: nothing to compare
+            self._running = job
+            self.run_button.setEnabled(True)
+            self.cancel_button.setEnabled(True)
+            self.progress.setRange(0, max(1, len(job.paths)))
+            self.progress.setValue(0)
+            self.progress.show()
+            self.status.setText(f"{job.model.label}: loading\u2026")
+            self.worker.run_job(job)
+            return
+        self._running = None
+        self.cancel_button.setEnabled(False)
+        self.progress.hide()
+        self._show_variants()
+
+    def _model_changed(self, *_) -> None:
+        model = self.model
+        self._fill_layers(model)
+        self._fill_classes(model)
+        self._choice_changed()
+
+    def _fill_layers(self, model: StrategyModel | None) -> None:
+        from gcam_desktop.explain.names import LAYER_METHODS
+
+        want = self.layer_box.currentData() or ""
+        self.layer_box.blockSignals(True)
+        self.layer_box.clear()
+        default = model.default_layer if model else ""
+        self.layer_box.addItem(f"Default ({default})" if default else "Default", "")
+        for name in (model.layers if model else ()):
+            self.layer_box.addItem(name, name)
+        self.layer_box.setCurrentIndex(max(0, self.layer_box.findData(want)))
+        self.layer_box.setEnabled(self.method in LAYER_METHODS)
+        self.layer_box.blockSignals(False)
+
+    def _fill_classes(self, model: StrategyModel | None) -> None:
+        want = self.class_box.currentText()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("Every class", -1)
+        for i, name in enumerate(model.class_names if model else ()):
+            self.class_box.addItem(name, i)
+        self.class_box.setCurrentIndex(max(0, self.class_box.findText(want)))
+        self.class_box.blockSignals(False)
+
+    def _choice_changed(self, *_) -> None:
+        """Show the cached result of the new choice, if the session has one."""
+        from gcam_desktop.explain.names import LAYER_METHODS
+
+        self.layer_box.setEnabled(self.method in LAYER_METHODS)
+        model = self.model
+        if model is None or not self._paths:
+            return
+        key = result_key(self._root or "", self._paths, model, self.method, self.layer, self.class_index, self.k)
+        if key != self._shown_key and self.cache.get(key) is not None:
+            self._show(key)
+
+    def _clear_view(self) -> None:
+        self.view, self._shown_key = None, None
+        self.scatter.clear()
+        self.eigen.clear()
+        self.clusters.clear()
+        self.variants.hide()
+
+    def _show(self, key: tuple) -> None:
+        result = self.cache.get(key)
+        view = ResultView.of(result)
+        self.view, self._shown_key = view, key
+        self.scatter.set_points(view.layout, view.labels, view.paths)
+        self.eigen.show_spectrum(view.eigenvalues, view.eigengap_k, view.k)
+        self.clusters.set_clusters(view.rows)
+        self.status.setText(view.summary())
+        self._show_variants()
+        self.resultShown.emit(view)
+
+    def _show_variants(self) -> None:
+        """ARI of each variant's clusters against the baseline's for the shown choice, from the cache."""
+        model = self.model
+        if model is None or self.view is None or not self.compare_box.isChecked():
+            self.variants.hide()
+            return
+        results = {}
+        for m in [model] + self._variants_of(model):
+            cls = self._class_for(m)
+            key = result_key(self._root or "", self._paths, m, self.method, self.layer if self.layer in (m.layers or (self.layer,)) else "",
+                             cls, self.k)
+            r = self.cache.get(key)
+            if r is not None:
+                results[m.arch] = r
+        lines = variant_comparisons(results)
+        self.variants.setText(lines)
+        self.variants.setVisible(bool(lines))
+
+    # -- worker results (UI thread) ------------------------------------------------------------
+    def _on_engine_failed(self, message: str) -> None:
+        self._queue, self._running = [], None
+        self.status.setText(message)
+        self.cancel_button.setEnabled(False)
+        self.progress.hide()
+        self.worker.wait()   # the loop has returned; a later job starts it again
+
+    def _on_started(self, job_id: int, total: int) -> None:
+        if self._running is not None and job_id == self._running.id:
+            self.status.setText(f"{self._running.model.label}: explaining {total:,} images\u2026")
+
+    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+        if self._running is not None and job_id == self._running.id:
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(done)
+            if done >= total:
+                self.status.setText(f"{self._running.model.label}: clustering\u2026")
+
+    def _on_finished(self, job_id: int, result) -> None:
+        job = self._running
+        if job is None or job_id != job.id:
+            return
+        self.cache.put(job.key, result)
+        if job.key == self._main_key and self._shown_key != job.key:
+            self._show(job.key)
+        self._next_job()
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if self._running is not None and job_id == self._running.id:
+            self._running = None
+            self.status.setText("Cancelled")
+            self._next_job()
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if self._running is not None and job_id == self._running.id:
+            job, self._running = self._running, None
+            self.status.setText(f"{job.model.label}: {message}")
+            self._next_job()
+            if not self.running:
+                self.status.setText(f"{job.model.label}: {message}")
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
