@@ -69,3 +69,94 @@ def test_eigen_plot_marks_the_gap_and_a_chosen_k(qtbot):
     assert plot.marker_k() == 3 and not plot.chosen_marker.isVisible()
     plot.show_spectrum([0.0, 0.01, 0.02, 0.6, 0.7, 0.75], eigengap_k=3, k=5)
     assert plot.marker_k() == 3 and plot.chosen_marker.isVisible() and plot.chosen_marker.value() == 5.5
+
+
+# ------------------------------------------------------------------------------- the tab, a real job
+def _models_of(checkpoints: dict) -> list:
+    """StrategyModel for checkpoint files, as the window makes them of loaded slots."""
+    from gcam_desktop.app.strategies.sources import StrategyModel
+    from gcam_desktop.models import read_checkpoint
+
+    out = []
+    for slot, path in checkpoints.items():
+        _, meta, _ = read_checkpoint(path)
+        out.append(StrategyModel(slot, meta["arch"], str(path), f"token-{slot}", meta, (), meta["default_layer"]))
+    return out
+
+
+@pytest.fixture
+def folder_paths(image_folder_3cls) -> list[str]:
+    from gcam_desktop.imaging.scan import scan_folder
+
+    return [str(p) for p in scan_folder(image_folder_3cls)]
+
+
+@pytest.fixture
+def make_tab(qtbot):
+    from gcam_desktop.app.strategies.tab import StrategiesTab
+
+    tabs = []
+
+    def make(models: list, paths: list[str], root) -> StrategiesTab:
+        tab = StrategiesTab(lambda: models, device="cpu")
+        qtbot.addWidget(tab)
+        tab.resize(1000, 640)
+        tab.show()
+        tab.set_folder(paths, root)
+        tabs.append(tab)
+        return tab
+
+    yield make
+    for tab in tabs:
+        tab.shutdown()
+        assert not tab.thread_running()
+
+
+def test_a_job_on_a_small_folder_fills_the_scatter_the_eigenvalues_and_the_clusters(
+        qtbot, make_tab, checkpoints, class_names, image_folder_3cls, folder_paths):
+    tab = make_tab(_models_of({"A": checkpoints["a"]}), folder_paths, image_folder_3cls)
+    tab.class_box.setCurrentIndex(tab.class_box.findText(class_names[0]))
+    assert tab.class_index == 0
+    with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
+        tab.run()
+    view = shown.args[0]
+    # the class folder's images (6 per class, near-duplicates folded into one), no other
+    n = len(view.paths)
+    assert n + view.cls.collapsed == 6 and n >= 3
+    assert all(f"{os.sep}{class_names[0]}{os.sep}" in p for p in view.paths)
+    k = view.k
+    assert k == view.eigengap_k and 1 <= k <= n
+    # the scatter: one point per image, each in its cluster's colour, k colours in all
+    assert len(tab.scatter.item.data) == n
+    assert tab.scatter.brush_colours() == [cluster_colour(int(j)) for j in view.labels]
+    assert len(set(tab.scatter.brush_colours())) == k == len(set(view.labels.tolist()))
+    # the eigengap marker at the k chosen; the cluster list a row per cluster, sizes adding up
+    assert tab.eigen.marker_k() == k
+    assert tab.clusters.clusters.count() == k
+    assert sum(r.size for r in tab.clusters.rows) == n
+    assert "cluster" in tab.status.text()
+
+    # k set by hand: a second job; the marker stays at the eigengap's k, the chosen k is drawn
+    tab.k_box.setValue(2 if k != 2 else 1)
+    with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
+        tab.run()
+    assert shown.args[0].k == tab.k_box.value() and tab.clusters.clusters.count() == tab.k_box.value()
+    assert tab.eigen.marker_k() == shown.args[0].eigengap_k and tab.eigen.chosen_marker.isVisible()
+    runs = tab.worker.jobs_run
+    # back to auto: from the session's cache, at once, no job
+    tab.k_box.setValue(0)
+    assert tab.view.k == k and tab.eigen.marker_k() == k and tab.worker.jobs_run == runs and not tab.running
+
+
+def test_cancel_stops_the_job(qtbot, make_tab, checkpoints, image_folder_3cls, folder_paths):
+    tab = make_tab(_models_of({"A": checkpoints["a"]}), folder_paths, image_folder_3cls)
+    started = []
+    tab.worker.progress.connect(lambda *a: started.append(a))
+    tab.run()
+    assert tab.running and tab.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: bool(started), timeout=120_000)  # the job is under way
+    with qtbot.waitSignal(tab.worker.cancelled_job, timeout=120_000):
+        tab.cancel()
+    qtbot.waitUntil(lambda: not tab.running and not tab.worker.busy(), timeout=60_000)
+    assert tab.view is None and tab.worker.jobs_run == 0 and tab.status.text() == "Cancelled"
+    assert not tab.cancel_button.isEnabled()

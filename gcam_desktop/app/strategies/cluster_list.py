@@ -4,7 +4,6 @@ nearest its centre first, as thumbnails. Clicking a member asks to open it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,24 +13,13 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from gcam_desktop.app.common.qimage import rgb_to_qimage
+from gcam_desktop.app.strategies.result_view import ClusterRow
 from gcam_desktop.app.strategies.scatter import cluster_colour
 
 MEAN_SIZE = 56     # px, the mean map's picture
 THUMB = 48         # px, a member's thumbnail
 MEMBERS_SHOWN = 60  # thumbnails listed for a cluster (nearest its centre first); the rest are in the scatter
 PathRole = Qt.ItemDataRole.UserRole + 1
-
-
-@dataclass(frozen=True)
-class ClusterRow:
-    """One cluster as the list shows it."""
-
-    index: int
-    size: int
-    accuracy: float | None          # of the model on the members (None: no labels known)
-    mean_map: np.ndarray            # g x g, the members' mean map
-    mean_image: np.ndarray | None   # H x W x 3 uint8, the members' mean picture (None: map alone)
-    members: tuple[str, ...]        # nearest the centre first
 
 
 def mean_map_picture(row: ClusterRow, size: int = MEAN_SIZE) -> QImage:

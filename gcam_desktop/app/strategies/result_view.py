@@ -11,12 +11,25 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from gcam_desktop.app.strategies.cluster_list import ClusterRow
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """One cluster as the list shows it."""
+
+    index: int
+    size: int
+    accuracy: float | None          # of the model on the members (None: no labels known)
+    mean_map: np.ndarray            # g x g, the members' mean map
+    mean_image: np.ndarray | None   # H x W x 3 uint8, the members' mean picture (None: map alone)
+    members: tuple[str, ...]        # nearest the centre first
 
 
 @dataclass(frozen=True)
 class ResultView:
-    result: Any
+    """One class of a StrategiesResult as the views show it."""
+
+    result: Any                     # the StrategiesResult
+    cls: Any                        # its ClassStrategies shown
     paths: tuple[str, ...]          # the clustered images, in the layout's order
     layout: np.ndarray              # N x 2
     labels: np.ndarray              # N
@@ -24,51 +37,82 @@ class ResultView:
     eigengap_k: int
     k: int
     rows: tuple[ClusterRow, ...]
-    duplicates: int                 # near-duplicates collapsed before clustering
-    skipped: int                    # images that could not be explained (or not of the class)
 
     @classmethod
-    def of(cls, result) -> "ResultView":
-        c = result.clustering
-        rows = tuple(ClusterRow(int(s.index), int(s.size), None if s.accuracy is None else float(s.accuracy),
-                                np.asarray(s.mean_map), getattr(s, "mean_image", None),
-                                tuple(str(p) for p in s.nearest) + tuple(str(p) for p in s.members if p not in s.nearest))
-                     for s in result.clusters)
-        return cls(result, tuple(str(p) for p in result.paths), np.asarray(c.layout), np.asarray(c.labels),
-                   np.asarray(c.eigenvalues), int(c.eigengap_k), int(c.k), rows,
-                   int(getattr(result, "duplicates", 0) or 0), len(getattr(result, "skipped", ()) or ()))
+    def of(cls, result, class_index: int | None = None) -> "ResultView | None":
+        """The class `class_index` of `result` (None: its largest class); None if it holds none."""
+        found = [c for c in result.classes if class_index is None or c.class_index == class_index]
+        if not found:
+            return None
+        c = max(found, key=lambda s: len(s.images))
+        paths = tuple(e.path for e in c.images)
+        rows = tuple(ClusterRow(int(s.index), int(s.size), s.accuracy, np.asarray(s.mean_map),
+                                np.asarray(s.mean_image),
+                                tuple(paths[m] for m in s.nearest) + tuple(paths[m] for m in s.members
+                                                                           if m not in set(s.nearest)))
+                     for s in c.clusters)
+        cl = c.clustering
+        return cls(result, c, paths, np.asarray(cl.layout), np.asarray(cl.labels), np.asarray(cl.eigenvalues),
+                   int(cl.eigengap_k), int(cl.k), rows)
 
-    def summary(self) -> str:
-        n = len(self.paths)
-        how = f"k = {self.k} by the eigengap" if self.k == self.eigengap_k else \
-            f"k = {self.k} (the eigengap suggests {self.eigengap_k})"
-        parts = [f"{n:,} image{'s' if n != 1 else ''} in {self.k} cluster{'s' if self.k != 1 else ''} ({how})"]
-        if self.duplicates:
-            parts.append(f"{self.duplicates} near-duplicate{'s' if self.duplicates != 1 else ''} collapsed first")
-        if self.skipped:
-            parts.append(f"{self.skipped} not clustered")
+    @property
+    def class_index(self) -> int:
+        return int(self.cls.class_index)
+
+    def summary(self, classes_run: int = 1) -> str:
+        n, k = len(self.paths), self.k
+        how = "by the eigengap" if k == self.eigengap_k else f"as asked; the eigengap suggests {self.eigengap_k}"
+        parts = [f"{self.cls.class_name}: {n:,} image{'s' if n != 1 else ''} in {k} cluster{'s' if k != 1 else ''} "
+                 f"(k = {k} {how})"]
+        if classes_run > 1:
+            parts.append(f"the largest of {classes_run} classes analysed: choose a class above to see another")
+        if self.cls.collapsed:
+            parts.append(f"{self.cls.collapsed} near-duplicate{'s' if self.cls.collapsed != 1 else ''} collapsed first")
+        if not self.result.labelled:
+            parts.append("the folder names no classes: images grouped by the model's prediction")
+        failures = len(self.result.failures)
+        if failures:
+            parts.append(f"{failures} problem{'s' if failures != 1 else ''} (hover)")
         return "; ".join(parts)
 
+    def problems(self) -> str:
+        return "\n".join(f"{what}: {why}" for what, why in self.result.failures[:30])
 
-def variant_comparisons(results: Mapping[str, Any]) -> str:
-    """One line per SE / s_se variant: its clusters against the baseline's (results by arch)."""
+
+@dataclass(frozen=True)
+class ClassesRun:
+    """An every-class run in the cache: the keys its classes are cached under (each on its own)."""
+
+    keys: tuple
+
+
+def split_by_class(result) -> dict[int, Any]:
+    """An every-class result as one result per class (sharing the arrays), each cached on its own."""
+    return {c.class_index: dataclasses.replace(result, classes=[c]) for c in result.classes}
+
+
+def variant_comparisons(shown: Any, others: Mapping[str, Any]) -> str:
+    """One line per other ResNet50 variant: its clusters of the shown class against the baseline's.
+    `shown` and `others` are ClassStrategies by architecture, the baseline among them."""
     from gcam_desktop.models.names import RESNET_ARCHS, arch_label
-    from gcam_desktop.strategies import compare_clusterings
+    from gcam_desktop.strategies import compare
 
     base_arch = RESNET_ARCHS[0]
-    base = results.get(base_arch)
+    base = others.get(base_arch)
     if base is None:
         return ""
     parts = []
     for arch in RESNET_ARCHS[1:]:
-        other = results.get(arch)
+        other = others.get(arch)
         if other is None:
             continue
-        cmp = compare_clusterings(base, other)
+        cmp = compare(base, other, arch_label(base_arch), arch_label(arch))
+        if cmp.ari is None:
+            continue
         moved = len(cmp.moved)
-        parts.append(f"{arch_label(arch)}: ARI {cmp.ari:.2f} against {arch_label(base_arch)} over {cmp.n} images, "
-                     f"{moved} change{'s' if moved == 1 else ''} company")
-    return " \u00b7 ".join(parts)
+        parts.append(f"{arch_label(arch)} vs {arch_label(base_arch)}: ARI {cmp.ari:.2f} over {cmp.common} images, "
+                     f"{moved} move{'s' if moved == 1 else ''} to another cluster")
+    return (f"{shown.class_name} — " + " · ".join(parts)) if parts else ""
 
 
 def nbytes(obj: Any, _depth: int = 0) -> int:

@@ -19,6 +19,7 @@ layer, class) in a ByteBoundedCache, so going back to an earlier choice shows it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,12 +32,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, Q
 from gcam_desktop.app.common.byte_cache import ByteBoundedCache
 from gcam_desktop.app.strategies.cluster_list import ClusterList
 from gcam_desktop.app.strategies.eigen_plot import EigenPlot
-from gcam_desktop.app.strategies.result_view import ResultView, nbytes, variant_comparisons
+from gcam_desktop.app.strategies.result_view import ClassesRun, ResultView, nbytes, split_by_class, variant_comparisons
 from gcam_desktop.app.strategies.scatter import StrategyScatter
-from gcam_desktop.app.strategies.sources import ALL_CLASSES, AUTO_K, StrategiesJob, StrategyModel, result_key
+from gcam_desktop.app.strategies.sources import ALL_CLASSES, AUTO_K, StrategiesJob, StrategyModel
 from gcam_desktop.app.strategies.worker import StrategiesWorker
 
 CACHE_BYTES = 256 * 1024 * 1024
+STAGES = {"duplicates": "looking for near-duplicates", "explaining": "explaining", "clustering": "clustering classes"}
 MAX_K = 20
 PLACEHOLDER = ("Open a folder of images (File \u203a Open folder), load a model into a slot, pick a method and "
                "a class, and press Run: the maps of the class are clustered into the model's strategies.")
@@ -245,12 +247,9 @@ class StrategiesTab(QWidget):
         self.cancel()
         wanted = [model] + (self._variants_of(model) if self.compare_box.isChecked() else [])
         jobs = [self._job(m) for m in wanted]
-        self._queue = [j for j in jobs if self.cache.get(j.key) is None]
-        main = jobs[0]
-        self._main_key = main.key
-        if self.cache.get(main.key) is not None:
-            self._show(main.key)
-        else:
+        self._queue = [j for j in jobs if j.class_index != -1 and self._lookup(j) is None]
+        self._main_key = jobs[0].key
+        if not self._show_cached():
             self._clear_view()
         self._next_job()
 
@@ -276,20 +275,50 @@ class StrategiesTab(QWidget):
         return self.worker.isRunning()
 
     # -- internals -----------------------------------------------------------------------------
-    def _job(self, model: StrategyModel) -> StrategiesJob:
+    def _job(self, model: StrategyModel, class_index: int | None | str = "chosen") -> StrategiesJob:
         self._next_id += 1
-        layer = self.layer if self.layer in (model.layers or (self.layer,)) else ""
-        return StrategiesJob(self._next_id, self._root or "", tuple(self._paths), model, self.method, layer,
-                             self._class_for(model), self.k)
+        cls = self._class_for(model) if class_index == "chosen" else class_index
+        return StrategiesJob(self._next_id, self._root or "", tuple(self._paths), model, self.method,
+                             self._layer_for(model), cls, self.k)
 
-    def _class_for(self, model: StrategyModel) -> int | None:
-        """The chosen class in `model`'s own numbering (found by name: variants may order classes differently)."""
-        index = self.class_index
-        if index is None or model is self.model:
+    def _layer_for(self, model: StrategyModel) -> str:
+        """The chosen layer where `model` has it, else its default."""
+        layer = self.layer
+        return layer if not model.layers or layer in model.layers else ""
+
+    def _class_for(self, model: StrategyModel, index: int | None | str = "chosen") -> int | None:
+        """A class of the chosen model (the chosen one by default) in `model`'s own numbering, found
+        by name (variants may order classes differently); -1 where `model` lacks it."""
+        index = self.class_index if index == "chosen" else index
+        chosen = self.model
+        if index is None or chosen is None or model.slot == chosen.slot:
             return index
-        chosen = self.model.class_names
-        name = chosen[index] if 0 <= index < len(chosen) else None
+        names = chosen.class_names
+        name = names[index] if 0 <= index < len(names) else None
         return model.class_names.index(name) if name in model.class_names else -1
+
+    def _lookup(self, job: StrategiesJob) -> list | None:
+        """The cached results of `job`'s choice, one per class; None when not all are cached."""
+        found = self.cache.get(job.key)
+        if found is None:
+            return None
+        if isinstance(found, ClassesRun):
+            results = [self.cache.get(k) for k in found.keys]
+            return None if any(r is None for r in results) else results
+        return [found]
+
+    def _store(self, job: StrategiesJob, result) -> None:
+        """Cached per class, so each class of an every-class run is at hand on its own."""
+        parts = split_by_class(result)
+        if job.class_index is None:
+            keys = []
+            for index, part in parts.items():
+                key = dataclasses.replace(job, class_index=index).key
+                self.cache.put(key, part)
+                keys.append(key)
+            self.cache.put(job.key, ClassesRun(tuple(keys)))
+        else:
+            self.cache.put(job.key, parts.get(job.class_index, result))
 
     def _variants_of(self, model: StrategyModel) -> list[StrategyModel]:
         """The other loaded ResNet50 variants with the same classes (compared with the baseline)."""
@@ -356,12 +385,20 @@ class StrategiesTab(QWidget):
         from gcam_desktop.explain.names import LAYER_METHODS
 
         self.layer_box.setEnabled(self.method in LAYER_METHODS)
+        if not self.running:
+            self._show_cached()
+
+    def _show_cached(self) -> bool:
         model = self.model
         if model is None or not self._paths:
-            return
-        key = result_key(self._root or "", self._paths, model, self.method, self.layer, self.class_index, self.k)
-        if key != self._shown_key and self.cache.get(key) is not None:
-            self._show(key)
+            return False
+        job = self._job(model)
+        results = self._lookup(job)
+        if results is None:
+            return False
+        if job.key != self._shown_key:
+            self._show(job.key, results)
+        return True
 
     def _clear_view(self) -> None:
         self.view, self._shown_key = None, None
@@ -370,34 +407,44 @@ class StrategiesTab(QWidget):
         self.clusters.clear()
         self.variants.hide()
 
-    def _show(self, key: tuple) -> None:
-        result = self.cache.get(key)
-        view = ResultView.of(result)
+    def _show(self, key: tuple, results: list) -> None:
+        views = [v for v in (ResultView.of(r) for r in results) if v is not None]
+        if not views:
+            self._clear_view()
+            self._shown_key = key
+            name = self.class_box.currentText() if self.class_index is not None else "any class"
+            problems = sum(len(r.failures) for r in results)
+            self.status.setText(f"No image of {name} in the folder to cluster"
+                                + (f" ({problems} problems, hover)" if problems else ""))
+            self.status.setToolTip("\n".join(f"{w}: {y}" for r in results for w, y in r.failures[:30]))
+            return
+        view = max(views, key=lambda v: len(v.paths))
         self.view, self._shown_key = view, key
         self.scatter.set_points(view.layout, view.labels, view.paths)
         self.eigen.show_spectrum(view.eigenvalues, view.eigengap_k, view.k)
         self.clusters.set_clusters(view.rows)
-        self.status.setText(view.summary())
+        self.status.setText(view.summary(len(views)))
+        self.status.setToolTip(view.problems())
         self._show_variants()
         self.resultShown.emit(view)
 
     def _show_variants(self) -> None:
-        """ARI of each variant's clusters against the baseline's for the shown choice, from the cache."""
-        model = self.model
-        if model is None or self.view is None or not self.compare_box.isChecked():
+        """ARI of each variant's clusters against the baseline's for the shown class, from the cache."""
+        model, view = self.model, self.view
+        if model is None or view is None or not self.compare_box.isChecked():
             self.variants.hide()
             return
-        results = {}
-        for m in [model] + self._variants_of(model):
-            cls = self._class_for(m)
-            key = result_key(self._root or "", self._paths, m, self.method, self.layer if self.layer in (m.layers or (self.layer,)) else "",
-                             cls, self.k)
-            r = self.cache.get(key)
-            if r is not None:
-                results[m.arch] = r
-        lines = variant_comparisons(results)
-        self.variants.setText(lines)
-        self.variants.setVisible(bool(lines))
+        by_arch = {model.arch: view.cls}
+        for m in self._variants_of(model):
+            cls = self._class_for(m, view.class_index)
+            if cls == -1:
+                continue
+            found = self._lookup(self._job(m, cls))
+            if found and found[0].classes:
+                by_arch[m.arch] = found[0].classes[0]
+        line = variant_comparisons(view.cls, by_arch)
+        self.variants.setText(line)
+        self.variants.setVisible(bool(line))
 
     # -- worker results (UI thread) ------------------------------------------------------------
     def _on_engine_failed(self, message: str) -> None:
@@ -411,20 +458,20 @@ class StrategiesTab(QWidget):
         if self._running is not None and job_id == self._running.id:
             self.status.setText(f"{self._running.model.label}: explaining {total:,} images\u2026")
 
-    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+    def _on_progress(self, job_id: int, done: int, total: int, stage: str) -> None:
         if self._running is not None and job_id == self._running.id:
             self.progress.setRange(0, max(1, total))
             self.progress.setValue(done)
-            if done >= total:
-                self.status.setText(f"{self._running.model.label}: clustering\u2026")
+            what = STAGES.get(stage, stage)
+            self.status.setText(f"{self._running.model.label}: {what} ({done:,} of {total:,})\u2026")
 
     def _on_finished(self, job_id: int, result) -> None:
         job = self._running
         if job is None or job_id != job.id:
             return
-        self.cache.put(job.key, result)
+        self._store(job, result)
         if job.key == self._main_key and self._shown_key != job.key:
-            self._show(job.key)
+            self._show(job.key, self._lookup(job) or [result])
         self._next_job()
 
     def _on_cancelled(self, job_id: int) -> None:

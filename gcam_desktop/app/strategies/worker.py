@@ -1,7 +1,7 @@
 """The Strategies tab's worker: explains a folder and clusters the maps on its own thread, with
 its own copy of the model (the engine hooks the model it explains, docs/adr/0008), so the
 Compare tab's panels never wait for it. A job is a command (`run`); it reports progress per
-image and polls Cancel between images (gcam_desktop.strategies.run_strategies does the work).
+batch and polls Cancel between batches (gcam_desktop.strategies.run_strategies does the work).
 torch and the analysis are imported in this thread, when the tab first runs a job."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gcam_desktop.app.strategies.sources import StrategiesJob, StrategyModel
 class StrategiesWorker(WorkerThread):
     failed_engine = Signal(str)              # torch or the analysis could not load
     started_job = Signal(int, int)           # job id, images
-    progress = Signal(int, int, int)         # job id, done, total
+    progress = Signal(int, int, int, str)    # job id, done, total, stage ("duplicates", "explaining", "clustering")
     finished_job = Signal(int, object)       # job id, StrategiesResult
     cancelled_job = Signal(int)              # job id
     failed_job = Signal(int, str)            # job id, message
@@ -27,6 +27,7 @@ class StrategiesWorker(WorkerThread):
         super().__init__("gcam-strategies", nice=5, autostart=True)
         self.device_name = device
         self._copies: dict[tuple, Any] = {}   # weights key -> model, the last few used
+        self._hash = None                      # similarity.HashModel, made by the first job
         self.jobs_run = 0                      # tests read it
 
     # -- any thread --------------------------------------------------------------------------
@@ -54,32 +55,39 @@ class StrategiesWorker(WorkerThread):
 
     def teardown(self) -> None:
         self._copies.clear()
+        self._hash = None
 
     def _run(self, job: StrategiesJob) -> None:
+        strategies = self._strategies
         stopped = lambda: job.stop.is_set() or self.cancelled()  # noqa: E731
         if stopped():
             self.cancelled_job.emit(job.id)
             return
         try:
             model = self._model(job.model)
+            if self._hash is None:  # the near-duplicate collapse's hash model, made once
+                from gcam_desktop.similarity import pick_hash_model
+
+                self._hash = pick_hash_model(None, self.device)
         except Exception as exc:
             self.failed_job.emit(job.id, f"{job.model.label}: {exc}")
             return
         self.started_job.emit(job.id, len(job.paths))
         try:
-            result = self._strategies.run_strategies(
-                list(job.paths), model, job.method, job.layer or None, job.class_index, k=job.k,
-                progress=lambda done, total: self.progress.emit(job.id, int(done), int(total)),
+            result = strategies.run_strategies(
+                list(job.paths), (job.model.label, model, dict(job.model.meta)), job.method, job.layer or None,
+                job.class_index, k=job.k, hash_model=self._hash, device=self.device,
+                progress=lambda done, total, stage: self.progress.emit(job.id, int(done), int(total), str(stage)),
                 cancelled=stopped)
+        except strategies.Cancelled:
+            self.cancelled_job.emit(job.id)
+            return
         except Exception as exc:
-            if stopped():
-                self.cancelled_job.emit(job.id)
-                return
             traceback.print_exc()
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.failed_job.emit(job.id, msg)
             return
-        if result is None or stopped():
+        if stopped():
             self.cancelled_job.emit(job.id)
             return
         self.jobs_run += 1
