@@ -160,3 +160,77 @@ def test_cancel_stops_the_job(qtbot, make_tab, checkpoints, image_folder_3cls, f
     qtbot.waitUntil(lambda: not tab.running and not tab.worker.busy(), timeout=60_000)
     assert tab.view is None and tab.worker.jobs_run == 0 and tab.status.text() == "Cancelled"
     assert not tab.cancel_button.isEnabled()
+
+
+@pytest.fixture(scope="module")
+def resnet_variants(tmp_path_factory, class_names) -> dict:
+    """The three ResNet50 variants, random weights, at 32 px (small enough for a CPU test)."""
+    import torch
+
+    from gcam_desktop.models import build_model, make_meta, save_checkpoint
+    from gcam_desktop.models.names import RESNET_ARCHS
+
+    root = tmp_path_factory.mktemp("variants")
+    out = {}
+    for i, arch in enumerate(RESNET_ARCHS):
+        torch.manual_seed(10 + i)
+        out[arch] = save_checkpoint(root / f"{arch}.pt", build_model(arch, len(class_names)),
+                                    make_meta(arch, class_names, input_size=32))
+    return out
+
+
+def test_the_variants_clusters_are_compared_with_the_baselines(qtbot, make_tab, resnet_variants, class_names,
+                                                                image_folder_3cls, folder_paths):
+    from gcam_desktop.models.names import RESNET_ARCHS
+    from gcam_desktop.strategies import compare
+
+    models = _models_of({f"slot-{arch}": path for arch, path in resnet_variants.items()})
+    tab = make_tab(models, folder_paths, image_folder_3cls)
+    assert tab.model.arch == RESNET_ARCHS[0] and tab.compare_box.isChecked()
+    tab.class_box.setCurrentIndex(tab.class_box.findText(class_names[1]))
+    tab.run()
+    # the baseline's job, then each variant's; the line appears once they are in
+    qtbot.waitUntil(lambda: not tab.running, timeout=300_000)
+    assert tab.worker.jobs_run == 3 and tab.view is not None
+    assert tab.variants.isVisible()
+    text = tab.variants.text()
+    base = tab.view.cls
+    for m in models[1:]:
+        other = tab._lookup(tab._job(m))[0].classes[0]
+        expected = compare(base, other)
+        assert expected.ari is not None and f"ARI {expected.ari:.2f} over {expected.common} images" in text
+
+
+def test_clicking_a_cluster_member_or_a_point_opens_it_on_the_compare_tab(qtbot, make_window, load_slot, checkpoints,
+                                                                           image_folder_3cls):
+    from PySide6.QtCore import QPointF, Qt
+
+    win = make_window()
+    load_slot(win, "baseline", checkpoints["a"])
+    with qtbot.waitSignal(win.scanner.finished, timeout=60_000):
+        win.add_paths([image_folder_3cls])
+    qtbot.waitUntil(lambda: win.strategies is not None, timeout=60_000)
+    tab = win.strategies
+    qtbot.waitUntil(lambda: len(tab._paths) == 18, timeout=60_000)   # the list's folder
+    win.tabs.setCurrentWidget(tab)
+    tab.class_box.setCurrentIndex(2)
+    with qtbot.waitSignal(tab.resultShown, timeout=180_000):
+        tab.run()
+    members = tab.clusters.members
+    assert members.count() > 0
+    path = tab.clusters.member_paths()[-1]
+    item = members.item(members.count() - 1)
+    qtbot.mouseClick(members.viewport(), Qt.MouseButton.LeftButton, pos=members.visualItemRect(item).center())
+    assert win.tabs.currentIndex() == 0 and win.image_list.current_path() == path
+
+    # a point of the scatter, clicked where it is drawn
+    win.tabs.setCurrentWidget(tab)
+    qtbot.waitExposed(tab.scatter)
+    i = len(tab.scatter.paths) // 2
+    vb = tab.scatter.plot.getViewBox()
+    at = tab.scatter.plot.mapFromScene(vb.mapViewToScene(QPointF(*tab.scatter.layout_xy[i])))
+    qtbot.mouseClick(tab.scatter.plot.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    qtbot.waitUntil(lambda: win.tabs.currentIndex() == 0, timeout=5_000)
+    clicked = win.image_list.current_path()
+    j = tab.scatter.paths.index(clicked)
+    assert np.hypot(*(tab.scatter.layout_xy[j] - tab.scatter.layout_xy[i])) <= 10 * tab.scatter._pixel_size()
