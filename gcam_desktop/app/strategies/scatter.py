@@ -43,9 +43,9 @@ class StrategyScatter(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setAspectLocked(True)   # equal pixel sizes on both axes: a radius in px is a circle
-        for side in ("left", "bottom"):
-            self.plot.getAxis(side).setStyle(showValues=False)
-            self.plot.getAxis(side).setTicks([[]])
+        for side in ("left", "bottom"):  # t-SNE's axes mean nothing: only nearness does
+            self.plot.hideAxis(side)
+        self.plot.setTitle("The class's maps laid out by t-SNE, coloured by cluster", size="9pt")
         self.plot.setToolTip("")
         self.item = pg.ScatterPlotItem(size=POINT_SIZE, pen=None, pxMode=True)
         self.plot.addItem(self.item)
@@ -72,6 +72,7 @@ class StrategyScatter(QWidget):
         self.paths: list[str] = []
         self._tree = None
         self._hover = -1
+        self._chosen = -1
         self._hover_pos = QPoint()
         self.plot.scene().sigMouseMoved.connect(self._on_move)
         self.plot.scene().sigMouseClicked.connect(self._on_click)
@@ -88,8 +89,16 @@ class StrategyScatter(QWidget):
         brushes = {j: pg.mkBrush(*cluster_colour(j), 220) for j in np.unique(labels)}
         self.item.setData(pos=xy, brush=[brushes[j] for j in labels], data=np.arange(len(xy)))
         self._tree = cKDTree(xy) if len(xy) else None
+        self._chosen = -1
         self._set_hover(-1)
         self.plot.autoRange(padding=0.05)
+
+    def emphasise(self, cluster: int) -> None:
+        """Draw `cluster`'s points larger (the one chosen in the cluster list); -1: none."""
+        if cluster == self._chosen or not len(self.labels):
+            return
+        self._chosen = cluster
+        self.item.setSize(np.where(self.labels == cluster, POINT_SIZE + 4, POINT_SIZE) if cluster >= 0 else POINT_SIZE)
 
     def clear(self) -> None:
         self.item.clear()

@@ -91,6 +91,7 @@ class StrategiesTab(QWidget):
             self.method_box.addItem(method_label(m), m)
         self.method_box.setCurrentIndex(max(0, self.method_box.findData("gradcam")))
         self.layer_box = QComboBox()
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.setToolTip("Layer whose activations the CAM methods explain")
         self.class_box = QComboBox()
         self.class_box.setToolTip("Cluster the maps of the images the model puts in this class (SpRAy's "
@@ -140,7 +141,7 @@ class StrategiesTab(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         form.addLayout(buttons, 1, 6, 1, 2)
-        for col, stretch in enumerate((3, 3, 2, 3, 1)):
+        for col, stretch in enumerate((3, 3, 0, 3, 0)):
             form.setColumnStretch(col, stretch)
 
         self.scatter = StrategyScatter(thumbnails)
@@ -149,6 +150,7 @@ class StrategiesTab(QWidget):
         self.eigen.setMinimumHeight(130)
         self.clusters = ClusterList(thumbnails)
         self.clusters.memberClicked.connect(self.imageActivated)
+        self.clusters.clusterChosen.connect(self.scatter.emphasise)
         self.status = QLabel(PLACEHOLDER)
         self.status.setObjectName("strategiesStatus")
         self.status.setWordWrap(True)
