@@ -41,6 +41,7 @@ class StrategiesWorker(WorkerThread):
     # -- the worker thread -------------------------------------------------------------------
     def setup(self) -> bool:
         try:
+            import scipy.spatial  # noqa: F401  (the scatter's k-d tree: a second or more to import, here)
             import torch  # noqa: F401  (seconds: here, not in the UI thread)
 
             from gcam_desktop import models, strategies
