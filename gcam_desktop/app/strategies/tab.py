@@ -10,7 +10,8 @@ is compared with the baseline's (adjusted Rand index, and how many images change
 
 The job runs on the tab's own StrategiesWorker (worker.py) with its own copy of the model, so
 the Compare tab never waits; results are kept for the session per (folder, model, method,
-layer, class) in a ByteBoundedCache, so going back to an earlier choice shows it at once.
+layer, class) in a ByteBoundedCache, so going back to an earlier choice shows it at once
+(docs/adr/0032).
 
     tab = StrategiesTab(models_provider, thumbnails=loader.get)
     tab.imageActivated.connect(window.show_image)
