@@ -62,6 +62,7 @@ class StrategiesTab(QWidget):
         self._running: StrategiesJob | None = None
         self._shown_key: tuple | None = None
         self._main_key: tuple | None = None        # the run's own choice (the variants only compare)
+        self._summary = ""                          # the shown result's status line
         self.cache: ByteBoundedCache = ByteBoundedCache(CACHE_BYTES, nbytes)
         self.view: ResultView | None = None
         self.worker = StrategiesWorker(device)
@@ -351,6 +352,8 @@ class StrategiesTab(QWidget):
         self._running = None
         self.cancel_button.setEnabled(False)
         self.progress.hide()
+        if self.view is not None and not self.status.text().startswith(("Cancel", "No ")):
+            self.status.setText(self._summary)   # not the last variant's progress
         self._show_variants()
 
     def _model_changed(self, *_) -> None:
@@ -426,7 +429,8 @@ class StrategiesTab(QWidget):
         self.scatter.set_points(view.layout, view.labels, view.paths)
         self.eigen.show_spectrum(view.eigenvalues, view.eigengap_k, view.k)
         self.clusters.set_clusters(view.rows)
-        self.status.setText(view.summary(len(views)))
+        self._summary = view.summary(len(views))
+        self.status.setText(self._summary)
         self.status.setToolTip(view.problems())
         self._show_variants()
         self.resultShown.emit(view)
