@@ -132,6 +132,12 @@ def synth_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int_at_least(16), default=64, help="image side in pixels")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--force", action="store_true", help="replace images/ and masks/ in a non-empty OUT")
+    p.add_argument("--shortcut", metavar="CLASS:FRACTION",
+                   help="plant a shortcut: a small fixed mark (top-left corner) on that fraction of one class's "
+                        "images (CLASS: a name or index), recorded per image in synth.json")
+    p.add_argument("--shortcut-only", action="store_true",
+                   help="with --shortcut: the marked images show another class's object, so the mark is their only "
+                        "evidence (on this easy set a model barely uses a mark beside the object)")
     return p
 
 
@@ -188,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = PARSERS[command]().parse_args(rest)
         if command == "train":
             _check_train_args(args)
+        elif command == "synth" and args.shortcut:
+            args.shortcut = _parsed_shortcut(args)
+        elif command == "synth" and args.shortcut_only:
+            raise UsageError("gcam-train synth: --shortcut-only needs --shortcut CLASS:FRACTION")
     except UsageError as exc:
         _print_event(make_event("error", message=str(exc), arch=None))
         return report(exc, "gcam-train" if command == "train" else f"gcam-train {command}")
@@ -213,6 +223,16 @@ def _check_train_args(args: argparse.Namespace) -> None:
             # Said once, before any process starts: when every process refused it, the
             # launcher could end rank 0 before it said why (seen under load).
             _check_before_launch(args, args.nproc_per_node)
+
+
+def _parsed_shortcut(args: argparse.Namespace) -> tuple[int, float]:
+    """--shortcut CLASS:FRACTION as (class index, fraction); UsageError saying what is wrong."""
+    from .synth import parse_shortcut
+
+    try:
+        return parse_shortcut(args.shortcut, args.classes, args.per_class)
+    except ValueError as exc:
+        raise UsageError(f"gcam-train synth: {exc}") from None
 
 
 def _check_resume_args(args: argparse.Namespace) -> None:
@@ -321,7 +341,8 @@ def _run_synth(args: argparse.Namespace) -> int:
             log.info("synth: %d/%d images", done, total)
 
     manifest = make_synthetic(args.out, args.classes, args.per_class, args.size, args.seed,
-                              force=args.force, progress=progress)
+                              force=args.force, progress=progress, shortcut=args.shortcut or None,
+                              shortcut_only=args.shortcut_only)
     log.info("synth: %d images of %d classes (%s) in %s", len(manifest["images"]), args.classes,
              ", ".join(manifest["class_names"]), args.out)
     return 0

@@ -11,6 +11,16 @@ Layout written under OUT:
     OUT/masks/<class>/<class>_<i>.png     8-bit L, 255 = object, 0 = background (same name)
     OUT/synth.json                        parameters, class names, and per image its mask and box
 
+A planted shortcut (`shortcut_class`, `shortcut_fraction`): that fraction of one class's images
+(round(fraction x per_class) of them, drawn by seed) carry a small fixed mark in the top-left
+corner, stamped over everything else. Each image's record says whether it has the mark and
+where (`shortcut`, `mark_box`), so an analysis that finds "the model looks at the corner" can be
+checked against the truth (gcam_desktop/strategies/, docs/adr/0031). On this set the mark alone
+is a weak shortcut: the objects' colours tell the classes apart so easily that a model trained on
+it barely uses the mark (measured, docs/adr/0031). With `shortcut_only` the marked images show the
+object of another class, as when every picture of one source is filed under one class whatever
+it shows: the mark is then their only evidence, and a model learns it.
+
 The mask of an image is found by swapping the `images` folder for `masks`. Everything is
 deterministic by seed: image i of class c comes from its own random stream seeded by
 (seed, c, i), so it does not depend on how many images are asked for. Geometry is drawn in
@@ -39,6 +49,10 @@ MANIFEST = "synth.json"
 FORMAT = "gcam-desktop/synth"
 VERSION = 1
 SUPERSAMPLE = 2  # shapes are drawn at 2x and reduced: smooth edges without a blur
+# The planted mark: a 2 x 2 black / white checker, MARK_SIDE of the image side, MARK_MARGIN from
+# the top-left corner. High contrast and never part of any class's look, like a watermark.
+MARK_SIDE = 0.2
+MARK_MARGIN = 0.05
 
 # Distinct at a glance even when small: silhouettes that survive rotation and scaling.
 SHAPES = ("disc", "square", "triangle", "star", "ring", "cross", "heart", "crescent", "arrow", "hexagon")
@@ -52,6 +66,9 @@ class SynthSpec:
     per_class: int = 100
     size: int = 64
     seed: int = 0
+    shortcut_class: int | None = None  # the class whose images may carry the planted mark
+    shortcut_fraction: float = 0.0     # the fraction of that class's images that do
+    shortcut_only: bool = False        # marked images show another class's object: the mark is their only evidence
 
     def validate(self) -> None:
         if not 2 <= self.classes <= MAX_CLASSES:
@@ -60,6 +77,72 @@ class SynthSpec:
             raise ValueError(f"--per-class must be at least 1, not {self.per_class}")
         if not 16 <= self.size <= 1024:
             raise ValueError(f"--size must be between 16 and 1024 pixels, not {self.size}")
+        if self.shortcut_class is not None:
+            if not 0 <= self.shortcut_class < self.classes:
+                raise ValueError(f"--shortcut: class {self.shortcut_class} does not exist; the classes are "
+                                 f"0..{self.classes - 1} ({', '.join(class_names(self.classes))})")
+            if not 0.0 < self.shortcut_fraction <= 1.0:
+                raise ValueError(f"--shortcut: the fraction must be in (0, 1], not {self.shortcut_fraction}")
+            if round(self.shortcut_fraction * self.per_class) < 1:
+                raise ValueError(f"--shortcut: a fraction of {self.shortcut_fraction} of {self.per_class} images "
+                                 f"marks none; give a larger fraction or more images per class")
+
+    def to_json(self) -> dict:
+        """The manifest's "spec": without the shortcut fields when there is none, so sets made
+        before the shortcut existed (and the demo's preset) still match."""
+        out = asdict(self)
+        if self.shortcut_class is None:
+            del out["shortcut_class"], out["shortcut_fraction"]
+        if not self.shortcut_only:
+            del out["shortcut_only"]
+        return out
+
+    def marked(self) -> frozenset[int]:
+        """Indices of the shortcut class's images that carry the mark (seeded, exactly
+        round(fraction x per_class) of them)."""
+        if self.shortcut_class is None:
+            return frozenset()
+        n = round(self.shortcut_fraction * self.per_class)
+        order = np.random.default_rng([self.seed, self.shortcut_class, 0x5EED]).permutation(self.per_class)
+        return frozenset(int(i) for i in order[:n])
+
+
+def parse_shortcut(text: str, classes: int, per_class: int = 100) -> tuple[int, float]:
+    """`CLASS:FRACTION` (a class name or index, a fraction in (0, 1]) -> (class index, fraction);
+    ValueError saying what is wrong."""
+    name, sep, frac = str(text).rpartition(":")
+    if not sep or not name:
+        raise ValueError(f"--shortcut must be CLASS:FRACTION (e.g. disc:0.3), not {text!r}")
+    names = class_names(classes)
+    if name in names:
+        index = names.index(name)
+    elif name.isdigit():
+        index = int(name)
+    else:
+        raise ValueError(f"--shortcut: no class {name!r}; the classes are {', '.join(names)} (or 0..{classes - 1})")
+    try:
+        fraction = float(frac)
+    except ValueError:
+        raise ValueError(f"--shortcut: the fraction must be a number in (0, 1], not {frac!r}") from None
+    spec = SynthSpec(classes=classes, per_class=per_class, shortcut_class=index, shortcut_fraction=fraction)
+    spec.validate()
+    return index, fraction
+
+
+def mark_box(size: int) -> list[int]:
+    """[x0, y0, x1, y1] of the planted mark in an image of `size` pixels."""
+    side = max(4, round(MARK_SIDE * size))
+    m = round(MARK_MARGIN * size)
+    return [m, m, m + side, m + side]
+
+
+def _stamp_mark(image: Image.Image) -> None:
+    x0, y0, x1, y1 = mark_box(image.width)
+    half = (x1 - x0) // 2
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=(255, 255, 255))
+    draw.rectangle([x0, y0, x0 + half - 1, y0 + half - 1], fill=(0, 0, 0))
+    draw.rectangle([x0 + half, y0 + half, x1 - 1, y1 - 1], fill=(0, 0, 0))
 
 
 def class_names(n: int) -> list[str]:
@@ -168,8 +251,10 @@ def _texture(kind: str, side: int, rng: np.random.Generator) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- one image
 
-def render(class_index: int, index: int, spec: SynthSpec) -> tuple[Image.Image, Image.Image, dict]:
-    """(RGB image, L mask, record) for image `index` of class `class_index`."""
+def render(class_index: int, index: int, spec: SynthSpec,
+           marked: bool = False) -> tuple[Image.Image, Image.Image, dict]:
+    """(RGB image, L mask, record) for image `index` of class `class_index`; `marked`: with the
+    planted mark (the rest of the picture is the same as without)."""
     rng = np.random.default_rng([spec.seed, class_index, index])
     side = spec.size * SUPERSAMPLE
 
@@ -202,14 +287,20 @@ def render(class_index: int, index: int, spec: SynthSpec) -> tuple[Image.Image, 
 
     # The object: its class fixes shape, colour family and fill texture; the rest is random.
     n = spec.classes
-    shape = SHAPES[class_index]
+    # With `shortcut_only`, a marked image shows another class's object (drawn by seed): the
+    # mark is the only evidence of its label.
+    look = class_index
+    if marked and spec.shortcut_only:
+        look = int((class_index + 1 + np.random.default_rng([spec.seed, class_index, index, 0xDEC0]).integers(
+            n - 1)) % n)
+    shape = SHAPES[look]
     r = rng.uniform(0.15, 0.28) * side
     cx, cy = rng.uniform(r / side, 1 - r / side, 2) * side
     angle = rng.uniform(0, 2 * math.pi)
     obj_mask = _draw_shape_mask(shape, side, cx, cy, r, angle)
-    colour = _hsv(_class_hue(class_index, n) + rng.uniform(-0.035, 0.035), rng.uniform(0.65, 1.0),
+    colour = _hsv(_class_hue(look, n) + rng.uniform(-0.035, 0.035), rng.uniform(0.65, 1.0),
                   rng.uniform(0.75, 1.0))
-    tex = _texture(TEXTURES[class_index % len(TEXTURES)], side, rng)
+    tex = _texture(TEXTURES[look % len(TEXTURES)], side, rng)
     fill = Image.fromarray((tex[..., None] * colour[None, None] * 255).clip(0, 255).astype(np.uint8), "RGB")
     canvas = Image.composite(fill, canvas, obj_mask)
 
@@ -217,14 +308,20 @@ def render(class_index: int, index: int, spec: SynthSpec) -> tuple[Image.Image, 
     img = np.asarray(canvas.reduce(SUPERSAMPLE), dtype=np.float32)
     img = img + rng.normal(0.0, 6.0, img.shape).astype(np.float32)
     image = Image.fromarray(img.round().clip(0, 255).astype(np.uint8), "RGB")
+    if marked:
+        _stamp_mark(image)
     soft = np.asarray(obj_mask.reduce(SUPERSAMPLE))
     mask = Image.fromarray(np.where(soft >= 128, 255, 0).astype(np.uint8), "L")
 
     ys, xs = np.nonzero(soft >= 128)
     box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if xs.size else [0, 0, 0, 0]
-    record = {"class": shape, "label": class_index, "box": box,
+    record = {"class": SHAPES[class_index], "label": class_index, "box": box,
               "centre": [round(cx / side, 4), round(cy / side, 4)], "radius": round(r / side, 4),
               "angle": round(angle, 4), "area": round(float(xs.size) / spec.size ** 2, 4)}
+    if spec.shortcut_class is not None:
+        record.update(shortcut=bool(marked), mark_box=mark_box(spec.size) if marked else None)
+        if marked and spec.shortcut_only:
+            record["looks_like"] = SHAPES[look]
     return image, mask, record
 
 
@@ -247,18 +344,21 @@ def read_manifest(out: str | os.PathLike) -> dict | None:
 
 def make_synthetic(out: str | os.PathLike, classes: int = 6, per_class: int = 100, size: int = 64,
                    seed: int = 0, force: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+                   progress: Callable[[int, int], None] | None = None,
+                   shortcut: tuple[int, float] | None = None, shortcut_only: bool = False) -> dict:
     """Write the set under `out` and return its manifest.
 
     An `out` that already holds a set with the same parameters is kept as it is (generation
     is deterministic, so it would be rewritten identically). A folder holding anything else is
     refused unless `force`, which replaces only `images/`, `masks/` and the manifest.
+    shortcut: (class index, fraction) to plant the mark; shortcut_only: the marked images show
+    another class's object (see the module's docstring).
     """
-    spec = SynthSpec(classes, per_class, size, seed)
+    spec = SynthSpec(classes, per_class, size, seed, *(shortcut or (None, 0.0)), bool(shortcut and shortcut_only))
     spec.validate()
     out = Path(out)
     existing = read_manifest(out)
-    if existing is not None and existing.get("spec") == asdict(spec) and (out / "images").is_dir():
+    if existing is not None and existing.get("spec") == spec.to_json() and (out / "images").is_dir():
         return existing
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
@@ -270,13 +370,14 @@ def make_synthetic(out: str | os.PathLike, classes: int = 6, per_class: int = 10
     (out / MANIFEST).unlink(missing_ok=True)
 
     names = class_names(classes)
+    marked = spec.marked()
     records = []
     total, done = classes * per_class, 0
     for c, name in enumerate(names):
         (out / "images" / name).mkdir(parents=True, exist_ok=True)
         (out / "masks" / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            image, mask, rec = render(c, i, spec)
+            image, mask, rec = render(c, i, spec, marked=c == spec.shortcut_class and i in marked)
             stem = f"{name}_{i:04d}.png"
             _save_png(image, out / "images" / name / stem)
             _save_png(mask, out / "masks" / name / stem)
@@ -285,10 +386,15 @@ def make_synthetic(out: str | os.PathLike, classes: int = 6, per_class: int = 10
             done += 1
             if progress:
                 progress(done, total)
-    manifest = {"format": FORMAT, "version": VERSION, "spec": asdict(spec), "class_names": names,
+    manifest = {"format": FORMAT, "version": VERSION, "spec": spec.to_json(), "class_names": names,
                 "textures": [TEXTURES[c % len(TEXTURES)] for c in range(classes)],
                 "layout": "images/<class>/<name>.png with masks/<class>/<name>.png (255 = object)",
                 "images": records}
+    if spec.shortcut_class is not None:
+        manifest["shortcut"] = {"class": names[spec.shortcut_class], "class_index": spec.shortcut_class,
+                                "fraction": spec.shortcut_fraction, "marked": len(marked),
+                                "mark_box": mark_box(size), "mark": "2 x 2 black / white checker",
+                                "only_evidence": spec.shortcut_only}
     write_json(out / MANIFEST, manifest)  # last: its presence marks a complete set
     return manifest
 

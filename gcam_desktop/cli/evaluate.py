@@ -102,6 +102,17 @@ def _parser() -> Parser:
     ap.add_argument("--sanity-data", metavar="CKPT",
                     help="a checkpoint of the same architecture trained on shuffled labels (gcam-train "
                          "--shuffle-labels): each method's maps are compared with the real model's (implies --sanity)")
+    ap.add_argument("--strategies", action="store_true",
+                    help="find each model's strategies (SpRAy): cluster each class's maps (the first method) and "
+                         "write strategies.json, one montage PNG per cluster and a report section; with several "
+                         "models, each clustering is compared with the first ResNet50's")
+    ap.add_argument("--strategies-class", metavar="CLASS",
+                    help="only this class (a name, as the models call it; default: every class)")
+    ap.add_argument("--strategies-k", type=int_at_least(1), metavar="K",
+                    help="clusters per class (default: chosen by the eigengap)")
+    ap.add_argument("--strategies-keep-duplicates", action="store_true",
+                    help="cluster near-duplicates as they are (default: each group folded into its first image, "
+                         "by the deep hash, so copies make no cluster of their own)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ap.add_argument("--resamples", type=int_at_least(1), default=2000, help="bootstrap resamples (default 2000)")
     ap.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the bootstrap and of the metrics' "
@@ -204,7 +215,48 @@ def _run(args, checkpoints: list[str]) -> int:
         result["near_duplicates"] = leaks
     if args.sanity:
         result["sanity"] = _sanity(args, entries, [s.path for s in scores], shuffled)
+    if args.strategies:
+        result["strategies"] = _strategies(args, entries, [s.path for s in scores])
     return _write(args, result)
+
+
+def _strategies(args, entries, paths: list[str]) -> dict:
+    """--strategies: each model's clustering of each class's maps, written beside the report;
+    the summary report.json and report.md carry."""
+    from tqdm import tqdm
+
+    from gcam_desktop.models.knowledge import class_index
+    from gcam_desktop.strategies import compare, run_strategies
+    from gcam_desktop.strategies.files import write_outputs
+
+    models = [e for e in entries if e.base is None]
+    # The baseline every other model is compared with: the first plain ResNet50, else the first model.
+    models.sort(key=lambda e: e.arch != "resnet50")
+    results = []
+    for e in models:
+        wanted = None
+        if args.strategies_class is not None:
+            wanted = class_index(e.meta, args.strategies_class)
+            if wanted is None:
+                _say(f"--strategies-class: {e.name} has no class {args.strategies_class!r}; its strategies are "
+                     "not looked for")
+                continue
+        with tqdm(total=len(paths), desc=f"strategies {e.name}", unit="img", file=sys.stderr, disable=None) as bar:
+            def progress(done, total, stage, bar=bar):
+                bar.total, bar.n = total, done
+                bar.set_description(f"strategies {e.name}: {stage}", refresh=True)
+
+            result = run_strategies(paths, (e.name, e.model, e.meta), args.methods[0], args.layer, wanted,
+                                    k=args.strategies_k, seed=args.seed, hash_model=args.hash_model,
+                                    duplicates=not args.strategies_keep_duplicates,
+                                    device=next(e.model.parameters()).device, progress=progress,
+                                    on_error=lambda what, why: bar.write(f"{PROG}: strategies: {what}: {why}",
+                                                                         file=sys.stderr))
+        results.append(result)
+    comparisons = [compare(cls, other, results[0].model, r.model)
+                   for r in results[1:] for cls in results[0].classes
+                   if (other := r.of_class(cls.class_index)) is not None]
+    return write_outputs(results, comparisons, args.out)
 
 
 def _load_shuffled(args, entries, device):

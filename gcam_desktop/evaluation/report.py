@@ -109,6 +109,10 @@ def markdown(report: Mapping) -> str:
     if report.get("mask_notes"):
         out += ["## Masks rescaled or not used", ""] + [f"- `{x['path']}`: {x['note']}"
                                                         for x in report["mask_notes"]] + [""]
+    if report.get("strategies"):
+        from gcam_desktop.strategies.files import markdown as strategies_markdown
+
+        out += strategies_markdown(report["strategies"])
     if report.get("near_duplicates"):
         from gcam_desktop.evaluation.leakage import statement
 

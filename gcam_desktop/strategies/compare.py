@@ -21,9 +21,10 @@ class Comparison:
     ari: float | None       # adjusted Rand index of the two partitions (1 = the same; ~0 = chance); None below 2 images
     matched: dict[int, int | None] = field(default_factory=dict)  # cluster of A -> its partner in B (None: no partner)
     moved: list[str] = field(default_factory=list)  # paths whose B cluster is not the partner of their A cluster
+    class_name: str = ""
 
     def to_json(self) -> dict:
-        return {"class_index": self.class_index, "a": self.a, "b": self.b, "images": self.common,
+        return {"class_index": self.class_index, "class": self.class_name, "a": self.a, "b": self.b, "images": self.common,
                 "adjusted_rand_index": None if self.ari is None else round(self.ari, 4),
                 "matched_clusters": {str(k): v for k, v in self.matched.items()}, "moved": self.moved}
 
@@ -36,7 +37,7 @@ def compare(a: ClassStrategies, b: ClassStrategies, name_a: str = "A", name_b: s
 
     index_b = {e.path: i for i, e in enumerate(b.images)}
     pairs = [(i, index_b[e.path]) for i, e in enumerate(a.images) if e.path in index_b]
-    out = Comparison(a.class_index, name_a, name_b, len(pairs), None)
+    out = Comparison(a.class_index, name_a, name_b, len(pairs), None, class_name=a.class_name)
     if len(pairs) < 2:
         return out
     la = a.clustering.labels[[i for i, _ in pairs]]

@@ -84,10 +84,10 @@ def analyse(grids: np.ndarray, *, n_neighbors: int | None = None, k: int | None 
             seed: int = 0, layout: bool = True) -> Clustering:
     """Cluster N maps (N x g x g, or N x features). k=None: chosen by the eigengap; an int
     overrides it (clipped to 1..N). layout=False leaves the 2-D layout at zeros (bench, tests)."""
+    if len(grids) == 0:
+        raise ValueError("no maps to cluster")
     x = np.asarray(grids, np.float32).reshape(len(grids), -1)
     n = x.shape[0]
-    if n == 0:
-        raise ValueError("no maps to cluster")
     if n < 3:  # too few for a graph: one cluster, laid out on a line
         return Clustering(np.zeros(n, np.int64), np.zeros(n), 1, 1,
                           np.column_stack([np.arange(n), np.zeros(n)]).astype(np.float32),
@@ -99,9 +99,20 @@ def analyse(grids: np.ndarray, *, n_neighbors: int | None = None, k: int | None 
     use = suggested if k is None else max(1, min(int(k), n))
     if use > vectors.shape[1]:
         values, vectors = spectrum(affinity(x, nn), use)
-    labels, embedding = _kmeans(vectors[:, :use], use, seed)
-    return Clustering(labels, values, suggested, use, layout_2d(x, seed) if layout else np.zeros((n, 2), np.float32),
-                      embedding, nn)
+    with one_thread():
+        labels, embedding = _kmeans(vectors[:, :use], use, seed)
+        xy = layout_2d(x, seed) if layout else np.zeros((n, 2), np.float32)
+    return Clustering(labels, values, suggested, use, xy, embedding, nn)
+
+
+def one_thread():
+    """scikit-learn's OpenMP loops (k-means, t-SNE) on one thread. Its threads spin while they
+    wait; next to the app's inference worker or on any busy CPU, a descheduled thread stalls
+    every step: t-SNE of 120 maps took 25.8 s with 2 threads on a loaded 2-core machine and
+    0.55 s with one (docs/adr/0031)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="openmp")
 
 
 def _kmeans(vectors: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
