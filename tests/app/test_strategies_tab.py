@@ -147,6 +147,13 @@ def test_a_job_on_a_small_folder_fills_the_scatter_the_eigenvalues_and_the_clust
     tab.k_box.setValue(0)
     assert tab.view.k == k and tab.eigen.marker_k() == k and tab.worker.jobs_run == runs and not tab.running
 
+    # near-duplicates kept: every image of the class is clustered, none said to be collapsed
+    tab.duplicates_box.setChecked(False)
+    with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
+        tab.run()
+    assert len(shown.args[0].paths) == 6 and shown.args[0].cls.collapsed == 0
+    assert len(tab.scatter.item.data) == 6
+
 
 def test_cancel_stops_the_job(qtbot, make_tab, checkpoints, image_folder_3cls, folder_paths):
     tab = make_tab(_models_of({"A": checkpoints["a"]}), folder_paths, image_folder_3cls)

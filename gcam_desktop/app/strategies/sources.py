@@ -58,16 +58,14 @@ class StrategiesJob:
     layer: str                      # "" = the model's default layer
     class_index: int | None         # ALL_CLASSES: each image explained for its own prediction
     k: int | None = AUTO_K
+    duplicates: bool = True         # near-duplicates collapsed before clustering (deep hash)
     stop: threading.Event = field(default_factory=threading.Event, compare=False, hash=False)
 
     @property
     def key(self) -> tuple:
-        return result_key(self.folder, self.paths, self.model, self.method, self.layer, self.class_index, self.k)
-
-
-def result_key(folder: str, paths, model: StrategyModel, method: str, layer: str, class_index, k) -> tuple:
-    """The session cache's key: (folder, model, method, layer, class), and the k asked for. The
-    folder is its path and its image list (a file added is another folder); the model is its
-    weights (the same checkpoint in another slot is the same model)."""
-    return (os.path.abspath(folder), hash(tuple(paths)), len(paths), model.weights_key(),
-            method, layer or model.default_layer, class_index, k)
+        """The session cache's key: (folder, model, method, layer, class), the k asked for and
+        whether copies were collapsed. The folder is its path and its image list (a file added
+        is another folder); the model is its weights (the same checkpoint in another slot is the
+        same model)."""
+        return (os.path.abspath(self.folder), hash(self.paths), len(self.paths), self.model.weights_key(),
+                self.method, self.layer or self.model.default_layer, self.class_index, self.k, self.duplicates)

@@ -107,6 +107,12 @@ class StrategiesTab(QWidget):
         self.compare_box.setChecked(True)
         self.compare_box.setToolTip("With a ResNet50 and its SE / s_se variants loaded, cluster each with the "
                                     "same settings and compare with the baseline (adjusted Rand index)")
+        self.duplicates_box = QCheckBox("Collapse near-duplicates")
+        self.duplicates_box.setChecked(True)
+        self.duplicates_box.setToolTip("Fold near-duplicate pictures (deep hash) into one before clustering, so copies "
+                                       "do not make a cluster of their own; untick where distinct pictures look alike "
+                                       "to the hash (small synthetic images)")
+        self.duplicates_box.toggled.connect(self._choice_changed)
         self.run_button = QPushButton("Run")
         self.run_button.setDefault(True)
         self.run_button.clicked.connect(self.run)
@@ -128,9 +134,10 @@ class StrategiesTab(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         form.setHorizontalSpacing(6)
         form.addWidget(QLabel("Folder"), 0, 0)
-        form.addWidget(self.folder_label, 0, 1, 1, 5)
-        form.addWidget(self.compare_box, 0, 6)
-        form.addWidget(self.progress, 0, 7)
+        form.addWidget(self.folder_label, 0, 1, 1, 3)
+        form.addWidget(self.duplicates_box, 0, 4)
+        form.addWidget(self.compare_box, 0, 5)
+        form.addWidget(self.progress, 0, 6, 1, 2)
         for col, (label, widget) in enumerate((("Model", self.model_box), ("Method", self.method_box),
                                                ("Layer", self.layer_box), ("Class", self.class_box),
                                                ("k", self.k_box))):
@@ -283,7 +290,7 @@ class StrategiesTab(QWidget):
         self._next_id += 1
         cls = self._class_for(model) if class_index == "chosen" else class_index
         return StrategiesJob(self._next_id, self._root or "", tuple(self._paths), model, self.method,
-                             self._layer_for(model), cls, self.k)
+                             self._layer_for(model), cls, self.k, self.duplicates_box.isChecked())
 
     def _layer_for(self, model: StrategyModel) -> str:
         """The chosen layer where `model` has it, else its default."""

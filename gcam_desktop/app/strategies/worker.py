@@ -66,7 +66,7 @@ class StrategiesWorker(WorkerThread):
             return
         try:
             model = self._model(job.model)
-            if self._hash is None:  # the near-duplicate collapse's hash model, made once
+            if self._hash is None and job.duplicates:  # the near-duplicate collapse's hash model, made once
                 from gcam_desktop.similarity import pick_hash_model
 
                 self._hash = pick_hash_model(None, self.device)
@@ -77,7 +77,7 @@ class StrategiesWorker(WorkerThread):
         try:
             result = strategies.run_strategies(
                 list(job.paths), (job.model.label, model, dict(job.model.meta)), job.method, job.layer or None,
-                job.class_index, k=job.k, hash_model=self._hash, device=self.device,
+                job.class_index, k=job.k, duplicates=job.duplicates, hash_model=self._hash, device=self.device,
                 progress=lambda done, total, stage: self.progress.emit(job.id, int(done), int(total), str(stage)),
                 cancelled=stopped)
         except strategies.Cancelled:
