@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from gcam_desktop.app.common.byte_cache import ByteBoundedCache
@@ -93,12 +93,10 @@ class StrategiesTab(QWidget):
             self.method_box.addItem(method_label(m), m)
         self.method_box.setCurrentIndex(max(0, self.method_box.findData("gradcam")))
         self.layer_box = QComboBox()
-        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.setToolTip("Layer whose activations the CAM methods explain")
         self.class_box = QComboBox()
         self.class_box.setToolTip("Cluster the maps of the images the model puts in this class (SpRAy's "
                                   "unit), or of every image, each explained for its own prediction")
-        self.class_box.setMinimumContentsLength(10)
         self.k_box = QSpinBox()
         self.k_box.setRange(0, MAX_K)
         self.k_box.setSpecialValueText("auto")
@@ -130,28 +128,27 @@ class StrategiesTab(QWidget):
             box.currentIndexChanged.connect(self._choice_changed)
         self.k_box.valueChanged.connect(self._choice_changed)
 
-        form = QGridLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setHorizontalSpacing(6)
-        form.addWidget(QLabel("Folder"), 0, 0)
-        form.addWidget(self.folder_label, 0, 1, 1, 3)
-        form.addWidget(self.duplicates_box, 0, 4)
-        form.addWidget(self.compare_box, 0, 5)
-        form.addWidget(self.progress, 0, 6, 1, 2)
-        for col, (label, widget) in enumerate((("Model", self.model_box), ("Method", self.method_box),
-                                               ("Layer", self.layer_box), ("Class", self.class_box),
-                                               ("k", self.k_box))):
-            cell = QHBoxLayout()
-            cell.setSpacing(4)
-            cell.addWidget(QLabel(label))
-            cell.addWidget(widget, 1)
-            form.addLayout(cell, 1, col)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        form.addLayout(buttons, 1, 6, 1, 2)
-        for col, stretch in enumerate((3, 3, 0, 3, 0)):
-            form.setColumnStretch(col, stretch)
+        # Two rows of their own (not a grid: a grid's shared columns added the widths of both
+        # rows' widest cells and pushed the tab past 1024 px).
+        top = QHBoxLayout()
+        top.setSpacing(6)
+        top.addWidget(QLabel("Folder"))
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.duplicates_box)
+        top.addWidget(self.compare_box)
+        top.addWidget(self.progress)
+        form = QHBoxLayout()
+        form.setSpacing(6)
+        for label, widget, stretch in (("Model", self.model_box, 3), ("Method", self.method_box, 2),
+                                       ("Layer", self.layer_box, 3), ("Class", self.class_box, 2),
+                                       ("k", self.k_box, 0)):
+            form.addWidget(QLabel(label))
+            form.addWidget(widget, stretch)
+        form.addWidget(self.run_button)
+        form.addWidget(self.cancel_button)
+        for box in (self.model_box, self.method_box, self.layer_box, self.class_box):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
 
         self.scatter = StrategyScatter(thumbnails)
         self.scatter.imageClicked.connect(self.imageActivated)
@@ -185,6 +182,7 @@ class StrategiesTab(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.setSpacing(6)
+        outer.addLayout(top)
         outer.addLayout(form)
         outer.addWidget(self.splitter, 1)
         outer.addWidget(self.variants)
