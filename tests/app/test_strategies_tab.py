@@ -136,27 +136,26 @@ def test_a_job_on_a_small_folder_fills_the_scatter_the_eigenvalues_and_the_clust
     assert sum(r.size for r in tab.clusters.rows) == n
     assert "cluster" in tab.status.text()
 
-    # k set by hand: a second job; the marker stays at the eigengap's k, the chosen k is drawn
+    # k set by hand, near-duplicates kept: a second job. Every image of the class is clustered,
+    # none said to be collapsed; the marker stays at the eigengap's k, the chosen k is drawn.
     tab.k_box.setValue(2 if k != 2 else 1)
-    with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
-        tab.run()
-    assert shown.args[0].k == tab.k_box.value() and tab.clusters.clusters.count() == tab.k_box.value()
-    assert tab.eigen.marker_k() == shown.args[0].eigengap_k and tab.eigen.chosen_marker.isVisible()
-    runs = tab.worker.jobs_run
-    # back to auto: from the session's cache, at once, no job
-    tab.k_box.setValue(0)
-    assert tab.view.k == k and tab.eigen.marker_k() == k and tab.worker.jobs_run == runs and not tab.running
-
-    # near-duplicates kept: every image of the class is clustered, none said to be collapsed
     tab.duplicates_box.setChecked(False)
     with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
         tab.run()
-    assert len(shown.args[0].paths) == 6 and shown.args[0].cls.collapsed == 0
-    assert len(tab.scatter.item.data) == 6
+    second = shown.args[0]
+    assert second.k == tab.k_box.value() and tab.clusters.clusters.count() == tab.k_box.value()
+    assert len(second.paths) == 6 and second.cls.collapsed == 0 and len(tab.scatter.item.data) == 6
+    assert tab.eigen.marker_k() == second.eigengap_k and tab.eigen.chosen_marker.isVisible()
+    runs = tab.worker.jobs_run
+    # back to the first choice: from the session's cache, at once, no job
+    tab.k_box.setValue(0)
+    tab.duplicates_box.setChecked(True)
+    assert tab.view.k == k and tab.eigen.marker_k() == k and tab.worker.jobs_run == runs and not tab.running
 
 
 def test_cancel_stops_the_job(qtbot, make_tab, checkpoints, image_folder_3cls, folder_paths):
     tab = make_tab(_models_of({"A": checkpoints["a"]}), folder_paths, image_folder_3cls)
+    tab.duplicates_box.setChecked(False)   # no hash model to make: the job explains at once
     started = []
     tab.worker.progress.connect(lambda *a: started.append(a))
     tab.run()
@@ -186,6 +185,7 @@ def resnet_variants(tmp_path_factory, class_names) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_the_variants_clusters_are_compared_with_the_baselines(qtbot, make_tab, resnet_variants, class_names,
                                                                 image_folder_3cls, folder_paths):
     from gcam_desktop.models.names import RESNET_ARCHS
@@ -195,6 +195,7 @@ def test_the_variants_clusters_are_compared_with_the_baselines(qtbot, make_tab, 
     tab = make_tab(models, folder_paths, image_folder_3cls)
     assert tab.model.arch == RESNET_ARCHS[0] and tab.compare_box.isChecked()
     tab.class_box.setCurrentIndex(tab.class_box.findText(class_names[1]))
+    tab.duplicates_box.setChecked(False)
     tab.run()
     # the baseline's job, then each variant's; the line appears once they are in
     qtbot.waitUntil(lambda: not tab.running, timeout=300_000)
@@ -221,6 +222,7 @@ def test_clicking_a_cluster_member_or_a_point_opens_it_on_the_compare_tab(qtbot,
     qtbot.waitUntil(lambda: len(tab._paths) == 18, timeout=60_000)   # the list's folder
     win.tabs.setCurrentWidget(tab)
     tab.class_box.setCurrentIndex(2)
+    tab.duplicates_box.setChecked(False)
     with qtbot.waitSignal(tab.resultShown, timeout=180_000):
         tab.run()
     members = tab.clusters.members
