@@ -30,7 +30,6 @@ def _result(name, labels, tmp_path):
 
 
 def test_outputs_and_report_section(tmp_path):
-    from gcam_desktop.evaluation.report import markdown as report_markdown  # noqa: F401  (the section's reader)
     from gcam_desktop.strategies.files import markdown, write_outputs
 
     a, compare = _result("ResNet50", [0, 0, 0, 1, 1, 1], tmp_path)

@@ -10,6 +10,7 @@ The thresholds below leave room for another machine's arithmetic."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,26 +37,33 @@ def test_planted_shortcut_is_found(tmp_path):
     # The set has no copies by construction; at 32 px the hash with random weights (no ImageNet
     # weights here) joined 13 of the 40 distinct discs, the marked ones among them (docs/adr/0031).
     out = tmp_path / "eval"
-    assert evaluate([str(data), "--checkpoint", str(tmp_path / "run" / "small_cnn" / "best.pt"), "--strategies",
+    best = tmp_path / "run" / "small_cnn" / "best.pt"
+    twin = tmp_path / "twin" / "best.pt"  # the same weights under a second name: the comparison must say "the same"
+    twin.parent.mkdir()
+    shutil.copyfile(best, twin)
+    assert evaluate([str(data), "--checkpoint", str(best), str(twin), "--strategies",
                      "--strategies-class", "disc", "--steps", "2", "--resamples", "10", "--no-baselines",
                      "--no-dup-check", "--strategies-keep-duplicates", "-o", str(out)]) == 0
 
     report = json.loads((out / "strategies.json").read_text())
-    [model] = report["models"]
-    [disc] = model["classes"]
+    first, second = report["models"]
+    [disc] = first["classes"]
+    [comparison] = report["comparisons"]
+    assert (comparison["a"], comparison["b"]) == (first["model"], second["model"])
+    assert comparison["adjusted_rand_index"] == 1.0 and comparison["moved"] == []
     marked = {str((data / r["image"]).resolve()) for r in manifest["images"] if r.get("shortcut")}
     assert len(marked) == 12
     # A collapsed near-duplicate counts in its representative's cluster.
     members = [{str(Path(p).resolve()) for p in c["members"]} for c in disc["clusters"]]
     dups = {str(Path(pt["path"]).resolve()): [str(Path(d).resolve()) for d in pt["duplicates"]] for pt in disc["points"]}
     members = [m | {d for p in m for d in dups.get(p, [])} for m in members]
-    best = max(range(len(members)), key=lambda i: len(members[i] & marked))
-    purity = len(members[best] & marked) / len(members[best])
-    recall = len(members[best] & marked) / len(marked)
-    print(f"cluster {best} of {len(members)}: purity {purity:.2f}, recall {recall:.2f}")
+    best_cluster = max(range(len(members)), key=lambda i: len(members[i] & marked))
+    purity = len(members[best_cluster] & marked) / len(members[best_cluster])
+    recall = len(members[best_cluster] & marked) / len(marked)
+    print(f"cluster {best_cluster} of {len(members)}: purity {purity:.2f}, recall {recall:.2f}")
     assert purity >= PURITY_MIN and recall >= RECALL_MIN
 
-    mean_map = np.array(disc["clusters"][best]["mean_map"])
+    mean_map = np.array(disc["clusters"][best_cluster]["mean_map"])
     x0, y0, x1, y1 = manifest["shortcut"]["mark_box"]
     g = mean_map.shape[0] / 32  # the grid's cells per pixel
     over = np.zeros_like(mean_map, bool)
@@ -68,5 +76,6 @@ def test_planted_shortcut_is_found(tmp_path):
     for c in disc["clusters"]:
         assert (out / c["montage"]).is_file()
     md = (out / "report.md").read_text()
-    assert "## Strategies (spectral relevance analysis)" in md and disc["clusters"][best]["montage"] in md
+    assert "## Strategies (spectral relevance analysis)" in md and disc["clusters"][best_cluster]["montage"] in md
+    assert "### The same classes clustered by each model" in md
     assert json.loads((out / "report.json").read_text())["strategies"]["file"] == "strategies.json"

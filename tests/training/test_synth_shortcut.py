@@ -73,6 +73,12 @@ def test_synth_command_refuses_in_one_line(tmp_path):
     assert main(["synth", "--out", str(tmp_path / "s"), "--classes", "3", "--shortcut", "blob:0.2"]) == 2
     assert main(["synth", "--out", str(tmp_path / "s"), "--shortcut-only"]) == 2
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow  # ~8 s in-process: the trainer's command set-up (stop hooks, stdout guard)
+def test_synth_command_writes_the_marks(tmp_path):
+    from training.cli import main
+
     assert main(["synth", "--out", str(tmp_path / "s"), "--classes", "2", "--per-class", "4", "--size", "32",
                  "--shortcut", "disc:0.5"]) == 0
     manifest = json.loads((tmp_path / "s" / "synth.json").read_text())
