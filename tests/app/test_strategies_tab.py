@@ -243,3 +243,22 @@ def test_clicking_a_cluster_member_or_a_point_opens_it_on_the_compare_tab(qtbot,
     clicked = win.image_list.current_path()
     j = tab.scatter.paths.index(clicked)
     assert np.hypot(*(tab.scatter.layout_xy[j] - tab.scatter.layout_xy[i])) <= 10 * tab.scatter._pixel_size()
+
+
+@pytest.mark.slow
+def test_an_every_class_run_is_cached_per_class(qtbot, make_tab, checkpoints, class_names, image_folder_3cls,
+                                                folder_paths):
+    tab = make_tab(_models_of({"A": checkpoints["a"]}), folder_paths, image_folder_3cls)
+    tab.duplicates_box.setChecked(False)
+    assert tab.class_index is None   # "Every class" first
+    with qtbot.waitSignal(tab.resultShown, timeout=180_000) as shown:
+        tab.run()
+    qtbot.waitUntil(lambda: not tab.running, timeout=60_000)
+    assert shown.args[0].result.labelled and len(shown.args[0].paths) == 6
+    assert "classes analysed" in tab.status.text()
+    runs = tab.worker.jobs_run
+    for i, name in enumerate(class_names):   # each class from the cache, no job
+        tab.class_box.setCurrentIndex(tab.class_box.findText(name))
+        assert tab.view.class_index == i and tab.view.cls.class_name == name
+        assert all(f"{os.sep}{name}{os.sep}" in p for p in tab.scatter.paths)
+    assert tab.worker.jobs_run == runs == 1 and not tab.running
