@@ -1,5 +1,5 @@
 """The features that join the window, each handed only what it needs (never the window): the
-Training, Quality and Attention tabs, the Similar strip, and the exports. Everything a feature
+Training, Quality, Attention and Strategies tabs, the Similar strip, and the exports. Everything a feature
 hears of (image changed, results in, closing) is connected here; docs/adr/0023. The Quality
 tab's sanity verdicts reach the Compare tab's method list here too."""
 
@@ -49,8 +49,7 @@ def install_quality_tab(win):
 
     def folder_scanned(root: str, _count: int) -> None:
         if Path(root).is_dir():
-            prefix = os.path.join(str(Path(root)), "")
-            tab.set_folder([p for p in win.list_model.paths if p.startswith(prefix)], root)
+            tab.set_folder(folder_of(win.list_model.paths, root), root)
 
     win.scanner.finished.connect(folder_scanned)
     if win.explanations.path:
@@ -98,6 +97,44 @@ def install_attention_tab(win) -> AttentionTab:
     win.slots.changed.connect(tab.refresh)
     win.image_list.current_changed.connect(tab.refresh)
     win.add_tab(tab, "Attention")
+    return tab
+
+
+def folder_of(paths, root: str) -> list[str]:
+    """The list's images under the folder `root` (a scan's root, or the current image's folder)."""
+    prefix = os.path.join(str(Path(root)), "")
+    return [p for p in paths if p.startswith(prefix)]
+
+
+def strategy_models(win):
+    """The Strategies tab's models: the active slots as StrategyModel (plain data, read per call)."""
+    from gcam_desktop.app.strategies.sources import StrategyModel
+
+    return lambda: [StrategyModel(st.name, st.info.arch, st.info.path, st.info.token, dict(st.info.meta),
+                                  tuple(st.info.layers), st.info.default_layer) for st in win.slots.active()]
+
+
+def install_strategies_tab(win):
+    """The Strategies tab (app/strategies/tab.py): the image list's folder clustered into the
+    model's strategies on its own thread; its thumbnails come from the list's loader, and a
+    clicked image opens on the Compare tab."""
+    from gcam_desktop.app.strategies.tab import StrategiesTab
+
+    tab = StrategiesTab(strategy_models(win), win.thumbnails.get, device=win.settings["device"])
+    tab.imageActivated.connect(win.show_image)
+    win.thumbnails.ready.connect(tab.thumbnail_ready)
+    win.slots.changed.connect(tab.refresh_models)
+    win.closing.connect(tab.shutdown)
+
+    def folder_scanned(root: str, _count: int) -> None:
+        if Path(root).is_dir():
+            tab.set_folder(folder_of(win.list_model.paths, root), root)
+
+    win.scanner.finished.connect(folder_scanned)
+    current = win.image_list.current_path()
+    if current:  # a folder listed before the tab was made: the current image's
+        folder_scanned(str(Path(current).parent), 0)
+    win.add_tab(tab, "Strategies")
     return tab
 
 

@@ -1,0 +1,1 @@
+"""The Strategies tab: a folder's explanation maps clustered into the model's strategies (SpRAy)."""
