@@ -121,7 +121,6 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"\"config\" must be a mapping of options, not {_kind(data)}")
         hints = get_type_hints(cls)
-        data = {**{k: v for k, v in SAVED_WITHOUT.items() if k not in data}, **data}
         for f in fields(cls):
             if f.name not in data:
                 if f.name in ADDED_LATER:
@@ -138,9 +137,6 @@ class TrainConfig:
 # are resumed with their defaults.
 ADDED_LATER = frozenset({"cache_gb", "sync_bn", "allow_unvalidated_classes", "dup_check", "dedup",
                          "dup_threshold", "hash_model", "shuffle_labels", "probe", "keep_every"})
-# Fields whose default is not what runs made before them did: those runs resume with this value
-# (a run made before the probe resumes without one: it has no probe images recorded).
-SAVED_WITHOUT = {"probe": 0}
 MAX_PROBE = 64  # the probe is a strip of pictures, and each rides on every epoch
 
 

@@ -109,8 +109,9 @@ def choose_probe(items: Sequence[tuple[str, int]], n: int, seed: int) -> ProbeCh
 
 
 def recorded_choice(config_file: Path, items: Sequence[tuple[str, int]]) -> ProbeChoice | None:
-    """The probe a run recorded in its config.json (None: it had none, as runs made before the
-    probe existed)."""
+    """The probe a run recorded in its config.json. None when it has none (--probe 0, or a run
+    made before the probe existed, whose saved options read back with the default --probe: the
+    record, not that option, decides)."""
     try:
         data = json.loads(Path(config_file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

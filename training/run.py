@@ -3,7 +3,8 @@
 Run folder layout:
     RUN_DIR/config.json       the configuration (TrainConfig) of the whole command
     RUN_DIR/split.json        the stratified, seeded split every arch shares
-    RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch
+    RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch; probe/epoch-NNN.npz
+                              (--probe, training/probe.py), epochs/epoch-NNN.pt (--keep-every)
 
 With several processes (torchrun) every process runs this; rank 0 alone chooses the run folder,
 writes files and emits events, and the others follow (gcam_desktop/distributed.py).
@@ -28,7 +29,7 @@ from .data import (DataError, DatasetSplit, build_split, check_validation_possib
                    listing_counts, shuffle_train_labels)
 from .events import EventSink, make_event
 from .metrics import read_history
-from .probe import ProbeChoice, choose_probe, recorded_choice
+from .probe import ProbeChoice, ProbeError, choose_probe, recorded_choice
 from .run_claim import RunClaim
 from .stopping import StopFlag
 
@@ -299,11 +300,14 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
         cfg.out = str(run_dir.resolve())
     else:
         world.from_main(lambda: claim_resumed(run_dir, archs, claim))
+    if resuming:  # the probe images the run began with (none for a run made before the probe)
+        try:
+            probe = recorded_choice(run_dir / "config.json", split.items("val"))
+        except ProbeError as exc:
+            raise RunError(f"{exc}; cannot resume this run") from None
     split, data, choice = prepare(cfg, split, world)
     per_rank = cfg.batch_size // world.size
-    if resuming:  # the images the run began with (none for a run made before the probe)
-        probe = recorded_choice(run_dir / "config.json", split.items("val"))
-    else:
+    if not resuming:
         probe = choose_probe(split.items("val"), cfg.probe, cfg.seed)
         world.from_main(lambda: _write_new_run(run_dir, cfg, split, torch.__version__,
                                                {**world.describe(), "per_rank_batch": per_rank},
