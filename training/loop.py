@@ -216,8 +216,8 @@ class ArchTrainer:
                   device=str(self.device), params=self.params, start_epoch=start_epoch,
                   epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch, **self.started)
         loader, sampler = make_loader(self.data.sets["train"], self.plan, self.workers, self.device, self.world.rank)
-        self._start_probe(start_epoch, start_step)
         try:
+            self._start_probe(start_epoch, start_step)
             if self._stop_agreed():  # asked to stop while the data was being prepared
                 return self._stopped(start_epoch, start_step, accum)
             for epoch in range(start_epoch, cfg.epochs):
@@ -253,7 +253,7 @@ class ArchTrainer:
 
     def _run_probe(self, epoch: int) -> None:
         """Explain the probe images with the unwrapped model; the engine leaves it as it found it
-        (train mode, gradients on), so training goes on untouched."""
+        (its mode, gradient flags, no hooks) and draws no random numbers, so training goes on untouched."""
         if self.probe is None:
             return
         fields = self.probe.run(self.model, epoch)
