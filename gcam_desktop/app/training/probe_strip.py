@@ -24,6 +24,7 @@ from gcam_desktop.models.names import arch_label
 THUMB = 72          # px: four pictures and the slider fit beside the curves at 1024 x 700
 ALPHA = 0.5
 CMAP = "turbo"
+NAME_CHARS = 11     # a class name under a picture: longer ones end in "…"
 KEPT = "epochs"     # training/checkpoints.py KEPT_DIR: --keep-every's files, preferred (they never change)
 
 
@@ -170,8 +171,8 @@ class ProbeRow(QFrame):
             picture_rgb, problem = picture, ""
         shown = overlay(picture_rgb, map01(np.asarray(ev["maps"][k])), ALPHA, CMAP)
         tile.setIcon(QIcon(QPixmap.fromImage(rgb_to_qimage(shown))))
-        verdict = "\u2713" if pred == label else f"\u2717 {self._name(pred)}"
-        tile.setText(f"{self._name(label)}\n{verdict} {conf:.0%}")
+        verdict = "\u2713" if pred == label else f"\u2717 {self._short(pred)}"
+        tile.setText(f"{self._short(label)}\n{verdict} {conf:.0%}")
         tile.setToolTip(f"{Path(path).name}: true class {self._name(label)}, predicted {self._name(pred)} "
                         f"({conf:.1%}); Grad-CAM of the true class after epoch {ev['epoch']}.\n"
                         + (f"Click: open it on the Compare tab with these weights ({Path(ckpt).name})." if ckpt
@@ -182,6 +183,11 @@ class ProbeRow(QFrame):
 
     def _name(self, label: int) -> str:
         return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+
+    def _short(self, label: int) -> str:
+        """A class name that fits under a picture (the tooltip has it whole)."""
+        name = self._name(label)
+        return name if len(name) <= NAME_CHARS else name[:NAME_CHARS - 1] + "\u2026"
 
     def _open(self, k: int) -> None:
         epoch = self.shown_epoch()
