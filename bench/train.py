@@ -168,18 +168,21 @@ def probe_part(args, cfg: TrainConfig, tmp: Path) -> None:
             "--probe 0": TrainConfig.from_json({**cfg.to_json(), "probe": 0})}
     epoch = {k: [] for k in runs}
     own: list[float] = []
+    share: list[float] = []  # the probe's seconds / its own run's epoch: immune to load drift between runs
     for r in range(args.rounds):
         for name in (list(runs) if r % 2 == 0 else list(reversed(runs))):
             secs, probe_secs = trainer_epoch_seconds(runs[name], tmp / f"probe-{r}-{name[-1]}")
             epoch[name].append(secs)
             if probe_secs:
                 own.append(probe_secs)
+                share.append(probe_secs / secs)
             print(f"  round {r + 1}: {name}: {secs:.2f} s per epoch" + (f" (probe {probe_secs:.3f} s)" if probe_secs else ""),
                   flush=True)
     a, b = (statistics.median(v) for v in epoch.values())
     p = statistics.median(own)
     print(f"seconds per epoch with / without the probe ({n} images): {a:.2f} / {b:.2f} = {a / b:.3f}  (goal <= 1.05); "
-          f"the probe itself {p:.3f} s per epoch = {p / b:.1%} of an epoch without it")
+          f"the probe itself {p:.3f} s per epoch = {p / b:.1%} of an epoch without it, "
+          f"{statistics.median(share):.1%} of the epochs of its own runs")
 
 
 def scale_part(args, data: Path, tmp: Path) -> None:
