@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gcam_desktop.app.common.settings import Settings
+from gcam_desktop.app.training.probe_strip import THUMB
 from gcam_desktop.app.training.tab import TrainingTab
 from training.events import check_event, make_event
 from training.probe import ProbeEpoch, write_epoch
@@ -50,7 +51,7 @@ def _event(arch: str, epoch: int, paths: list[str], corner: str, preds=(0, 1, 2)
 
 def _redness(tile, where: str) -> int:
     """Red minus blue of the tile's picture near a corner (turbo: hot red, cold blue)."""
-    img = tile.icon().pixmap(72, 72).toImage()
+    img = tile.icon().pixmap(THUMB, THUMB).toImage()
     w, h = img.width(), img.height()
     x, y = (w // 8, h // 8) if where == "tl" else (w - 1 - w // 8, h - 1 - h // 8)
     c = img.pixelColor(x, y)
@@ -74,9 +75,9 @@ def test_the_strip_shows_the_latest_epoch_and_the_slider_goes_back(tab, image_fo
     tiles = row.tiles[:3]
     late = [(_redness(t, "tl"), _redness(t, "br")) for t in tiles]  # epoch 2: hot bottom right
     assert tiles[1].text() == "square\n\u2713 80%"
-    assert all(t.icon().pixmap(72, 72).size().width() == 72 for t in tiles)  # 32 px pictures shown at 72
+    assert all(t.icon().pixmap(THUMB, THUMB).size().width() == THUMB for t in tiles)  # 32 px pictures, enlarged
     row.slider.setValue(0)  # back to epoch 1
-    assert row.shown_epoch() == 1 and row.epoch_label.text() == "epoch 1 of 2"
+    assert row.shown_epoch() == 1 and row.epoch_label.text() == "epoch 1/2"
     early = [(_redness(t, "tl"), _redness(t, "br")) for t in tiles]  # epoch 1: hot top left
     # the same pictures under the other map: each corner is redder in the epoch whose map is hot there
     assert all(e[0] - l[0] > 40 and l[1] - e[1] > 40 for e, l in zip(early, late)), (early, late)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from gcam_desktop.app.common.qimage import rgb_to_qimage
 from gcam_desktop.models.names import arch_label
 
-THUMB = 72          # px: four pictures and the slider fit beside the curves at 1024 x 700
+THUMB = 60          # px: four pictures and the slider fit beside the curves at 1024 x 700
 ALPHA = 0.5
 CMAP = "turbo"
 NAME_CHARS = 11     # a class name under a picture: longer ones end in "…"
@@ -80,21 +80,26 @@ class ProbeRow(QFrame):
         self.slider.valueChanged.connect(self._show)
         self.epoch_label = QLabel("")
         self.epoch_label.setObjectName("probeEpoch")
-        head = QHBoxLayout()
-        head.setContentsMargins(0, 0, 0, 0)
-        head.addWidget(title)
-        head.addWidget(self.slider, 1)
-        head.addWidget(self.epoch_label)
+        # Compact, so two models fit in the room the form leaves at 1024 x 700: name, epoch and
+        # slider stacked on the left, the pictures to their right.
+        self.slider.setFixedWidth(96)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(2)
+        left.addWidget(title)
+        left.addWidget(self.epoch_label)
+        left.addWidget(self.slider)
+        left.addStretch(1)
         self.tiles_row = QHBoxLayout()
         self.tiles_row.setContentsMargins(0, 0, 0, 0)
-        self.tiles_row.setSpacing(4)
+        self.tiles_row.setSpacing(2)
         self.tiles_row.addStretch(1)
         self.tiles: list[QToolButton] = []
-        v = QVBoxLayout(self)
-        v.setContentsMargins(4, 2, 4, 2)
-        v.setSpacing(2)
-        v.addLayout(head)
-        v.addLayout(self.tiles_row)
+        h = QHBoxLayout(self)
+        h.setContentsMargins(2, 1, 2, 1)
+        h.setSpacing(6)
+        h.addLayout(left)
+        h.addLayout(self.tiles_row, 1)
 
     # -- data ---------------------------------------------------------------------------------
     def sorted_epochs(self) -> list[int]:
@@ -139,7 +144,7 @@ class ProbeRow(QFrame):
         ev = self.epochs[epoch]
         order = self.sorted_epochs()
         ckpt = self.checkpoint_for(epoch)
-        self.epoch_label.setText(f"epoch {epoch} of {order[-1]}" if epoch != order[-1] else f"epoch {epoch}")
+        self.epoch_label.setText(f"epoch {epoch}/{order[-1]}" if epoch != order[-1] else f"epoch {epoch}")
         self.epoch_label.setToolTip(f"{ev.get('method', 'gradcam')} at {ev.get('layer')}; weights of this epoch: "
                                     + (Path(ckpt).name if ckpt else "not kept (only best.pt, last.pt and "
                                        "--keep-every's epochs are)"))
@@ -148,7 +153,12 @@ class ProbeRow(QFrame):
             tile = QToolButton()
             tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             tile.setIconSize(QSize(THUMB, THUMB))
+            tile.setMinimumWidth(THUMB + 18)  # the pictures stay in place when their captions change
             tile.setAutoRaise(True)
+            font = tile.font()
+            if font.pointSizeF() > 0:
+                font.setPointSizeF(font.pointSizeF() * 0.85)  # two caption lines under a small picture
+                tile.setFont(font)
             tile.clicked.connect(lambda _=False, k=len(self.tiles): self._open(k))
             self.tiles_row.insertWidget(len(self.tiles), tile)  # before the stretch
             self.tiles.append(tile)
@@ -169,7 +179,10 @@ class ProbeRow(QFrame):
             problem = f"\n{path}: {picture}"
         else:
             picture_rgb, problem = picture, ""
-        shown = overlay(picture_rgb, map01(np.asarray(ev["maps"][k])), ALPHA, CMAP)
+        grid = np.asarray(ev["maps"][k])
+        if not grid.max() > 0:  # Grad-CAM's ReLU left nothing: say so rather than show a dimmed picture only
+            problem += "\nThe map is zero: nothing at this layer speaks for the true class yet."
+        shown = overlay(picture_rgb, map01(grid), ALPHA, CMAP)
         tile.setIcon(QIcon(QPixmap.fromImage(rgb_to_qimage(shown))))
         verdict = "\u2713" if pred == label else f"\u2717 {self._short(pred)}"
         tile.setText(f"{self._short(label)}\n{verdict} {conf:.0%}")

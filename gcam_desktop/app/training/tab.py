@@ -191,7 +191,7 @@ class TrainingTab(QWidget):
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.curves)
         upper.addWidget(self.probes)
-        upper.setSizes([560, 440])
+        upper.setSizes([540, 460])
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(["Architecture", "Epoch", "Best val acc", "Test acc", ""])
         self.results.verticalHeader().hide()
