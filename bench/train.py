@@ -139,10 +139,11 @@ def cli_images_per_s(args: list[str], out: Path, nproc: int) -> float:
     return statistics.median(e["images_per_s"] for e in epochs[1:] or epochs)
 
 
-def trainer_epoch_seconds(cfg: TrainConfig, out: Path) -> tuple[float, float]:
-    """(wall seconds per epoch, the probe's own seconds per epoch) of one trainer run, from its
-    run_started event to its last epoch's last.pt."""
-    marks: dict = {"probe": 0.0}
+def trainer_epoch_seconds(cfg: TrainConfig, out: Path) -> tuple[float, float, float]:
+    """(wall seconds per epoch, the probe's own seconds per epoch, the epoch_end events' seconds:
+    training and validation alone) of one trainer run, from its run_started event to its last
+    epoch's last.pt."""
+    marks: dict = {"probe": 0.0, "train": []}
 
     def on_event(e: dict) -> None:
         now = time.perf_counter()
@@ -150,6 +151,8 @@ def trainer_epoch_seconds(cfg: TrainConfig, out: Path) -> tuple[float, float]:
             marks["start"] = now
         elif e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] == cfg.epochs:
             marks["end"] = now
+        elif e["event"] == "epoch_end":
+            marks["train"].append(e["seconds"])
         elif e["event"] == "probe":
             marks["probe"] += e["seconds"]
             if e["epoch"] == cfg.epochs:
@@ -158,7 +161,7 @@ def trainer_epoch_seconds(cfg: TrainConfig, out: Path) -> tuple[float, float]:
     train(TrainConfig.from_json({**cfg.to_json(), "out": str(out)}), on_event=on_event)
     # The last epoch ends with its last.pt written and, with the probe, its probe done (either may come first).
     end = max(marks["end"], marks.get("probe_end", marks["end"]))
-    return (end - marks["start"]) / cfg.epochs, marks["probe"] / cfg.epochs
+    return (end - marks["start"]) / cfg.epochs, marks["probe"] / cfg.epochs, statistics.median(marks["train"])
 
 
 def probe_part(args, cfg: TrainConfig, tmp: Path) -> None:
@@ -167,19 +170,24 @@ def probe_part(args, cfg: TrainConfig, tmp: Path) -> None:
     runs = {f"--probe {n}": TrainConfig.from_json({**cfg.to_json(), "probe": n}),
             "--probe 0": TrainConfig.from_json({**cfg.to_json(), "probe": 0})}
     epoch = {k: [] for k in runs}
+    inner = {k: [] for k in runs}  # epoch_end's seconds: does the probe slow the training itself?
     own: list[float] = []
     share: list[float] = []  # the probe's seconds / its own run's epoch: immune to load drift between runs
     for r in range(args.rounds):
         for name in (list(runs) if r % 2 == 0 else list(reversed(runs))):
-            secs, probe_secs = trainer_epoch_seconds(runs[name], tmp / f"probe-{r}-{name[-1]}")
+            secs, probe_secs, train_secs = trainer_epoch_seconds(runs[name], tmp / f"probe-{r}-{name[-1]}")
             epoch[name].append(secs)
+            inner[name].append(train_secs)
             if probe_secs:
                 own.append(probe_secs)
                 share.append(probe_secs / secs)
-            print(f"  round {r + 1}: {name}: {secs:.2f} s per epoch" + (f" (probe {probe_secs:.3f} s)" if probe_secs else ""),
-                  flush=True)
+            print(f"  round {r + 1}: {name}: {secs:.2f} s per epoch, {train_secs:.2f} s training and validation"
+                  + (f" (probe {probe_secs:.3f} s)" if probe_secs else ""), flush=True)
     a, b = (statistics.median(v) for v in epoch.values())
     p = statistics.median(own)
+    ia, ib = (statistics.median(v) for v in inner.values())
+    print(f"training and validation seconds per epoch (epoch_end) with / without the probe: {ia:.2f} / {ib:.2f} = "
+          f"{ia / ib:.3f}")
     print(f"seconds per epoch with / without the probe ({n} images): {a:.2f} / {b:.2f} = {a / b:.3f}  (goal <= 1.05); "
           f"the probe itself {p:.3f} s per epoch = {p / b:.1%} of an epoch without it, "
           f"{statistics.median(share):.1%} of the epochs of its own runs")
