@@ -169,6 +169,8 @@ def probe_part(args, cfg: TrainConfig, tmp: Path) -> None:
     n = TrainConfig().probe
     runs = {f"--probe {n}": TrainConfig.from_json({**cfg.to_json(), "probe": n}),
             "--probe 0": TrainConfig.from_json({**cfg.to_json(), "probe": 0})}
+    # Warm-up: the first run in a process pays one-time costs (kernels, lazy imports); not either side.
+    trainer_epoch_seconds(TrainConfig.from_json({**cfg.to_json(), "epochs": 1, "probe": n}), tmp / "probe-warm")
     epoch = {k: [] for k in runs}
     inner = {k: [] for k in runs}  # epoch_end's seconds: does the probe slow the training itself?
     own: list[float] = []
