@@ -145,3 +145,16 @@ def test_the_finished_run_keeps_its_strip_and_an_earlier_one_is_read_from_its_fi
     with qtbot.waitSignal(tab.run_finished, timeout=120_000):
         tab._begin("train", ["--help"], ["resnet50"], 1)  # a new run starts with an empty strip
         assert not tab.probes.rows and not tab.probes.placeholder.isHidden()
+
+
+@pytest.mark.slow
+def test_the_window_opens_a_probe_image_on_the_compare_tab_with_that_epochs_weights(qtbot, make_window, checkpoints,
+                                                                                    image_folder_3cls):
+    win = make_window()
+    image = _paths(image_folder_3cls)[1]
+    ckpt = str(checkpoints["b"])  # stands in for an epoch's kept weights
+    win.tabs.setCurrentIndex(win.tabs.indexOf(win.training))
+    with qtbot.waitSignal(win.service.worker.model_loaded, timeout=60_000) as loaded:
+        win.training.open_probe.emit("small_cnn", ckpt, image)
+    assert loaded.args[0].path == ckpt and loaded.args[0].arch == "small_cnn"
+    assert win.tabs.currentIndex() == 0 and win.image_list.current_path() == image
