@@ -12,9 +12,12 @@
    CPU) against one process, and of the streaming path (--cache-gb 0: decoded per batch by a
    DataLoader worker) against the decode-once cache; each pair in alternating rounds, images/s
    from the epoch_end events of the epochs after the first.
+4. probe: seconds per epoch of the trainer with its default probe (`--probe 4`: Grad-CAM of four
+   validation images after every epoch, their file and event) against `--probe 0`, in alternating
+   rounds, timed as in part 1; and the probe's own seconds (its events) per epoch. Goal: <= 5 %.
 
     python bench/train.py [--arch resnet50] [--per-class 80] [--size 64] [--batch 32] [--epochs 3] [--rounds 2]
-                          [--part all|overhead|scale]
+                          [--part all|overhead|scale|probe]
 """
 
 from __future__ import annotations
@@ -136,6 +139,62 @@ def cli_images_per_s(args: list[str], out: Path, nproc: int) -> float:
     return statistics.median(e["images_per_s"] for e in epochs[1:] or epochs)
 
 
+def trainer_epoch_seconds(cfg: TrainConfig, out: Path) -> tuple[float, float, float]:
+    """(wall seconds per epoch, the probe's own seconds per epoch, the epoch_end events' seconds:
+    training and validation alone) of one trainer run, from its run_started event to its last
+    epoch's last.pt."""
+    marks: dict = {"probe": 0.0, "train": []}
+
+    def on_event(e: dict) -> None:
+        now = time.perf_counter()
+        if e["event"] == "run_started":
+            marks["start"] = now
+        elif e["event"] == "checkpoint" and not e["is_best"] and e["epoch"] == cfg.epochs:
+            marks["end"] = now
+        elif e["event"] == "epoch_end":
+            marks["train"].append(e["seconds"])
+        elif e["event"] == "probe":
+            marks["probe"] += e["seconds"]
+            if e["epoch"] == cfg.epochs:
+                marks["probe_end"] = now
+
+    train(TrainConfig.from_json({**cfg.to_json(), "out": str(out)}), on_event=on_event)
+    # The last epoch ends with its last.pt written and, with the probe, its probe done (either may come first).
+    end = max(marks["end"], marks.get("probe_end", marks["end"]))
+    return (end - marks["start"]) / cfg.epochs, marks["probe"] / cfg.epochs, statistics.median(marks["train"])
+
+
+def probe_part(args, cfg: TrainConfig, tmp: Path) -> None:
+    """Epoch time with the default probe and without, alternating which goes first each round."""
+    n = TrainConfig().probe
+    runs = {f"--probe {n}": TrainConfig.from_json({**cfg.to_json(), "probe": n}),
+            "--probe 0": TrainConfig.from_json({**cfg.to_json(), "probe": 0})}
+    # Warm-up: the first run in a process pays one-time costs (kernels, lazy imports); not either side.
+    trainer_epoch_seconds(TrainConfig.from_json({**cfg.to_json(), "epochs": 1, "probe": n}), tmp / "probe-warm")
+    epoch = {k: [] for k in runs}
+    inner = {k: [] for k in runs}  # epoch_end's seconds: does the probe slow the training itself?
+    own: list[float] = []
+    share: list[float] = []  # the probe's seconds / its own run's epoch: immune to load drift between runs
+    for r in range(args.rounds):
+        for name in (list(runs) if r % 2 == 0 else list(reversed(runs))):
+            secs, probe_secs, train_secs = trainer_epoch_seconds(runs[name], tmp / f"probe-{r}-{name[-1]}")
+            epoch[name].append(secs)
+            inner[name].append(train_secs)
+            if probe_secs:
+                own.append(probe_secs)
+                share.append(probe_secs / secs)
+            print(f"  round {r + 1}: {name}: {secs:.2f} s per epoch, {train_secs:.2f} s training and validation"
+                  + (f" (probe {probe_secs:.3f} s)" if probe_secs else ""), flush=True)
+    a, b = (statistics.median(v) for v in epoch.values())
+    p = statistics.median(own)
+    ia, ib = (statistics.median(v) for v in inner.values())
+    print(f"training and validation seconds per epoch (epoch_end) with / without the probe: {ia:.2f} / {ib:.2f} = "
+          f"{ia / ib:.3f}")
+    print(f"seconds per epoch with / without the probe ({n} images): {a:.2f} / {b:.2f} = {a / b:.3f}  (goal <= 1.05); "
+          f"the probe itself {p:.3f} s per epoch = {p / b:.1%} of an epoch without it, "
+          f"{statistics.median(share):.1%} of the epochs of its own runs")
+
+
 def scale_part(args, data: Path, tmp: Path) -> None:
     recipe = ["--data", str(data), "--arch", args.arch, "--epochs", str(args.epochs), "--batch-size",
               str(args.batch), "--input-size", str(args.size), "--val-fraction", "0.1", "--test-fraction", "0"]
@@ -161,7 +220,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--part", choices=("all", "overhead", "scale"), default="all")
+    ap.add_argument("--part", choices=("all", "overhead", "scale", "probe"), default="all")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
@@ -176,6 +235,12 @@ def main() -> int:
             return 0
         cfg = TrainConfig(data=str(tmp / "synth"), archs=[args.arch], epochs=args.epochs, batch_size=args.batch,
                           input_size=args.size, val_fraction=0.1, test_fraction=0.0, seed=0)
+        if args.part == "probe":
+            print(f"device cpu, torch threads {torch.get_num_threads()}, {args.arch}, {args.classes * args.per_class} "
+                  f"images of {args.size}px, batch {args.batch}, {args.epochs} epochs per run, load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+            probe_part(args, cfg, tmp)
+            return 0
         split, data, _ = prepare(TrainConfig.from_json(cfg.to_json()))
         tr, va = data.sets["train"], data.sets["val"]
         n_cls = len(data.class_names)
@@ -215,6 +280,7 @@ def main() -> int:
             print(f"  {arch:14s} {seconds[arch]:7.2f} s   x{seconds[arch] / base:.3f} of resnet50")
         if args.part == "all":
             scale_part(args, tmp / "synth", tmp)
+            probe_part(args, cfg, tmp)
     return 0
 
 

@@ -17,6 +17,14 @@ from .state import clone_tree
 log = logging.getLogger("training")
 
 
+KEPT_DIR = "epochs"
+
+
+def kept_path(arch_dir: Path, epoch: int) -> Path:
+    """Where --keep-every keeps an epoch's weights (the checkpoint format of best.pt)."""
+    return Path(arch_dir) / KEPT_DIR / f"epoch-{int(epoch):03d}.pt"
+
+
 class _Snapshot:
     """Stands in for the model in save_checkpoint: a frozen copy of its state dict."""
 

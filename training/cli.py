@@ -87,6 +87,14 @@ def train_parser() -> argparse.ArgumentParser:
                         "theirs): the data randomisation sanity check of Adebayo et al. 2018. The model "
                         "should fit them and stay at chance on validation; the split, batch order and flips "
                         "are those of the same run without this option")
+    g.add_argument("--probe", type=int_at_least(0), default=None, metavar="N",
+                   help=f"after each epoch, explain N fixed validation images (seeded, one per class first) "
+                        f"with Grad-CAM at the default layer into RUN_DIR/<arch>/probe/ and a `probe` event; "
+                        f"0: off; default {d.probe}")
+    g.add_argument("--keep-every", type=int_at_least(0), default=None, metavar="K",
+                   help="also keep the weights of every K-th epoch (RUN_DIR/<arch>/epochs/epoch-NNN.pt, "
+                        "about 95 MB each for a ResNet50) to open a probe image with them; default 0: "
+                        "only last.pt and best.pt")
     g.add_argument("--allow-unvalidated-classes", action="store_true",
                    help="train even when a class has too few images to lend one to validation "
                         "(refused otherwise, naming the class and the minimum)")
@@ -160,7 +168,8 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
                "optimizer": "optimizer", "weight_decay": "weight_decay", "scheduler": "scheduler",
                "input_size": "input_size", "seed": "seed", "val_fraction": "val_fraction",
                "test_fraction": "test_fraction", "workers": "workers", "device": "device", "cache_gb": "cache_gb",
-               "dup_threshold": "dup_threshold", "hash_model": "hash_model"}
+               "dup_threshold": "dup_threshold", "hash_model": "hash_model", "probe": "probe",
+               "keep_every": "keep_every"}
     for arg, key in mapping.items():
         value = getattr(args, arg)
         if value is not None:

@@ -54,6 +54,11 @@ class TrainConfig:
     # Adebayo et al. 2018's data randomisation test: train on a seeded permutation of the
     # training labels (validation and test keep theirs); see data.shuffled_labels.
     shuffle_labels: bool = False
+    # After each epoch, explain this many fixed validation images (training/probe.py); 0: off.
+    probe: int = 4
+    # Also keep the weights of every K-th epoch (RUN_DIR/<arch>/epochs/epoch-NNN.pt); 0: only
+    # last.pt and best.pt (a ResNet50's weights are ~95 MB an epoch; docs/adr/0033).
+    keep_every: int = 0
 
     def validate(self) -> None:
         """ValueError naming the option at fault."""
@@ -80,6 +85,8 @@ class TrainConfig:
             (self.workers is None or self.workers >= 0, "--workers must not be negative"),
             (self.cache_gb is None or self.cache_gb >= 0, "--cache-gb must not be negative"),
             (0 <= self.dup_threshold <= 64, "--dup-threshold must be between 0 and 64 bits"),
+            (0 <= self.probe <= MAX_PROBE, f"--probe must be between 0 and {MAX_PROBE} images"),
+            (self.keep_every >= 0, "--keep-every must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
@@ -129,7 +136,8 @@ class TrainConfig:
 # Fields a run's config.json has held since the first trainer; runs made before these existed
 # are resumed with their defaults.
 ADDED_LATER = frozenset({"cache_gb", "sync_bn", "allow_unvalidated_classes", "dup_check", "dedup",
-                         "dup_threshold", "hash_model", "shuffle_labels"})
+                         "dup_threshold", "hash_model", "shuffle_labels", "probe", "keep_every"})
+MAX_PROBE = 64  # the probe is a strip of pictures, and each rides on every epoch
 
 
 def _is_a(value: Any, hint: Any) -> bool:
@@ -166,7 +174,7 @@ def _kind(value: Any) -> str:
     return {list: "a list", str: "text", type(None): "null", bool: "true or false"}.get(type(value), "a number")
 
 
-_INTS = ("epochs", "batch_size", "input_size", "seed")
+_INTS = ("epochs", "batch_size", "input_size", "seed", "probe", "keep_every")
 _FLOATS = ("lr", "weight_decay", "val_fraction", "test_fraction")
 
 

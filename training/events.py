@@ -60,10 +60,27 @@ SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
     },
     "checkpoint": {
         "arch": ("str", "architecture"),
-        "path": ("str", "checkpoint file just written (atomically): .../best.pt or .../last.pt"),
+        "path": ("str", "checkpoint file just written (atomically): .../best.pt or .../last.pt, or with "
+                        "--keep-every K .../epochs/epoch-NNN.pt (that epoch's weights, kept)"),
         "epoch": ("int", "epochs completed in the weights of that file"),
         "is_best": ("bool", "true for best.pt (best validation accuracy so far; the latest epoch without "
                              "a validation split or with --shuffle-labels)"),
+    },
+    "probe": {
+        "arch": ("str", "architecture"),
+        "epoch": ("int", "the epoch whose weights made these maps, counted from 1"),
+        "file": ("str", "RUN_DIR/<arch>/probe/epoch-NNN.npz holding the same maps, the probabilities of every "
+                        "class and the class names"),
+        "layer": ("str", "the layer explained: the default layer the checkpoints name"),
+        "method": ("str", "the explanation method, \"gradcam\""),
+        "paths": ("array", "the probe images (absolute paths), the same every epoch"),
+        "labels": ("array", "their true classes (label indices), also the classes explained"),
+        "predictions": ("array", "the class the model predicts for each"),
+        "confidence": ("array", "the probability of that prediction, per image"),
+        "label_prob": ("array", "the probability of the true class, per image"),
+        "grid": ("array", "[h, w]: the layer's grid, the size of each map"),
+        "maps": ("array", "N x h x w Grad-CAM maps at the layer's grid, before normalisation (non-negative)"),
+        "seconds": ("number", "wall seconds the probe took (explaining and writing the file)"),
     },
     "finished": {
         "arch": ("str", "architecture"),

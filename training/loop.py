@@ -25,14 +25,15 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, make_meta, read_checkpoint
+from gcam_desktop.models import IMAGENET_MEAN, IMAGENET_STD, build_model, default_layer_for, make_meta, read_checkpoint
 
 from .batches import EpochPlan, ImageSet, Normalizer, make_loader
-from .checkpoints import CheckpointWriter, init_from, init_source
+from .checkpoints import CheckpointWriter, init_from, init_source, kept_path
 from .config import TrainConfig
 from gcam_desktop.distributed import World
 from gcam_desktop.files import write_json, write_text
 from .metrics import classification_report, read_history
+from .probe import Probe, ProbeChoice, drop_after, epoch_file
 from .progress import progress_bar
 from .state import capture_rng, restore_rng
 from .stopping import HOLDING, StopFlag
@@ -82,7 +83,7 @@ def _num(x: Any) -> float | None:
 class ArchTrainer:
     def __init__(self, cfg: TrainConfig, arch: str, data: PreparedData, run_dir: Path, emit: Emit,
                  stop: StopFlag, device: torch.device, workers: int, world: World | None = None,
-                 started: dict | None = None) -> None:
+                 started: dict | None = None, probe: ProbeChoice | None = None) -> None:
         self.cfg, self.arch, self.data, self.dir = cfg, arch, data, Path(run_dir)
         self.emit, self.stop, self.device, self.workers = emit, stop, device, workers
         self.world = world if world is not None else World.single(device)
@@ -100,6 +101,8 @@ class ArchTrainer:
         self.best_val_acc: float | None = None
         self.best_epoch = 0
         self.writer = CheckpointWriter(self._written)
+        self.probe_choice = probe
+        self.probe: Probe | None = None
 
     # ------------------------------------------------------------------ setup
     def _build(self) -> None:
@@ -214,6 +217,7 @@ class ArchTrainer:
                   epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch, **self.started)
         loader, sampler = make_loader(self.data.sets["train"], self.plan, self.workers, self.device, self.world.rank)
         try:
+            self._start_probe(start_epoch, start_step)
             if self._stop_agreed():  # asked to stop while the data was being prepared
                 return self._stopped(start_epoch, start_step, accum)
             for epoch in range(start_epoch, cfg.epochs):
@@ -227,12 +231,34 @@ class ArchTrainer:
                     return self._stopped(epoch, step, accum)
                 accum["seconds"] += time.perf_counter() - t_val
                 self._end_epoch(epoch, accum, val)
+                self._run_probe(epoch + 1)
                 start_step, accum = 0, None
                 if self._stop_agreed():
                     return self._stopped(epoch + 1, 0, None)
             return self._finish()
         finally:
             self.writer.close()
+
+    def _start_probe(self, epochs_done: int, step: int) -> None:
+        """Rank 0's probe (training/probe.py). A resumed run drops the files of epochs it redoes,
+        and probes the weights it resumed from when that epoch's file is missing (a stop or kill
+        between last.pt and the probe's file)."""
+        if self.probe_choice is None or not self.world.main:
+            return
+        drop_after(self.dir, epochs_done)
+        self.probe = Probe(self.probe_choice, self.data.sets["val"], self.normalize, self.data.root, self.arch,
+                           default_layer_for(self.arch, self.cfg.input_size), self.data.class_names, self.dir)
+        if epochs_done and not step and not epoch_file(self.dir, epochs_done).exists():
+            self._run_probe(epochs_done)
+
+    def _run_probe(self, epoch: int) -> None:
+        """Explain the probe images with the unwrapped model; the engine leaves it as it found it
+        (its mode, gradient flags, no hooks) and draws no random numbers, so training goes on untouched."""
+        if self.probe is None:
+            return
+        fields = self.probe.run(self.model, epoch)
+        if fields is not None:
+            self.emit("probe", **fields)
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now: on every process alike (all must call it at the same points)."""
@@ -381,6 +407,8 @@ class ArchTrainer:
             self.writer.submit(self.best_path, self.model, self._meta(done, metrics))
         # last.pt after every epoch: a kill loses at most the epoch in progress.
         self.writer.submit(self.last_path, self.model, self._meta(done, metrics), self._state(done, 0, None))
+        if self.cfg.keep_every and done % self.cfg.keep_every == 0:  # weights only: no training state
+            self.writer.submit(kept_path(self.dir, done), self.model, self._meta(done, metrics))
 
     def _global_sums(self, accum: dict) -> dict:
         """The epoch's running sums of all processes together (one process: as they are)."""

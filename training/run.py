@@ -3,7 +3,8 @@
 Run folder layout:
     RUN_DIR/config.json       the configuration (TrainConfig) of the whole command
     RUN_DIR/split.json        the stratified, seeded split every arch shares
-    RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch
+    RUN_DIR/<arch>/           metrics.jsonl, last.pt, best.pt, report.json of one arch; probe/epoch-NNN.npz
+                              (--probe, training/probe.py), epochs/epoch-NNN.pt (--keep-every)
 
 With several processes (torchrun) every process runs this; rank 0 alone chooses the run folder,
 writes files and emits events, and the others follow (gcam_desktop/distributed.py).
@@ -28,6 +29,7 @@ from .data import (DataError, DatasetSplit, build_split, check_validation_possib
                    listing_counts, shuffle_train_labels)
 from .events import EventSink, make_event
 from .metrics import read_history
+from .probe import ProbeChoice, ProbeError, choose_probe, recorded_choice
 from .run_claim import RunClaim
 from .stopping import StopFlag
 
@@ -298,12 +300,18 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
         cfg.out = str(run_dir.resolve())
     else:
         world.from_main(lambda: claim_resumed(run_dir, archs, claim))
+    if resuming:  # the probe images the run began with (none for a run made before the probe)
+        try:
+            probe = recorded_choice(run_dir / "config.json", split.items("val"))
+        except ProbeError as exc:
+            raise RunError(f"{exc}; cannot resume this run") from None
     split, data, choice = prepare(cfg, split, world)
     per_rank = cfg.batch_size // world.size
     if not resuming:
+        probe = choose_probe(split.items("val"), cfg.probe, cfg.seed)
         world.from_main(lambda: _write_new_run(run_dir, cfg, split, torch.__version__,
                                                {**world.describe(), "per_rank_batch": per_rank},
-                                               data.label_shuffle))
+                                               data.label_shuffle, probe))
     world.barrier()  # the run folder exists before any process writes under it
     n_workers = _auto_workers(cfg, choice.cached, world.local_size)
     started = {**world.describe(), "per_rank_batch": per_rank,
@@ -325,7 +333,8 @@ def _train(cfg: TrainConfig, world, run_dir: Path | None, archs: list[str], spli
             log.info("%s: already finished (%s)", arch, arch_dir / "report.json")
             results[arch] = _replay_finished(emit, arch, arch_dir, done)
         else:
-            trainer = ArchTrainer(cfg, arch, data, arch_dir, emit, stop, world.device, n_workers, world, started)
+            trainer = ArchTrainer(cfg, arch, data, arch_dir, emit, stop, world.device, n_workers, world, started,
+                                  probe)
             result = trainer.run()
             results[arch] = result
             if result["status"] == "stopped":
@@ -347,15 +356,18 @@ def batch_problem(batch_size: int, processes: int) -> str | None:
 
 
 def _write_new_run(run_dir: Path, cfg: TrainConfig, split: DatasetSplit, torch_version: str,
-                   distributed: dict, label_shuffle: dict | None = None) -> None:
+                   distributed: dict, label_shuffle: dict | None = None, probe: ProbeChoice | None = None) -> None:
     """config.json and split.json of a new run; a run refused here leaves neither behind (nor
     the folder, which RunClaim removes when the run made it). With --shuffle-labels, config.json
-    also says how the labels were shuffled (split.json keeps the true ones)."""
+    also says how the labels were shuffled (split.json keeps the true ones); with --probe, which
+    images the probe explains (a resumed run reads them back from here)."""
     record = {"format": RUN_FORMAT, "version": 1,
               "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
               "torch": torch_version, "config": cfg.to_json(), "distributed": distributed}
     if label_shuffle is not None:
         record["shuffled_labels"] = label_shuffle
+    if probe is not None:
+        record["probe"] = probe.to_json()
     json.dumps(record, allow_nan=False)  # a ValueError now, before anything is written
     try:
         write_json(run_dir / "config.json", record)

@@ -31,6 +31,13 @@ def install_training_tab(win):
     tab.load_checkpoint.connect(win.load_checkpoint_for_arch)
     tab.message.connect(win.show_status)
     tab.open_images.connect(win.open_pair)
+
+    def open_probe(arch: str, checkpoint: str, image: str) -> None:
+        """A probe image on the Compare tab with the weights of the epoch the strip shows."""
+        win.load_checkpoint_for_arch(arch, checkpoint)
+        win.show_image(image)
+
+    tab.open_probe.connect(open_probe)
     win.service.worker.engine_ready.connect(
         lambda info: tab.set_gpu_count(sum(1 for d in info.devices if d.startswith("cuda:"))))
     win.add_tab(tab, "Training")

@@ -54,6 +54,10 @@ DAMAGED_CONFIGS = [
     DamagedConfig("config-missing", lambda r: json.dumps({k: v for k, v in r.items() if k != "config"}), '"config"'),
     DamagedConfig("not-json", lambda r: json.dumps(r)[:40], "cannot read it"),
     DamagedConfig("not-a-mapping", lambda r: "[1, 2, 3]", "not a run configuration"),
+    # The probe's record (training/probe.py): a resumed run must probe the very images it began with.
+    DamagedConfig("probe-not-a-mapping", lambda r: json.dumps({**r, "probe": [1, 2]}), '"probe"'),
+    DamagedConfig("probe-image-moved", lambda r: json.dumps(
+        {**r, "probe": {**r["probe"], "images": [{**r["probe"]["images"][0], "index": 999}]}}), "probe image"),
 ]
 
 

@@ -97,7 +97,12 @@ def test_two_processes_write_one_stream_of_events_and_the_files_once(two_rank_ru
     assert config["distributed"] == {"world_size": 2, "backend": "gloo", "per_rank_batch": 3}
     assert config["config"]["batch_size"] == 6  # the global batch
     assert [r["epoch"] for r in _metrics(out)] == list(range(1, EPOCHS + 1))  # one line per epoch: rank 0 alone
-    assert {p.name for p in (out / "small_cnn").iterdir()} == {"metrics.jsonl", "last.pt", "best.pt", "report.json"}
+    assert {p.name for p in (out / "small_cnn").iterdir()} == {"metrics.jsonl", "last.pt", "best.pt", "report.json",
+                                                                "probe"}
+    # the probe: rank 0 alone, once per epoch, with the model unwrapped from DistributedDataParallel
+    assert sorted(p.name for p in (out / "small_cnn" / "probe").iterdir()) == [
+        f"epoch-{k:03d}.npz" for k in range(1, EPOCHS + 1)]
+    assert names.count("probe") == EPOCHS
     assert "[rank 1]" in stderr and "small_cnn epoch 1/" in stderr and "[rank 1] small_cnn epoch" not in stderr
 
 

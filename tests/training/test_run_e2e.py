@@ -36,6 +36,12 @@ def test_event_sequence(run):
         assert mine[0] == "run_started" and mine[-1] == "finished"
         assert mine.count("epoch_end") == 2
         assert mine.count("checkpoint") >= 3  # last.pt per epoch, best.pt at least once
+        assert mine.count("probe") == 2  # --probe's default: after every epoch
+    # the probe explains the layer the checkpoints name as default (resnet50 at 32 px: layer1)
+    from gcam_desktop.models import default_layer_for
+
+    assert {(e["arch"], e["layer"]) for e in events if e["event"] == "probe"} == {
+        ("small_cnn", "conv2"), ("resnet50", default_layer_for("resnet50", 32))}
     assert names[-1] == ("all_finished", None)
     started = [e for e in events if e["event"] == "run_started"]
     assert [s["arch"] for s in started] == ["small_cnn", "resnet50"]
@@ -62,7 +68,8 @@ def test_run_folder_files(run):
     assert split["sizes"] == {"train": 18, "val": 6, "test": 6}
     for arch in ("small_cnn", "resnet50"):
         d = out / arch
-        assert {p.name for p in d.iterdir()} == {"metrics.jsonl", "last.pt", "best.pt", "report.json"}
+        assert {p.name for p in d.iterdir()} == {"metrics.jsonl", "last.pt", "best.pt", "report.json", "probe"}
+        assert sorted(p.name for p in (d / "probe").iterdir()) == ["epoch-001.npz", "epoch-002.npz"]
         rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
         assert [r["epoch"] for r in rows] == [1, 2]
         report = json.loads((d / "report.json").read_text())

@@ -23,6 +23,7 @@ from gcam_desktop.models.names import ARCHS, arch_label
 from gcam_desktop.app.common.settings import Settings
 from gcam_desktop.app.training.curves import TrainingCurves
 from gcam_desktop.app.training.duplicates_view import DuplicatesRow
+from gcam_desktop.app.training.probe_strip import ProbeStrip
 from gcam_desktop.app.training.process import TrainerProcess
 
 TRAIN_ARCHS = ARCHS
@@ -51,6 +52,7 @@ class TrainingTab(QWidget):
     message = Signal(str, int)
     run_finished = Signal(int)              # exit code
     open_images = Signal(list)              # pictures to show (a near-duplicate pair)
+    open_probe = Signal(str, str, str)      # arch, checkpoint of an epoch, probe image: on the Compare tab
 
     def __init__(self, settings: Settings, parent=None) -> None:
         super().__init__(parent)
@@ -182,8 +184,14 @@ class TrainingTab(QWidget):
         return buttons
 
     def _results_area(self) -> QSplitter:
-        """The curves above; the results table and the trainer's log below."""
+        """The curves and the probe strip above; the results table and the trainer's log below."""
         self.curves = TrainingCurves()
+        self.probes = ProbeStrip()
+        self.probes.open_probe.connect(self.open_probe)
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(self.curves)
+        upper.addWidget(self.probes)
+        upper.setSizes([540, 460])
         self.results = QTableWidget(0, 5)
         self.results.setHorizontalHeaderLabels(["Architecture", "Epoch", "Best val acc", "Test acc", ""])
         self.results.verticalHeader().hide()
@@ -201,7 +209,7 @@ class TrainingTab(QWidget):
         lower.addWidget(self.log_view)
         lower.setSizes([500, 700])
         main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(self.curves)
+        main.addWidget(upper)
         main.addWidget(lower)
         main.setSizes([380, 200])
         return main
@@ -301,6 +309,7 @@ class TrainingTab(QWidget):
     def _begin(self, mode: str, args: list[str], archs: list[str], epochs: int) -> None:
         self.mode = mode
         self.curves.clear()
+        self.probes.clear()
         self.results.setRowCount(0)
         self.best.clear()
         self.last.clear()
@@ -352,6 +361,7 @@ class TrainingTab(QWidget):
         if arch and arch not in self._plan:
             self._plan.append(arch)
         self._row(arch)
+        self.probes.set_class_names(list(ev.get("class_names") or []))
         if ev.get("run_dir") and self.duplicates.report is None:  # RUN_DIR/<arch>: split.json is beside it
             self.duplicates.load(Path(ev["run_dir"]).parent)
             if self.duplicates.report is not None:
@@ -379,7 +389,11 @@ class TrainingTab(QWidget):
         self._val_acc[(arch, epoch)] = ev.get("val_acc")
         # The per-epoch numbers are in the trainer's own log lines (stderr) already.
 
+    def _on_probe(self, ev: dict, arch: str) -> None:
+        self.probes.add_probe(ev)
+
     def _on_checkpoint(self, ev: dict, arch: str) -> None:
+        self.probes.set_weights(arch, ev.get("path", ""), int(ev.get("epoch") or 0))
         self.last[arch] = ev.get("path", "")
         if ev.get("is_best"):
             # best.pt holds the epoch with the best validation accuracy so far: the table says it now
@@ -393,6 +407,9 @@ class TrainingTab(QWidget):
         self._set_cell(arch, 3, format_percent(ev.get("accuracy"))
                        + (" (shuffled labels: chance expected)" if ev.get("shuffled_labels") else ""))
         self._load_button(arch, best)
+        if arch not in self.probes.rows and best:  # finished in an earlier session: its probe files
+            self.probes.load_folder(arch, Path(best).parent, {best: int(ev.get("best_epoch") or 0)}
+                                    | kept_weights(Path(best).parent))
         self._log(f"[{arch}] finished: test acc {format_percent(ev.get('accuracy'))}, best {best}")
         if ev.get("note"):  # e.g. shuffled labels: chance accuracy is the expected result, not a failure
             self._log(f"[{arch}] {ev['note']}")
@@ -402,6 +419,8 @@ class TrainingTab(QWidget):
     def _on_stopped(self, ev: dict, arch: str) -> None:
         path = ev.get("path", "")
         self.last[arch] = path
+        if ev.get("step"):  # saved in the middle of an epoch: no longer any epoch's weights
+            self.probes.forget_weights(arch, path)
         self._load_button(arch, path, "Load last")
         self._log(f"[{arch}] stopped after epoch {ev.get('epoch')}; resume from {path}")
 
@@ -417,6 +436,7 @@ class TrainingTab(QWidget):
         "run_started": _on_run_started,
         "epoch_end": _on_epoch_end,
         "checkpoint": _on_checkpoint,
+        "probe": _on_probe,
         "finished": _on_finished,
         "stopped": _on_stopped,
         "error": _on_error,
@@ -495,6 +515,17 @@ class TrainingTab(QWidget):
         self._log(f"ERROR: {text}")
         self.message.emit(text.splitlines()[0], 15000)
 
+
+
+def kept_weights(arch_dir: Path) -> dict[str, int]:
+    """--keep-every's files in an arch's folder: {path: epoch}."""
+    out = {}
+    for f in (arch_dir / "epochs").glob("epoch-*.pt"):
+        try:
+            out[str(f)] = int(f.stem.split("-", 1)[1])
+        except ValueError:
+            continue
+    return out
 
 
 def _line(text: str, placeholder: str) -> QLineEdit:
