@@ -13,7 +13,7 @@ from gcam_desktop.explain import explain
 from gcam_desktop.explain.perturbation_methods import rise_grids, rise_masks
 from gcam_desktop.explain.progress import Cancelled, reporting
 from gcam_desktop.explain.references import black, strong_blur
-from gcam_desktop.models import RESNET_ARCHS, build_model
+from gcam_desktop.models import build_model
 
 from explain_helpers import assert_untouched, snapshot
 
@@ -105,19 +105,6 @@ def test_progress_and_cancel(small, x32, method, options):
     before = snapshot(model)
     with reporting(lambda done, total: False), pytest.raises(Cancelled):
         explain(model, x32, method, **options)
-    assert_untouched(model, before)
-
-
-@pytest.mark.parametrize("arch", RESNET_ARCHS)
-def test_all_three_on_our_architectures(arch, arch_models, images64):
-    model = arch_models[arch]
-    before = snapshot(model)
-    for method, options in (("occlusion", {"patch": 32, "stride": 32}), ("rise", {"masks": 8, "cell": 16}),
-                            ("deeplift", {"reference": "blur"})):
-        ex = explain(model, images64, method, top_k=2, gates=True, **options)
-        assert ex.maps.shape == ex.raw.shape == (2, 2, 64, 64), method
-        assert torch.isfinite(ex.raw).all() and ex.raw.abs().amax() > 0, method
-        assert (ex.gates != {}) == (arch != "resnet50")
     assert_untouched(model, before)
 
 
