@@ -255,7 +255,8 @@ def bench_perturbation(device, archs, size, classes, rounds) -> None:
                 model(x)
             sync()
 
-        samples = interleaved({"forward": forward, **{m: run(m) for m in PERTURBATION}}, rounds=rounds)
+        forward()  # warm: the methods' hundreds of forwards need no warm-up call of their own
+        samples = interleaved({"forward": forward, **{m: run(m) for m in PERTURBATION}}, rounds=rounds, warmup=0)
         print(f"  {arch}: forward {median(samples, 'forward') * 1e3:.1f} ms")
         for m in PERTURBATION:
             r = ratio(samples, m, "forward")
