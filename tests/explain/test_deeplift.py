@@ -149,3 +149,17 @@ def test_equals_captum_on_resnet50_at_224():
     ours = explain(model, x, "deeplift", reference="black")
     theirs = _captum(model, x, black(model, x), ours.classes[:, 0])
     assert (ours.raw[:, 0] - theirs).abs().max() <= TOLERANCE * theirs.abs().max()
+
+
+def test_summation_to_delta_through_adaptive_max_pooling():
+    """small_cnn's second pooling is adaptive: the same max-pool rule, by its indices."""
+    torch.manual_seed(0)
+    from gcam_desktop.models import build_model
+
+    model = build_model("small_cnn", 4).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    ex = explain(model, x, "deeplift", reference="mean", top_k=2)
+    with torch.no_grad():
+        delta = model(x).gather(1, ex.classes) - model(torch.zeros_like(x)).gather(1, ex.classes)
+    assert delta.abs().min() > 1e-3
+    assert torch.allclose(ex.raw.sum((2, 3)), delta, rtol=1e-4, atol=1e-6)
