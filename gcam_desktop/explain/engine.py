@@ -43,7 +43,7 @@ class Explanation:
     maps: float32 N x K x H x W in [0, 1], at the input's size (min-max per map).
     raw: float32 N x K x h x w before normalisation, at the layer's resolution (the input's for
         the gradient methods), so magnitudes compare across models. Non-negative, except for
-        `signed` methods (integrated_gradients), whose `maps` show the magnitude.
+        `signed` methods (integrated_gradients, deeplift, occlusion), whose `maps` show the magnitude.
     classes: N x K long, the explained classes; probs / logits: N x num_classes.
     layer: the explained layer, None for the methods that work at the input.
     """
@@ -69,7 +69,10 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
     targets: None (the prediction, or the top_k most probable classes), an int for every
         image, one int per image, or N x K ints. top_k: K maps per image (with targets=None).
     options: method-specific, e.g. smoothgrad(samples, noise, batch_size, seed),
-        integrated_gradients(steps, baseline, batch_size), scorecam(batch_size, max_channels).
+        integrated_gradients(steps, baseline, batch_size), scorecam(batch_size, max_channels),
+        deeplift(reference), occlusion(patch, stride, fill, batch_size),
+        rise(masks, cell, keep, seed, batch_size). Occlusion and RISE report progress through
+        `progress.reporting` and stop with `progress.Cancelled` when its callback says so.
     attention: for SE / s_se models, "on" (as trained), "off" (every gate replaced by 1: the
         plain residual branch) or "mean" (each gate fixed at `gate_means[name]`, e.g. from
         `attention.reference_gate_means`); a mapping {gate name: C vector or number} is used as
