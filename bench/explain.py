@@ -14,6 +14,8 @@ successive calls (goal: growth <= 50 MB), and the overlay's cost at 1024 x 1024.
     python bench/explain.py --batches 1 --rss-calls 50 --archs resnet50
     python bench/explain.py --threads 1          # steadier on a busy shared machine
     python bench/explain.py --gates-only --threads 1   # the attention gates' cost only
+    python bench/explain.py --perturbation-only --method-archs resnet50 se_resnet50 s_se_resnet50
+                                                 # DeepLIFT, occlusion, RISE / a forward (ADR 0029)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from gcam_desktop.models import build_model  # noqa: E402
 from gcam_desktop.models.names import ATTENTION_ARCHS, RESNET_ARCHS as RESNETS  # noqa: E402
 
 GOAL_FORWARD, GOAL_TOPK, GOAL_RSS_MB, GOAL_GATES = 1.10, 1.15, 50.0, 1.05
+PERTURBATION = ("deeplift", "occlusion", "rise")  # timed per image against a forward (ADR 0029)
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 5,
@@ -208,17 +211,107 @@ def bench_methods(device, archs, batch, size, classes, rounds, scorecam_channels
                 sync()
             return fn
 
-        samples = interleaved({m: run(m) for m in METHODS}, rounds=rounds)
-        t = {m: median(samples, m) for m in METHODS}
-        r = {m: ratio(samples, m, "gradcam") for m in METHODS}
+        methods = [m for m in METHODS if m not in PERTURBATION]  # those: bench_perturbation, per forward
+        samples = interleaved({m: run(m) for m in methods}, rounds=rounds)
+        t = {m: median(samples, m) for m in methods}
+        r = {m: ratio(samples, m, "gradcam") for m in methods}
         print(f"  {arch}:")
-        for m in METHODS:
+        for m in methods:
             extra = ""
             if m == "scorecam":
                 channels = model.layer4[-1].conv3.out_channels
                 extra = f"  (all {channels} channels: about {r[m] * channels / scorecam_channels:.0f}x)"
             print(f"    {m:22s} {t[m] * 1e3:10.1f} ms {r[m]:8.2f}x{extra}")
         del model
+
+
+def bench_perturbation(device, archs, size, classes, rounds) -> None:
+    """DeepLIFT, occlusion and RISE at their defaults, per image (batch 1), as a multiple of one
+    no-grad forward; for occlusion and RISE also per forward they make (the batching's gain).
+    Then our DeepLIFT beside Captum's on torchvision's ResNet50 made Captum-ready (ADR 0029)."""
+    from gcam_desktop.explain.engine import method_options
+    from gcam_desktop.explain.progress import reporting
+
+    sync = sync_for(device)
+    print(f"\n[{device}] propagation and perturbation methods, default options, batch 1, {size}x{size}: "
+          f"cost / one no-grad forward")
+    for arch in archs:
+        torch.manual_seed(0)
+        model = build_model(arch, classes).eval().to(device)
+        x = torch.randn(1, 3, size, size, device=device)
+        forwards = {}
+
+        def run(method):
+            def fn():
+                seen = []
+                with reporting(lambda done, total: seen.append(total)):
+                    explain(model, x, method)
+                forwards[method] = seen[-1] if seen else 0
+                sync()
+            return fn
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+            sync()
+
+        forward()  # warm: the methods' hundreds of forwards need no warm-up call of their own
+        samples = interleaved({"forward": forward, **{m: run(m) for m in PERTURBATION}}, rounds=rounds, warmup=0)
+        print(f"  {arch}: forward {median(samples, 'forward') * 1e3:.1f} ms")
+        for m in PERTURBATION:
+            r = ratio(samples, m, "forward")
+            per = f"  ({forwards[m]} forwards: {r / forwards[m]:.2f}x a forward each)" if m != "deeplift" else ""
+            print(f"    {m:10s} {median(samples, m):8.2f} s {r:9.1f}x  {method_options(m)}{per}")
+        del model
+    try:
+        import types
+        import warnings
+
+        import torchvision
+        from captum.attr import DeepLift
+    except ImportError:
+        print("  (captum not installed: no comparison with Captum's DeepLift)")
+        return
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet50(num_classes=classes).eval().to(device)
+    ready = _captum_ready(torchvision, types)(torchvision.models.resnet50(num_classes=classes)).eval().to(device)
+    ready.load_state_dict(tv.state_dict())
+    x = torch.randn(1, 3, size, size, device=device)
+    zeros = torch.zeros_like(x)
+
+    def ours():
+        explain(tv, x, "deeplift", reference="mean", targets=0)
+        sync()
+
+    def captum():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            DeepLift(ready).attribute(x, baselines=zeros, target=0)
+        sync()
+
+    samples = interleaved({"ours": ours, "captum": captum}, rounds=rounds)
+    print(f"  torchvision resnet50 DeepLIFT: ours {median(samples, 'ours'):.2f} s, Captum {median(samples, 'captum'):.2f} s, "
+          f"ours / Captum {ratio(samples, 'ours', 'captum'):.2f}")
+
+
+def _captum_ready(torchvision, types):
+    """A torchvision ResNet50 as Captum's DeepLift needs it (one ReLU module per use, none in
+    place), as in tests/explain/test_deeplift.py."""
+    def convert(model):
+        model.relu = torch.nn.ReLU()
+        for m in model.modules():
+            if isinstance(m, torchvision.models.resnet.Bottleneck):
+                m.relu1, m.relu2, m.relu3 = torch.nn.ReLU(), torch.nn.ReLU(), torch.nn.ReLU()
+
+                def forward(self, x):
+                    identity = x if self.downsample is None else self.downsample(x)
+                    out = self.relu1(self.bn1(self.conv1(x)))
+                    out = self.relu2(self.bn2(self.conv2(out)))
+                    return self.relu3(self.bn3(self.conv3(out)) + identity)
+
+                m.forward = types.MethodType(forward, m)
+        return model
+    return convert
 
 
 def current_rss_mb() -> float:
@@ -312,6 +405,8 @@ def main(argv=None) -> int:
                          "other jobs, 1 thread gives far steadier timings")
     ap.add_argument("--gates-only", action="store_true",
                     help="only the cost of recording the attention gates (SE / s_se in --archs)")
+    ap.add_argument("--perturbation-only", action="store_true",
+                    help="only DeepLIFT, occlusion and RISE per image / a forward (and DeepLIFT beside Captum's)")
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
                     help="small and fast: 112 px, batches 1 and 4, 2 rounds, 20 RSS calls")
@@ -330,6 +425,9 @@ def main(argv=None) -> int:
           f"python {platform.python_version()}; devices: {', '.join(map(str, devices))}")
     problems: list[str] = []
     for device in devices:
+        if args.perturbation_only:
+            bench_perturbation(device, args.method_archs or ["resnet50"], args.size, args.classes, args.method_rounds)
+            continue
         if not args.gates_only:
             problems += bench_core(device, args.archs, args.batches, args.size, args.classes, args.rounds)
         gate_archs = [a for a in args.archs if a in ATTENTION_ARCHS]
@@ -340,10 +438,11 @@ def main(argv=None) -> int:
         if args.method_archs:
             bench_methods(device, args.method_archs, 1, args.size, args.classes, args.method_rounds,
                           args.scorecam_channels)
+            bench_perturbation(device, args.method_archs, args.size, args.classes, args.method_rounds)
         if args.rss_calls > 0:
             problems += bench_rss(device, args.archs[0], args.size, args.classes, args.rss_calls, args.rss_methods,
                                   args.threads)
-    if not args.gates_only:
+    if not args.gates_only and not args.perturbation_only:
         bench_overlay()
     print("\nsummary: " + ("every goal met" if not problems else "; ".join(problems)))
     return 0

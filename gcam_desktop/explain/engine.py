@@ -22,12 +22,18 @@ from gcam_desktop.models.gates import has_gates, recording_gates
 from . import CAM_METHODS, GRADIENT_METHODS, METHODS
 from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
+from .deeplift import DEEPLIFT_IMPLS
 from .gradient_methods import GRADIENT_IMPLS
+from .perturbation_methods import PERTURBATION_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
+from .names import PERTURBATION_METHODS
 from .targets import check_request, resolve_targets
 
 assert set(CAM_IMPLS) == set(CAM_METHODS)
 assert set(GRADIENT_IMPLS) | {"guided_gradcam"} == set(GRADIENT_METHODS)
+assert set(PERTURBATION_IMPLS) == set(PERTURBATION_METHODS)
+# The methods at the input's resolution, all with the gradient methods' run() -> GradientResult.
+INPUT_IMPLS = {**GRADIENT_IMPLS, **DEEPLIFT_IMPLS, **PERTURBATION_IMPLS}
 
 
 @dataclass
@@ -37,7 +43,7 @@ class Explanation:
     maps: float32 N x K x H x W in [0, 1], at the input's size (min-max per map).
     raw: float32 N x K x h x w before normalisation, at the layer's resolution (the input's for
         the gradient methods), so magnitudes compare across models. Non-negative, except for
-        `signed` methods (integrated_gradients), whose `maps` show the magnitude.
+        `signed` methods (integrated_gradients, deeplift, occlusion), whose `maps` show the magnitude.
     classes: N x K long, the explained classes; probs / logits: N x num_classes.
     layer: the explained layer, None for the methods that work at the input.
     """
@@ -63,7 +69,10 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
     targets: None (the prediction, or the top_k most probable classes), an int for every
         image, one int per image, or N x K ints. top_k: K maps per image (with targets=None).
     options: method-specific, e.g. smoothgrad(samples, noise, batch_size, seed),
-        integrated_gradients(steps, baseline, batch_size), scorecam(batch_size, max_channels).
+        integrated_gradients(steps, baseline, batch_size), scorecam(batch_size, max_channels),
+        deeplift(reference), occlusion(patch, stride, fill, batch_size),
+        rise(masks, cell, keep, seed, batch_size). Occlusion and RISE report progress through
+        `progress.reporting` and stop with `progress.Cancelled` when its callback says so.
     attention: for SE / s_se models, "on" (as trained), "off" (every gate replaced by 1: the
         plain residual branch) or "mean" (each gate fixed at `gate_means[name]`, e.g. from
         `attention.reference_gate_means`); a mapping {gate name: C vector or number} is used as
@@ -93,7 +102,7 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
             layer_name, module = resolve_layer(model, layer)
             ex = _guided_gradcam(model, x, layer_name, module, targets, k, record)
         else:
-            res = GRADIENT_IMPLS[name].run(model, x, targets, k, opts)
+            res = INPUT_IMPLS[name].run(model, x, targets, k, opts)
             ex = _explanation(res.raw, x, res.logits, res.classes, name, None, res.signed)
             if record:  # these methods' forwards see perturbed images: one clean forward for the gates
                 ex.gates = attention_gates(model, x)
@@ -176,7 +185,7 @@ def resolve_layer(model: nn.Module, layer: str | None) -> tuple[str, nn.Module]:
 def method_options(method: str) -> dict[str, Any]:
     """The options a method takes, with their defaults."""
     name = _check_method(method)
-    impl = CAM_IMPLS.get(name) or GRADIENT_IMPLS.get(name)
+    impl = CAM_IMPLS.get(name) or INPUT_IMPLS.get(name)
     return dict(impl.options) if impl is not None else {}
 
 

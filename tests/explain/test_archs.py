@@ -10,7 +10,8 @@ from gcam_desktop.explain import LAYER_METHODS, METHODS, explain
 from gcam_desktop.models import ARCHS
 
 FAST = {"scorecam": {"max_channels": 6, "batch_size": 4}, "smoothgrad": {"samples": 2, "batch_size": 4},
-        "integrated_gradients": {"steps": 2, "batch_size": 4}}
+        "integrated_gradients": {"steps": 2, "batch_size": 4},
+        "occlusion": {"patch": 32, "stride": 32, "batch_size": 4}, "rise": {"masks": 4, "cell": 16, "batch_size": 4}}
 RESNETS = [a for a in ARCHS if a != "small_cnn"]
 
 

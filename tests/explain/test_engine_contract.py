@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gcam_desktop.explain import CAM_METHODS, GRADIENT_METHODS, LAYER_METHODS, METHODS, explain
+from gcam_desktop.explain.names import PERTURBATION_METHODS, PROPAGATION_METHODS
 from gcam_desktop.explain.model_state import LayerCapture, guided_relus
 from gcam_desktop.models import build_model
 
@@ -17,12 +18,16 @@ from explain_helpers import GapHead, assert_untouched, snapshot
 
 W = torch.tensor([[1.0, -1.0], [0.0, 2.0], [-1.0, 1.0]])
 FAST = {"scorecam": {"max_channels": 4}, "smoothgrad": {"samples": 2},
-        "integrated_gradients": {"steps": 2}}
+        "integrated_gradients": {"steps": 2},
+        # small enough for the 4 x 4 images of the failing model, and quick at 32 px
+        "occlusion": {"patch": 2, "stride": 2, "batch_size": 3}, "rise": {"masks": 4, "cell": 2, "batch_size": 2}}
 
 
 def test_method_lists():
-    assert set(METHODS) == set(CAM_METHODS) | set(GRADIENT_METHODS)
-    assert len(METHODS) == 13 and not set(CAM_METHODS) & set(GRADIENT_METHODS)
+    assert set(METHODS) == set(CAM_METHODS) | set(GRADIENT_METHODS) | set(PROPAGATION_METHODS) | set(
+        PERTURBATION_METHODS)
+    assert len(METHODS) == 16 and not set(CAM_METHODS) & set(GRADIENT_METHODS)
+    assert {"deeplift"} <= set(PROPAGATION_METHODS) and {"occlusion", "rise"} == set(PERTURBATION_METHODS)
     assert {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam",
             "cam"} == set(CAM_METHODS)
     assert {"saliency", "guided_backprop", "guided_gradcam", "smoothgrad",
@@ -107,7 +112,8 @@ def test_model_left_untouched(method, small_cnn, x32):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "scorecam", "guided_gradcam", "saliency",
-                                    "guided_backprop", "smoothgrad", "integrated_gradients"])
+                                    "guided_backprop", "smoothgrad", "integrated_gradients",
+                                    "deeplift", "occlusion", "rise"])
 def test_model_left_untouched_when_it_raises(method):
     class Failing(GapHead):
         def forward(self, x):
@@ -118,7 +124,8 @@ def test_model_left_untouched_when_it_raises(method):
                     raise RuntimeError("boom")
             return out
 
-    several_forwards = method in ("scorecam", "guided_gradcam", "smoothgrad", "integrated_gradients")
+    several_forwards = method in ("scorecam", "guided_gradcam", "smoothgrad", "integrated_gradients",
+                                  "occlusion", "rise")
     # fail in the first forward, in a later one, or by a bad class index after the forward
     for fail_after in (0, 1, None) if several_forwards else (0, None):
         model = Failing(W)
