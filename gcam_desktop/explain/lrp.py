@@ -35,8 +35,9 @@ import torch
 from torch import Tensor, nn
 from zennit.canonizers import AttributeCanonizer, SequentialMergeBatchNorm
 from zennit.composites import EpsilonPlus, EpsilonPlusFlat, LayerMapComposite, layer_map_base
+from zennit.core import Stabilizer
 from zennit.layer import Sum
-from zennit.rules import Epsilon
+from zennit.rules import ClampMod, Epsilon, ZPlus
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 from zennit.types import Convolution
 
@@ -100,6 +101,33 @@ def canonizers() -> list:
             ResNetBasicBlockCanonizer()]
 
 
+class _ZPlus(ZPlus):
+    """Zennit's z+ rule, in one pass where the layer's input is non-negative (after a ReLU:
+    every convolution of a ResNet but the first). Zennit's second pass (negative inputs times
+    negative weights, bias zeroed) is exactly zero there: the same map for half the work."""
+
+    def __init__(self, stabilizer: float = 1e-6, zero_params=None) -> None:
+        super().__init__(stabilizer=stabilizer, zero_params=zero_params)
+        self._args = (stabilizer, zero_params)
+        self._stabilize = Stabilizer.ensure(stabilizer)
+        self._positive = ClampMod(min=0.0, zero_params=zero_params)
+
+    def backward(self, module, grad_input, grad_output):
+        x = self.stored_tensors["input"][0]
+        if bool(x.min() < 0):
+            return super().backward(module, grad_input, grad_output)
+        x = x.clone().requires_grad_()
+        with self._positive(module) as positive, torch.autograd.enable_grad():
+            z = positive.forward(x)
+        (g,) = torch.autograd.grad(z, x, grad_outputs=grad_output[0] / self._stabilize(z),
+                                   create_graph=grad_output[0].requires_grad)
+        relevance = x * g
+        return tuple(relevance if o.shape == relevance.shape else None for o in grad_input)
+
+    def copy(self) -> "_ZPlus":
+        return _ZPlus(*self._args)
+
+
 class _EpsilonComposite(LayerMapComposite):
     """The epsilon rule in every convolution and dense layer (LRP-epsilon throughout)."""
 
@@ -116,7 +144,9 @@ def composite(name: str, epsilon: float = 1e-6):
            "alpha1_beta0": EpsilonPlus}.get(name)
     if cls is None:
         raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
-    comp = cls(epsilon=epsilon, canonizers=canonizers())
+    # Our one-pass z+ goes first in the layer map, before the composite's own (the same rule).
+    extra = {} if cls is _EpsilonComposite else {"layer_map": [(Convolution, _ZPlus())]}
+    comp = cls(epsilon=epsilon, canonizers=canonizers(), **extra)
     rules = comp.module_map
     gate_layers: set[int] = set()
 
