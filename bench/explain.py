@@ -252,12 +252,13 @@ def zennit_lrp(composite: str):
     return run
 
 
-def bench_lrp(device, archs, batches, size, classes, rounds) -> list[str]:
+def bench_lrp(device, archs, batches, size, classes, rounds, composites=None) -> list[str]:
     """LRP per composite / a no-grad forward, and / Zennit on torchvision's ResNet50."""
     import torchvision
 
     from gcam_desktop.explain.lrp import COMPOSITES
 
+    composites = composites or COMPOSITES
     sync = sync_for(device)
     problems = []
     print(f"\n[{device}] LRP / a no-grad forward (goal <= {GOAL_LRP_FORWARD}) and / Zennit on torchvision's "
@@ -281,7 +282,7 @@ def bench_lrp(device, archs, batches, size, classes, rounds) -> list[str]:
                     model(x)
                 sync()
 
-            for composite in COMPOSITES:
+            for composite in composites:
                 fns = {"forward": forward}
 
                 def ours(composite=composite):
@@ -404,6 +405,7 @@ def main(argv=None) -> int:
                     help="only the cost of recording the attention gates (SE / s_se in --archs)")
     ap.add_argument("--lrp-only", action="store_true", help="only LRP's cost (ResNet variants in --archs)")
     ap.add_argument("--lrp-batches", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--lrp-composites", nargs="+", default=None, help="default: all of them")
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
                     help="small and fast: 112 px, batches 1 and 4, 2 rounds, 20 RSS calls")
@@ -423,7 +425,8 @@ def main(argv=None) -> int:
     problems: list[str] = []
     for device in devices:
         if args.lrp_only:
-            problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds)
+            problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds,
+                                  args.lrp_composites)
             continue
         if not args.gates_only:
             problems += bench_core(device, args.archs, args.batches, args.size, args.classes, args.rounds)
@@ -432,7 +435,8 @@ def main(argv=None) -> int:
             problems += bench_gates(device, gate_archs, args.batches, args.size, args.classes, args.rounds)
         if args.gates_only:
             continue
-        problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds)
+        problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds,
+                              args.lrp_composites)
         if args.method_archs:
             bench_methods(device, args.method_archs, 1, args.size, args.classes, args.method_rounds,
                           args.scorecam_channels)

@@ -278,7 +278,7 @@ def test_gcam_explain_evaluate_and_sanity_run_lrp(tmp_path, capsys):
     code = explain_cli.main([f"--weights={ckpt}", "--method", "lrp", "--option", "composite=epsilon",
                              "--out", str(out), "--no-progress", str(tmp_path / "set" / "images" / "a")])
     assert code == 0, capsys.readouterr().err
-    raw = np.load(out / "cnn" / "0.lrp.top1.npy")
+    raw = np.load(out / "cnn" / "a" / "0.lrp.top1.npy")
     assert raw.shape == (32, 32) and np.abs(raw).max() > 0 and raw.min() < 0  # signed, at input size
 
     code = evaluate.main([str(tmp_path / "set"), "-c", str(ckpt), "--methods", "lrp", "--steps", "2",
