@@ -193,8 +193,12 @@ def test_no_relevance_enters_the_gates(arch_models, arch):
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     ex = explain(model, x, "lrp", gates=True)
     fixed = explain(model, x, "lrp", attention={n: g[0] for n, g in ex.gates.items()})
+    # The recorded gates come from the model's own forward, LRP's from the canonized copy (the
+    # merged BatchNorms' eps: ~1e-5 relative), so the two maps agree to ~1e-4 of their peak
+    # (3e-5 seen); relevance let into the gates would move them far more.
     assert ex.raw.abs().amax() > 0
-    assert torch.allclose(fixed.raw, ex.raw, rtol=0, atol=1e-5 * ex.raw.abs().amax().item())
+    assert torch.allclose(fixed.raw, ex.raw, rtol=0, atol=2e-4 * ex.raw.abs().amax().item())
+    assert torch.corrcoef(torch.stack([fixed.raw.flatten(), ex.raw.flatten()]))[0, 1] > 0.99999
 
 
 @pytest.mark.parametrize("composite", COMPOSITES)
@@ -209,9 +213,10 @@ def test_every_composite_on_every_variant(arch_models, images64, arch, composite
     assert torch.isfinite(ex.raw).all() and (ex.raw.abs().flatten(2).amax(2) > 0).all()
     assert ex.maps.amin() >= 0 and ex.maps.amax() <= 1
     assert torch.allclose(ex.maps.flatten(2).amax(2), torch.ones(2, 2))  # |raw| min-max per map
-    # the logits are the model's own, but for the merged BatchNorms' eps (1 / sqrt(1 + 1e-5) each)
+    # the logits are the model's own, but for the merged BatchNorms' eps (1 / sqrt(1 + 1e-5) for
+    # each of ResNet50's 53: a few 1e-4 relative at most; 2e-4 seen)
     with torch.no_grad():
-        assert torch.allclose(ex.logits, model(images64), rtol=1e-4, atol=1e-4)
+        assert torch.allclose(ex.logits, model(images64), rtol=1e-3, atol=1e-3)
     assert torch.isfinite(conservation(ex)).all()
 
 
