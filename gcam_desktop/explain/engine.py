@@ -24,16 +24,18 @@ from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
 from .deeplift import DEEPLIFT_IMPLS
 from .gradient_methods import GRADIENT_IMPLS
+from .lrp import LRP_IMPLS
 from .perturbation_methods import PERTURBATION_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
-from .names import PERTURBATION_METHODS
+from .names import PERTURBATION_METHODS, PROPAGATION_METHODS
 from .targets import check_request, resolve_targets
 
 assert set(CAM_IMPLS) == set(CAM_METHODS)
 assert set(GRADIENT_IMPLS) | {"guided_gradcam"} == set(GRADIENT_METHODS)
 assert set(PERTURBATION_IMPLS) == set(PERTURBATION_METHODS)
+assert set(LRP_IMPLS) | set(DEEPLIFT_IMPLS) == set(PROPAGATION_METHODS)
 # The methods at the input's resolution, all with the gradient methods' run() -> GradientResult.
-INPUT_IMPLS = {**GRADIENT_IMPLS, **DEEPLIFT_IMPLS, **PERTURBATION_IMPLS}
+INPUT_IMPLS = {**GRADIENT_IMPLS, **LRP_IMPLS, **DEEPLIFT_IMPLS, **PERTURBATION_IMPLS}
 
 
 @dataclass
