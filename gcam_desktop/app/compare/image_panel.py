@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from gcam_desktop.app.widgets.elided_label import ElidedLabel
 
@@ -80,7 +81,18 @@ class ImagePanel(QFrame):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
+        # A long method's progress (occlusion, RISE): a thin bar under the title whose room is
+        # kept when hidden, so the pictures of all panels stay lined up.
+        self.progress = QProgressBar()
+        self.progress.setObjectName("panelProgress")
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(3)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
+        self.progress.hide()
         self._layout.addLayout(head)
+        self._layout.addWidget(self.progress)
         self._layout.addLayout(sub)
         self._layout.addWidget(self.knows)
         self._layout.addWidget(self._placeholder, 1)
@@ -191,7 +203,18 @@ class ImagePanel(QFrame):
         self.knows.setToolTip(outside or "")
         self.knows.setVisible(bool(outside))
 
+    def set_progress(self, done: int, total: int) -> None:
+        """How far a long method is: "41 %" as the status and the thin bar."""
+        percent = int(100 * done / total) if total else 100
+        self.set_status(f"{percent} %", "busy")
+        self.status.setToolTip(f"{done} of {total} forwards; moving on (another image, method or "
+                               f"option) stops it")
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(done, max(1, total)))
+        self.progress.show()
+
     def set_status(self, text: str, kind: str = "") -> None:
+        self.progress.hide()
         self.status.setText(text)
         self.status.setProperty("kind", kind)
         self.status.style().unpolish(self.status)
