@@ -23,11 +23,14 @@ from . import CAM_METHODS, GRADIENT_METHODS, METHODS
 from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
 from .gradient_methods import GRADIENT_IMPLS
+from .lrp import LRP_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
 from .targets import check_request, resolve_targets
 
 assert set(CAM_IMPLS) == set(CAM_METHODS)
 assert set(GRADIENT_IMPLS) | {"guided_gradcam"} == set(GRADIENT_METHODS)
+# The methods that, like the gradient ones, give one raw map per target at the input.
+INPUT_IMPLS = {**GRADIENT_IMPLS, **LRP_IMPLS}
 
 
 @dataclass
@@ -93,7 +96,7 @@ def explain(model: nn.Module, images: Tensor, method: str = "gradcam", layer: st
             layer_name, module = resolve_layer(model, layer)
             ex = _guided_gradcam(model, x, layer_name, module, targets, k, record)
         else:
-            res = GRADIENT_IMPLS[name].run(model, x, targets, k, opts)
+            res = INPUT_IMPLS[name].run(model, x, targets, k, opts)
             ex = _explanation(res.raw, x, res.logits, res.classes, name, None, res.signed)
             if record:  # these methods' forwards see perturbed images: one clean forward for the gates
                 ex.gates = attention_gates(model, x)
@@ -176,7 +179,7 @@ def resolve_layer(model: nn.Module, layer: str | None) -> tuple[str, nn.Module]:
 def method_options(method: str) -> dict[str, Any]:
     """The options a method takes, with their defaults."""
     name = _check_method(method)
-    impl = CAM_IMPLS.get(name) or GRADIENT_IMPLS.get(name)
+    impl = CAM_IMPLS.get(name) or INPUT_IMPLS.get(name)
     return dict(impl.options) if impl is not None else {}
 
 

@@ -10,6 +10,7 @@ METHOD_LABELS: dict[str, str] = {
     "saliency": "Saliency", "guided_backprop": "Guided backprop",
     "guided_gradcam": "Guided Grad-CAM", "smoothgrad": "SmoothGrad",
     "integrated_gradients": "Integrated Gradients",
+    "lrp": "LRP",
 }
 CAM_METHODS: tuple[str, ...] = (
     "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam", "cam",
@@ -18,7 +19,7 @@ GRADIENT_METHODS: tuple[str, ...] = (
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
 )
 # The survey's two further families (issue 21); each name is added with its implementation.
-PROPAGATION_METHODS: tuple[str, ...] = ()
+PROPAGATION_METHODS: tuple[str, ...] = ("lrp",)
 PERTURBATION_METHODS: tuple[str, ...] = ()
 # How the method box groups them, in this order: (family label, its methods).
 METHOD_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,0 +1,189 @@
+"""Layer-wise relevance propagation (Bach et al. 2015) through Zennit's rules, composites and
+canonizers, at the input's resolution (docs/adr/0028).
+
+Each target's logit is the relevance put in at the top (R = the logit, so the input relevance
+sums to about the logit: `conservation`); the map is the input relevance summed over colour
+channels, signed. Composites (option `composite`):
+  - "epsilon_plus_flat" (default; Zennit's EpsilonPlusFlat, the usual choice for image
+    classifiers): flat rule in the first layer, z+ (= alpha1-beta0) in the other convolutions,
+    epsilon in the dense layers;
+  - "epsilon": the epsilon rule in every convolution and dense layer;
+  - "alpha1_beta0": alpha1-beta0 (z+) in every convolution, the first one too; epsilon in
+    the dense layers.
+Everywhere: ReLUs and merged BatchNorms pass relevance through, average pooling and residual
+sums share it in proportion to the contributions (Zennit's Norm rule), max pooling routes it
+to the maximum (the gradient).
+
+Canonizers: BatchNorm is merged into the convolution before it; our bottleneck (and
+torchvision's, through Zennit's own canonizer) adds its residual through Zennit's `Sum` module.
+The SE / s_se gate is a constant scaling of its branch: all of the gated branch's relevance
+goes to the branch, none into the squeeze / excitation sub-network (Arras et al. 2017's
+"signal-take-all" for multiplicative gates); `_ConstantGate` is that rule.
+
+The model itself is never changed: everything runs on a shallow working copy per call (its
+own module objects and Parameter objects over the same storage; the SE gate modules are the
+model's own, so attention="off" / "mean" and gate recording reach them). Canonizers and hooks
+act on the copy only, so another thread running the model meanwhile sees nothing of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from zennit.canonizers import AttributeCanonizer, SequentialMergeBatchNorm
+from zennit.composites import EpsilonPlus, EpsilonPlusFlat, LayerMapComposite, layer_map_base
+from zennit.layer import Sum
+from zennit.rules import Epsilon
+from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
+from zennit.types import Convolution
+
+from gcam_desktop.models.attention import SEGate
+from gcam_desktop.models.resnet import Bottleneck
+
+from .gradient_methods import GradientMethod, GradientResult
+from .model_state import forward_logits
+from .targets import resolve_targets
+
+COMPOSITES: tuple[str, ...] = ("epsilon_plus_flat", "epsilon", "alpha1_beta0")
+
+
+class _ConstantGate(torch.autograd.Function):
+    """branch * gate forward; backward hands the relevance arriving at the product to the
+    branch unchanged and none to the gate: the gate is a constant scaling of its branch."""
+
+    @staticmethod
+    def forward(ctx, branch: Tensor, gate: Tensor) -> Tensor:
+        return branch * gate
+
+    @staticmethod
+    def backward(ctx, relevance: Tensor):
+        return relevance, None
+
+
+def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate=None) -> Tensor:
+    """Bottleneck.forward for LRP: the same sum, with the residual addition through a Zennit
+    `Sum` module (its Norm rule splits the relevance between identity and branch) and the
+    gate through `_ConstantGate`. The gate is computed from the detached branch, so no
+    relevance (nor any hook) reaches the SE sub-network."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.branch(x)
+    if self.se is not None:
+        out = _ConstantGate.apply(out, self.se(out.detach()))
+    elif stage_gate is not None:
+        out = _ConstantGate.apply(out, stage_gate.for_branch(out.detach()))
+    return self.relu(self.canonizer_sum(torch.stack([identity, out], dim=-1)))
+
+
+class BottleneckCanonizer(AttributeCanonizer):
+    """Zennit canonizer for gcam_desktop's Bottleneck (plain, SE and s_se)."""
+
+    def __init__(self) -> None:
+        super().__init__(self._attribute_map)
+
+    @staticmethod
+    def _attribute_map(name: str, module: nn.Module):
+        if isinstance(module, Bottleneck):
+            return {"forward": _bottleneck_forward.__get__(module), "canonizer_sum": Sum()}
+        return None
+
+    def copy(self) -> "BottleneckCanonizer":
+        return BottleneckCanonizer()
+
+
+def canonizers() -> list:
+    """BatchNorm merged into the preceding convolution; residual sums as Zennit `Sum` modules
+    in our bottleneck and in torchvision's ResNet blocks (Zennit's own canonizers)."""
+    return [SequentialMergeBatchNorm(), BottleneckCanonizer(), ResNetBottleneckCanonizer(),
+            ResNetBasicBlockCanonizer()]
+
+
+class _EpsilonComposite(LayerMapComposite):
+    """The epsilon rule in every convolution and dense layer (LRP-epsilon throughout)."""
+
+    def __init__(self, epsilon: float = 1e-6, stabilizer: float = 1e-6, canonizers=None) -> None:
+        super().__init__(layer_map=layer_map_base(stabilizer) + [
+            (Convolution, Epsilon(epsilon=epsilon)), (nn.Linear, Epsilon(epsilon=epsilon)),
+        ], canonizers=canonizers)
+
+
+def composite(name: str, epsilon: float = 1e-6):
+    """The Zennit composite by our option name, with the canonizers above; the SE gates'
+    own layers get no rule (no relevance reaches them)."""
+    cls = {"epsilon_plus_flat": EpsilonPlusFlat, "epsilon": _EpsilonComposite,
+           "alpha1_beta0": EpsilonPlus}.get(name)
+    if cls is None:
+        raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
+    comp = cls(epsilon=epsilon, canonizers=canonizers())
+    rules = comp.module_map
+    gate_layers: set[int] = set()
+
+    def module_map(ctx, name, module):
+        if isinstance(module, SEGate):
+            gate_layers.update(id(m) for m in module.modules())
+        if id(module) in gate_layers:
+            return None
+        return rules(ctx, name, module)
+
+    comp.module_map = module_map
+    return comp
+
+
+def working_copy(model: nn.Module) -> nn.Module:
+    """The model's module tree copied, with new Parameter / buffer objects over the same
+    storage (so a canonizer rebinding `.data` changes the copy only) and the SE gate modules
+    shared (the per-call gate scopes are keyed by them; no canonizer or hook touches them)."""
+    memo: dict[int, Any] = {}
+    for m in model.modules():
+        if isinstance(m, SEGate):
+            memo[id(m)] = m
+            memo.update({id(t): t for t in (*m.parameters(), *m.buffers())})
+    for p in model.parameters():
+        memo.setdefault(id(p), nn.Parameter(p.detach(), requires_grad=p.requires_grad))
+    for b in model.buffers():
+        memo.setdefault(id(b), b.detach())
+    return copy.deepcopy(model, memo)
+
+
+class LRP(GradientMethod):
+    """Layer-wise relevance propagation; see the module's docstring."""
+
+    name = "lrp"
+    options: ClassVar[dict[str, Any]] = {"composite": "epsilon_plus_flat", "epsilon": 1e-6}
+
+    def run(self, model, x, targets, top_k, options):
+        eps = options["epsilon"]
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"lrp epsilon must be a number > 0, not {eps!r}")
+        comp = composite(options["composite"], float(eps))
+        work = working_copy(model)
+        xr = x.detach().requires_grad_(True)
+        with comp.context(work), torch.enable_grad():
+            logits = forward_logits(work, xr)
+            classes = resolve_targets(targets, top_k, logits)
+            k_count = classes.shape[1]
+            maps = []
+            for k in range(k_count):
+                # The relevance put in at the top: the explained logit itself.
+                top = torch.zeros_like(logits).scatter_(1, classes[:, k:k + 1],
+                                                        logits.detach().gather(1, classes[:, k:k + 1]))
+                (rel,) = torch.autograd.grad(logits, xr, grad_outputs=top, retain_graph=k < k_count - 1)
+                maps.append(rel.float().sum(1))
+        return GradientResult(torch.stack(maps, 1), logits.detach(), classes, signed=True)
+
+
+def conservation(ex) -> Tensor:
+    """Per map (N x K): the relevance at the input over the explained logit, from an
+    `Explanation` of a signed additive method (lrp; integrated_gradients gives
+    (score(x) - score(baseline)) / score(x)). 1 is perfect conservation; relevance absorbed
+    by biases (BatchNorm merged into the convolutions gives them some) and the stabilisers
+    makes it differ."""
+    if not ex.signed:
+        raise ValueError(f"conservation needs a signed, additive map; {ex.method} is not")
+    total = ex.raw.sum((-2, -1))
+    return total / ex.logits.gather(1, ex.classes)
+
+
+LRP_IMPLS: dict[str, GradientMethod] = {"lrp": LRP()}
