@@ -22,15 +22,19 @@ from gcam_desktop.models.gates import has_gates, recording_gates
 from . import CAM_METHODS, GRADIENT_METHODS, METHODS
 from .attention import attention_gates, attention_scope
 from .cam_methods import CAM_IMPLS, CamInputs, CamMethod
+from .deeplift import DEEPLIFT_IMPLS
 from .gradient_methods import GRADIENT_IMPLS
 from .lrp import LRP_IMPLS
+from .perturbation_methods import PERTURBATION_IMPLS
 from .model_state import LayerCapture, explaining, forward_logits, model_device
+from .names import PERTURBATION_METHODS
 from .targets import check_request, resolve_targets
 
 assert set(CAM_IMPLS) == set(CAM_METHODS)
 assert set(GRADIENT_IMPLS) | {"guided_gradcam"} == set(GRADIENT_METHODS)
-# The methods that, like the gradient ones, give one raw map per target at the input.
-INPUT_IMPLS = {**GRADIENT_IMPLS, **LRP_IMPLS}
+assert set(PERTURBATION_IMPLS) == set(PERTURBATION_METHODS)
+# The methods at the input's resolution, all with the gradient methods' run() -> GradientResult.
+INPUT_IMPLS = {**GRADIENT_IMPLS, **LRP_IMPLS, **DEEPLIFT_IMPLS, **PERTURBATION_IMPLS}
 
 
 @dataclass

@@ -11,6 +11,7 @@ METHOD_LABELS: dict[str, str] = {
     "guided_gradcam": "Guided Grad-CAM", "smoothgrad": "SmoothGrad",
     "integrated_gradients": "Integrated Gradients",
     "lrp": "LRP",
+    "deeplift": "DeepLIFT", "occlusion": "Occlusion", "rise": "RISE",
 }
 CAM_METHODS: tuple[str, ...] = (
     "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam", "cam",
@@ -19,8 +20,8 @@ GRADIENT_METHODS: tuple[str, ...] = (
     "saliency", "guided_backprop", "guided_gradcam", "smoothgrad", "integrated_gradients",
 )
 # The survey's two further families (issue 21); each name is added with its implementation.
-PROPAGATION_METHODS: tuple[str, ...] = ("lrp",)
-PERTURBATION_METHODS: tuple[str, ...] = ()
+PROPAGATION_METHODS: tuple[str, ...] = ("lrp", "deeplift")
+PERTURBATION_METHODS: tuple[str, ...] = ("occlusion", "rise")
 # How the method box groups them, in this order: (family label, its methods).
 METHOD_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CAM", CAM_METHODS), ("Gradient", GRADIENT_METHODS),

@@ -46,6 +46,8 @@ def load_checkpoint(ref, map_location=None, expect_arch: str | None = None,
         raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
     model = model_from_state(path, arch, n, sd)
     model.default_layer = meta["default_layer"]
+    # What a pixel of value 0 is in the inputs (explain/references.py: DeepLIFT's black reference).
+    model.input_normalization = (tuple(meta["mean"]), tuple(meta["std"]))
     model.eval()
     if map_location is not None:
         model.to(map_location)
