@@ -81,14 +81,23 @@ def test_the_options_row_is_shown_for_the_costly_methods_only(qtbot):
     assert controls.options_for("rise") == {} and set(controls.option_fields) == {"masks"}
 
 
-@pytest.fixture
-def r50_64(tmp_path, class_names):
-    """A ResNet50 with seeded random weights at the demo models' 64 px."""
+def _r50(folder, class_names, size: int):
     from gcam_desktop.models import build_model, make_meta, save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("resnet50", len(class_names)).eval()
-    return save_checkpoint(tmp_path / "r50.pt", model, make_meta("resnet50", class_names, input_size=64))
+    return save_checkpoint(folder / f"r50_{size}.pt", model, make_meta("resnet50", class_names, input_size=size))
+
+
+@pytest.fixture
+def r50_64(tmp_path, class_names):
+    """A ResNet50 with seeded random weights at the demo models' 64 px."""
+    return _r50(tmp_path, class_names, 64)
+
+
+@pytest.fixture
+def r50_32(tmp_path, class_names):
+    return _r50(tmp_path, class_names, 32)
 
 
 def _choose(combo, data) -> None:
@@ -138,7 +147,7 @@ LEFT, RIGHT, OTHER = "gradcam", "lrp", "saliency"   # the tab's defaults, then a
 
 
 def test_the_families_tab_agrees_with_the_maps_and_measures_computed_directly(
-        qtbot, make_window, load_slot, r50_64, image_folder_3cls):
+        qtbot, make_window, load_slot, r50_32, image_folder_3cls):
     from scipy.stats import spearmanr
 
     from gcam_desktop import models
@@ -149,7 +158,7 @@ def test_the_families_tab_agrees_with_the_maps_and_measures_computed_directly(
     from gcam_desktop.imaging.preprocess import preprocess_for
 
     win = make_window()
-    load_slot(win, "baseline", r50_64, "resnet50")
+    load_slot(win, "baseline", r50_32, "resnet50")
     image = sorted(image_folder_3cls.rglob("*.png"))[2]
     win.show_image(str(image))
     qtbot.waitUntil(lambda: win.families is not None, timeout=10_000)
@@ -162,7 +171,7 @@ def test_the_families_tab_agrees_with_the_maps_and_measures_computed_directly(
     assert "IoU" in tab.agreement.text() and f"{shown.iou:.2f}" in tab.agreement.text()
     assert tab.view.panels[PANEL_A].map is not None and tab.view.panels[PANEL_B].map is not None
 
-    model, meta = models.load_checkpoint(str(r50_64))
+    model, meta = models.load_checkpoint(str(r50_32))
     x = preprocess_for(meta, load_image(str(image), min_size=(1024, 1024))).unsqueeze(0)
     a = explain(model, x, method=LEFT, top_k=1).maps[0, 0]
     b = explain(model, x, method=RIGHT, top_k=1).maps[0, 0]
