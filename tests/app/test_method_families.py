@@ -116,6 +116,7 @@ def test_a_long_method_shows_its_progress_and_stops_when_the_panel_moves_on(
     c = win.controls
     _choose(c.method, "occlusion")
     assert c.options_row.isVisible()
+    assert win.minimumSizeHint().height() <= 700   # the row still lets the window fit 1024 x 700
     c.option_fields["patch"].setValue(8)
     c.option_fields["stride"].setValue(1)        # 57 x 57 patches: many seconds on this CPU
     started, answered = [], []
@@ -127,6 +128,7 @@ def test_a_long_method_shows_its_progress_and_stops_when_the_panel_moves_on(
     running = next(r for r in started if r.method == "occlusion")
     assert dict(running.options) == {"patch": 8, "stride": 1}    # the row's values reached the request
     assert 0 <= int(panel.status.text().split()[0]) < 100
+    assert panel.subtitle.text().startswith("Occlusion")   # not the last map's caption
     # moving on: another image stops it; its result is dropped, not shown as an error
     win.show_image(str(images[1]))
     qtbot.waitUntil(lambda: win.service.worker.cancelled_calls == 1, timeout=60_000)

@@ -74,11 +74,14 @@ class Controls(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(4)
+        grid.setVerticalSpacing(2)
         col = 0
+        self._layer_label = None
         for label, widget in (("Method", self.method), ("Layer", self.layer), ("Class", self.target),
                               ("Scale", self.norm), ("Colours", self.cmap)):
-            grid.addWidget(_label(label, widget), 0, col)
+            lab = _label(label, widget)
+            self._layer_label = lab if widget is self.layer else self._layer_label
+            grid.addWidget(lab, 0, col)
             grid.addWidget(widget, 0, col + 1)
             grid.setColumnStretch(col + 1, 1)
             col += 2
@@ -103,6 +106,10 @@ class Controls(QWidget):
         self._options_layout.setSpacing(6)
         self.option_fields: dict[str, QSpinBox] = {}   # option name -> its field, for the method shown
         self.options_row.setVisible(False)
+        # In the Layer box's place: the methods with a cost option explain the input, so the
+        # Layer box does not apply to them; a row of its own made the window 27 px taller.
+        # A third row, shown for those methods only; the rows' spacing is tight so that the
+        # window still fits 1024 x 700 with it (tests/app/test_method_families.py).
         grid.addWidget(self.options_row, 2, 0, 1, col)
         self._engine_options: dict[str, dict] = {}      # method -> {option: engine default}
         self._options: dict[str, dict] = {m: dict(o) for m, o in dict(values.get("method_options") or {}).items()}
@@ -170,7 +177,7 @@ class Controls(QWidget):
         self.options_row.setVisible(bool(fields))
         if not fields:
             return
-        title = QLabel(f"{method_label(method)} options")
+        title = QLabel(f"{method_label(method)}:")
         title.setObjectName("optionsTitle")
         self._options_layout.addWidget(title)
         defaults = self._engine_options[method]
@@ -183,13 +190,14 @@ class Controls(QWidget):
             box.setToolTip(f"{method_label(method)}'s {name} (default {defaults[name]}): changes how many "
                            f"forwards each map costs")
             box.valueChanged.connect(lambda v, m=method, n=name: self._on_option(m, n, v))
+            box.setFixedHeight(min(box.sizeHint().height(), 22))
             self._options_layout.addWidget(_label(label, box))
             self._options_layout.addWidget(box)
             self.option_fields[name] = box
         reset = QLabel("<a href='#'>defaults</a>")
-        reset.setToolTip("Back to the engine's defaults for this method")
+        reset.setToolTip(f"Back to {method_label(method)}'s defaults")
         reset.linkActivated.connect(lambda _l, m=method: self._reset_options(m))
-        self._options_layout.addSpacing(8)
+        self._options_layout.addSpacing(6)
         self._options_layout.addWidget(reset)
         self._options_layout.addStretch(1)
 

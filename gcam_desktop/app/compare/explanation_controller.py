@@ -196,7 +196,11 @@ class ExplanationController(QObject):
                     self.results[req.channel] = hit
                     self._show(req.channel, hit)
                 else:
-                    self.view.panels[req.channel].set_status("queued\u2026", "busy")
+                    waiting = self.view.panels[req.channel]
+                    waiting.set_status("queued\u2026", "busy")
+                    if old is None or old.request.method != req.method:
+                        # not the last map's caption while another method (or image) is on its way
+                        waiting.subtitle.setText(f"{method_label(req.method)} \u00b7 computing\u2026")
         self._update_shared()
 
     def _on_started(self, req: ExplainRequest) -> None:

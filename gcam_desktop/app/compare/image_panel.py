@@ -81,18 +81,13 @@ class ImagePanel(QFrame):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
-        # A long method's progress (occlusion, RISE): a thin bar under the title whose room is
-        # kept when hidden, so the pictures of all panels stay lined up.
-        self.progress = QProgressBar()
+        # A long method's progress (occlusion, RISE): a thin bar along the panel's top edge,
+        # outside the layout, so it costs the panels no height (the window fits 1024 x 700).
+        self.progress = QProgressBar(self)
         self.progress.setObjectName("panelProgress")
         self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(3)
-        policy = self.progress.sizePolicy()
-        policy.setRetainSizeWhenHidden(True)
-        self.progress.setSizePolicy(policy)
         self.progress.hide()
         self._layout.addLayout(head)
-        self._layout.addWidget(self.progress)
         self._layout.addLayout(sub)
         self._layout.addWidget(self.knows)
         self._layout.addWidget(self._placeholder, 1)
@@ -116,6 +111,10 @@ class ImagePanel(QFrame):
             self.subtitle.setContentsMargins(0, extra // 2, 0, extra - extra // 2)
             self.subtitle.setText(self.subtitle.text())  # an ElidedLabel fixes its height on setText
         super().showEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.progress.setGeometry(6, 2, max(0, self.width() - 12), 3)
 
     def add_footer(self, widget: QWidget) -> None:
         """A widget under the picture, above the info text (the difference panel's colour bar)."""
@@ -212,6 +211,7 @@ class ImagePanel(QFrame):
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, max(1, total)))
         self.progress.show()
+        self.progress.raise_()
 
     def set_status(self, text: str, kind: str = "") -> None:
         self.progress.hide()
