@@ -8,12 +8,16 @@ Then, for SE / s_se, Grad-CAM that also records every attention gate (explain(ga
 Grad-CAM alone (goal <= 1.05, issue 12), and Grad-CAM with the attention switched off for contrast.
 Then every other method / Grad-CAM (batch 1; what each costs the user), the peak RSS over many
 successive calls (goal: growth <= 50 MB), and the overlay's cost at 1024 x 1024.
+LRP (issue 21): each composite / a no-grad forward at batch 1 and 8 (goal <= 2.5), and for
+ResNet50 ours / Zennit used directly on torchvision's ResNet50 with the same weights, composite
+and canonizer (goal <= 1.0; Zennit has no rule for the SE gates, so no such column for them).
 
     python bench/explain.py                      # the full run (CPU: tens of minutes)
     python bench/explain.py --quick              # a small, fast pass over the same code
     python bench/explain.py --batches 1 --rss-calls 50 --archs resnet50
     python bench/explain.py --threads 1          # steadier on a busy shared machine
     python bench/explain.py --gates-only --threads 1   # the attention gates' cost only
+    python bench/explain.py --lrp-only --threads 1     # LRP's cost only
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from gcam_desktop.models import build_model  # noqa: E402
 from gcam_desktop.models.names import ATTENTION_ARCHS, RESNET_ARCHS as RESNETS  # noqa: E402
 
 GOAL_FORWARD, GOAL_TOPK, GOAL_RSS_MB, GOAL_GATES = 1.10, 1.15, 50.0, 1.05
+GOAL_LRP_FORWARD, GOAL_LRP_ZENNIT = 2.5, 1.0
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 5,
@@ -221,6 +226,92 @@ def bench_methods(device, archs, batch, size, classes, rounds, scorecam_channels
         del model
 
 
+def zennit_lrp(composite: str):
+    """Zennit used directly, as its documentation shows, with the composite our option names:
+    a function (torchvision model, x, classes) -> the input relevance of each image's class."""
+    from torch import nn
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonPlus, EpsilonPlusFlat, LayerMapComposite, layer_map_base
+    from zennit.rules import Epsilon
+    from zennit.torchvision import ResNetCanonizer
+    from zennit.types import Convolution
+
+    def make():
+        canon = [ResNetCanonizer()]
+        if composite == "epsilon_plus_flat":
+            return EpsilonPlusFlat(canonizers=canon)
+        if composite == "alpha1_beta0":
+            return EpsilonPlus(canonizers=canon)
+        return LayerMapComposite(layer_map_base() + [(Convolution, Epsilon()), (nn.Linear, Epsilon())],
+                                 canonizers=canon)
+
+    def run(model, x, classes):
+        c = classes.view(-1, 1)
+        with Gradient(model, make()) as attributor:
+            return attributor(x, lambda out: torch.zeros_like(out).scatter_(1, c, out.gather(1, c)))[1]
+    return run
+
+
+def bench_lrp(device, archs, batches, size, classes, rounds, composites=None) -> list[str]:
+    """LRP per composite / a no-grad forward, and / Zennit on torchvision's ResNet50."""
+    import torchvision
+
+    from gcam_desktop.explain.lrp import COMPOSITES
+
+    composites = composites or COMPOSITES
+    sync = sync_for(device)
+    problems = []
+    print(f"\n[{device}] LRP / a no-grad forward (goal <= {GOAL_LRP_FORWARD}) and / Zennit on torchvision's "
+          f"ResNet50 (goal <= {GOAL_LRP_ZENNIT}) ({size}x{size}, top-1, median of {rounds} interleaved rounds' ratios)")
+    print(f"  {'arch':14s} {'batch':>5s} {'composite':18s} {'forward':>10s} {'lrp':>10s} {'/fwd':>6s} "
+          f"{'zennit':>10s} {'ours/zennit':>11s}")
+    for arch in archs:
+        torch.manual_seed(0)
+        model = build_model(arch, classes).eval().to(device)
+        tv = None
+        if arch == "resnet50":
+            tv = torchvision.models.resnet50(num_classes=classes).eval().to(device)
+            tv.load_state_dict(model.state_dict())
+        for b in batches:
+            x = torch.randn(b, 3, size, size, device=device)
+            with torch.no_grad():
+                cls = model(x).argmax(1)
+
+            def forward():
+                with torch.no_grad():
+                    model(x)
+                sync()
+
+            for composite in composites:
+                fns = {"forward": forward}
+
+                def ours(composite=composite):
+                    explain(model, x, "lrp", targets=cls.tolist(), composite=composite)
+                    sync()
+                fns["lrp"] = ours
+                if tv is not None:
+                    ref = zennit_lrp(composite)
+
+                    def zennit(ref=ref):
+                        ref(tv, x, cls)
+                        sync()
+                    fns["zennit"] = zennit
+                samples = interleaved(fns, rounds=rounds)
+                r_fwd = ratio(samples, "lrp", "forward")
+                line = (f"  {arch:14s} {b:5d} {composite:18s} {median(samples, 'forward') * 1e3:8.1f}ms "
+                        f"{median(samples, 'lrp') * 1e3:8.1f}ms {r_fwd:6.2f}")
+                if tv is not None:
+                    r_z = ratio(samples, "lrp", "zennit")
+                    line += f" {median(samples, 'zennit') * 1e3:8.1f}ms {r_z:11.2f}"
+                    if r_z > GOAL_LRP_ZENNIT:
+                        problems.append(f"{device} {arch} b{b} {composite}: lrp/zennit {r_z:.2f}")
+                print(line + f"  {verdict(r_fwd <= GOAL_LRP_FORWARD)}")
+                if r_fwd > GOAL_LRP_FORWARD:
+                    problems.append(f"{device} {arch} b{b} {composite}: lrp/forward {r_fwd:.2f}")
+        del model, tv
+    return problems
+
+
 def current_rss_mb() -> float:
     """Resident set size now (Linux /proc; elsewhere the peak stands in)."""
     try:
@@ -312,6 +403,9 @@ def main(argv=None) -> int:
                          "other jobs, 1 thread gives far steadier timings")
     ap.add_argument("--gates-only", action="store_true",
                     help="only the cost of recording the attention gates (SE / s_se in --archs)")
+    ap.add_argument("--lrp-only", action="store_true", help="only LRP's cost (ResNet variants in --archs)")
+    ap.add_argument("--lrp-batches", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--lrp-composites", nargs="+", default=None, help="default: all of them")
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
                     help="small and fast: 112 px, batches 1 and 4, 2 rounds, 20 RSS calls")
@@ -330,6 +424,10 @@ def main(argv=None) -> int:
           f"python {platform.python_version()}; devices: {', '.join(map(str, devices))}")
     problems: list[str] = []
     for device in devices:
+        if args.lrp_only:
+            problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds,
+                                  args.lrp_composites)
+            continue
         if not args.gates_only:
             problems += bench_core(device, args.archs, args.batches, args.size, args.classes, args.rounds)
         gate_archs = [a for a in args.archs if a in ATTENTION_ARCHS]
@@ -337,13 +435,15 @@ def main(argv=None) -> int:
             problems += bench_gates(device, gate_archs, args.batches, args.size, args.classes, args.rounds)
         if args.gates_only:
             continue
+        problems += bench_lrp(device, args.archs, args.lrp_batches, args.size, args.classes, args.rounds,
+                              args.lrp_composites)
         if args.method_archs:
             bench_methods(device, args.method_archs, 1, args.size, args.classes, args.method_rounds,
                           args.scorecam_channels)
         if args.rss_calls > 0:
             problems += bench_rss(device, args.archs[0], args.size, args.classes, args.rss_calls, args.rss_methods,
                                   args.threads)
-    if not args.gates_only:
+    if not (args.gates_only or args.lrp_only):
         bench_overlay()
     print("\nsummary: " + ("every goal met" if not problems else "; ".join(problems)))
     return 0

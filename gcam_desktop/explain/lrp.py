@@ -20,6 +20,10 @@ The SE / s_se gate is a constant scaling of its branch: all of the gated branch'
 goes to the branch, none into the squeeze / excitation sub-network (Arras et al. 2017's
 "signal-take-all" for multiplicative gates); `_ConstantGate` is that rule.
 
+Speed: the rules are Zennit's, but the layers with the z+ and epsilon rules skip autograd's own
+gradient (which Zennit computes and discards), z+ runs in one pass where the input is
+non-negative, and epsilon reuses the forward's output (docs/adr/0028, bench/explain.py).
+
 The model itself is never changed: everything runs on a shallow working copy per call (its
 own module objects and Parameter objects over the same storage; the SE gate modules are the
 model's own, so attention="off" / "mean" and gate recording reach them). Canonizers and hooks
@@ -35,8 +39,9 @@ import torch
 from torch import Tensor, nn
 from zennit.canonizers import AttributeCanonizer, SequentialMergeBatchNorm
 from zennit.composites import EpsilonPlus, EpsilonPlusFlat, LayerMapComposite, layer_map_base
+from zennit.core import Stabilizer
 from zennit.layer import Sum
-from zennit.rules import Epsilon
+from zennit.rules import ClampMod, Epsilon, ZPlus
 from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
 from zennit.types import Convolution
 
@@ -100,12 +105,105 @@ def canonizers() -> list:
             ResNetBasicBlockCanonizer()]
 
 
+class _Bridge(torch.autograd.Function):
+    """The layer's output, joined to its input for the backward only: autograd's own
+    gradient through the layer is never computed (the rule's relevance replaces it anyway)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, out: Tensor) -> Tensor:
+        ctx.x_shape = x.shape
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad.new_zeros(()).expand(ctx.x_shape), None
+
+
+class _CutGraph:
+    """For a Zennit rule: the layer runs on its detached input and `_Bridge` joins the output
+    to the input, so the backward skips autograd's gradient through the layer (which Zennit
+    computes and then discards for the rule's relevance). The rule itself is unchanged."""
+
+    def pre_forward(self, module, input):
+        post = super().pre_forward(module, input)
+        x = post if isinstance(post, Tensor) else post[0]
+        if not x.requires_grad or (not isinstance(post, Tensor) and len(post) != 1):
+            self._joined = None
+            return post
+        self._joined = x
+        return x.detach()
+
+    def post_forward(self, module, input, output):
+        x, self._joined = getattr(self, "_joined", None), None
+        if x is not None and isinstance(output, Tensor):
+            output = _Bridge.apply(x, output)
+        return super().post_forward(module, input, output)
+
+
+class _ZPlus(_CutGraph, ZPlus):
+    """Zennit's z+ rule, in one pass where the layer's input is non-negative (after a ReLU:
+    every convolution of a ResNet but the first). Zennit's second pass (negative inputs times
+    negative weights, bias zeroed) is exactly zero there: the same map for half the work."""
+
+    def __init__(self, stabilizer: float = 1e-6, zero_params=None) -> None:
+        super().__init__(stabilizer=stabilizer, zero_params=zero_params)
+        self._args = (stabilizer, zero_params)
+        self._stabilize = Stabilizer.ensure(stabilizer)
+        self._positive = ClampMod(min=0.0, zero_params=zero_params)
+
+    def backward(self, module, grad_input, grad_output):
+        x = self.stored_tensors["input"][0]
+        if bool(x.min() < 0):
+            return super().backward(module, grad_input, grad_output)
+        x = x.clone().requires_grad_()
+        with self._positive(module) as positive, torch.autograd.enable_grad():
+            z = positive.forward(x)
+        (g,) = torch.autograd.grad(z, x, grad_outputs=grad_output[0] / self._stabilize(z),
+                                   create_graph=grad_output[0].requires_grad)
+        relevance = x * g
+        return tuple(relevance if o.shape == relevance.shape else None for o in grad_input)
+
+    def copy(self) -> "_ZPlus":
+        return _ZPlus(*self._args)
+
+
+class _Epsilon(_CutGraph, Epsilon):
+    """Zennit's epsilon rule from the layer's own forward output: R_in = x * W^T (R / (z + eps)),
+    with W^T applied as the layer's input gradient (no second forward)."""
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        super().__init__(epsilon=epsilon)
+        self._epsilon = epsilon
+        self._stabilize = Stabilizer.ensure(epsilon)
+
+    def forward(self, module, input, output):
+        self.stored_tensors["input"] = input
+        self.stored_tensors["output"] = output
+
+    def backward(self, module, grad_input, grad_output):
+        x = self.stored_tensors["input"][0]
+        s = grad_output[0] / self._stabilize(self.stored_tensors["output"])
+        if isinstance(module, nn.Linear):
+            g = s @ module.weight
+        elif isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple) \
+                and module.padding_mode == "zeros":
+            g = torch.nn.grad.conv2d_input(x.shape, module.weight, s, module.stride, module.padding,
+                                           module.dilation, module.groups)
+        else:
+            return super().backward(module, grad_input, grad_output)
+        relevance = x * g
+        return tuple(relevance if o.shape == relevance.shape else None for o in grad_input)
+
+    def copy(self) -> "_Epsilon":
+        return _Epsilon(self._epsilon)
+
+
 class _EpsilonComposite(LayerMapComposite):
     """The epsilon rule in every convolution and dense layer (LRP-epsilon throughout)."""
 
     def __init__(self, epsilon: float = 1e-6, stabilizer: float = 1e-6, canonizers=None) -> None:
         super().__init__(layer_map=layer_map_base(stabilizer) + [
-            (Convolution, Epsilon(epsilon=epsilon)), (nn.Linear, Epsilon(epsilon=epsilon)),
+            (Convolution, _Epsilon(epsilon=epsilon)), (nn.Linear, _Epsilon(epsilon=epsilon)),
         ], canonizers=canonizers)
 
 
@@ -116,7 +214,10 @@ def composite(name: str, epsilon: float = 1e-6):
            "alpha1_beta0": EpsilonPlus}.get(name)
     if cls is None:
         raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
-    comp = cls(epsilon=epsilon, canonizers=canonizers())
+    # Our faster z+ and epsilon go first in the layer map, before the composite's own (the same rules).
+    extra = {} if cls is _EpsilonComposite else {
+        "layer_map": [(Convolution, _ZPlus()), (nn.Linear, _Epsilon(epsilon=epsilon))]}
+    comp = cls(epsilon=epsilon, canonizers=canonizers(), **extra)
     rules = comp.module_map
     gate_layers: set[int] = set()
 

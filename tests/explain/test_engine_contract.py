@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from gcam_desktop.explain import CAM_METHODS, GRADIENT_METHODS, LAYER_METHODS, METHODS, explain
+from gcam_desktop.explain.names import METHOD_FAMILIES, PROPAGATION_METHODS
 from gcam_desktop.explain.model_state import LayerCapture, guided_relus
 from gcam_desktop.models import build_model
 
@@ -21,8 +22,9 @@ FAST = {"scorecam": {"max_channels": 4}, "smoothgrad": {"samples": 2},
 
 
 def test_method_lists():
-    assert set(METHODS) == set(CAM_METHODS) | set(GRADIENT_METHODS)
-    assert len(METHODS) == 13 and not set(CAM_METHODS) & set(GRADIENT_METHODS)
+    families = [set(methods) for _, methods in METHOD_FAMILIES]
+    assert set(METHODS) == set().union(*families) and len(METHODS) == sum(map(len, families))
+    assert "lrp" in PROPAGATION_METHODS
     assert {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "eigencam",
             "cam"} == set(CAM_METHODS)
     assert {"saliency", "guided_backprop", "guided_gradcam", "smoothgrad",
@@ -107,7 +109,7 @@ def test_model_left_untouched(method, small_cnn, x32):
 
 
 @pytest.mark.parametrize("method", ["gradcam", "scorecam", "guided_gradcam", "saliency",
-                                    "guided_backprop", "smoothgrad", "integrated_gradients"])
+                                    "guided_backprop", "smoothgrad", "integrated_gradients", "lrp"])
 def test_model_left_untouched_when_it_raises(method):
     class Failing(GapHead):
         def forward(self, x):
