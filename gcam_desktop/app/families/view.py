@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
 from gcam_desktop.app.compare.controls import Controls
@@ -54,6 +54,10 @@ class FamiliesTab(QWidget):
         self.agreement.setToolTip(f"IoU of the {TOP_REGION} regions of the two maps (1 = same region) and "
                                   f"Spearman's rank correlation of all their pixels (1 = same order)")
         self.agreement.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its text never widens the window (a long note would push it past 1024 px): it takes
+        # the room the row leaves, and is short enough to fit it at 1024 x 700.
+        self.agreement.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.agreement.setMinimumWidth(self.agreement.fontMetrics().horizontalAdvance("IoU 0.00 \u00b7 \u03c1 0.00") + 8)
         self.view = ComparisonView()
         self.view.set_panels([(PANEL_A, "\u2014"), (PANEL_B, "\u2014")])
         row = QHBoxLayout()
@@ -137,11 +141,10 @@ class FamiliesTab(QWidget):
                         else "starting the engine\u2026")
             return
         v = self.controls.values()
-        title = self.model.currentText()
         for panel_key, box in ((PANEL_A, self.method_a), (PANEL_B, self.method_b)):
             method = box.currentData()
             panel = self.view.panels[panel_key]
-            panel.title.setText(f"{method_label(method)} \u00b7 {title}")
+            panel.title.setText(method_label(method))   # the model is in the Model box and the caption
             req = ExplainRequest(slot=slot, path=path, image_key=self.comparison.image_key, model_token=info.token,
                                  method=method, layer=v.layer, target=v.target,
                                  options=as_options(self.controls.options_for(method)), panel=panel_key)
@@ -209,7 +212,7 @@ class FamiliesTab(QWidget):
         names = res.class_names
         target = names[res.target_class] if 0 <= res.target_class < len(names) else str(res.target_class)
         layer = f" \u00b7 {res.layer}" if res.layer else ""
-        panel.subtitle.setText(f"{method_label(res.method)}{layer} \u00b7 {target}")
+        panel.subtitle.setText(f"{self.model.currentText()}{layer} \u00b7 {target}")
         panel.predictions.set_predictions(res.top, names, res.target_class, res.true_class)
         panel.set_status(f"{res.seconds * 1000:.0f} ms" if res.seconds else "cached", "")
         display = self.comparison.display
@@ -226,12 +229,11 @@ class FamiliesTab(QWidget):
             self.agreement.setText("Agreement \u2014")
             return
         if a.target_name != b.target_name:
-            self.agreement.setText("Agreement \u2014 (the two maps explain different classes)")
+            self.agreement.setText("Agreement \u2014 (different classes)")
             return
         self.pair = pair_agreement(a.map, b.map)
         rho = "\u2014" if math.isnan(self.pair.spearman) else f"{self.pair.spearman:.2f}"
-        self.agreement.setText(f"Agreement: {TOP_REGION} IoU <b>{self.pair.iou:.2f}</b> \u00b7 "
-                               f"Spearman \u03c1 <b>{rho}</b>")
+        self.agreement.setText(f"{TOP_REGION} IoU <b>{self.pair.iou:.2f}</b> \u00b7 Spearman \u03c1 <b>{rho}</b>")
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
