@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
                                    self.statusBar(), self.show_status, self)
         self.menus = WindowMenus(self)
         self._connect()
-        self.quality = self.attention = self.strategies = self.similar = None   # after the first paint
+        self.quality = self.attention = self.families = self.strategies = self.similar = None   # after the first paint
         self.training = features.install_training_tab(self)
         geometry.restore(self, self.splitter, self.qsettings())
         # Deferred one turn of the event loop, so the engine's thread is started first (by the
@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.image_list.view.setFocus()   # arrows and PageUp/PageDown move through the images
         self.quality = features.install_quality_tab(self)
         self.attention = features.install_attention_tab(self)
+        self.families = features.install_families_tab(self)
         self.strategies = features.install_strategies_tab(self)
         self.similar = features.install_similar_strip(self, self._compare_column)
 

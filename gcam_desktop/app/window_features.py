@@ -1,5 +1,5 @@
 """The features that join the window, each handed only what it needs (never the window): the
-Training, Quality, Attention and Strategies tabs, the Similar strip, and the exports. Everything a feature
+Training, Quality, Attention, Families and Strategies tabs, the Similar strip, and the exports. Everything a feature
 hears of (image changed, results in, closing) is connected here; docs/adr/0023. The Quality
 tab's sanity verdicts reach the Compare tab's method list here too."""
 
@@ -105,6 +105,21 @@ def install_attention_tab(win) -> AttentionTab:
     win.image_list.current_changed.connect(tab.refresh)
     win.add_tab(tab, "Attention")
     return tab
+
+
+def install_families_tab(win):
+    """The Families tab (app/families/view.py): one model's maps by two methods side by side with
+    their agreement, for the Compare tab's image, class, layer, colours and options."""
+    from gcam_desktop.app.families.view import FamiliesTab
+
+    tab = FamiliesTab(win.service, win.explanations, win.controls, win.slots.active_panels)
+    tab.attach_canvases()
+    win.image_list.current_changed.connect(tab.refresh)
+    win.slots.changed.connect(tab.refresh)
+    win.controls.changed.connect(tab.refresh)
+    win.explanations.results_changed.connect(tab.refresh)   # the picture at screen size arrives with them
+    win.service.worker.engine_ready.connect(tab.refresh)
+    win.add_tab(tab, "Families")
 
 
 def folder_of(paths, root: str) -> list[str]:

@@ -74,21 +74,24 @@ def test_badges_mark_the_items_keep_the_choice_and_change_nothing_else(qtbot):
     controls = Controls({"method": "saliency"})
     qtbot.addWidget(controls)
     controls.set_methods(["gradcam", "saliency", "guided_backprop"])
-    assert [controls.method.itemText(i) for i in range(3)] == ["\u00b7 Grad-CAM", "\u00b7 Saliency",
+    # the methods under their family headers (tests/app/test_method_families.py)
+    assert [controls.method.itemText(i) for i in range(5)] == ["CAM", "\u00b7 Grad-CAM", "Gradient", "\u00b7 Saliency",
                                                              "\u00b7 Guided backprop"]
     changed = []
     controls.changed.connect(changed.append)
     controls.set_method_badges({"gradcam": MethodBadge("pass", "gradcam evidence"),
                                 "guided_backprop": MethodBadge("fail", "gbp evidence")})
-    assert [controls.method.itemText(i) for i in range(3)] == ["\u2713 Grad-CAM", "\u00b7 Saliency",
-                                                             "\u2717 Guided backprop"]
-    assert controls.method.itemData(2, Qt.ItemDataRole.ToolTipRole) == "gbp evidence"
-    assert "not checked" in controls.method.itemData(1, Qt.ItemDataRole.ToolTipRole)
+    assert [item_text(controls, m) for m in ("gradcam", "saliency", "guided_backprop")] == [
+        "\u2713 Grad-CAM", "\u00b7 Saliency", "\u2717 Guided backprop"]
+    assert item_tip(controls, "guided_backprop") == "gbp evidence"
+    assert "not checked" in item_tip(controls, "saliency")
     assert changed == [] and controls.values().method == "saliency"
-    controls.method.setCurrentIndex(0)
+    controls.method.setCurrentIndex(controls.method.findData("gradcam"))
     assert controls.method.toolTip().endswith("gradcam evidence")
     controls.set_methods(["gradcam", "saliency", "guided_backprop", "cam"])  # the engine's list again
-    assert controls.method.itemText(2) == "\u2717 Guided backprop" and controls.method.itemText(3) == "\u00b7 CAM"
+    assert item_text(controls, "guided_backprop") == "\u2717 Guided backprop"
+    assert item_text(controls, "cam") == "\u00b7 CAM"
+    assert controls.method.itemText(controls.method.findData("cam") - 1) == "\u2713 Grad-CAM"  # in the CAM family
 
 
 @pytest.fixture

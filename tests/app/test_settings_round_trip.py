@@ -45,6 +45,10 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     c = win.controls
     c.opacity.setValue(37)
     _choose(c.cmap, _other(c.cmap, "jet"))
+    _choose(c.method, "occlusion")                              # the options row (issue 21)
+    c.option_fields["stride"].setValue(c.option_fields["stride"].value() + 1)
+    _choose(c.method, "rise")
+    c.option_fields["masks"].setValue(c.option_fields["masks"].value() // 2)
     _choose(c.method, "layercam")
     _choose(c.layer, _other(c.layer, ""))
     _choose(c.target, class_names[1])
@@ -93,4 +97,6 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     after = _shown(again)
     for section, values in before.items():
         assert after[section] == values, section
+    _choose(again.controls.method, "occlusion")                  # shown again in the row
+    assert again.controls.option_fields["stride"].value() == before["controls"]["method_options"]["occlusion"]["stride"]
     assert Settings.load().warning is None

@@ -1,5 +1,5 @@
 """What the shared controls say (method, layer, class, scale, colours, opacity, the difference
-pair): the values the Compare tab's controls show and the settings remember, with their
+pair, the options row's values per method): the values the Compare tab's controls show and the settings remember, with their
 defaults and valid ranges. Plain data, no Qt: the settings (this package) read their
 "controls" defaults and checks off this dataclass, so it lives below the features."""
 
@@ -13,6 +13,11 @@ NORMALISATIONS = (("per_map", "Per panel"), ("shared", "Shared scale"))
 
 def _is_class(value) -> bool:
     return isinstance(value, str) or value == OWN_PREDICTION
+
+
+def _positive_options(value: dict) -> bool:
+    """The options row holds counts and sizes (patch, stride, masks): none below 1."""
+    return all(not isinstance(v, (int, float)) or v >= 1 for opts in value.values() for v in opts.values())
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class ControlValues:
     diff_a: str | None = None   # the two slots the difference panel compares (None: the first two)
     diff_b: str | None = None
     show_diff: bool = False
+    # The options row (controls.py COST_OPTIONS): {method: {option: value}} as last set there,
+    # for every method that has the row; an option not here takes the engine's default.
+    method_options: dict[str, dict[str, int | float | str]] = field(
+        default_factory=dict, metadata={"valid": _positive_options})
 
     def asdict(self) -> dict:
         return asdict(self)

@@ -1,7 +1,9 @@
 """The controls shared by every panel: method, layer, target class, normalisation, colour
 map, opacity, and the difference view's pair of panels with their agreement score. Each method
 carries its sanity badge (passed / failed / not checked for the models shown) and, on hover,
-the evidence per model (app/common/sanity_verdicts.py)."""
+the evidence per model (app/common/sanity_verdicts.py). The method box groups the methods by
+family (app/widgets/method_box.py); below it, for the methods whose options change their cost
+(occlusion's patch and stride, RISE's mask count), a small options row shows for them only."""
 
 from __future__ import annotations
 
@@ -10,16 +12,25 @@ from typing import Mapping
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QWidget,
+    QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QWidget,
 )
 
 from gcam_desktop.app.compare.colorbar import ColorBar
 from gcam_desktop.app.common.control_values import NORMALISATIONS, OWN_PREDICTION, ControlValues
 from gcam_desktop.app.common.sanity_verdicts import MethodBadge, not_checked
 from gcam_desktop.app.widgets.elided_combo import ElidedComboBox
+from gcam_desktop.app.widgets.method_box import fill_methods
 from gcam_desktop.explain.names import LAYER_METHODS, TOP_REGION, method_label
 
-__all__ = ["Controls", "ControlValues", "NORMALISATIONS"]
+__all__ = ["Controls", "ControlValues", "NORMALISATIONS", "COST_OPTIONS"]
+
+# The options row: per method, the options that set its cost (forwards per image), each as
+# (option name, label, unit, largest value). Which of them a method really takes, and their
+# defaults, come from the engine (EngineInfo.method_options): an option the engine lacks is not shown.
+COST_OPTIONS: dict[str, tuple[tuple[str, str, str, int], ...]] = {
+    "occlusion": (("patch", "Patch", " px", 512), ("stride", "Stride", " px", 512)),
+    "rise": (("masks", "Masks", "", 20000),),
+}
 
 
 def _combo(min_chars: int = 10) -> QComboBox:
@@ -63,11 +74,14 @@ class Controls(QWidget):
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(6)
-        grid.setVerticalSpacing(4)
+        grid.setVerticalSpacing(2)
         col = 0
+        self._layer_label = None
         for label, widget in (("Method", self.method), ("Layer", self.layer), ("Class", self.target),
                               ("Scale", self.norm), ("Colours", self.cmap)):
-            grid.addWidget(_label(label, widget), 0, col)
+            lab = _label(label, widget)
+            self._layer_label = lab if widget is self.layer else self._layer_label
+            grid.addWidget(lab, 0, col)
             grid.addWidget(widget, 0, col + 1)
             grid.setColumnStretch(col + 1, 1)
             col += 2
@@ -85,6 +99,20 @@ class Controls(QWidget):
         second.addWidget(self.show_diff)
         second.addWidget(self.agreement, 1)
         grid.addLayout(second, 1, 0, 1, col)
+        self.options_row = QWidget()
+        self.options_row.setObjectName("optionsRow")
+        self._options_layout = QHBoxLayout(self.options_row)
+        self._options_layout.setContentsMargins(0, 0, 0, 0)
+        self._options_layout.setSpacing(6)
+        self.option_fields: dict[str, QSpinBox] = {}   # option name -> its field, for the method shown
+        self.options_row.setVisible(False)
+        # In the Layer box's place: the methods with a cost option explain the input, so the
+        # Layer box does not apply to them; a row of its own made the window 27 px taller.
+        # A third row, shown for those methods only; the rows' spacing is tight so that the
+        # window still fits 1024 x 700 with it (tests/app/test_method_families.py).
+        grid.addWidget(self.options_row, 2, 0, 1, col)
+        self._engine_options: dict[str, dict] = {}      # method -> {option: engine default}
+        self._options: dict[str, dict] = {m: dict(o) for m, o in dict(values.get("method_options") or {}).items()}
 
         self._setting_layers = False
         self._badges: dict[str, MethodBadge] = {}
@@ -116,7 +144,71 @@ class Controls(QWidget):
     def _on_method(self) -> None:
         self._update_layer_enabled()
         self._update_method_tip()
+        self._show_options()
         self.changed.emit("method")
+
+    # -- the options row ------------------------------------------------------------------------
+    def set_method_options(self, defaults: Mapping[str, Mapping]) -> None:
+        """The engine's options and their defaults, per method (EngineInfo.method_options)."""
+        self._engine_options = {m: dict(o) for m, o in defaults.items()}
+        self._show_options()
+
+    def row_options(self, method: str | None) -> list[tuple[str, str, str, int]]:
+        """The options row's fields for `method`: those of COST_OPTIONS the engine takes."""
+        takes = self._engine_options.get(method or "", {})
+        return [f for f in COST_OPTIONS.get(method or "", ()) if isinstance(takes.get(f[0]), int)]
+
+    def options_for(self, method: str | None) -> dict:
+        """The options an explanation with `method` is asked with: the row's values that differ
+        from the engine's defaults (a default is not named, so the cache key is the CLI's too)."""
+        defaults = self._engine_options.get(method or "", {})
+        chosen = self._options.get(method or "", {})
+        return {name: chosen[name] for name, *_ in self.row_options(method)
+                if name in chosen and chosen[name] != defaults.get(name)}
+
+    def _show_options(self) -> None:
+        method = self.method.currentData()
+        fields = self.row_options(method)
+        while self._options_layout.count():
+            item = self._options_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.option_fields = {}
+        self.options_row.setVisible(bool(fields))
+        if not fields:
+            return
+        title = QLabel(f"{method_label(method)}:")
+        title.setObjectName("optionsTitle")
+        self._options_layout.addWidget(title)
+        defaults = self._engine_options[method]
+        for name, label, unit, top in fields:
+            box = QSpinBox()
+            box.setRange(1, top)
+            box.setSuffix(unit)
+            box.setValue(int(self._options.get(method, {}).get(name, defaults[name])))
+            box.setKeyboardTracking(False)   # typing "16" asks once, not for 1 and then 16
+            box.setToolTip(f"{method_label(method)}'s {name} (default {defaults[name]}): changes how many "
+                           f"forwards each map costs")
+            box.valueChanged.connect(lambda v, m=method, n=name: self._on_option(m, n, v))
+            box.setFixedHeight(min(box.sizeHint().height(), 22))
+            self._options_layout.addWidget(_label(label, box))
+            self._options_layout.addWidget(box)
+            self.option_fields[name] = box
+        reset = QLabel("<a href='#'>defaults</a>")
+        reset.setToolTip(f"Back to {method_label(method)}'s defaults")
+        reset.linkActivated.connect(lambda _l, m=method: self._reset_options(m))
+        self._options_layout.addSpacing(6)
+        self._options_layout.addWidget(reset)
+        self._options_layout.addStretch(1)
+
+    def _on_option(self, method: str, name: str, value: int) -> None:
+        self._options.setdefault(method, {})[name] = value
+        self.changed.emit("options")
+
+    def _reset_options(self, method: str) -> None:
+        if self._options.pop(method, None) is not None:
+            self._show_options()
+            self.changed.emit("options")
 
     def _on_layer(self) -> None:
         if not self._setting_layers:  # the user's choice, kept while models come and go
@@ -138,7 +230,9 @@ class Controls(QWidget):
 
     # -- choices the engine offers ------------------------------------------------------------
     def set_methods(self, methods: list[str]) -> None:
-        _refill(self.method, [(self._method_text(m), m) for m in methods], self._wanted.get("method", "gradcam"))
+        """The engine's methods, grouped by family under headers that cannot be chosen."""
+        fill_methods(self.method, methods, self.method.currentData() or self._wanted.get("method", "gradcam"),
+                     self._method_text)
         self._show_badges()
 
     # -- sanity badges --------------------------------------------------------------------------
@@ -157,6 +251,8 @@ class Controls(QWidget):
     def _show_badges(self) -> None:
         box = self.method
         for i in range(box.count()):
+            if box.itemData(i) is None:
+                continue  # a family's header
             badge = self.method_badge(box.itemData(i))
             box.setItemText(i, self._method_text(box.itemData(i)))
             box.setItemData(i, badge.tooltip, Qt.ItemDataRole.ToolTipRole)
@@ -222,6 +318,7 @@ class Controls(QWidget):
             diff_a=self.diff_a.currentData(),
             diff_b=self.diff_b.currentData(),
             show_diff=self.show_diff.isChecked(),
+            method_options={m: dict(o) for m, o in self._options.items() if o},
         )
 
 

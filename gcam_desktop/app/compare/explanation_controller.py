@@ -23,7 +23,7 @@ from gcam_desktop.app.inference.service import InferenceService
 from gcam_desktop.models.knowledge import describe_classes, outside_world
 from gcam_desktop.models.names import ATTENTION_ARCHS, arch_label
 from gcam_desktop.app.inference.messages import (OWN_PREDICTION, EngineInfo, ExplainRequest, ExplainResult,
-                                                 image_key, off_channel)
+                                                 as_options, image_key, off_channel)
 from gcam_desktop.app.slots.slot_manager import SlotManager
 
 DISPLAY_MAP_BYTES = 192 * 1024 * 1024   # upsampled maps kept for going back and forth
@@ -50,6 +50,7 @@ class ExplanationController(QObject):
         self._switches: set[int] = set()       # panels whose switch is connected already
         service.result_ready.connect(self._on_result)
         service.worker.started_request.connect(self._on_started)
+        service.worker.progress.connect(self._on_progress)
         images.loaded.connect(self._on_display)
         images.failed.connect(self._on_display_failed)
         controls.changed.connect(self._on_control)
@@ -62,6 +63,7 @@ class ExplanationController(QObject):
         self.lut_fn = overlay.colormap_lut
         names = list(info.colormaps)
         self.diverging = next((n for n in DIVERGING if n in names), names[0] if names else None)
+        self.controls.set_method_options(info.method_options)
         self.controls.set_methods(list(info.methods))
         self.controls.set_colormaps(names)
         self._apply_lut()
@@ -181,10 +183,11 @@ class ExplanationController(QObject):
                     panel.set_status("starting the engine\u2026", "busy")
                 continue
             modes = ["on", "off"] if off_channel(st.name) in self.view.order else ["on"]
+            options = as_options(self.controls.options_for(v.method))
             for attention in modes:
                 req = ExplainRequest(slot=st.name, path=self.path, image_key=self.image_key,
                                      model_token=st.info.token, method=v.method, layer=v.layer,
-                                     target=v.target, attention=attention)
+                                     target=v.target, attention=attention, options=options)
                 old = self.results.get(req.channel)
                 if old is not None and old.request.key == req.key:
                     continue
@@ -193,13 +196,23 @@ class ExplanationController(QObject):
                     self.results[req.channel] = hit
                     self._show(req.channel, hit)
                 else:
-                    self.view.panels[req.channel].set_status("queued\u2026", "busy")
+                    waiting = self.view.panels[req.channel]
+                    waiting.set_status("queued\u2026", "busy")
+                    if old is None or old.request.method != req.method:
+                        # not the last map's caption while another method (or image) is on its way
+                        waiting.subtitle.setText(f"{method_label(req.method)} \u00b7 computing\u2026")
         self._update_shared()
 
     def _on_started(self, req: ExplainRequest) -> None:
         panel = self.view.panels.get(req.channel)
         if panel is not None and self.service.is_latest(req):
             panel.set_status("computing\u2026", "busy")
+
+    def _on_progress(self, req: ExplainRequest, done: int, total: int) -> None:
+        """A long method's progress on its panel ("41 %" and a thin bar)."""
+        panel = self.view.panels.get(req.channel)
+        if panel is not None and self.service.is_latest(req):
+            panel.set_progress(done, total)
 
     def _on_result(self, res: ExplainResult) -> None:
         req = res.request

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from gcam_desktop.app.widgets.elided_label import ElidedLabel
 
@@ -80,6 +81,12 @@ class ImagePanel(QFrame):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self._layout.setSpacing(3)
+        # A long method's progress (occlusion, RISE): a thin bar along the panel's top edge,
+        # outside the layout, so it costs the panels no height (the window fits 1024 x 700).
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("panelProgress")
+        self.progress.setTextVisible(False)
+        self.progress.hide()
         self._layout.addLayout(head)
         self._layout.addLayout(sub)
         self._layout.addWidget(self.knows)
@@ -104,6 +111,10 @@ class ImagePanel(QFrame):
             self.subtitle.setContentsMargins(0, extra // 2, 0, extra - extra // 2)
             self.subtitle.setText(self.subtitle.text())  # an ElidedLabel fixes its height on setText
         super().showEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.progress.setGeometry(6, 2, max(0, self.width() - 12), 3)
 
     def add_footer(self, widget: QWidget) -> None:
         """A widget under the picture, above the info text (the difference panel's colour bar)."""
@@ -191,7 +202,19 @@ class ImagePanel(QFrame):
         self.knows.setToolTip(outside or "")
         self.knows.setVisible(bool(outside))
 
+    def set_progress(self, done: int, total: int) -> None:
+        """How far a long method is: "41 %" as the status and the thin bar."""
+        percent = int(100 * done / total) if total else 100
+        self.set_status(f"{percent} %", "busy")
+        self.status.setToolTip(f"{done} of {total} forwards; moving on (another image, method or "
+                               f"option) stops it")
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(done, max(1, total)))
+        self.progress.show()
+        self.progress.raise_()
+
     def set_status(self, text: str, kind: str = "") -> None:
+        self.progress.hide()
         self.status.setText(text)
         self.status.setProperty("kind", kind)
         self.status.style().unpolish(self.status)

@@ -24,8 +24,9 @@ from gcam_desktop.models.names import arch_label, model_names
 JOB = "batch-export"
 
 
-def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha) -> dict:
-    """Runs in the worker thread (InferenceService.run_job)."""
+def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha, options=None) -> dict:
+    """Runs in the worker thread (InferenceService.run_job). `options`: the method's, as the
+    Compare tab's options row set them."""
     from gcam_desktop.batch.explain_files import ModelSpec, explain_paths
 
     slots = [slot for slot in slots if slot in worker.models]
@@ -35,7 +36,7 @@ def run_batch(worker, paths, slots, out_dir, method, layer, target, cmap, alpha)
         raise ValueError("no loaded model to export with")
     report = explain_paths(
         paths, specs, out_dir, method=method, layer=layer or None, target=target if isinstance(target, str) else None,
-        cmap=cmap, alpha=alpha,
+        cmap=cmap, alpha=alpha, options=dict(options or {}),
         on_progress=lambda done, total, path: worker.job_progress.emit(JOB, done, total, path),
         on_error=lambda what, why: worker.job_error.emit(JOB, what, why),
         should_stop=lambda: worker.serve_requests() or worker.cancelled())
@@ -136,7 +137,7 @@ class BatchExportDialog(QDialog):
         self.status.setText("Exporting\u2026")
         v = self.v
         self.service.run_job(JOB, run_batch, [src], slots, out, v.method, v.layer, v.target,
-                             v.colormap, float(v.opacity))
+                             v.colormap, float(v.opacity), dict(v.method_options.get(v.method, {})))
         return True
 
     def _on_progress(self, job: str, done: int, total: int, path: str) -> None:

@@ -33,17 +33,25 @@ class ExplainRequest:
     layer: str                  # "" = the model's default layer
     target: int | str = OWN_PREDICTION  # or a class name, looked up in the slot's model
     attention: str = "on"       # "off": the SE / s_se gates replaced by 1 (explain(attention=))
+    # The method's options (the options row: occlusion's patch, RISE's masks...) as sorted
+    # (name, value) pairs; only those that differ from the engine's defaults.
+    options: tuple[tuple[str, Any], ...] = ()
+    panel: str = ""             # a panel outside the Compare grid (the Families tab's); "" = the slot's
     id: int = field(default_factory=lambda: next(_ids), compare=False)
 
     @property
     def key(self) -> tuple:
-        """The result cache key: image, model, method, layer, class and attention."""
-        return (self.image_key, self.model_token, self.method, self.layer, self.target, self.attention)
+        """The result cache key: image, model, method, layer, class, attention and options."""
+        return (self.image_key, self.model_token, self.method, self.layer, self.target, self.attention,
+                self.options)
 
     @property
     def channel(self) -> str:
         """Which panel the request is for: a newer request of the same channel supersedes it.
-        The attention-off panel of a slot is a channel of its own (see `off_channel`)."""
+        The attention-off panel of a slot is a channel of its own (see `off_channel`), and so is
+        each panel of the Families tab (`panel`)."""
+        if self.panel:
+            return self.panel
         return self.slot if self.attention == "on" else off_channel(self.slot)
 
 
@@ -70,6 +78,7 @@ class ExplainResult:
     method: str = ""
     seconds: float = 0.0
     error: str | None = None
+    cancelled: bool = False                # stopped early: its panel had moved on (dropped unshown)
     image_error: bool = False              # the image itself could not be read
     stale: bool = False                    # asked of a model the slot no longer holds
     missing_class: str | None = None       # the class asked for by name, which this model lacks
@@ -124,3 +133,10 @@ class EngineInfo:
     device: str
     seconds: float                       # time to import torch and the engine
     torch: str                           # torch's version
+    # Each method's options and their defaults (explain.engine.method_options): the options row's.
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def as_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A method's options as a request holds them: sorted pairs (hashable, one order)."""
+    return tuple(sorted(options.items()))

@@ -87,6 +87,7 @@ class InferenceService(QObject):
     def request(self, req: ExplainRequest) -> ExplainResult | None:
         """The cached result at once, or None after queueing `req` (answered by result_ready)."""
         self._latest[req.channel] = req.id
+        self.worker.want(req.channel, req.key)   # a long method running for another key stops
         hit = self.cache.get(req.key)
         if hit is not None:
             self.cache_hits += 1
@@ -109,11 +110,12 @@ class InferenceService(QObject):
     def cancel(self, slot: str) -> None:
         """Drop what is queued for a slot's panel and for its attention-off panel."""
         for channel in (slot, off_channel(slot)):
-            self._latest.pop(channel, None)
-            self._forget(self.worker.cancel_slot(channel))
+            self.cancel_channel(channel)
 
     def cancel_channel(self, channel: str) -> None:
+        """Drop what is queued for a panel and stop a long method running for it."""
         self._latest.pop(channel, None)
+        self.worker.want(channel, None)
         self._forget(self.worker.cancel_slot(channel))
 
     def is_latest(self, req: ExplainRequest) -> bool:
@@ -121,6 +123,14 @@ class InferenceService(QObject):
 
     def _on_result(self, res: ExplainResult) -> None:
         waiting = self._in_flight.pop(res.request.key, [res.request])
+        if res.cancelled:
+            # Stopped because its panel moved on: nothing to show or cache. A panel that came
+            # back to it meanwhile (joined while it was stopping) asks again.
+            again = [req for req in waiting if self._latest.get(req.channel) == req.id]
+            if again:
+                self._in_flight[res.request.key] = again
+                self._forget(self.worker.submit_request(again[0]))
+            return
         if res.ok:
             self.cache.put(res.request.key, res)
         for req in waiting:

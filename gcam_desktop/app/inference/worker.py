@@ -3,7 +3,10 @@
 A WorkerThread (app/common/worker_thread.py): the UI queues commands (load / unload a model,
 change device, jobs such as batch export) and explanation requests, one per panel: a newer
 request for a panel replaces the queued one, the running one finishes and its result still
-lands in the cache. Every signal the UI hears from the models is declared here, once.
+lands in the cache. A long method (occlusion, RISE: many forwards) reports its progress
+(explain/progress.py) and is stopped early once its panel has moved on (another image,
+method or option: `want()` says what each panel wants now); its result is marked cancelled.
+Every signal the UI hears from the models is declared here, once.
 
 torch, the models and the explanation engine are imported here, in the worker thread, after
 the window is up: `import torch` takes seconds.
@@ -11,6 +14,7 @@ the window is up: `import torch` takes seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 import uuid
@@ -19,6 +23,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Signal
 
+from gcam_desktop.explain.progress import Cancelled, reporting
 from gcam_desktop.imaging import ImageLoadError, load_image
 from gcam_desktop.models.knowledge import class_index
 
@@ -54,6 +59,7 @@ class InferenceWorker(WorkerThread):
     device_changed = Signal(str, str)      # device name, error ("" when it worked)
     result = Signal(object)                # ExplainResult
     started_request = Signal(object)       # ExplainRequest now running
+    progress = Signal(object, int, int)    # ExplainRequest, forwards done, forwards in all (long methods)
     job_progress = Signal(str, int, int, str)   # job name, done, total, detail
     job_done = Signal(str, object)         # job name, return value
     job_failed = Signal(str, str)          # job name, message
@@ -67,7 +73,12 @@ class InferenceWorker(WorkerThread):
         self._images: ByteBoundedCache[Any] = ByteBoundedCache(IMAGE_CACHE_BYTES, _image_bytes)
         # Counters the tests (and the status bar) read; written only by the worker thread.
         self.explain_calls = 0
+        self.cancelled_calls = 0
         self.engine_seconds = 0.0
+        # What each panel (request channel) wants now, set from the UI thread by the service:
+        # a running long method whose key is no longer its panel's stops at its next report.
+        self._wanted: dict[str, tuple | None] = {}
+        self._wanted_lock = threading.Lock()
 
     # -- called from the UI thread ---------------------------------------------------------
     def submit_request(self, request: ExplainRequest) -> ExplainRequest | None:
@@ -78,6 +89,20 @@ class InferenceWorker(WorkerThread):
         """Drop the channel's queued request (unless it asks for `keep_key`); returns it. A slot's
         name is its channel; its attention-off panel has its own (messages.off_channel)."""
         return self.withdraw(channel, keep=None if keep_key is None else (lambda queued: queued.key == keep_key))
+
+    def want(self, channel: str, key: tuple | None) -> None:
+        """The panel `channel` now shows the result for `key` (None: nothing). A running
+        explanation for that panel with another key is stopped at its next progress report."""
+        with self._wanted_lock:
+            self._wanted[channel] = key
+
+    def still_wanted(self, req: ExplainRequest) -> bool:
+        """Whether `req`'s panel, or another panel that joined it (the same key), still wants its
+        result; a panel never told about does."""
+        if self._stopping:
+            return False
+        with self._wanted_lock:
+            return self._wanted.get(req.channel, req.key) == req.key or req.key in self._wanted.values()
 
     # -- the worker thread -----------------------------------------------------------------
     def setup(self) -> bool:
@@ -120,10 +145,13 @@ class InferenceWorker(WorkerThread):
             traceback.print_exc()
             return False
         self.engine_seconds = time.perf_counter() - t0
+        from gcam_desktop.explain.engine import method_options
+
         info = EngineInfo(methods=tuple(engine.METHODS), gradient_methods=tuple(engine.GRADIENT_METHODS),
                           colormaps=tuple(overlay.COLORMAPS), archs=tuple(models.ARCHS),
                           devices=tuple(models.available_devices()), device=str(self.device),
-                          seconds=self.engine_seconds, torch=torch.__version__)
+                          seconds=self.engine_seconds, torch=torch.__version__,
+                          method_options={m: method_options(m) for m in engine.METHODS})
         self.engine_state.emit("ready", f"torch {torch.__version__} on {self.device}")
         self.engine_ready.emit(info)
         return True
@@ -238,8 +266,9 @@ class InferenceWorker(WorkerThread):
             # The gates are recorded during the explanation's own forward (bench/explain.py: no
             # measurable cost), so the Attention tab is filled from the same cached result.
             has_gates = self._gates.has_gates(model)
-            exp = self._engine.explain(model, x, method=req.method, layer=layer, targets=targets, top_k=1,
-                                       attention=req.attention, gates=has_gates)
+            with reporting(self._progress_callback(req)):
+                exp = self._engine.explain(model, x, method=req.method, layer=layer, targets=targets, top_k=1,
+                                           attention=req.attention, gates=has_gates, **dict(req.options))
             if has_gates:
                 res.gates = {name: g[0].detach().float().cpu().numpy() for name, g in exp.gates.items()}
             res.map = exp.maps[0, 0].detach().float().cpu().numpy()
@@ -257,11 +286,27 @@ class InferenceWorker(WorkerThread):
             res.true_class = self._prep.true_class_from_path(req.path, res.class_names)
             if res.missing_class is not None:
                 res.map = res.raw = None  # no map for a class the model does not know
+        except Cancelled:
+            self.cancelled_calls += 1
+            res.error, res.cancelled, res.map, res.raw = "cancelled: its panel moved on", True, None, None
         except Exception as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             res.error = f"{req.method} on {loaded.info.arch}: {msg}"
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _progress_callback(self, req: ExplainRequest):
+        """Tells the panel how far a long method is (once per whole percent) and stops it
+        when the panel no longer wants it."""
+        shown = [-1]
+
+        def callback(done: int, total: int) -> bool:
+            percent = int(100 * done / total) if total else 100
+            if percent != shown[0]:
+                shown[0] = percent
+                self.progress.emit(req, done, total)
+            return self.still_wanted(req)
+        return callback
 
 
 def _short(names, n: int = 4) -> str:
