@@ -120,6 +120,7 @@ def install_families_tab(win):
     win.explanations.results_changed.connect(tab.refresh)   # the picture at screen size arrives with them
     win.service.worker.engine_ready.connect(tab.refresh)
     win.add_tab(tab, "Families")
+    return tab
 
 
 def folder_of(paths, root: str) -> list[str]:

@@ -45,6 +45,7 @@ def engine_input(path: str, ckpt):
     return model, preprocess_for(meta, load_image(path)).unsqueeze(0)
 
 
+@pytest.mark.slow
 def test_attention_tab_shows_each_stage_of_both_models_from_the_cached_results(qtbot, win,
                                                                                attention_checkpoints):
     from gcam_desktop.explain.attention import attention_gates
@@ -85,6 +86,7 @@ def test_attention_tab_shows_each_stage_of_both_models_from_the_cached_results(q
     np.testing.assert_array_equal(view.models[1].gates["layer3"], res.gates["layer3"])
 
 
+@pytest.mark.slow
 def test_attention_off_panel_beside_the_model_with_its_top1_change(qtbot, win, attention_checkpoints):
     from gcam_desktop.app.inference.messages import off_channel
     from gcam_desktop.explain import explain
@@ -113,6 +115,7 @@ def test_attention_off_panel_beside_the_model_with_its_top1_change(qtbot, win, a
     assert win.view.order == ["baseline", "SE", "s_se"] and off not in ex.results
 
 
+@pytest.mark.slow
 def test_export_writes_the_gates_and_figures_with_the_maps(qtbot, win, tmp_path):
     from gcam_desktop.app.export.comparison import export_comparison, export_raw_maps
     from gcam_desktop.app.inference.messages import off_channel
@@ -149,6 +152,7 @@ def drawn_tick_labels(axis) -> list[str]:
     return [t[2] for t in texts]
 
 
+@pytest.mark.slow
 def test_histograms_have_labelled_axes_and_distances_read_whole_at_1024(qtbot, win):
     """The histograms once showed no y values and only "0.5" under the x axis; the "how far
     apart" column wrapped mid-name ("s_se-" / "ResNet50")."""

@@ -46,6 +46,7 @@ def test_one_panel_per_active_model_with_top5_and_true_class(qtbot, win, image_f
     assert [p.key for p in win.view.visible_panels()] == ["original", "baseline", "s_se"]
 
 
+@pytest.mark.slow
 def test_opacity_recomposites_without_running_a_model(qtbot, win):
     calls = win.service.worker.explain_calls
     panels = [win.view.panels[s] for s in ("baseline", "SE", "s_se")]
@@ -57,6 +58,7 @@ def test_opacity_recomposites_without_running_a_model(qtbot, win):
     assert all(p.map is m for p, m in zip(panels, maps))   # nothing recomputed either
 
 
+@pytest.mark.slow
 def test_colour_map_and_shared_scale_need_no_model(qtbot, win):
     calls = win.service.worker.explain_calls
     c = win.controls
@@ -82,6 +84,7 @@ def _assert_no_model_ran(win, calls: int) -> None:
     assert win.service.worker.explain_calls == calls
 
 
+@pytest.mark.slow
 def test_method_and_target_class_rerun_every_panel(qtbot, win):
     c = win.controls
     assert c.method.count() >= 10                           # every method of the engine
@@ -97,6 +100,7 @@ def test_method_and_target_class_rerun_every_panel(qtbot, win):
     assert all("chosen class" in win.view.panels[s].subtitle.text() for s in ("baseline", "SE", "s_se"))
 
 
+@pytest.mark.slow
 def test_hover_shows_the_map_value_in_every_panel(qtbot, win):
     h, w = win.view.original.image.shape[:2]
     win.view.original.hovered.emit((w / 2, h / 2))
@@ -109,6 +113,7 @@ def test_hover_shows_the_map_value_in_every_panel(qtbot, win):
     assert not win.view.panels["SE"].marker.isVisible()
 
 
+@pytest.mark.slow
 def test_difference_view_and_agreement_score(qtbot, win):
     c = win.controls
     # one class for all, so both panels explain the same class (maps of different classes are
@@ -150,6 +155,7 @@ def test_zoom_is_shared_by_all_panels(qtbot, win):
         assert x0 <= 0.5 and y0 <= 0.5 and x1 >= w - 0.5 and y1 >= h - 0.5  # the whole picture again
 
 
+@pytest.mark.slow
 def test_export_png_and_raw_maps(qtbot, win, tmp_path):
     from gcam_desktop.app.export.comparison import export_comparison, export_raw_maps
 
@@ -166,6 +172,7 @@ def test_export_png_and_raw_maps(qtbot, win, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cmp.png", "maps.json", "maps.npz"]
 
 
+@pytest.mark.slow
 def test_batch_export_runs_explain_paths_in_the_worker(qtbot, win, image_folder_3cls, tmp_path):
     from gcam_desktop.app.window_features import batch_export_dialog
 

@@ -28,6 +28,7 @@ def demo_like_checkpoints(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_demo_loads_the_samples_and_existing_demo_models_at_once(qtbot, make_window, demo_like_checkpoints):
     from gcam_desktop.app.demo import start_demo
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import shutil
 import threading
 from pathlib import Path
@@ -70,6 +71,7 @@ def test_drop_of_non_local_or_non_image_data(qtbot, make_window, tmp_path):
     assert win.list_model.rowCount() == 0
 
 
+@pytest.mark.slow
 def test_big_folder_scans_in_background_without_freezing(qtbot, make_window, tmp_path, monkeypatch):
     from gcam_desktop.app.images import folder_scan
 

@@ -43,6 +43,7 @@ def _wait_results(qtbot, win, slots, check=lambda r: r.ok or r.missing_class):
     return res
 
 
+@pytest.mark.slow
 def test_imagenet_and_a_six_class_model_side_by_side(qtbot, make_window, load_slot, cached_resnet50,
                                                      shapes_checkpoint, tmp_path):
     from torchvision.models import ResNet50_Weights
@@ -111,6 +112,7 @@ def test_offline_and_uncached_weights_are_refused_in_the_card_at_once(qtbot, mak
     assert not card.download.isVisible() and win.slots.states["SE"].info is None
 
 
+@pytest.mark.slow
 def test_card_menu_downloads_with_progress_and_cancel(qtbot, make_window, weights_server, monkeypatch):
     body = os.urandom(2_000_000)
     name = f"resnet50-{hashlib.sha256(body).hexdigest()[:8]}.pth"
@@ -133,6 +135,7 @@ def test_card_menu_downloads_with_progress_and_cancel(qtbot, make_window, weight
     assert not folder.exists() or list(folder.iterdir()) == []  # nothing half-downloaded kept
 
 
+@pytest.mark.slow
 def test_a_training_tab_checkpoint_goes_in_whatever_the_other_slots_hold(qtbot, make_window, load_slot,
                                                                          shapes_checkpoint, checkpoints):
     win = make_window()
@@ -144,6 +147,7 @@ def test_a_training_tab_checkpoint_goes_in_whatever_the_other_slots_hold(qtbot, 
     assert win.slots.states["baseline"].info.meta["num_classes"] == 6
 
 
+@pytest.mark.slow
 def test_the_demo_shows_the_photos_with_imagenet_weights_when_cached(qtbot, make_window, cached_resnet50):
     from gcam_desktop.app.demo import start_demo
     from gcam_desktop.paths import samples_dir
@@ -189,6 +193,7 @@ def test_without_imagenet_weights_the_demo_stays_offline_and_synthetic(qtbot, ma
     assert all(s.info is None for s in win.slots.states.values())
 
 
+@pytest.mark.slow
 def test_a_demo_sized_model_opens_at_its_recorded_default_layer_with_8x8_cells(qtbot, make_window, load_slot,
                                                                                 tmp_path):
     from gcam_desktop.models import build_model, make_meta, save_checkpoint

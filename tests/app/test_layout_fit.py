@@ -69,6 +69,7 @@ def test_every_label_fits_or_elides_at_1024_by_700(qtbot, small_win):
     assert fm.horizontalAdvance(bar.shown_caption) < room  # the caption never over the numbers
 
 
+@pytest.mark.slow
 def test_the_window_can_be_smaller_than_1024_by_700(small_win):
     hint = small_win.minimumSizeHint()
     assert hint.width() <= 1000 and hint.height() <= 680, hint
@@ -77,6 +78,7 @@ def test_the_window_can_be_smaller_than_1024_by_700(small_win):
     assert 3 <= shown <= 5  # the top three at least; never a half-drawn row
 
 
+@pytest.mark.slow
 def test_a_long_error_keeps_the_cards_height(qtbot, small_win, bad_files):
     cards = small_win.slots.cards
     before = {name: card.height() for name, card in cards.items()}
@@ -90,6 +92,7 @@ def test_a_long_error_keeps_the_cards_height(qtbot, small_win, bad_files):
     assert message.is_elided() and message.toolTip() == long and message.text() == long
 
 
+@pytest.mark.slow
 def test_a_later_successful_load_clears_the_red_error(qtbot, small_win, bad_files, checkpoints, load_slot):
     card = small_win.slots.cards["SE"]
     with qtbot.waitSignal(small_win.service.worker.model_failed, timeout=60_000):
@@ -112,6 +115,7 @@ def _fits(win) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_a_tall_picture_fits_every_panel_whole(qtbot, small_win, tmp_path):
     """Height-limited, with the two-line "outside this model's world" warning above the model
     panels' pictures (as for a photo shown to the synthetic demo models): their canvases start
@@ -134,6 +138,7 @@ def test_a_tall_picture_fits_every_panel_whole(qtbot, small_win, tmp_path):
     qtbot.waitUntil(lambda: _fits(small_win), timeout=5000)
 
 
+@pytest.mark.slow
 def test_the_view_refits_after_slot_changes_unless_zoomed(qtbot, small_win):
     win = small_win
     qtbot.waitUntil(lambda: _fits(win), timeout=5000)
@@ -156,6 +161,7 @@ def test_the_view_refits_after_slot_changes_unless_zoomed(qtbot, small_win):
     qtbot.waitUntil(lambda: _fits(win), timeout=5000)
 
 
+@pytest.mark.slow
 def test_the_exported_png_holds_the_difference_panel_and_its_colour_bar(qtbot, small_win, tmp_path):
     from gcam_desktop.app.export.comparison import export_comparison
 
@@ -205,6 +211,7 @@ def test_the_same_holds_at_200_percent_scale(tmp_path):
     assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_layer_box_follows_the_method_and_keeps_the_users_layer(qtbot, small_win):
     c = small_win.controls
     c.method.setCurrentIndex(c.method.findData("gradcam"))
@@ -219,6 +226,7 @@ def test_layer_box_follows_the_method_and_keeps_the_users_layer(qtbot, small_win
     assert not c.layer.isEnabled() and "not a layer" in c.layer.toolTip()
 
 
+@pytest.mark.slow
 def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
     import dataclasses
 
@@ -242,6 +250,7 @@ def test_agreement_only_between_maps_of_one_method(qtbot, small_win):
     ex.results["SE"] = old
 
 
+@pytest.mark.slow
 def test_panels_line_up_with_or_without_the_attention_checkbox(qtbot, small_win):
     """An SE / s_se panel has an "attention off" box beside its subtitle; the row keeps one
     height in every panel, so the pictures and predictions of all panels line up."""

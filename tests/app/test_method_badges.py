@@ -113,6 +113,7 @@ def item_text(controls, method: str) -> str:
     return controls.method.itemText(controls.method.findData(method))
 
 
+@pytest.mark.slow
 def test_real_sanity_results_reach_the_method_list_and_a_new_model_resets_them(
         qtbot, make_window, load_slot, checkpoints, r50_checkpoint, image_folder_3cls):
     win = make_window()

@@ -119,6 +119,7 @@ def test_newer_image_supersedes_older(qtbot, panel, dataset):
     assert panel.worker.images_scored <= 2  # the first was superseded or its result dropped
 
 
+@pytest.mark.slow
 def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     root, paths = dataset
     panel.set_folder(paths, root=root / "images")
@@ -165,6 +166,7 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     assert act.args[0] in paths
 
 
+@pytest.mark.slow
 def test_cancel_stops_within_an_image(qtbot, panel, dataset):
     root, paths = dataset
     panel.set_folder(paths * 5, root=root / "images")
@@ -271,6 +273,7 @@ def test_beats_marks_and_their_tooltip():
     assert "pointing game: worse than it (exact McNemar p = 0.01, Holm-adjusted 0.03)" in tip
 
 
+@pytest.mark.slow
 def test_the_folder_view_with_baseline_rows_fits_the_tab_at_1024_by_700(qtbot, panel, dataset, tmp_path):
     """The tab's share of a 1024 x 700 window (less the tab bar and the top row): the table with
     its baseline rows, the edge-detector words and the image list all inside, none squeezed out."""

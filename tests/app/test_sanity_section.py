@@ -42,6 +42,7 @@ def run(qtbot, tab, start, timeout=600_000) -> list:
     return done.args
 
 
+@pytest.mark.slow
 def test_cascade_through_the_worker_shows_curves_strip_and_badges_and_leaves_the_model_alone(
         qtbot, r50, checkpoints, image_folder_3cls, class_names):
     model, meta = r50

@@ -1,3 +1,4 @@
+import pytest
 import json
 import os
 
@@ -42,6 +43,7 @@ def test_damaged_or_odd_settings_fall_back_to_defaults(tmp_path):
     assert [sl["name"] for sl in s["slots"]] == ["baseline", "SE", "s_se", "custom"]
 
 
+@pytest.mark.slow
 def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, checkpoints, load_slot):
     win = make_window()
     load_slot(win, "s_se", checkpoints["c"])
@@ -66,6 +68,7 @@ def test_controls_slots_and_window_layout_survive_a_restart(qtbot, make_window, 
     assert again.slots.states["s_se"].info.path == str(checkpoints["c"])
 
 
+@pytest.mark.slow
 def test_closing_during_training_asks_first(qtbot, make_window, image_folder_3cls, tmp_path, monkeypatch, fill_training_form):
     from PySide6.QtWidgets import QMessageBox
 

@@ -84,6 +84,7 @@ def test_training_tab_shows_duplicates_and_opens_a_pair(qtbot, make_window, imag
     assert "--dedup" in tab.command_args()
 
 
+@pytest.mark.slow
 def test_fingerprinting_waits_until_the_models_worker_is_idle(qtbot, make_window):
     """The hash model must not compete with the panels' first maps: while the models' worker has
     work (here a job that holds it), fingerprinting does not start; once it is idle, it does."""

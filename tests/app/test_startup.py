@@ -89,6 +89,7 @@ def test_singletons_are_pinned_where_the_bindings_leak_them(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_self_test_finishes_when_the_results_were_in_before_it_started(
         qtbot, make_window, checkpoints, image_folder_3cls, load_slot, capsys):
     """A path given at launch is opened (and explained) before the self-test starts; the

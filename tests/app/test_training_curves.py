@@ -54,6 +54,7 @@ def _labels(qtbot, first: float, last: float, height: int):
     return sorted(((rect, text) for rect, _, text in texts), key=lambda t: t[0].top())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("height", [160, 260, 420, 700])
 @pytest.mark.parametrize("span", [(2.3, 0.05), (0.95, 0.6), (1000.0, 1e-4)], ids=["2.3-0.05", "narrow", "wide"])
 def test_loss_axis_labels_do_not_overlap(qtbot, span, height):

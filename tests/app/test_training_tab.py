@@ -34,6 +34,7 @@ def test_defaults_are_the_papers_recipe(tab):
     assert tab.init.text() == ""                                          # from scratch
 
 
+@pytest.mark.slow
 def test_a_run_drives_curves_and_offers_the_best_checkpoint(qtbot, tab, image_folder_3cls, tmp_path, fill_training_form):
     fill_training_form(tab, image_folder_3cls, tmp_path / "run", epochs=2)
     best_cell = []  # "Best val acc" as each best checkpoint arrives, during the run

@@ -40,6 +40,7 @@ def assert_fits_centred(win, area: QRect) -> None:
 
 @pytest.mark.parametrize("area", [QRect(0, 0, 1024, 700), QRect(0, 0, 1366, 768), QRect(300, 40, 1024, 700)],
                          ids=["1024x700", "1366x768", "1024x700-offset"])
+@pytest.mark.slow
 def test_the_first_size_fits_a_small_screen_centred(make_window, qtbot, monkeypatch, area):
     fake_screen(monkeypatch, area)
     win = open_window(make_window, qtbot)

@@ -65,6 +65,7 @@ def test_newer_request_supersedes_the_queued_one_and_results_are_cached(qtbot, w
     assert len(svc.cache) == 3
 
 
+@pytest.mark.slow
 def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, image_folder_3cls):
     win.add_paths([image_folder_3cls])
     n = len(list(image_folder_3cls.rglob("*.png")))
@@ -81,6 +82,7 @@ def test_window_flicking_leaves_no_backlog_and_shows_the_last_image(qtbot, win, 
     assert panel.map is not None and len(panel.predictions.rows) == min(5, 3)
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_are_refused_and_the_slot_keeps_its_model(qtbot, win, checkpoints, image_folder_3cls):
     before = win.slots.states["baseline"].info
     # (A checkpoint of other classes is no longer refused: slots hold any class sets, see
@@ -112,6 +114,7 @@ def test_wrong_architecture_is_refused_with_the_loaders_message(qtbot, win, chec
     assert win.slots.states["SE"].info is None
 
 
+@pytest.mark.slow
 def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, image_folder_3cls):
     from test_image_list import drop
 
@@ -130,6 +133,7 @@ def test_checkpoint_dropped_on_a_slot_card_loads(qtbot, win, checkpoints, image_
     assert win.slots.states["SE"].info is info and win.list_model.paths == [str(image)]
 
 
+@pytest.mark.slow
 def test_unreadable_image_reaches_the_panel_and_the_list(qtbot, win, tmp_path):
     bad = tmp_path / "cat" / "bad.jpg"
     bad.parent.mkdir()
@@ -167,6 +171,7 @@ def test_an_unavailable_device_falls_back_with_a_message(qtbot):
 
 @pytest.mark.parametrize("case", ["input_size_100000", "std_zeros", "class_names_fewer", "nan_classifier",
                                   "int8_safetensors"])
+@pytest.mark.slow
 def test_a_checkpoint_that_lies_is_refused_in_its_card_in_one_line(qtbot, win, lying_checkpoints, case):
     """The app's entry point of issue 24's corpus: a slot refuses the file in one line naming the
     file and what is wrong, keeps its model, and the window goes on."""
@@ -180,6 +185,7 @@ def test_a_checkpoint_that_lies_is_refused_in_its_card_in_one_line(qtbot, win, l
     assert win.slots.states["baseline"].info is before
 
 
+@pytest.mark.slow
 def test_an_honest_float64_checkpoint_loads_in_a_slot(qtbot, win, lying_checkpoints, load_slot):
     _, loads = lying_checkpoints
     load_slot(win, "baseline", loads["float64"])  # a float64 file crashed gcam-evaluate; here it just loads

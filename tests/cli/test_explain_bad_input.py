@@ -91,6 +91,7 @@ def test_names_that_are_not_utf8_are_explained_shown_and_filed_safely(checkpoint
     assert len(list(out.rglob("*.png"))) == 4
 
 
+@pytest.mark.slow
 def test_a_name_that_is_not_utf8_given_on_the_command_line(checkpoint, tmp_path):
     """A real process, its argv and stderr bytes: the name survives both ways."""
     good = corpus.non_utf8_images(tmp_path / "in")[0]

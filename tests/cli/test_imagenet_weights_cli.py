@@ -48,6 +48,7 @@ def test_the_sample_photos_are_shipped_with_their_licences():
     assert all(name.split("/")[1] in text for name in photos) and "CC0" in text and "public domain" in text
 
 
+@pytest.mark.slow
 def test_explain_with_imagenet_weights_beside_a_small_model(cached_resnet50, imagenet_names, tmp_path, capsys):
     small = tmp_path / "shapes.pt"
     save_checkpoint(small, build_model("small_cnn", 3), make_meta("small_cnn", ["disc", "ring", "star"], input_size=32))
@@ -74,6 +75,7 @@ def test_explain_offline_and_uncached_is_one_clear_line(tmp_path, capsys):
     assert "model.safetensors" in line and "put the file at" in line and "nor an architecture" not in line
 
 
+@pytest.mark.slow
 def test_evaluate_takes_imagenet_weights_and_compares_maps_by_class_name(cached_resnet50, tmp_path, capsys):
     same = tmp_path / "same.pt"  # knows the photos' classes, in another order
     save_checkpoint(same, build_model("small_cnn", 3), make_meta("small_cnn", ["missile", "tabby", "espresso"], 32))
@@ -94,6 +96,7 @@ def test_evaluate_takes_imagenet_weights_and_compares_maps_by_class_name(cached_
     assert iou[("same", "shapes")] == 0
 
 
+@pytest.mark.slow
 def test_one_class_by_name_across_models_of_different_class_sets(cached_resnet50, tmp_path):
     from gcam_desktop.batch.explain_files import explain_paths
     from gcam_desktop.models import load_checkpoint

@@ -8,6 +8,7 @@ from gcam_desktop.cli import evaluate as cli
 from tests.evaluation.test_evaluate import set_checkpoints, write_masked_set
 
 
+@pytest.mark.slow
 def test_baselines_and_road_reach_the_report(tmp_path, capsys):
     data = write_masked_set(tmp_path / "set", per_class=2, size=32)
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])

@@ -71,6 +71,7 @@ def test_attention_that_points_more_often_is_answered_yes():
     assert "se_resnet50 vs resnet50" in text and "**yes**" in text and "100.0% vs 25.0%" in text
 
 
+@pytest.mark.slow
 def test_equal_or_worse_attention_is_not_answered_yes():
     same = [image(i, {"resnet50": float(i % 2), "se_resnet50": float((i + 1) % 2)}) for i in range(40)]
     [c] = E.compare_attention(same, ENTRIES, ["gradcam"])
@@ -221,6 +222,7 @@ def set_checkpoints(folder, archs) -> list[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_on_a_masked_set(tmp_path, capsys):
     data = write_masked_set(tmp_path / "set")
     ckpts = set_checkpoints(tmp_path, ("resnet50", "se_resnet50"))
@@ -344,6 +346,7 @@ def switch_image(i, on_hit, off_hit, on_pred=0, off_pred=0):
             off_hit, energy=0.4, dele=0.3)})})
 
 
+@pytest.mark.slow
 def test_attention_that_makes_maps_point_more_often_is_answered_yes_paired():
     scores = [switch_image(i, 1.0, float(i < 10), off_pred=int(i < 4)) for i in range(40)]
     [c] = E.compare_switch(scores, SWITCHED, ["gradcam"], resamples=300)
@@ -381,6 +384,7 @@ def test_attention_variants_follow_their_model_and_skip_models_without_gates():
         E.attention_variants(entries, "mean")
 
 
+@pytest.mark.slow
 def test_attention_mean_variant_holds_the_gates_at_their_reference_means(tmp_path):
     from gcam_desktop.explain.attention import attention_gates
     from gcam_desktop.imaging import load_image

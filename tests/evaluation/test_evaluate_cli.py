@@ -88,6 +88,7 @@ def test_a_second_process_into_the_same_folder_is_refused_in_one_line(tmp_path):
     assert again.returncode == 2 and "no usable checkpoint" in again.stderr and "another run" not in again.stderr
 
 
+@pytest.mark.slow
 def test_main_refuses_a_folder_held_in_this_process_and_holds_it_for_the_whole_run(tmp_path, capsys,
                                                                                    monkeypatch):
     data = write_masked_set(tmp_path / "set", per_class=1)
@@ -173,6 +174,7 @@ def test_a_model_whose_output_is_nan_still_gets_a_report_without_nan(tmp_path, c
     assert "its output was not finite (NaN or infinite) on 4 of 4 images" in md
 
 
+@pytest.mark.slow
 def test_a_method_a_model_cannot_run_is_left_out_in_one_line(tmp_path, capsys):
     """CAM needs the layer that feeds the pooled linear head; a 32 px ResNet50 explains layer2 by
     default, where CAM cannot run. It used to end gcam-evaluate in a traceback halfway through."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def _run(tmp_path: Path) -> tuple[Path, Path, Path]:
     return data, ckpt, scored
 
 
+@pytest.mark.slow
 def test_the_run_is_found_from_the_checkpoint_and_copies_are_counted(tmp_path):
     data, ckpt, scored = _run(tmp_path)
     assert run_split_of(ckpt) == (tmp_path / "run" / "split.json").resolve()
@@ -54,6 +56,7 @@ def test_the_run_is_found_from_the_checkpoint_and_copies_are_counted(tmp_path):
     assert "nope.pt" in bad["skipped"] and "not checked" in statement(bad)
 
 
+@pytest.mark.slow
 def test_cli_states_the_count_and_writes_it_into_the_report(tmp_path, capsys):
     _, ckpt, scored = _run(tmp_path)
     out = tmp_path / "report"

@@ -60,6 +60,7 @@ def test_paired_metric_pairs_by_image_and_drops_pairs_without_a_value():
     assert empty["images"] == 0 and empty["first"] is None and empty["difference"]["mean"] is None
 
 
+@pytest.mark.slow
 def test_both_comparisons_give_the_same_numbers_for_the_same_pairs():
     """The two comparisons differ in names only: the same pairs give the same verdict and numbers."""
     hits = [(1.0, float(i < 10)) for i in range(40)]

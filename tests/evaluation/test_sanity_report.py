@@ -18,6 +18,7 @@ def run(tmp_path, capsys, *extra):
     return rc, captured, out
 
 
+@pytest.mark.slow
 def test_a_model_without_layer4_gets_its_curves_and_no_verdict(tmp_path, capsys):
     write_masked_set(tmp_path / "set", per_class=1, size=32)
     [ck] = set_checkpoints(tmp_path, ["small_cnn"])
@@ -61,6 +62,7 @@ def test_resnet50_follows_the_pass_rule_and_compares_with_shuffled_labels(tmp_pa
     assert "real vs shuffled labels (Spearman)" in md and "Spearman after layer4" in md
 
 
+@pytest.mark.slow
 def test_a_shuffled_checkpoint_of_another_architecture_is_refused_in_one_line(tmp_path, capsys):
     write_masked_set(tmp_path / "set", per_class=1, size=32)
     real, other = set_checkpoints(tmp_path, ["resnet50", "small_cnn"])

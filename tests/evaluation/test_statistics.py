@@ -80,6 +80,7 @@ def test_holm_adjusts_a_family_and_keeps_the_raw_p():
     assert [t["p"] for t in tests] == [0.01, 0.04, 0.03, None]
 
 
+@pytest.mark.slow
 def test_a_result_that_does_not_survive_holm_is_not_a_yes():
     p = E.paired_metric(hit_pairs(7, 0, 30), "pointing_game")  # p = 2 / 2**7 = 0.0156
     assert p["p"] == pytest.approx(0.015625)
@@ -111,6 +112,7 @@ def with_baseline(i, method_hit, edge_hit, method_del=0.2, edge_del=0.4):
         "baseline:edges": method_score(edge_hit, dele=edge_del)})})
 
 
+@pytest.mark.slow
 def test_a_method_that_beats_the_edges_says_so_and_one_that_does_not_is_named():
     good = [with_baseline(i, 1.0, float(i < 10), 0.2 - 0.001 * i, 0.4) for i in range(40)]
     [row] = E.compare_baselines(good, ENTRIES[:1], ["gradcam"], ["edges"], resamples=200)

@@ -13,9 +13,13 @@ FAST = {"scorecam": {"max_channels": 6, "batch_size": 4}, "smoothgrad": {"sample
         "integrated_gradients": {"steps": 2, "batch_size": 4},
         "occlusion": {"patch": 32, "stride": 32, "batch_size": 4}, "rise": {"masks": 4, "cell": 16, "batch_size": 4}}
 RESNETS = [a for a in ARCHS if a != "small_cnn"]
+# The fast tier runs the grid on ResNet50 and small_cnn; the SE variants' cases (their gates under
+# every method) are in the full tier.
+GRID_ARCHS = [pytest.param(a, marks=pytest.mark.slow) if a in ("se_resnet50", "s_se_resnet50") else a
+              for a in ARCHS]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", GRID_ARCHS)
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_on_every_arch(arch, method, arch_models, images64):
     model = arch_models[arch]
@@ -46,6 +50,7 @@ def test_every_method_on_every_arch(arch, method, arch_models, images64):
     assert ((spans == 0) | ((spans - 1).abs() < 1e-6)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", RESNETS)
 def test_cam_is_gradcam_times_positions_at_layer4(arch, arch_models):
     model = arch_models[arch]
@@ -65,6 +70,7 @@ def test_cam_refuses_a_layer_not_feeding_the_head(arch_models, images64):
         explain(arch_models["resnet50"], images64, "cam", layer="layer3")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["resnet50", "s_se_resnet50", "small_cnn"])
 def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam(arch, arch_models, images64):
     model = arch_models[arch]
@@ -78,6 +84,7 @@ def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam(arch, arch_mo
     assert (gb.raw > 0).any() and (gc.maps > 0).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", ["layer1", "layer2.3", "layer3.5", "layer4.0"])
 def test_intermediate_layers(layer, arch_models, images64):
     model = arch_models["s_se_resnet50"]  # the stage gate spans blocks: blocks must still work

@@ -61,6 +61,7 @@ def test_a_model_without_attention_says_so(arch_models, x32):
     assert explain(arch_models["resnet50"], x32, gates=True).gates == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["se_resnet50", "s_se_resnet50"])
 def test_gates_forced_to_one_give_exactly_attention_off(arch_models, x32, arch):
     model = arch_models[arch]
@@ -79,6 +80,7 @@ def test_gates_forced_to_one_give_exactly_attention_off(arch_models, x32, arch):
     assert torch.equal(explain(model, x32, "gradcam").logits, on.logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["se_resnet50", "s_se_resnet50"])
 def test_a_constant_gate_scales_the_residual_branch(arch_models, x32, arch):
     """gate == c everywhere is relu(identity + c * bn3(...)): the same as the attention-off
@@ -106,6 +108,7 @@ def test_a_constant_gate_scales_the_residual_branch(arch_models, x32, arch):
     assert torch.equal(per_call.logits, gated.logits) and torch.equal(per_call.maps, gated.maps)
 
 
+@pytest.mark.slow
 def test_gates_recorded_on_the_way_are_the_ordinary_forwards(arch_models, x32):
     cases = [("se_resnet50", "gradcam", {}), ("s_se_resnet50", "gradcam", {}),
              ("s_se_resnet50", "scorecam", {"max_channels": 2}),  # later forwards see masked copies
@@ -188,6 +191,7 @@ def test_summary_and_distance_of_hand_made_gates():
         A.summarize_gate(torch.ones(2, 3))
 
 
+@pytest.mark.slow
 def test_one_threads_switch_leaves_another_threads_forward_alone(arch_models, x32):
     """A scope is per thread: while one thread holds attention off, another thread's forward of
     the same model runs with attention, and both scopes leave nothing behind."""

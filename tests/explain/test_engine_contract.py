@@ -173,6 +173,7 @@ def test_the_graph_starts_at_the_target_layer():
     assert "backward below the layer" in seen
 
 
+@pytest.mark.slow
 def test_resnet_layers_before_the_target_run_without_a_graph(arch_models, images64):
     model = arch_models["se_resnet50"]
     flags = {}
@@ -261,6 +262,7 @@ def test_a_callers_grad_mode_and_graph_do_not_matter(small_cnn, x32):
     assert torch.allclose(ex.raw, ref) and xg.grad is None and not ex.maps.requires_grad
 
 
+@pytest.mark.slow
 def test_a_plain_torchvision_model_works_by_module_name():
     """Models without `explainable_layers` (e.g. torchvision's) take any submodule's name."""
     import torchvision

@@ -76,6 +76,7 @@ def test_similarity_of_identical_inverted_and_unrelated_maps():
     assert similarity(m, torch.zeros(32, 32)).spearman == 0.0
 
 
+@pytest.mark.slow
 def test_eigencam_ignores_the_classifier_and_gradcam_does_not(cnn, image):
     """Eigen-CAM is the first principal component of the layer's activations: randomising only
     the linear head cannot change it, and must change Grad-CAM (which weighs by its gradients)."""
@@ -87,6 +88,7 @@ def test_eigencam_ignores_the_classifier_and_gradcam_does_not(cnn, image):
     assert conv1_alone.layer_res.spearman < 0.99  # below the layer, the activations do change
 
 
+@pytest.mark.slow
 def test_curves_have_every_step_and_explain_the_original_class(cnn, image):
     results = parameter_randomisation(cnn, image, ["saliency"], seed=0)
     (r,) = results
@@ -110,6 +112,7 @@ def test_the_loaded_model_is_bit_identical_after_a_run(image):
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
 
 
+@pytest.mark.slow
 def test_progress_counts_every_explanation_and_cancel_stops(cnn, image):
     seen = []
     parameter_randomisation(cnn, image, ["saliency", "gradcam"], progress=lambda d, t: seen.append((d, t)))

@@ -16,6 +16,7 @@ def models():
     return {a: build_model(a, 12).eval() for a in ARCHS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [32, 128, 224])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_output_shape(models, arch, size):

@@ -44,6 +44,7 @@ def test_round_trip_keeps_weights_and_meta(tmp_path):
     assert os.listdir(tmp_path) == ["m.pt"], "no temporary file may be left behind"
 
 
+@pytest.mark.slow
 def test_s_se_round_trip(tmp_path, s_se):
     path = save_checkpoint(tmp_path / "s.pt", s_se, _meta("s_se_resnet50"))
     loaded, meta = load_checkpoint(path, map_location="cpu")
@@ -224,6 +225,7 @@ except WriteError as exc:
 """
 
 
+@pytest.mark.slow
 def test_a_write_that_fails_midway_says_where_and_why_in_one_line(tmp_path):
     """torch.save reports a failed disk write as RuntimeError("[enforce fail at inline_container.cc
     ...]"); the program says which file and why, and the previous file stays whole."""

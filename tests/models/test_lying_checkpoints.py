@@ -111,6 +111,7 @@ for weights, out in ((sys.argv[2], sys.argv[4]), (sys.argv[3], sys.argv[5])):
 """
 
 
+@pytest.mark.slow
 def test_gcam_explain_refuses_an_input_size_of_100000_under_a_memory_limit(lying_checkpoints, photo, tmp_path):
     """The honest checkpoint is explained within the limit, so the limit leaves room for the
     work; the 100000 px one (which grew gcam-explain to 24 GB) is refused before any image."""

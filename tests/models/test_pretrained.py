@@ -63,6 +63,7 @@ def _torchvision_named(data: bytes):
     return target
 
 
+@pytest.mark.slow
 def test_cached_torchvision_file_loads_offline_with_imagenet_meta(r50_bytes, monkeypatch):
     monkeypatch.delenv("GCAM_DESKTOP_RESNET50_URL")  # torchvision's own URL and file name
     W.remember(_torchvision_named(r50_bytes))  # stands in for the real file, checked on an earlier run
@@ -255,6 +256,7 @@ def _st_bytes(tmp_path):
     return path.read_bytes()
 
 
+@pytest.mark.slow
 def test_timm_weights_download_through_huggingface_hub(weights_server, tmp_path, monkeypatch):
     data = _st_bytes(tmp_path)
     _serve_hub(weights_server, data)
@@ -306,6 +308,7 @@ def test_a_stalled_timm_download_ends_in_one_line_without_retries(weights_server
     assert P.find_cached("se_resnet50") is None and _hub_leftovers() == []
 
 
+@pytest.mark.slow
 def test_default_layer_has_at_least_seven_cells():
     from gcam_desktop.models import default_layer_for
 

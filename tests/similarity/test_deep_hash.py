@@ -33,6 +33,7 @@ def test_fingerprint_of_a_fixed_image_and_model_is_stable(hm):
     assert hm.key.startswith("v1-") and hm.key == random_resnet50().key  # seeded: the same weights again
 
 
+@pytest.mark.slow
 def test_edited_copies_land_within_the_threshold_and_other_pictures_outside(hm):
     from training.synth import SynthSpec, render
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 
 import torch
@@ -41,6 +42,7 @@ def _run(synth_set_3cls, out, **over):
     return torch.load(out / "small_cnn" / "last.pt", weights_only=True)["state_dict"], rows, events
 
 
+@pytest.mark.slow
 def test_streaming_in_workers_trains_exactly_like_the_cache(synth_set_3cls, tmp_path):
     cached_w, cached_rows, cached_ev = _run(synth_set_3cls, tmp_path / "cached")
     stream_w, stream_rows, stream_ev = _run(synth_set_3cls, tmp_path / "stream", cache_gb=0, workers=1)

@@ -169,6 +169,7 @@ def test_training_resize_is_the_viewers_preprocessing(tmp_path):
     assert torch.equal(ours, theirs)
 
 
+@pytest.mark.slow
 def test_warnings_name_each_skipped_file_in_a_run(tmp_path, caplog):
     from training import TrainConfig, train
 
@@ -189,6 +190,7 @@ def test_warnings_name_each_skipped_file_in_a_run(tmp_path, caplog):
     assert started["sizes"]["train"] + started["sizes"]["val"] == 10
 
 
+@pytest.mark.slow
 def test_odd_modes_train_like_any_other(tmp_path):
     """Grayscale, RGBA, CMYK, palette and odd sizes go through the shared loader into a run."""
     from training import TrainConfig, train

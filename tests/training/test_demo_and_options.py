@@ -54,6 +54,7 @@ def test_demo_help_names_the_preset(tmp_path):
     assert r.returncode == 0 and "per_class" in r.stdout and "epochs" in r.stdout
 
 
+@pytest.mark.slow
 def test_init_from_torchvision_and_timm_style_state_dicts(tmp_path):
     import torchvision
 
@@ -79,6 +80,7 @@ def test_init_from_torchvision_and_timm_style_state_dicts(tmp_path):
         init_from(build_model("resnet50", 3), tmp_path / "small.pth")
 
 
+@pytest.mark.slow
 def test_fine_tune_from_our_checkpoint_with_other_classes(synth_set_3cls, tmp_path, caplog):
     import logging
 

@@ -37,6 +37,7 @@ def _cache_timm(sd):
     save_file(sd, str(snap / "model.safetensors"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["resnet50", "se_resnet50", "s_se_resnet50"])
 def test_every_variant_gets_the_imagenet_backbone_and_a_new_head(cached_resnet50, arch):
     from gcam_desktop.models import build_model
@@ -55,6 +56,7 @@ def test_every_variant_gets_the_imagenet_backbone_and_a_new_head(cached_resnet50
     assert summary.startswith(f"initialised {len(backbone)}/") and "imagenet:resnet50" in summary
 
 
+@pytest.mark.slow
 def test_se_resnet50_takes_timms_se_gates_when_cached(cached_resnet50):
     from gcam_desktop.models import build_model
     from training.checkpoints import init_from, init_source

@@ -109,6 +109,7 @@ def test_cli_refusal_names_the_option_to_insist(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_train_accuracy_eval_is_what_the_saved_model_does_on_its_training_images(synth_set_3cls, tmp_path):
     import torch
 
@@ -138,6 +139,7 @@ def test_a_symlink_loop_as_data_is_called_a_loop(bad_files, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["class_names_null", "mean_string", "inf_convolution"])
 def test_an_init_checkpoint_that_lies_is_refused_in_one_error_event(synth_set_3cls, tmp_path, capfd,
                                                                     lying_checkpoints, case):
