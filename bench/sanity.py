@@ -127,7 +127,7 @@ def measure(model, image, methods, options):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", nargs="+", default=list(DEMO_ARCHS))
+    parser.add_argument("--archs", nargs="*", default=list(DEMO_ARCHS), help="ResNet50 variants at --size (none: the demo models alone)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--quick", action="store_true", help="ResNet50 alone at --size, and the demo models")
