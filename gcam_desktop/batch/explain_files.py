@@ -98,6 +98,9 @@ def explain_paths(paths: Iterable[str | os.PathLike], models: Sequence[ModelSpec
     report.images, report.skipped = len(plan.items), plan.skipped
     if not plan.items:
         fail(", ".join(shown(p) for p in paths) or "(no paths)", "no images to explain")
+    elif not plan.models:  # each model's reason is said above: no image is read for nothing
+        fail(", ".join(m.name if isinstance(m, ModelSpec) else str(m[0]) for m in models) or "(no models)",
+             "no model can serve this request; no image was explained")
     else:
         folder = folder or RunFolder(out, PROGRAM)
         _run_in_folder(plan, folder, report, fail, world, batch_size, on_progress, should_stop, on_error)

@@ -70,7 +70,8 @@ def make_plan(paths: Iterable, models: Sequence["ModelSpec"], out: Path, fail: F
     """The models that can serve `request` (each one that cannot is reported) and the images
     under `paths`, this run's output folders left out of the scan."""
     plan = Plan(out=out, models=[], **request)
-    plan.models = [m for m in models if model_usable(m, plan.method, plan.layer, plan.target, plan.top_k, fail)]
+    plan.models = [m for m in models if model_usable(m, plan.method, plan.layer, plan.target, plan.top_k, fail,
+                                                        plan.options)]
     # A class asked for by name is looked up in each model (their class sets may differ).
     plan.target_of = {id(m): class_index(m.meta, plan.target) if isinstance(plan.target, str) else plan.target
                       for m in plan.models}
@@ -148,7 +149,7 @@ def _unique_names(found: list[tuple[Path, PurePath]]) -> list[tuple[Path, PurePa
 
 
 def model_usable(spec: "ModelSpec", method: str, layer: str | None, target: int | str | None, top_k: int,
-                 fail: Fail) -> bool:
+                 fail: Fail, options: dict | None = None) -> bool:
     from gcam_desktop.explain import LAYER_METHODS
 
     n = int(spec.meta.get("num_classes") or len(spec.meta.get("class_names") or ()) or 0)
@@ -165,6 +166,14 @@ def model_usable(spec: "ModelSpec", method: str, layer: str | None, target: int 
         return False
     if target is None and n and top_k > n:
         fail(spec.name, f"has only {n} classes, fewer than --top-k {top_k}")
+        return False
+    # Once here, before any image, rather than once per batch (explain.runnable, which
+    # gcam-evaluate asks too): e.g. CAM at a layer that does not feed the pooled linear head.
+    from gcam_desktop.explain.runnable import why_not_runnable
+
+    why = why_not_runnable(spec.model, method, layer, int(spec.meta.get("input_size", 224)), options)
+    if why is not None:
+        fail(spec.name, f"cannot run {method}: {why}")
         return False
     return True
 

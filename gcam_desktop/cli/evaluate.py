@@ -323,23 +323,15 @@ def _load_models(args, checkpoints: list[str]) -> tuple[list, object]:
 
 
 def _runnable_methods(args, entries) -> list[str]:
-    """The methods every model can run at the layer asked for, tried on one blank image each;
-    a method one of them cannot run (CAM needs the layer that feeds the pooled linear head) is
-    left out with one line, not a traceback halfway through the scoring."""
-    import torch
-
-    from gcam_desktop.explain import explain
+    """The methods every model can run at the layer asked for (explain.runnable, as gcam-explain
+    asks it); a method one of them cannot run (CAM needs the layer that feeds the pooled linear
+    head) is left out with one line, not a traceback halfway through the scoring."""
+    from gcam_desktop.explain.runnable import why_not_runnable
 
     kept = []
     for method in args.methods:
-        problems = []
-        for e in entries:
-            size = int(e.meta.get("input_size", 224))
-            blank = torch.zeros(1, 3, size, size, device=next(e.model.parameters()).device)
-            try:
-                explain(e.model, blank, method, layer=args.layer, top_k=1)
-            except ValueError as exc:
-                problems.append(f"{e.name}: {exc}")
+        problems = [f"{e.name}: {why}" for e in entries
+                    if (why := why_not_runnable(e.model, method, args.layer, int(e.meta.get("input_size", 224))))]
         if problems:
             _say(f"leaving out {method}: {problems[0]}" + (f" (and {len(problems) - 1} more model(s))"
                                                             if len(problems) > 1 else ""))

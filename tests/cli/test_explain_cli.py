@@ -159,6 +159,26 @@ def test_a_request_a_model_cannot_serve_is_reported_once(checkpoint, photos, tmp
     assert err.count("not followed by such a head") == 2  # once as it happens, once in the summary
 
 
+def test_a_method_a_model_cannot_run_at_its_layer_is_refused_before_any_image(photos, tmp_path, capsys):
+    """CAM needs the layer that feeds the pooled linear head; a 32 px ResNet50 explains layer2
+    by default. The check gcam-evaluate makes (explain.runnable) refuses that model up front,
+    in one line naming it, and no image is read for nothing (the broken one is never reported);
+    the other model still explains every image."""
+    torch.manual_seed(0)
+    small = tmp_path / "small.pt"
+    save_checkpoint(small, build_model("resnet50", 3), make_meta("resnet50", CLASSES, input_size=32))
+    code, _, err = run(["--weights", small, "--method", "cam", "--out", tmp_path / "out", "--no-progress", photos],
+                       capsys)
+    assert code == 1
+    assert "small: cannot run cam: 'cam' needs the layer whose output goes straight into" in err
+    assert "no model can serve this request; no image was explained" in err
+    assert "broken.png" not in err and not (tmp_path / "out" / "small").exists()
+    code, _, err = run(["--weights", small, "--method", "cam", "--layer", "layer4", "--out", tmp_path / "out2",
+                        "--no-progress", photos / "a.png"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "out2" / "small" / "a.cam.top1.png").is_file()
+
+
 def test_layer_and_class_checked_per_model(checkpoint, photos, tmp_path, capsys):
     code, _, err = run(["--weights", checkpoint, "--layer", "layer4", "--out", tmp_path / "o1",
                         "--no-progress", photos / "a.png"], capsys)
