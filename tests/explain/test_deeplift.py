@@ -96,6 +96,7 @@ def test_sums_to_delta_where_captum_loses_part_of_it():
     assert abs(float(theirs.sum()) - float(delta)) > 0.05 * abs(float(delta))
 
 
+@pytest.mark.slow  # the fast tier has the hand-computed gated net and Captum's DeepLift
 @pytest.mark.parametrize("arch, reference", list(zip(RESNET_ARCHS, ("black", "blur", "mean"))))
 def test_summation_to_delta_on_our_architectures(arch, reference, arch_models, images64):
     """Our three variants, gates included (the product rule keeps the SE gate's share):

@@ -201,6 +201,7 @@ def test_no_relevance_enters_the_gates(arch_models, arch):
     assert torch.corrcoef(torch.stack([fixed.raw.flatten(), ex.raw.flatten()]))[0, 1] > 0.99999
 
 
+@pytest.mark.slow  # the fast tier has each composite against Zennit and the gate rule by hand
 @pytest.mark.parametrize("composite", COMPOSITES)
 @pytest.mark.parametrize("arch", ["resnet50", "se_resnet50", "s_se_resnet50"])
 def test_every_composite_on_every_variant(arch_models, images64, arch, composite):
@@ -220,6 +221,7 @@ def test_every_composite_on_every_variant(arch_models, images64, arch, composite
     assert torch.isfinite(conservation(ex)).all()
 
 
+@pytest.mark.slow
 def test_top_k_equals_one_target_at_a_time(arch_models, images64):
     model = arch_models["s_se_resnet50"]
     both = explain(model, images64, "lrp", top_k=2)
