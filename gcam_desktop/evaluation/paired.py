@@ -20,11 +20,9 @@ loads this package first, pays it, not the GUI thread that summarises.
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import warnings
-from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.stats import bootstrap, wilcoxon
@@ -184,27 +182,9 @@ def holm(tests: Iterable[dict], alpha: float = ALPHA) -> None:
     Tests without a p (no images) are not part of the family."""
     family = [t for t in tests if t.get("p") is not None]
     if family:
-        with _old_objects_frozen():
-            adjusted = multipletests([t["p"] for t in family], alpha=alpha, method="holm")[1]
+        adjusted = multipletests([t["p"] for t in family], alpha=alpha, method="holm")[1]
         for t, p in zip(family, adjusted):
             t["p_holm"] = float(p)
-
-
-@contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """statsmodels' Holm branch ends in `gc.collect()`: a full collection, which walks every
-    object of the process (a million in the app with torch and Qt loaded: 0.2-2 s a call). With
-    the objects that exist now frozen, that collection walks only the few made since, and the
-    numbers are still statsmodels'. They are unfrozen (back to the oldest generation, collected
-    as before) at once. Where the process froze objects itself, it is left as it is."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def verdict(test: Mapping, fewer: str = "no (less often)", more: str = "yes",

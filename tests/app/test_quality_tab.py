@@ -166,26 +166,6 @@ def test_folder_job_fills_table_answers_and_filters(qtbot, panel, dataset):
     assert act.args[0] in paths
 
 
-def test_the_live_refresh_shows_the_baseline_rows_and_their_tests(qtbot, panel, dataset):
-    """While the folder is still being scored, each refresh has the baseline maps' rows and the
-    method's marks against them (they once waited for the end: statsmodels' Holm runs a full
-    gc.collect, which paired.holm now keeps off the app's heap, the objects frozen meanwhile)."""
-    import gc
-
-    root, paths = dataset
-    panel.set_folder(paths * 5, root=root / "images")
-    fv = panel.folder_view
-    panel.start_folder()
-    qtbot.waitUntil(lambda: panel.summary is not None and panel.folder_running, timeout=60_000)
-    live = panel.summary
-    assert fv.table.rowCount() == 2 * 4 and fv.table.item(3, 0).text() == "Baseline: Sobel edges"
-    assert fv.table.item(0, 1).text().startswith("beats: random ")
-    assert [t["baseline"] for t in live["baseline_tests"] if t["model"] == "cnn-a"] == ["random", "centre", "edges"]
-    assert gc.get_freeze_count() == 0  # nothing is left frozen after the correction
-    panel.cancel_folder()
-    qtbot.waitUntil(lambda: not panel.folder_running, timeout=60_000)
-
-
 @pytest.mark.slow
 def test_cancel_stops_within_an_image(qtbot, panel, dataset):
     root, paths = dataset

@@ -26,7 +26,7 @@ BEATS_TIP = ("Does the method beat each map that knows nothing of the model (ran
              "edges)? Paired tests over the same images, Holm-adjusted over every model, method, baseline and "
              "metric. \u2713 beats it on every metric tested, \u2717 worse than it on at least one, ? not shown "
              "either way (no clear difference, or too few images disagree). Hover a row for the tests. "
-             "While the folder is scored they are redone as images finish (fewer resamples until the end).")
+             "The baselines' rows and these tests come when the folder is scored (or cancelled).")
 
 
 class FolderScoresView(QWidget):

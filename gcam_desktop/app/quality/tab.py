@@ -368,10 +368,11 @@ class QualityTab(QWidget):
         names = {n for sc in self.scores for n in sc.models}
         entries = [e for e in entries if e.name in names]
         final = self._folder_job is None
-        # The baseline maps' rows and the paired tests against each (issue 20) at every refresh:
-        # the Holm correction's full gc.collect no longer walks the app's heap (paired.holm).
+        # The baseline maps' rows and the paired tests of the method against each (issue 20), once
+        # the folder is done: the tests' Holm correction (statsmodels) runs a full gc.collect, a
+        # few tenths of a second in this process, too long to repeat on this thread per image.
         self.summary = ev.summarize(self.scores, entries, [self.method], resamples=2000 if final else 300,
-                                    baselines=BASELINES)
+                                    baselines=BASELINES if final else ())
         self.folder_view.show_summary(self.summary, self.method)
         self._refresh_list()
 
