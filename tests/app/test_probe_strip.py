@@ -18,11 +18,21 @@ CLASSES = ["disc", "square", "triangle"]
 
 @pytest.fixture
 def tab(qtbot):
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     t = TrainingTab(Settings.load())
-    qtbot.addWidget(t)
     t.resize(1024, 600)
     yield t
     t.shutdown()
+    t.close()
+    t.deleteLater()
+    del t
+    # Deleted here, in the main thread, as make_window's windows are: left to a later test's
+    # event processing, its plots were painted half torn down (a segfault in the fast tier).
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def _paths(folder) -> list[str]:
