@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Every package but gcam_desktop/app is Qt-free: a new package is covered without being listed.
 QT_FREE = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "gcam_desktop").iterdir()
@@ -50,6 +52,7 @@ def test_qt_free_packages_are_all_covered():
     assert "gcam_desktop.imaging.preprocess" in _qt_free_modules()
 
 
+@pytest.mark.slow
 def test_core_packages_load_no_qt_at_runtime():
     code = (
         "import sys, importlib\n"

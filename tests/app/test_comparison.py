@@ -135,6 +135,7 @@ def test_difference_view_and_agreement_score(qtbot, win):
     assert win.explanations.agreement(a, a) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_zoom_is_shared_by_all_panels(qtbot, win):
     vb = win.view.panels["SE"].vb
     vb.setRange(xRange=(2, 10), yRange=(2, 10), padding=0)

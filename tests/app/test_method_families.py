@@ -148,6 +148,7 @@ def test_a_long_method_shows_its_progress_and_stops_when_the_panel_moves_on(
 LEFT, RIGHT, OTHER = "gradcam", "lrp", "saliency"   # the tab's defaults, then any other method
 
 
+@pytest.mark.slow
 def test_the_families_tab_agrees_with_the_maps_and_measures_computed_directly(
         qtbot, make_window, load_slot, r50_32, image_folder_3cls):
     from scipy.stats import spearmanr

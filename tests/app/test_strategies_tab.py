@@ -209,6 +209,7 @@ def test_the_variants_clusters_are_compared_with_the_baselines(qtbot, make_tab, 
         assert expected.ari is not None and f"ARI {expected.ari:.2f} over {expected.common} images" in text
 
 
+@pytest.mark.slow
 def test_clicking_a_cluster_member_or_a_point_opens_it_on_the_compare_tab(qtbot, make_window, load_slot, checkpoints,
                                                                            image_folder_3cls):
     from PySide6.QtCore import QPointF, Qt

@@ -164,6 +164,7 @@ def test_a_bomb_jpeg_is_refused_before_decoding(bad_files):
     assert error.path.stat().st_size < 2000
 
 
+@pytest.mark.slow
 def test_a_108_megapixel_camera_jpeg_opens_reduced(big_photo):
     full = load_image(big_photo)  # no size asked: the largest halving within the pixel limit
     assert full.info["original_size"] == (12000, 9000)

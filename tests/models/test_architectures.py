@@ -55,6 +55,7 @@ def test_torchvision_resnet50_loads_strictly():
         assert torch.allclose(ours(x), reference(x), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_timm_seresnet50_loads_strictly():
     import timm
 

@@ -134,6 +134,7 @@ def test_gcam_explain_refuses_an_input_size_of_100000_under_a_memory_limit(lying
 EVALUATE_CASES = ("mean_string", "class_names_fewer", "inf_convolution", "nan_running_var")
 
 
+@pytest.mark.slow
 def test_gcam_evaluate_skips_lying_checkpoints_in_one_line(lying_checkpoints, tmp_path, capsys):
     from gcam_desktop.cli.evaluate import main as evaluate
 

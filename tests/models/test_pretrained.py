@@ -95,6 +95,7 @@ def test_cached_timm_file_loads_strictly_with_its_config(tmp_path, monkeypatch):
         assert torch.equal(model.state_dict()[k], v)
 
 
+@pytest.mark.slow
 def test_a_cached_file_that_is_not_what_its_name_promises_is_named_not_loaded(r50_bytes, monkeypatch):
     """Random weights at resnet50-11ad3fa6.pth are not torchvision's IMAGENET1K_V2."""
     monkeypatch.delenv("GCAM_DESKTOP_RESNET50_URL")
@@ -269,6 +270,7 @@ def test_timm_weights_download_through_huggingface_hub(weights_server, tmp_path,
     assert meta["input_size"] == 240  # from the downloaded config.json
 
 
+@pytest.mark.slow
 def test_timm_download_with_a_wrong_hash_is_removed(weights_server, tmp_path, monkeypatch):
     _serve_hub(weights_server, _st_bytes(tmp_path), etag="b" * 64)
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
@@ -277,6 +279,7 @@ def test_timm_download_with_a_wrong_hash_is_removed(weights_server, tmp_path, mo
     assert P.find_cached("se_resnet50") is None
 
 
+@pytest.mark.slow
 def test_timm_download_can_be_cancelled(weights_server, tmp_path, monkeypatch):
     _serve_hub(weights_server, _st_bytes(tmp_path))
     monkeypatch.setenv("GCAM_DESKTOP_HF_ENDPOINT", weights_server.url)
@@ -291,6 +294,7 @@ def _hub_leftovers():
     return [p.name for p in root.rglob("*") if p.suffix in (".incomplete", ".tmp")] if root.is_dir() else []
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("trickle, why", [(0.01, "fewer than 2000 bytes in 0.5 s"), (30, "no data for 0.5 s")])
 def test_a_stalled_timm_download_ends_in_one_line_without_retries(weights_server, tmp_path, small_stall_limits,

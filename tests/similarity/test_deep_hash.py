@@ -67,6 +67,7 @@ def test_a_model_without_resnet_stages_is_refused():
         deep_hash(nn.Sequential(nn.Conv2d(3, 4, 3)), [_sample(KNOWN)])
 
 
+@pytest.mark.slow
 def test_pick_named_random_demo_and_refusals(tmp_path):
     from gcam_desktop.models import CheckpointError, build_model, make_meta, save_checkpoint
     from gcam_desktop.paths import demo_checkpoint

@@ -84,6 +84,7 @@ def test_dedup_keeps_one_of_each_group_and_the_split_stays_stratified(planted):
     assert again.train == split.train and again.duplicates["removed"] == removed
 
 
+@pytest.mark.slow
 def test_presplit_dedup_keeps_the_evaluation_copy(tmp_path):
     from training.synth import SynthSpec, render
 

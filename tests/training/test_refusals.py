@@ -99,6 +99,7 @@ def test_a_class_too_small_for_validation_is_refused_with_the_reason_and_the_min
     assert 0 <= report["train_accuracy_eval"] <= 1
 
 
+@pytest.mark.slow
 def test_cli_refusal_names_the_option_to_insist(tmp_path):
     data = _small_classes(tmp_path / "few", {"a": 2, "b": 2})
     r = run_trainer("--data", str(data), "--arch", "small_cnn", "--out", str(tmp_path / "r"), "--input-size", "16",

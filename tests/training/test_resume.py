@@ -63,7 +63,8 @@ def stop_after_steps(n: int, flag: StopFlag):
 
 
 # 18 training images in batches of 8 make 3 steps per epoch (8 + 8 + 2).
-@pytest.mark.parametrize("steps, position, epochs_before", [(4, (1, 1), [1]), (3, (0, 3), [])],
+@pytest.mark.parametrize("steps, position, epochs_before",
+                         [(4, (1, 1), [1]), pytest.param(3, (0, 3), [], marks=pytest.mark.slow)],
                          ids=["mid-epoch", "during-validation"])
 def test_stop_and_resume_in_process_is_exact(synth_set_3cls, tmp_path, steps, position, epochs_before):
     ref_out = tmp_path / "ref"
@@ -191,6 +192,7 @@ def test_sigkill_loses_at_most_an_epoch_and_leaves_no_corrupt_checkpoint(synth_s
     assert _metrics(reference) == _metrics(out)
 
 
+@pytest.mark.slow
 def test_resume_takes_no_recipe_options_and_out_refuses_a_used_folder(synth_set_3cls, tmp_path, reference):
     r = run_trainer("--resume", str(reference), "--epochs", "5", data_dir=tmp_path, timeout=120)
     assert r.returncode == 2 and "--epochs" in parse_events(r.stdout)[0]["message"]

@@ -41,6 +41,7 @@ def test_a_damaged_config_is_refused_naming_the_file_and_the_field(stopped_run, 
     assert "\n" not in message
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_it_in_one_line_without_a_traceback(stopped_run, tmp_path):
     case = next(c for c in DAMAGED_CONFIGS if c.name == "archs-a-number")
     run = with_damaged_config(stopped_run, tmp_path / "run", case)

@@ -83,6 +83,7 @@ def test_bad_parameters(tmp_path, kwargs, message):
         make_synthetic(tmp_path / "x", **kwargs)
 
 
+@pytest.mark.slow
 def test_synth_command(tmp_path):
     result = run_trainer("synth", "--out", str(tmp_path / "s"), "--classes", "2", "--per-class", "2",
                          "--size", "32", "--seed", "4", data_dir=tmp_path / "ud", timeout=120)
