@@ -86,6 +86,18 @@ def lazy_cuda_libs() -> list[tuple[str, str]]:
     return out
 
 
+def torchvision_ops() -> list[tuple[str, str]]:
+    """torchvision's compiled operators (`_C_stable.so` and its image library in 0.29; `_C` in
+    older releases), which PyInstaller's hook does not collect under their new names. Without
+    them `import torchvision` fails ("operator torchvision::nms does not exist"), and with it
+    Zennit (LRP: the engine imports it), DeepLIFT's blur and the ImageNet weights."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    base = Path(list(spec.submodule_search_locations)[0])
+    return [(str(f), "torchvision") for f in sorted(base.glob("*.so")) + sorted(base.glob("*.pyd"))]
+
+
 def source_modules(root: Path) -> list[str]:
     """Every module of our packages: the trainer resolves names lazily (training/__init__),
     so static analysis alone would miss some."""

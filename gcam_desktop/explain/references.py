@@ -18,8 +18,8 @@ import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.transforms.functional import gaussian_blur
 
 from gcam_desktop.imaging.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -48,7 +48,20 @@ def strong_blur(x: Tensor) -> Tensor:
     side = min(x.shape[-2:])
     sigma = BLUR_SIGMA_FRACTION * side
     radius = max(1, min(math.ceil(3 * sigma), side - 1))  # reflect padding needs radius < side
-    return gaussian_blur(x, [2 * radius + 1] * 2, [sigma, sigma])
+    return _gaussian_blur(x, radius, sigma)
+
+
+def _gaussian_blur(x: Tensor, radius: int, sigma: float) -> Tensor:
+    """torchvision's `gaussian_blur` (the same kernel and reflect padding, a test checks it)
+    in torch alone: the desktop bundle cannot import torchvision's compiled operators, and
+    DeepLIFT loads with the engine."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    pdf = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    k1 = (pdf / pdf.sum()).to(x.dtype)
+    channels = x.shape[-3]
+    kernel = torch.outer(k1, k1).expand(channels, 1, -1, -1)
+    padded = F.pad(x, [radius] * 4, mode="reflect")
+    return F.conv2d(padded, kernel, groups=channels)
 
 
 def reference_images(kind: str, model: nn.Module, x: Tensor, where: str, choices: Sequence[str]) -> Tensor:

@@ -146,3 +146,19 @@ def test_a_model_without_normalisation_is_taken_as_imagenet(small):
     other = nn.Linear(1, 1)
     other.input_normalization = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     assert torch.allclose(black(other, x), torch.full_like(x, -2.0))
+
+
+def test_the_strong_blur_is_torchvisions_gaussian_blur():
+    """references.strong_blur does in torch what torchvision's gaussian_blur does (the bundle's
+    engine must not need torchvision's operators for it): the same numbers."""
+    import math
+
+    from torchvision.transforms.functional import gaussian_blur
+
+    from gcam_desktop.explain.references import BLUR_SIGMA_FRACTION, strong_blur
+
+    for side in (64, 37):
+        x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(side))
+        sigma = BLUR_SIGMA_FRACTION * side
+        radius = max(1, min(math.ceil(3 * sigma), side - 1))
+        assert torch.allclose(strong_blur(x), gaussian_blur(x, [2 * radius + 1] * 2, [sigma, sigma]), atol=1e-6)
