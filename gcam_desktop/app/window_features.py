@@ -1,7 +1,7 @@
 """The features that join the window, each handed only what it needs (never the window): the
-Training, Quality, Attention, Families and Strategies tabs, the Similar strip, and the exports. Everything a feature
-hears of (image changed, results in, closing) is connected here; docs/adr/0023. The Quality
-tab's sanity verdicts reach the Compare tab's method list here too."""
+Training, Quality, Attention, Families and Strategies tabs, the Similar strip, and the exports.
+Everything a feature hears of (image changed, results in, closing) is connected here;
+docs/adr/0023. The Quality tab's sanity verdicts reach the Compare tab's method list here too."""
 
 from __future__ import annotations
 
