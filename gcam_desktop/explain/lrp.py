@@ -18,7 +18,7 @@ Canonizers: BatchNorm is merged into the convolution before it; our bottleneck (
 torchvision's, through Zennit's own canonizer) adds its residual through Zennit's `Sum` module.
 The SE / s_se gate is a constant scaling of its branch: all of the gated branch's relevance
 goes to the branch, none into the squeeze / excitation sub-network (Arras et al. 2017's
-"signal-take-all" for multiplicative gates); `_ConstantGate` is that rule.
+"signal-take-all" for multiplicative gates); `ConstantGate` is that rule.
 
 Speed: the rules are Zennit's, but the layers with the z+ and epsilon rules skip autograd's own
 gradient (which Zennit computes and discards), z+ runs in one pass where the input is
@@ -48,37 +48,26 @@ from zennit.types import Convolution
 from gcam_desktop.models.attention import SEGate
 from gcam_desktop.models.resnet import Bottleneck
 
+from . import lrp_network
 from .gradient_methods import GradientMethod, GradientResult
+from .lrp_rules import ConstantGate, RuleSet, rule_context
 from .model_state import forward_logits
 from .targets import resolve_targets
 
 COMPOSITES: tuple[str, ...] = ("epsilon_plus_flat", "epsilon", "alpha1_beta0")
 
 
-class _ConstantGate(torch.autograd.Function):
-    """branch * gate forward; backward hands the relevance arriving at the product to the
-    branch unchanged and none to the gate: the gate is a constant scaling of its branch."""
-
-    @staticmethod
-    def forward(ctx, branch: Tensor, gate: Tensor) -> Tensor:
-        return branch * gate
-
-    @staticmethod
-    def backward(ctx, relevance: Tensor):
-        return relevance, None
-
-
 def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate=None) -> Tensor:
     """Bottleneck.forward for LRP: the same sum, with the residual addition through a Zennit
     `Sum` module (its Norm rule splits the relevance between identity and branch) and the
-    gate through `_ConstantGate`. The gate is computed from the detached branch, so no
+    gate through `ConstantGate`. The gate is computed from the detached branch, so no
     relevance (nor any hook) reaches the SE sub-network."""
     identity = x if self.downsample is None else self.downsample(x)
     out = self.branch(x)
     if self.se is not None:
-        out = _ConstantGate.apply(out, self.se(out.detach()))
+        out = ConstantGate.apply(out, self.se(out.detach()))
     elif stage_gate is not None:
-        out = _ConstantGate.apply(out, stage_gate.for_branch(out.detach()))
+        out = ConstantGate.apply(out, stage_gate.for_branch(out.detach()))
     return self.relu(self.canonizer_sum(torch.stack([identity, out], dim=-1)))
 
 
@@ -258,10 +247,16 @@ class LRP(GradientMethod):
         eps = options["epsilon"]
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"lrp epsilon must be a number > 0, not {eps!r}")
-        comp = composite(options["composite"], float(eps))
-        work = working_copy(model)
+        name = options["composite"]
+        if name not in COMPOSITES:
+            raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
+        if lrp_network.supports(model):  # our ResNet50s: the rules as the layers' own backward
+            work, context = lrp_network.network(model), rule_context(RuleSet(name, float(eps)))
+        else:  # any other network: Zennit's hooks on a working copy
+            work = working_copy(model)
+            context = composite(name, float(eps)).context(work)
         xr = x.detach().requires_grad_(True)
-        with comp.context(work), torch.enable_grad():
+        with context, torch.enable_grad():
             logits = forward_logits(work, xr)
             classes = resolve_targets(targets, top_k, logits)
             k_count = classes.shape[1]

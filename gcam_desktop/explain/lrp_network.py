@@ -1,0 +1,114 @@
+"""LRP's own copy of the program's ResNet50 variants: BatchNorm merged into each convolution,
+every convolution and dense layer a rule layer (`lrp_rules`), residual sums and the global
+average pool with the Norm rule, SE / s_se gates constant (docs/adr/0028, 0034).
+
+The copy is built once per model and kept while the model lives (it holds the merged weights:
+about the model's size again, and the positive weights once a z+ composite has run). It is
+rebuilt when a parameter or buffer of the model changes (a new tensor, an in-place write, a
+BatchNorm's eps). It holds no per-call state: the composite comes from `rule_context`, so the
+worker threads can share it. The SE gate modules are the model's own, so attention="off" /
+"mean" and gate recording reach them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gcam_desktop.models.attention import SEGate
+from gcam_desktop.models.resnet import Bottleneck, ResNet50, StageGate
+
+from .lrp_rules import ConstantGate, NormMeanPool, NormSum, PassReLU, RuleConv, RuleLinear
+
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def supports(model: nn.Module) -> bool:
+    """Our ResNet50 (any attention): its forward is known, so the rules can be put in place.
+    Other networks go through Zennit's hooks (explain/lrp.py)."""
+    return type(model) is ResNet50
+
+
+def network(model: nn.Module) -> nn.Module:
+    """The model's LRP copy, from the cache while the model's tensors are unchanged."""
+    key = _fingerprint(model)
+    with _LOCK:
+        hit = _CACHE.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    net = _build(model)
+    with _LOCK:
+        _CACHE[model] = (key, net)
+    return net
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    tensors = (*model.parameters(), *model.buffers())
+    return (tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in tensors),
+            tuple(m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)))
+
+
+def merge(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor, Tensor]:
+    """The convolution's weight and bias with the BatchNorm (running statistics) folded in:
+    Zennit's `merge_batch_norm` arithmetic, without leaving a BatchNorm of eps behind."""
+    w = conv.weight.detach()
+    b = conv.bias.detach() if conv.bias is not None else w.new_zeros(w.shape[0])
+    if bn is None:
+        return w, b
+    scale = bn.weight.detach() / (bn.running_var + bn.eps) ** 0.5
+    return w * scale[:, None, None, None], (b - bn.running_mean) * scale + bn.bias.detach()
+
+
+def _rule_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, first: bool = False) -> RuleConv:
+    return RuleConv(conv, *merge(conv, bn), first=first)
+
+
+def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate: StageGate | None = None) -> Tensor:
+    """Bottleneck.forward with the LRP rules: the residual sum shares the relevance (Norm),
+    the gate is a constant computed without a graph, so no relevance reaches the SE layers."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.branch(x)
+    if self.se is not None or stage_gate is not None:
+        with torch.no_grad():
+            gate = self.se(out) if self.se is not None else stage_gate.for_branch(out)
+        out = ConstantGate.apply(out, gate)
+    return self.relu(NormSum.apply(identity, out))
+
+
+def _build(model: nn.Module) -> nn.Module:
+    # Copy the module objects only: every tensor is the model's own (the rule layers get new,
+    # merged ones) and the SE gates are shared. Hooks on the copied modules are dropped.
+    memo: dict[int, Any] = {id(t): t for t in (*model.parameters(), *model.buffers())}
+    gates = [m for m in model.modules() if isinstance(m, SEGate)]
+    memo.update({id(m): m for g in gates for m in g.modules()})
+    net = copy.deepcopy(model, memo)
+    shared = {id(m) for g in gates for m in g.modules()}
+    for m in net.modules():
+        if id(m) not in shared:
+            for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks,
+                          m._backward_pre_hooks):
+                hooks.clear()
+
+    net.conv1, net.bn1 = _rule_conv(net.conv1, net.bn1, first=True), nn.Identity()
+    net.relu, net.avgpool, net.fc = PassReLU(), NormMeanPool(), RuleLinear(net.fc)
+    for block in (m for m in net.modules() if isinstance(m, Bottleneck)):
+        for k in (1, 2, 3):
+            conv, bn = getattr(block, f"conv{k}"), getattr(block, f"bn{k}")
+            setattr(block, f"conv{k}", _rule_conv(conv, bn))
+            setattr(block, f"bn{k}", nn.Identity())
+        if block.downsample is not None:
+            conv, bn = block.downsample
+            block.downsample = nn.Sequential(_rule_conv(conv, bn), nn.Identity())
+        block.relu = PassReLU()  # not in place: the rules keep the outputs they saw
+        block.forward = _bottleneck_forward.__get__(block)
+    left = [n for n, m in net.named_modules() if id(m) not in shared
+            and isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))]
+    if left:
+        raise RuntimeError(f"LRP: layers without a rule in {type(model).__name__}: {', '.join(left)}")
+    return net.eval()
