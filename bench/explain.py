@@ -11,6 +11,8 @@ successive calls (goal: growth <= 50 MB), and the overlay's cost at 1024 x 1024.
 LRP (issue 21): each composite / a no-grad forward at batch 1 and 8 (goal <= 2.5), and for
 ResNet50 ours / Zennit used directly on torchvision's ResNet50 with the same weights, composite
 and canonizer (goal <= 1.0; Zennit has no rule for the SE gates, so no such column for them).
+The z+ composites (epsilon_plus_flat, alpha1_beta0) need three convolutions per layer where the
+forward needs one: their floor is about 2.7 x, above the goal (docs/adr/0034).
 
     python bench/explain.py                      # the full run (CPU: tens of minutes)
     python bench/explain.py --quick              # a small, fast pass over the same code
@@ -400,6 +402,8 @@ def bench_lrp(device, archs, batches, size, classes, rounds, composites=None) ->
                 if r_fwd > GOAL_LRP_FORWARD:
                     problems.append(f"{device} {arch} b{b} {composite}: lrp/forward {r_fwd:.2f}")
         del model, tv
+    print("  (z+ composites: three convolutions per layer against the forward's one, a floor of about "
+          "2.7 x; docs/adr/0034)")
     return problems
 
 
