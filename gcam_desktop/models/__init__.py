@@ -13,7 +13,7 @@ from .names import ARCH_LABELS, ARCHS, RESNET_ARCHS, arch_label
 _LAZY = {
     "IMAGENET_MEAN": "meta", "IMAGENET_STD": "meta", "CheckpointError": "meta", "make_meta": "meta",
     "validate_meta": "meta", "guess_arch": "checkpoint", "save_checkpoint": "checkpoint",
-    "load_checkpoint": "resolver", "load_training_state": "resolver", "read_checkpoint": "resolver",
+    "attach_meta": "resolver", "load_checkpoint": "resolver", "load_training_state": "resolver", "read_checkpoint": "resolver",
     "available_devices": "registry", "build_model": "registry", "default_layer_for": "registry",
     "get_layer": "registry", "pick_device": "registry",
     "PretrainedError": "pretrained", "is_pretrained_ref": "pretrained_refs",

@@ -45,9 +45,7 @@ def load_checkpoint(ref, map_location=None, expect_arch: str | None = None,
     if expect_num_classes is not None and n != int(expect_num_classes):
         raise CheckpointError(path, f"has {n} classes, but {expect_num_classes} are expected")
     model = model_from_state(path, arch, n, sd)
-    model.default_layer = meta["default_layer"]
-    # What a pixel of value 0 is in the inputs (explain/references.py: DeepLIFT's black reference).
-    model.input_normalization = (tuple(meta["mean"]), tuple(meta["std"]))
+    attach_meta(model, meta)
     model.eval()
     if map_location is not None:
         model.to(map_location)
@@ -71,3 +69,15 @@ def read_pretrained(ref, progress: Progress | None = None, cancel: threading.Eve
         raise PretrainedError(PREFIX + arch, f"{path} holds {found.get('arch')} weights, not {arch}; "
                                              f"delete it so the right file can be fetched")
     return sd, pretrained_meta(arch, path), {}
+
+
+def attach_meta(model, meta: dict):
+    """What the explanation code reads from the model itself, set from its metadata: the layer
+    explained by default, and the input normalisation (explain/references.py: what a pixel of
+    value 0 is, for DeepLIFT's black reference and occlusion's fill). Every path that makes a
+    model from metadata goes through here, so none of them forgets one."""
+    if meta.get("default_layer"):
+        model.default_layer = meta["default_layer"]
+    if meta.get("mean") and meta.get("std"):
+        model.input_normalization = (tuple(meta["mean"]), tuple(meta["std"]))
+    return model

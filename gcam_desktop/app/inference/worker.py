@@ -180,7 +180,8 @@ class InferenceWorker(WorkerThread):
     def build_model(self, slot: str, arch: str, class_names: list[str], input_size: int = 128) -> None:
         """An untrained model (self-test without checkpoints): the same code path, no file."""
         meta = self._models.make_meta(arch, class_names, input_size=input_size)
-        model = self._models.build_model(arch, len(class_names)).eval().to(self.device)
+        model = self._models.build_model(arch, len(class_names))
+        model = self._models.attach_meta(model, meta).eval().to(self.device)
         self._install(slot, model, meta, None, untrained=True)
 
     def _install(self, slot: str, model, meta: dict, path: str | None, untrained: bool = False) -> None:

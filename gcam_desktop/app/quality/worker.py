@@ -218,9 +218,8 @@ class QualityWorker(WorkerThread):
             n = int(meta.get("num_classes") or len(meta.get("class_names") or []))
             model = models.build_model(meta.get("arch") or s.model.arch, n)
             model.load_state_dict(s.model.state_dict())  # reading weights is safe across threads
-            # the layer the app explains (load_checkpoint sets it from the metadata, e.g. layer2 at 64 px)
-            model.default_layer = meta.get("default_layer") or model.default_layer
-            model.eval().to(self.device)
+            # the layer the app explains and the input normalisation, as load_checkpoint sets them
+            models.attach_meta(model, meta).eval().to(self.device)
         else:
             raise ValueError(f"model {s.name!r} has neither a checkpoint file nor a model")
         for p in model.parameters():
