@@ -40,11 +40,14 @@ def run_sanity(entries: Sequence[ModelEntry], images: Sequence, methods: Sequenc
         cascades, classes, data = [], [], []
         for img in images:
             x = preprocess_batch([img], e.meta).to(device)
+            # One explanation per method for the predicted and the least likely class: the class
+            # test, and (its first map) the original that the cascade and the data test compare with.
+            originals: dict = {}
+            classes.append(class_sensitivity(e.model, x, methods, layer=layer, keep=originals))
             cascades.append(parameter_randomisation(e.model, x, methods, layer=layer, seed=seed,
-                                                    independent=independent))
-            classes.append(class_sensitivity(e.model, x, methods, layer=layer))
+                                                    independent=independent, originals=originals))
             if shuffled is not None and shuffled.arch == e.arch:
-                data.append(_data_randomisation(e, shuffled, x, methods, layer))
+                data.append(_data_randomisation(shuffled, x, methods, layer, originals))
             if step is not None:
                 step()
         models.append({"name": e.name, "arch": e.arch, "methods": {
@@ -56,19 +59,18 @@ def run_sanity(entries: Sequence[ModelEntry], images: Sequence, methods: Sequenc
             "models": models}
 
 
-def _data_randomisation(real: ModelEntry, shuffled: ModelEntry, x, methods: Sequence[str],
-                        layer: str | None) -> dict:
-    """Per method, the similarity of the real model's map to the shuffled-labels model's, both
-    for the class the real model predicts (the question: does the map depend on the labels?)."""
-    from gcam_desktop.explain import explain
+def _data_randomisation(shuffled: ModelEntry, x, methods: Sequence[str], layer: str | None,
+                        originals: Mapping) -> dict:
+    """Per method, the similarity of the real model's map (`originals[m]`'s first, for the class
+    the real model predicts) to the shuffled-labels model's for that class (the question: does
+    the map depend on the labels?)."""
+    from gcam_desktop.explain.engine import explain
 
     out = {}
-    target = None
     for m in methods:
-        mine = explain(real.model, x, m, layer=layer, targets=target, top_k=1)
-        target = int(mine.classes[0, 0]) if target is None else target
+        mine = originals[m]
         theirs = explain(shuffled.model, x.to(next(shuffled.model.parameters()).device), m, layer=layer,
-                         targets=target, top_k=1)
+                         targets=int(mine.classes[0, 0]), top_k=1)
         out[m] = similarity(mine.maps[0, 0], theirs.maps[0, 0])
     return out
 

@@ -241,9 +241,12 @@ class ClassSensitivity:
 
 def class_sensitivity(model: nn.Module, image: Tensor, methods: Sequence[str] = METHODS, *,
                       layer: str | None = None, options: dict[str, dict] | None = None,
-                      explain_fn: Explain | None = None) -> list[ClassSensitivity]:
+                      explain_fn: Explain | None = None,
+                      keep: dict[str, Any] | None = None) -> list[ClassSensitivity]:
     """The "random logit" test for one image (1 x 3 x H x W): both classes in one explain() call
-    per method, so they share its forward."""
+    per method, so they share its forward. `keep` (a dict) receives each method's Explanation:
+    its first map is the original map for the predicted class, which the cascade
+    (`parameter_randomisation(..., originals=keep)`) can take instead of explaining again."""
     from .engine import explain as engine_explain
 
     explain = explain_fn or engine_explain
@@ -260,6 +263,8 @@ def class_sensitivity(model: nn.Module, image: Tensor, methods: Sequence[str] = 
     out = []
     for m in methods:
         e = explain(model, image, m, layer=layer, targets=[[predicted, least]], **options.get(m, {}))
+        if keep is not None:
+            keep[m] = e
         out.append(ClassSensitivity(m, predicted, least, similarity(e.maps[0, 0], e.maps[0, 1]),
                                     similarity(e.raw[0, 0], e.raw[0, 1])))
     return out

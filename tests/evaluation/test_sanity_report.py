@@ -77,3 +77,50 @@ def test_a_shuffled_checkpoint_of_another_architecture_is_refused_in_one_line(tm
 def test_sanity_images_is_checked_up_front(tmp_path, capsys):
     assert cli.main([str(tmp_path), "-c", "x.pt", "--sanity-images", "0", "-o", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.splitlines()[0] == "gcam-evaluate: argument --sanity-images: must be at least 1, not 0"
+
+
+def test_the_checks_share_one_original_map_per_method(monkeypatch):
+    """gcam-evaluate's sanity checks explain each method once for the two classes of the class
+    test and reuse its first map as the cascade's and the data test's original: one call, one
+    per stage and one of the shuffled model per method and image, with the same numbers as the
+    cascade and the data test computed on their own."""
+    import torch
+
+    from gcam_desktop.evaluation.inputs import ModelEntry
+    from gcam_desktop.evaluation.sanity_run import run_sanity
+    from gcam_desktop.explain import engine
+    from gcam_desktop.explain.sanity import parameter_randomisation, similarity
+    from gcam_desktop.models import build_model, make_meta
+
+    torch.manual_seed(0)
+    meta = make_meta("small_cnn", ["a", "b", "c"], input_size=32)
+    real, shuffled = (ModelEntry(n, build_model("small_cnn", 3).eval(), meta) for n in ("real", "shuffled"))
+    image = Image.new("RGB", (32, 32), (120, 60, 200))
+    for x in range(10, 20):
+        image.putpixel((x, x), (255, 255, 0))
+    calls = []
+    explain = engine.explain
+
+    def counting(model, x, method, **kw):
+        calls.append(method)
+        return explain(model, x, method, **kw)
+
+    monkeypatch.setattr(engine, "explain", counting)
+    out = run_sanity([real], [image], ["gradcam", "saliency"], shuffled=shuffled)
+    stages = len(out["models"][0]["methods"]["gradcam"]["stages"]) - 1
+    assert stages == 5  # small_cnn: fc3, fc2, fc1, conv2, conv1
+    assert calls.count("gradcam") == calls.count("saliency") == 1 + stages + 1
+    monkeypatch.setattr(engine, "explain", explain)
+
+    from gcam_desktop.imaging.preprocess import preprocess_batch
+
+    x = preprocess_batch([image], meta)
+    alone = {s.method: s for s in parameter_randomisation(real.model, x, ["gradcam", "saliency"], independent=False)}
+    for m in ("gradcam", "saliency"):
+        got = out["models"][0]["methods"][m]
+        want = [1.0] + [step.input_res.spearman for step in alone[m].cascade]
+        assert [p["mean"] for p in got["cascade"]["spearman"]] == pytest.approx(want, abs=1e-6)
+        theirs = explain(shuffled.model, x, m, targets=alone[m].target)
+        mine = explain(real.model, x, m, targets=alone[m].target)
+        assert got["data_randomisation"]["spearman"]["mean"] == pytest.approx(
+            similarity(mine.maps[0, 0], theirs.maps[0, 0]).spearman, abs=1e-6)
