@@ -41,3 +41,21 @@ def test_the_inference_workers_untrained_model():
     assert model.input_normalization == (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
     assert model.default_layer == default_layer_for("resnet50", 64) == "layer2"
     assert worker.models["left"].info.default_layer == "layer2"
+
+
+def test_an_engine_that_fails_to_import_says_failed(monkeypatch):
+    """The methods' modules load last (the engine imports Zennit, and Zennit torchvision): when
+    that fails the worker says "failed" (the self-test then exits) instead of never saying ready."""
+    import sys
+
+    from gcam_desktop.app.inference.worker import InferenceWorker
+
+    monkeypatch.setitem(sys.modules, "gcam_desktop.explain.engine", None)  # its import now raises
+    worker = InferenceWorker("cpu")
+    states, ready = [], []
+    worker.engine_state.connect(lambda state, detail: states.append((state, detail)))
+    worker.engine_ready.connect(ready.append)
+    assert worker.setup() is False
+    assert states[-1][0] == "failed"
+    assert "could not load the engine" in states[-1][1] and "gcam_desktop.explain.engine" in states[-1][1]
+    assert not ready

@@ -140,18 +140,20 @@ class InferenceWorker(WorkerThread):
                 # e.g. --device cuda on a machine without CUDA: say so, run on what there is
                 self.device = models.pick_device("auto")
                 self.device_changed.emit(str(self.device), f"{exc}; using {self.device}")
+            # Inside the try: reading METHODS imports every method's module (Zennit, and through
+            # it torchvision), and a failure there must say "failed", not leave the app waiting.
+            from gcam_desktop.explain.engine import method_options
+
+            info = EngineInfo(methods=tuple(engine.METHODS), gradient_methods=tuple(engine.GRADIENT_METHODS),
+                              colormaps=tuple(overlay.COLORMAPS), archs=tuple(models.ARCHS),
+                              devices=tuple(models.available_devices()), device=str(self.device),
+                              seconds=time.perf_counter() - t0, torch=torch.__version__,
+                              method_options={m: method_options(m) for m in engine.METHODS})
         except Exception as exc:
             self.engine_state.emit("failed", f"could not load the engine: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return False
-        self.engine_seconds = time.perf_counter() - t0
-        from gcam_desktop.explain.engine import method_options
-
-        info = EngineInfo(methods=tuple(engine.METHODS), gradient_methods=tuple(engine.GRADIENT_METHODS),
-                          colormaps=tuple(overlay.COLORMAPS), archs=tuple(models.ARCHS),
-                          devices=tuple(models.available_devices()), device=str(self.device),
-                          seconds=self.engine_seconds, torch=torch.__version__,
-                          method_options={m: method_options(m) for m in engine.METHODS})
+        self.engine_seconds = info.seconds
         self.engine_state.emit("ready", f"torch {torch.__version__} on {self.device}")
         self.engine_ready.emit(info)
         return True
