@@ -13,9 +13,10 @@ the app's Compare tab holds already, so the Quality tab's Sanity section does no
 
 Models: the three ResNet50 variants at 224 px (random weights: the cost does not depend on
 them) and the demo checkpoints (gcam-train demo) at their own size where they exist. The
-many-pass methods run with fewer samples than their defaults (printed; both sides of every
-ratio use the same options, and their cost is linear in them): `--full-options` for the
-defaults (Score-CAM then at 64 channels), which takes several times longer.
+many-pass methods run with fewer samples than their defaults (printed: SmoothGrad 8 samples,
+Integrated Gradients 8 steps, Score-CAM 32 channels, RISE 100 masks, occlusion stride 32; both
+sides of every ratio use the same options, and their cost is linear in them): `--full-options`
+for the defaults (Score-CAM then at 64 channels), which takes several times longer.
 
     python bench/sanity.py [--quick] [--archs resnet50 ...] [--size 224] [--methods ...] [--no-demo]
 """
@@ -52,7 +53,8 @@ def clock() -> float:
 
 
 WALL = False
-LIGHT = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 8}, "scorecam": {"max_channels": 32}}
+LIGHT = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 8}, "scorecam": {"max_channels": 32},
+         "rise": {"masks": 100}, "occlusion": {"stride": 32}}
 FULL = {"scorecam": {"max_channels": 64}}
 
 

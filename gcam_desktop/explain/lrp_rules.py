@@ -119,7 +119,8 @@ class _ConvRule(torch.autograd.Function):
             return layer.conv_t(x.shape, w_pos, s).mul_(x), None, None, None
         x_pos, x_neg, w_neg = x.clamp(min=0), x.clamp(max=0), layer.negative()
         s = divide(relevance, layer.conv(x_pos, w_pos, b_pos) + layer.conv(x_neg, w_neg, None), STABILIZER)
-        return layer.conv_t(x.shape, w_pos, s).mul_(x_pos).addcmul_(x_neg, layer.conv_t(x.shape, w_neg, s)), None, None, None
+        relevance = layer.conv_t(x.shape, w_pos, s).mul_(x_pos).addcmul_(x_neg, layer.conv_t(x.shape, w_neg, s))
+        return relevance, None, None, None
 
 
 class RuleLinear(nn.Module):

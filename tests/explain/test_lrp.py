@@ -27,8 +27,9 @@ from gcam_desktop.models.resnet import Bottleneck, SharedSEStage
 from explain_helpers import assert_untouched, snapshot
 
 # Ours (our ResNet50s: the rules as autograd functions, explain/lrp_rules.py; other networks:
-# Zennit's hooks) and Zennit's maps compute the same quantities; they agree to float32 rounding. Tolerance: 1e-5 of the map's largest |value| (float32 relative precision ~1e-7,
-# accumulated over ~50 layers), and a correlation >= 0.999.
+# Zennit's hooks) and Zennit's maps compute the same quantities; they agree to float32 rounding.
+# Tolerance: 1e-5 of the map's largest |value| (float32 relative precision ~1e-7, accumulated
+# over ~50 layers), and a correlation >= 0.999.
 REL_TOL = 1e-5
 
 
