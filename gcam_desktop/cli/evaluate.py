@@ -67,6 +67,9 @@ def _parser() -> Parser:
     ap.add_argument("--masks", type=Path, help=f"object masks mirroring DATA: MASKS/<class>/<name>.png; {MASK_RULE}; "
                                                "an empty mask is not used")
     ap.add_argument("--methods", nargs="+", default=["gradcam"], help="explanation methods (default: gradcam)")
+    ap.add_argument("--option", action="append", default=[], metavar="METHOD:NAME=VALUE",
+                    help="an option of one of --methods, e.g. rise:masks=100, lrp:composite=epsilon, "
+                         "occlusion:stride=8 (repeat for more); in the scores and the sanity checks alike")
     ap.add_argument("--layer", help="layer to explain (default: each model's default layer)")
     ap.add_argument("--steps", type=int_at_least(1), default=20, help="deletion / insertion steps (default 20)")
     ap.add_argument("--target", choices=("true", "pred"), default="true",
@@ -168,6 +171,12 @@ def _check_arguments(args) -> list[str]:
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise _refuse(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    from gcam_desktop.cli.method_options import parse_method_options
+
+    try:
+        args.method_options = parse_method_options(args.option, args.methods)
+    except ValueError as exc:
+        raise _refuse(str(exc)) from None
     args.root, args.masks_dir = split_dataset_root(args.data, args.masks)
     if args.attention == "mean":
         reference = (args.reference or args.root).expanduser()
@@ -210,7 +219,7 @@ def _run(args, checkpoints: list[str]) -> int:
                           target=args.target, resamples=args.resamples, seed=args.seed,
                           attention=args.attention,
                           reference=str(args.reference or args.root) if args.attention == "mean" else None,
-                          baselines=args.baselines, road_percentages=args.road)
+                          baselines=args.baselines, road_percentages=args.road, options=args.method_options)
     if leaks:
         result["near_duplicates"] = leaks
     if args.sanity:
@@ -289,7 +298,7 @@ def _sanity(args, entries, paths: list[str], shuffled) -> dict:
     models = [e for e in entries if e.base is None]
     with tqdm(total=len(models) * len(images), desc="sanity", unit="img", file=sys.stderr, disable=None) as bar:
         return run_sanity(entries, images, args.methods, layer=args.layer, independent=args.sanity_independent,
-                          seed=args.seed, shuffled=shuffled, step=lambda: bar.update(1))
+                          seed=args.seed, shuffled=shuffled, step=lambda: bar.update(1), options=args.method_options)
 
 
 def _load_models(args, checkpoints: list[str]) -> tuple[list, object]:
@@ -331,7 +340,8 @@ def _runnable_methods(args, entries) -> list[str]:
     kept = []
     for method in args.methods:
         problems = [f"{e.name}: {why}" for e in entries
-                    if (why := why_not_runnable(e.model, method, args.layer, int(e.meta.get("input_size", 224))))]
+                    if (why := why_not_runnable(e.model, method, args.layer, int(e.meta.get("input_size", 224)),
+                                                args.method_options.get(method)))]
         if problems:
             _say(f"leaving out {method}: {problems[0]}" + (f" (and {len(problems) - 1} more model(s))"
                                                             if len(problems) > 1 else ""))
@@ -363,7 +373,8 @@ def _score(args, entries, paths) -> tuple[list, list]:
                                  masks_for=lambda p: mask_path_for(p, args.root, args.masks_dir),
                                  layer=args.layer, steps=args.steps, target=args.target,
                                  batch_size=args.batch_size, forward_batch=args.forward_batch, seed=args.seed,
-                                 baselines=args.baselines, road_percentages=args.road):
+                                 baselines=args.baselines, road_percentages=args.road,
+                                 options=args.method_options):
             if isinstance(item, SkippedImage):
                 bar.write(f"{PROG}: skipping {item.path}: {item.reason}", file=sys.stderr)
                 skipped.append(item)

@@ -20,7 +20,6 @@ are those of one process (see gcam_desktop/distributed.py).
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -88,22 +87,14 @@ def _class(text: str) -> int | str:
 
 
 def _parse_options(items: Sequence[str], parser: Parser, method: str) -> dict[str, Any]:
-    from gcam_desktop.explain.engine import method_options
+    from gcam_desktop.cli.method_options import parse_option
 
-    valid = method_options(method)
-    options = {}
+    options: dict[str, Any] = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or not name:
-            parser.error(f"--option {item!r}: expected NAME=VALUE")
-        if name not in valid:
-            takes = ", ".join(f"{k} (default {v!r})" for k, v in valid.items()) or "none"
-            parser.error(f"--option {name}: {method} has no such option; its options: {takes}")
         try:
-            options[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[name] = value  # a bare word, e.g. baseline=zeros
+            parse_option(item, method, options)
+        except ValueError as exc:
+            parser.error(str(exc))
     return options
 
 

@@ -72,7 +72,8 @@ def markdown(report: Mapping) -> str:
            f"target: {'true class (prediction where unknown)' if s['target'] == 'true' else 'predicted class'}; "
            f"{s['steps']} deletion / insertion steps (deletion to {s['deletion_baseline']}, insertion from "
            f"{s['insertion_baseline']}); pointing tolerance {s['pointing_tolerance']}; ROAD "
-           f"{_road_text(s)}; baselines: {', '.join(s.get('baselines') or []) or 'none'}.",
+           f"{_road_text(s)}; baselines: {', '.join(s.get('baselines') or []) or 'none'}."
+           + _options_text(s.get("method_options")),
            f"Intervals: {s['interval']}.", "",
            "## Does SE or s_se attention point at the object more often than the baseline?", "",
            report["answer"], ""]
@@ -216,7 +217,7 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
                  methods: Sequence[str], *, data: str, masks: str | None, layer: str | None, steps: int,
                  target: str, resamples: int = 2000, seed: int = 0, attention: str = "on",
                  reference: str | None = None, baselines: Sequence[str] = (),
-                 road_percentages: Sequence[float] = ()) -> dict:
+                 road_percentages: Sequence[float] = (), options: Mapping[str, Mapping] | None = None) -> dict:
     summary = summarize(scores, entries, methods, resamples=resamples, seed=seed, baselines=baselines)
     return {
         "format": FORMAT, "version": VERSION,
@@ -226,6 +227,7 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
         "skipped": [{"path": x.path, "reason": x.reason} for x in skipped],
         "mask_notes": [{"path": x.path, "note": x.mask_note} for x in scores if x.mask_note],
         "settings": {"methods": list(methods), "layer": layer, "steps": steps, "target": target,
+                     "method_options": {m: dict(o) for m, o in (options or {}).items() if o},
                      "attention": attention, "attention_reference": reference,
                      "deletion_baseline": "zero (the mean colour, in normalised space)",
                      "insertion_baseline": "a Gaussian-blurred copy (sigma 5 px at 224)",
@@ -238,6 +240,15 @@ def build_report(scores: Sequence[ImageScore], skipped: Sequence[SkippedImage], 
         **summary,
         "per_image": per_image_rows(scores, methods),
     }
+
+
+def _options_text(options: Mapping | None) -> str:
+    """The settings line's end, e.g. ' Method options: rise masks=100.' ('' when all are defaults)."""
+    if not options:
+        return ""
+    return " Method options: " + "; ".join(
+        f"{m} " + ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in o.items())
+        for m, o in options.items()) + "."
 
 
 def _road_text(s: Mapping) -> str:

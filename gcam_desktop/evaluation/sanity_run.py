@@ -28,7 +28,8 @@ def spread(values: Sequence[float]) -> dict:
 
 def run_sanity(entries: Sequence[ModelEntry], images: Sequence, methods: Sequence[str], *,
                layer: str | None = None, independent: bool = False, seed: int = 0,
-               shuffled: ModelEntry | None = None, step: Callable[[], None] | None = None) -> dict:
+               shuffled: ModelEntry | None = None, step: Callable[[], None] | None = None,
+               options: Mapping[str, Mapping] | None = None) -> dict:
     """The checks for each model as trained (not its attention-switched copies) and method, over
     `images` (PIL images, each preprocessed per model). `step` is called once per model and image."""
     from gcam_desktop.imaging.preprocess import preprocess_batch
@@ -43,11 +44,11 @@ def run_sanity(entries: Sequence[ModelEntry], images: Sequence, methods: Sequenc
             # One explanation per method for the predicted and the least likely class: the class
             # test, and (its first map) the original that the cascade and the data test compare with.
             originals: dict = {}
-            classes.append(class_sensitivity(e.model, x, methods, layer=layer, keep=originals))
+            classes.append(class_sensitivity(e.model, x, methods, layer=layer, keep=originals, options=options))
             cascades.append(parameter_randomisation(e.model, x, methods, layer=layer, seed=seed,
-                                                    independent=independent, originals=originals))
+                                                    independent=independent, originals=originals, options=options))
             if shuffled is not None and shuffled.arch == e.arch:
-                data.append(_data_randomisation(shuffled, x, methods, layer, originals))
+                data.append(_data_randomisation(shuffled, x, methods, layer, originals, options or {}))
             if step is not None:
                 step()
         models.append({"name": e.name, "arch": e.arch, "methods": {
@@ -60,7 +61,7 @@ def run_sanity(entries: Sequence[ModelEntry], images: Sequence, methods: Sequenc
 
 
 def _data_randomisation(shuffled: ModelEntry, x, methods: Sequence[str], layer: str | None,
-                        originals: Mapping) -> dict:
+                        originals: Mapping, options: Mapping) -> dict:
     """Per method, the similarity of the real model's map (`originals[m]`'s first, for the class
     the real model predicts) to the shuffled-labels model's for that class (the question: does
     the map depend on the labels?)."""
@@ -70,7 +71,7 @@ def _data_randomisation(shuffled: ModelEntry, x, methods: Sequence[str], layer: 
     for m in methods:
         mine = originals[m]
         theirs = explain(shuffled.model, x.to(next(shuffled.model.parameters()).device), m, layer=layer,
-                         targets=int(mine.classes[0, 0]), top_k=1)
+                         targets=int(mine.classes[0, 0]), top_k=1, **options.get(m, {}))
         out[m] = similarity(mine.maps[0, 0], theirs.maps[0, 0])
     return out
 

@@ -8,7 +8,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -102,12 +102,14 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
                  layer: str | None = None, steps: int = 20, target: str = "true", batch_size: int = 8,
                  forward_batch: int = M.DEFAULT_BATCH_SIZE, keep_curves: bool = True,
                  keep_maps: bool = False, seed: int = 0, baselines: Sequence[str] = (),
-                 road_percentages: Sequence[float] = ()) -> Iterator[ImageScore | SkippedImage]:
+                 road_percentages: Sequence[float] = (), options: Mapping[str, Mapping] | None = None
+                 ) -> Iterator[ImageScore | SkippedImage]:
     """Score every image with every model and method, yielding as each batch completes.
 
     `baselines` (names of explain/baselines.py) are scored with the same metrics, as methods
     named baseline_key(name). `road_percentages`: also ROAD at these percentages (empty: not run;
     it solves a sparse system per image, percentage and order, so it is the costliest metric).
+    `options`: method -> its explain() options (RISE's masks, LRP's composite, ...).
 
     A consumer that stops iterating (a cancelled job) stops the work after the current batch.
     Unreadable images and masks are yielded as SkippedImage / scored without a mask.
@@ -144,7 +146,7 @@ def score_images(entries: Sequence[ModelEntry], paths: Sequence[str | os.PathLik
         explained: dict[str, list[str]] = {}  # the class name each model's maps explain, per image
         maps_by: dict[str, dict[str, torch.Tensor]] = {}
         how = _How(layer, steps, target, forward_batch, keep_curves, keep_maps, seed, tuple(baselines),
-                   tuple(road_percentages))
+                   tuple(road_percentages), dict(options or {}))
         for e in entries:
             # Every forward of this entry (prediction, map, deletion / insertion, confidence) runs
             # with its attention as asked: a per-call scope, the model object is shared as it is.
@@ -179,6 +181,7 @@ class _How:
     seed: int
     baselines: tuple[str, ...] = ()
     road: tuple[float, ...] = ()
+    options: Mapping[str, Mapping] = field(default_factory=dict)
 
 
 def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequence[str], how: _How
@@ -206,7 +209,8 @@ def _score_entry(e: ModelEntry, imgs, kept: Sequence[Path], masks, methods: Sequ
               for i in range(len(kept))]
     maps_by: dict[str, torch.Tensor] = {}
     for method in methods:
-        ex = engine.explain(e.model, x, method=method, layer=how.layer, targets=targets, top_k=1)
+        ex = engine.explain(e.model, x, method=method, layer=how.layer, targets=targets, top_k=1,
+                            **how.options.get(method, {}))
         maps = ex.maps[:, 0].detach().float().to(device)
         maps_by[method] = maps.cpu()
         _score_maps(e, x, maps, targets, probs, masks, ok, scores, method, how)

@@ -124,3 +124,34 @@ def test_the_checks_share_one_original_map_per_method(monkeypatch):
         mine = explain(real.model, x, m, targets=alone[m].target)
         assert got["data_randomisation"]["spearman"]["mean"] == pytest.approx(
             similarity(mine.maps[0, 0], theirs.maps[0, 0]).spearman, abs=1e-6)
+
+
+@pytest.mark.slow  # gcam-explain's --option test is the fast tier's
+def test_method_options_reach_every_explanation_and_the_report(tmp_path, capsys, monkeypatch):
+    """--option METHOD:NAME=VALUE: the scores, the class test and every cascade stage explain
+    with it, the report says it, and a bad one is refused before any model loads."""
+    from gcam_desktop.explain import engine
+
+    write_masked_set(tmp_path / "set", per_class=1, size=32)
+    [ck] = set_checkpoints(tmp_path, ["small_cnn"])
+    seen = []
+    explain = engine.explain
+
+    def recording(model, x, method, **kw):
+        seen.append((method, kw.get("masks"), kw.get("cell")))
+        return explain(model, x, method, **kw)
+
+    monkeypatch.setattr(engine, "explain", recording)
+    rc, captured, out = run(tmp_path, capsys, "-c", ck, "--methods", "gradcam", "rise", "--option", "rise:masks=6",
+                            "--option", "rise:cell=8", "--sanity", "--sanity-images", "1")
+    assert rc == 0, captured.err
+    rise = [s for s in seen if s[0] == "rise"]
+    assert len(rise) >= 1 + 1 + 5 and set(rise) == {("rise", 6, 8)}  # scores, class test, stages
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["method_options"] == {"rise": {"masks": 6, "cell": 8}}
+    assert "Method options: rise masks=6, cell=8." in (out / "report.md").read_text()
+
+    for bad, says in ((["--option", "rise:mask=6"], "rise has no such option; its options: masks"),
+                      (["--option", "lrp:composite=epsilon"], "lrp is not among --methods")):
+        rc, captured, _ = run(tmp_path, capsys, "-c", ck, "--methods", "rise", *bad)
+        assert rc == 2 and says in captured.err
