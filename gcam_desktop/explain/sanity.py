@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, rankdata
 from skimage.metrics import structural_similarity
 from torch import Tensor, nn
 
-from .metrics import top_region_iou
+from .metrics import pixel_ranks
 from .names import METHODS, TOP_FRACTION
 
 # A method passes when the rank correlation of its map with the original falls below this once
@@ -96,17 +96,40 @@ def similarity(original: Tensor, other: Tensor) -> Similarity:
 
     Maps are H x W (any scale); both are compared as absolute values scaled to [0, 1]. A
     constant map has no ranks: its correlation is 0 (it says nothing about the original)."""
-    a = _unit(original.detach().abs().float().cpu().numpy())
-    b = _unit(other.detach().abs().float().cpu().numpy())
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
+    return compare(Reference(original), other)
+
+
+class Reference:
+    """A map that others are compared with (the original, at every stage of the cascade): its
+    [0, 1] scaling, its pixel ranks and its top region, computed once instead of at each step."""
+
+    def __init__(self, original: Tensor) -> None:
+        self.unit = _unit(original.detach().abs().float().cpu().numpy())
+        self.ranks = rankdata(self.unit.ravel()) if np.ptp(self.unit) > 0 else None
+        self.top = _top_region(self.unit)
+
+
+def compare(ref: Reference, other: Tensor) -> Similarity:
+    """`similarity(original, other)` with the original prepared as `ref`."""
+    a, b = ref.unit, _unit(other.detach().abs().float().cpu().numpy())
+    if a.shape != b.shape:
+        raise ValueError(f"maps of {a.shape} and {b.shape}: compare maps of one size")
+    if ref.ranks is None or np.ptp(b) == 0:
         rho = 0.0
-    else:
-        rho = float(spearmanr(a.ravel(), b.ravel()).statistic)
+    else:  # Spearman's rho: Pearson's r of the average ranks (what scipy.stats.spearmanr computes)
+        rho = float(pearsonr(ref.ranks, rankdata(b.ravel())).statistic)
     side = min(a.shape)
     window = min(7, side if side % 2 else side - 1)
     ssim = float(structural_similarity(a, b, data_range=1.0, win_size=window)) if window >= 3 else float("nan")
-    iou = float(top_region_iou(torch.from_numpy(a)[None], torch.from_numpy(b)[None], TOP_FRACTION)[0])
+    top_b = _top_region(b)
+    iou = float((ref.top & top_b).sum() / (ref.top | top_b).sum())
     return Similarity(rho, ssim, iou)
+
+
+def _top_region(unit: np.ndarray) -> np.ndarray:
+    """The top TOP_FRACTION of the pixels (ties broken as metrics.top_region_iou breaks them)."""
+    k = max(1, int(round(TOP_FRACTION * unit.size)))
+    return (pixel_ranks(torch.from_numpy(unit)[None]) < k)[0].numpy()
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
@@ -208,17 +231,21 @@ class _Stepper:
         self.explain, self.image, self.layer, self.target = explain, image, layer, target
         self.options, self.originals, self.results = options, originals, results
         self.total, self.done, self.progress, self.cancelled = total, 0, progress, cancelled
+        self.refs: dict[str, tuple[Reference, Reference]] = {}
 
     def __call__(self, kind: str, model: nn.Module, stage: str, randomised: list[str]) -> None:
         for m, sanity in self.results.items():
             if self.cancelled is not None and self.cancelled():
                 raise InterruptedError("sanity check cancelled")
-            first = self.originals[m]
+            if m not in self.refs:  # the original's maps, prepared once per method
+                first = self.originals[m]
+                self.refs[m] = (Reference(first.maps[0, 0]), Reference(first.raw[0, 0]))
+            maps_ref, raw_ref = self.refs[m]
             e = self.explain(model, self.image, m, layer=self.layer, targets=self.target,
                              **self.options.get(m, {}))
             getattr(sanity, kind).append(StepResult(
-                stage, randomised, similarity(first.maps[0, 0], e.maps[0, 0]),
-                similarity(first.raw[0, 0], e.raw[0, 0]), e.maps[0, 0].cpu().numpy()))
+                stage, randomised, compare(maps_ref, e.maps[0, 0]), compare(raw_ref, e.raw[0, 0]),
+                e.maps[0, 0].cpu().numpy()))
             self.done += 1
             if self.progress is not None:
                 self.progress(self.done, self.total)

@@ -76,6 +76,31 @@ def test_similarity_of_identical_inverted_and_unrelated_maps():
     assert similarity(m, torch.zeros(32, 32)).spearman == 0.0
 
 
+
+@pytest.mark.parametrize("side", [7, 64])
+def test_the_prepared_original_gives_scipys_spearman_and_the_metrics_iou(side):
+    """The original map is ranked once per method (sanity.Reference): the numbers are still
+    scipy's Spearman and metrics.top_region_iou, ties (flat regions) included."""
+    from scipy.stats import spearmanr
+
+    from gcam_desktop.explain.metrics import top_region_iou
+    from gcam_desktop.explain.sanity import Reference, _unit, compare
+
+    g = torch.Generator().manual_seed(side)
+    a = torch.rand(side, side, generator=g)
+    a[: side // 3] = 0.0  # a flat third: tied ranks
+    ref = Reference(a)
+    for _ in range(3):
+        b = torch.rand(side, side, generator=g).round(decimals=1)  # more ties
+        got = compare(ref, b)
+        ua, ub = _unit(a.numpy()), _unit(b.numpy())
+        assert got.spearman == pytest.approx(spearmanr(ua.ravel(), ub.ravel()).statistic, abs=1e-12)
+        want = float(top_region_iou(torch.from_numpy(ua)[None], torch.from_numpy(ub)[None])[0])
+        assert got.top_iou == pytest.approx(want, abs=1e-7)
+        assert got == similarity(a, b)
+    with pytest.raises(ValueError, match="one size"):
+        compare(ref, torch.rand(side + 1, side + 1))
+
 @pytest.mark.slow
 def test_eigencam_ignores_the_classifier_and_gradcam_does_not(cnn, image):
     """Eigen-CAM is the first principal component of the layer's activations: randomising only
