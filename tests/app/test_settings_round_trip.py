@@ -28,7 +28,8 @@ def _shown(win) -> dict:
     training = {"data": tab.data.text(), "out": tab.out.text(), "archs": tab.archs(), "init": tab.init.text(),
                 "processes": tab.processes.value(), "epochs": tab.epochs.value(), "batch_size": tab.batch.value(),
                 "lr": tab.lr.value(), "input_size": tab.size.value(), "dedup": tab.dedup.isChecked(),
-                "allow_unvalidated_classes": tab.unvalidated.isChecked(), "shuffle_labels": tab.shuffle.isChecked()}
+                "allow_unvalidated_classes": tab.unvalidated.isChecked(), "shuffle_labels": tab.shuffle.isChecked(),
+                "probe": tab.probe.value(), "keep_every": tab.keep_every.value()}
     general = {"device": win.status.device_combo.currentData(), "last_folder": win.settings["last_folder"],
                **{key: list(win.settings[key]) for key in ("recent_folders", "recent_files", "recent_checkpoints")}}
     return {"controls": win.controls.values().asdict(), "slots": slots, "training": training, "general": general}
@@ -78,6 +79,8 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     tab.dedup.setChecked(True)
     tab.unvalidated.setChecked(True)
     tab.shuffle.setChecked(True)
+    tab.probe.setValue(2)
+    tab.keep_every.setValue(3)
     before = _shown(win)
     # Each remembered field is covered, and each was changed from its default.
     assert set(before["controls"]) == {s.name for s in CONTROLS}

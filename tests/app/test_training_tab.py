@@ -214,3 +214,27 @@ def test_shuffled_labels_box_passes_the_option_and_a_chance_result_reads_as_expe
     tab.on_event(ev)
     assert note in tab.log_view.toPlainText()
     assert "chance expected" in tab.results.item(tab._row("small_cnn"), 3).text()
+
+
+def test_probe_boxes_pass_the_options_and_are_remembered(tab):
+    """--probe and --keep-every from the form, with the trainer's defaults (probe 4, keep 0), its
+    messages naming the boxes, and the choice kept with the form."""
+    from gcam_desktop.app.training.tab import in_form_words
+
+    recipe = TrainConfig()
+    assert (tab.probe.value(), tab.keep_every.value()) == (recipe.probe, recipe.keep_every) == (4, 0)
+    args = tab.command_args()
+    assert args[args.index("--probe") + 1] == "4" and "--keep-every" not in args
+    tab.probe.setValue(0)
+    tab.keep_every.setValue(5)
+    args = tab.command_args()
+    assert args[args.index("--probe") + 1] == "0" and args[args.index("--keep-every") + 1] == "5"
+    assert "(Probe)" in in_form_words("--probe must be between 0 and 64 images")
+    tab._remember()
+    assert (tab.settings["training"]["probe"], tab.settings["training"]["keep_every"]) == (0, 5)
+    again = TrainingTab(tab.settings)
+    try:
+        assert (again.probe.value(), again.keep_every.value()) == (0, 5)
+    finally:
+        again.shutdown()
+        again.deleteLater()

@@ -76,7 +76,7 @@ class TrainingForm:
 
 # The recipe the form shows: TrainConfig's fields, defaults (the paper's recipe) and checks.
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "input_size", "dedup", "allow_unvalidated_classes",
-                 "shuffle_labels")
+                 "shuffle_labels", "probe", "keep_every")
 
 
 def _recipe_accepts(name: str):

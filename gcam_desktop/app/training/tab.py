@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from gcam_desktop.paths import DEMO_ARCHS, demo_checkpoint, runs_dir
-from training.config import TrainConfig
+from training.config import MAX_PROBE, TrainConfig
 
 from gcam_desktop.app.widgets.browse_row import with_browse
 from gcam_desktop.app.common.text import format_duration, format_percent
@@ -31,11 +31,15 @@ PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written onc
 DEDUP_LABEL = "Keep one picture of each near-duplicate group"
 UNVALIDATED_LABEL = "Train even when a class is too small to lend an image to validation"
 SHUFFLE_LABEL = "Train on shuffled labels (sanity check)"
+PROBE_LABEL = "validation images explained after each epoch"
+KEEP_LABEL = "keep the weights of every K-th epoch (0: last and best only)"
 # The trainer's messages name its command-line flags; in the window they name the form's boxes.
 FORM_FLAGS = {
     "--allow-unvalidated-classes": f"\u201c{UNVALIDATED_LABEL}\u201d ticked (Validation)",
     "--dedup": f"\u201c{DEDUP_LABEL}\u201d ticked (Duplicates)",
     "--shuffle-labels": f"\u201c{SHUFFLE_LABEL}\u201d ticked (Sanity)",
+    "--probe": "the number of probe images (Probe)",
+    "--keep-every": "the epochs kept (Probe)",
 }
 
 
@@ -86,6 +90,7 @@ class TrainingTab(QWidget):
         sv.addWidget(self.error)
         self._form_widgets = [self.data, self.out, self.init, self.epochs, self.batch, self.lr, self.size,
                               self.paper, self.dedup, self.unvalidated, self.shuffle, self.processes,
+                              self.probe, self.keep_every,
                               *self.arch_boxes.values()]
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -132,6 +137,16 @@ class TrainingTab(QWidget):
                                 "Compare this model's maps with the real one's: a method whose maps stay alike "
                                 "does not depend on what the model learned.")
         self.shuffle.setChecked(t["shuffle_labels"])
+        # The probe (gcam-train --probe, --keep-every): Grad-CAM of a few fixed validation images
+        # after each epoch, in the strip below the curves; kept epochs can be opened on Compare.
+        self.probe = _spin(0, MAX_PROBE, t["probe"])
+        self.probe.setToolTip("After each epoch the trainer explains this many fixed validation images "
+                              "(seeded, one per class first) with Grad-CAM; the strip below the curves shows "
+                              "them epoch by epoch. 0: no probe.")
+        self.keep_every = _spin(0, 10_000, t["keep_every"])
+        self.keep_every.setToolTip("Also keep the weights of every K-th epoch (about 95 MB each for a ResNet50), "
+                                   "so a probe picture can be opened on the Compare tab with the model of its "
+                                   "epoch. 0: only last.pt and best.pt.")
         self.duplicates = DuplicatesRow()
         self.duplicates.open_pair.connect(self.open_images)
 
@@ -159,6 +174,7 @@ class TrainingTab(QWidget):
         form.addRow("Duplicates", self.dedup)
         form.addRow("Validation", self.unvalidated)
         form.addRow("Sanity", self.shuffle)
+        form.addRow("Probe", _row(self.probe, QLabel(PROBE_LABEL), self.keep_every, QLabel(KEEP_LABEL)))
         return form
 
     def _run_controls(self) -> QHBoxLayout:
@@ -250,6 +266,7 @@ class TrainingTab(QWidget):
             "dedup": self.dedup.isChecked(),
             "allow_unvalidated_classes": self.unvalidated.isChecked(),
             "shuffle_labels": self.shuffle.isChecked(),
+            "probe": self.probe.value(), "keep_every": self.keep_every.value(),
         }
         self.settings.save()
 
@@ -269,6 +286,9 @@ class TrainingTab(QWidget):
             args.append("--allow-unvalidated-classes")
         if self.shuffle.isChecked():
             args.append("--shuffle-labels")
+        args += ["--probe", str(self.probe.value())]
+        if self.keep_every.value():
+            args += ["--keep-every", str(self.keep_every.value())]
         return args
 
     def set_gpu_count(self, n: int) -> None:
