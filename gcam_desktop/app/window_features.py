@@ -112,7 +112,9 @@ def install_families_tab(win):
     their agreement, for the Compare tab's image, class, layer, colours and options."""
     from gcam_desktop.app.families.view import FamiliesTab
 
-    tab = FamiliesTab(win.service, win.explanations, win.controls, win.slots.active_panels)
+    tab = FamiliesTab(win.service, win.explanations, win.controls, win.slots.active_panels,
+                      remembered=win.settings["families"])
+    tab.choices_changed.connect(win.settings.save)
     tab.attach_canvases()
     win.image_list.current_changed.connect(tab.refresh)
     win.slots.changed.connect(tab.refresh)

@@ -189,3 +189,20 @@ def test_the_families_tab_agrees_with_the_maps_and_measures_computed_directly(
     s = explain(model, x, method=OTHER, top_k=1).maps[0, 0]
     assert tab.pair.iou == pytest.approx(float(top_region_iou(a[None], s[None])[0]), abs=1e-6)
     assert np.isclose(tab.pair.spearman, spearmanr(a.numpy().ravel(), s.numpy().ravel()).statistic, atol=1e-5)
+
+
+@pytest.mark.slow  # a further window; the settings round trip (fast tier) covers the remembering
+def test_the_families_tab_keeps_its_methods_and_drops_one_the_engine_lacks(qtbot, make_window):
+    """The two methods come back from the settings; a remembered name the engine does not have
+    (an older or newer version's) falls back to the defaults instead of an empty box."""
+    win = make_window(families={"method_a": "xgradcam", "method_b": "no_such_method"})
+    qtbot.waitUntil(lambda: win.families is not None and win.families.method_a.count() > 0, timeout=10_000)
+    tab = win.families
+    assert tab.method_a.currentData() == "xgradcam"
+    assert tab.method_b.currentData() == "lrp"  # the default of the other family
+    i = tab.method_b.findData("rise")
+    tab.method_b.setCurrentIndex(i)
+    assert win.settings["families"] == {"method_a": "xgradcam", "method_b": "rise"}
+    from gcam_desktop.app.common.settings import Settings
+
+    assert Settings.load()["families"]["method_b"] == "rise"  # saved at the change

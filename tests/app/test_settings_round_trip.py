@@ -3,7 +3,7 @@ is shown again by a new window built from the same settings file (issue 23)."""
 
 from __future__ import annotations
 
-from gcam_desktop.app.common.settings import CONTROLS, GENERAL, SLOT, TRAINING, Settings
+from gcam_desktop.app.common.settings import CONTROLS, FAMILIES, GENERAL, SLOT, TRAINING, Settings
 
 
 def _choose(combo, data) -> None:
@@ -32,7 +32,9 @@ def _shown(win) -> dict:
                 "probe": tab.probe.value(), "keep_every": tab.keep_every.value()}
     general = {"device": win.status.device_combo.currentData(), "last_folder": win.settings["last_folder"],
                **{key: list(win.settings[key]) for key in ("recent_folders", "recent_files", "recent_checkpoints")}}
-    return {"controls": win.controls.values().asdict(), "slots": slots, "training": training, "general": general}
+    families = {"method_a": win.families.method_a.currentData(), "method_b": win.families.method_b.currentData()}
+    return {"controls": win.controls.values().asdict(), "slots": slots, "training": training, "general": general,
+            "families": families}
 
 
 def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpoints, load_slot, class_names,
@@ -81,10 +83,13 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     tab.shuffle.setChecked(True)
     tab.probe.setValue(2)
     tab.keep_every.setValue(3)
+    _choose(win.families.method_a, "saliency")
+    _choose(win.families.method_b, "occlusion")
     before = _shown(win)
     # Each remembered field is covered, and each was changed from its default.
     assert set(before["controls"]) == {s.name for s in CONTROLS}
     assert set(before["training"]) == {s.name for s in TRAINING}
+    assert set(before["families"]) == {s.name for s in FAMILIES}
     assert set(before["general"]) == {s.name for s in GENERAL} - {"version"}
     assert set(before["slots"]["custom"]) == {s.name for s in SLOT} - {"name"}
     for section in before:

@@ -74,6 +74,14 @@ class TrainingForm:
     # processes None: not chosen, one per GPU the engine finds
 
 
+@dataclass(frozen=True)
+class FamiliesChoice:
+    """The Families tab's two methods (any family; one the engine no longer has falls back)."""
+
+    method_a: str = "gradcam"
+    method_b: str = "lrp"
+
+
 # The recipe the form shows: TrainConfig's fields, defaults (the paper's recipe) and checks.
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "input_size", "dedup", "allow_unvalidated_classes",
                  "shuffle_labels", "probe", "keep_every")
@@ -94,6 +102,7 @@ CONTROLS = specs_of(ControlValues)
 TRAINING = specs_of(TrainingForm) + specs_of(TrainConfig, only=RECIPE_FIELDS,
                                               valid={n: _recipe_accepts(n) for n in RECIPE_FIELDS})
 SLOT = specs_of(SavedSlot)
+FAMILIES = specs_of(FamiliesChoice)
 
 
 def _slot_specs(i: int) -> list[Spec]:
@@ -107,6 +116,7 @@ DEFAULTS: dict[str, Any] = {
     "slots": [defaults_of(_slot_specs(i)) for i in range(len(SLOT_NAMES))],
     "controls": defaults_of(CONTROLS),
     "training": defaults_of(TRAINING),
+    "families": defaults_of(FAMILIES),
 }
 
 
@@ -122,7 +132,7 @@ def window_settings_path() -> Path:
 def validated(loaded: dict) -> tuple[dict[str, Any], list[str]]:
     """Loaded settings with every damaged field replaced by its default, and the fields dropped."""
     data, dropped = clean(GENERAL, loaded, "")
-    for key, specs in (("controls", CONTROLS), ("training", TRAINING)):
+    for key, specs in (("controls", CONTROLS), ("training", TRAINING), ("families", FAMILIES)):
         if key in loaded:
             data[key], bad = clean(specs, loaded[key], key)
             dropped += bad

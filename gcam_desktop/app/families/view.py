@@ -17,7 +17,7 @@ import math
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gcam_desktop.app.compare.comparison_view import ComparisonView
@@ -39,10 +39,15 @@ PanelsSource = Callable[[], "list[tuple[str, str, str]]"]
 
 
 class FamiliesTab(QWidget):
+    choices_changed = Signal()  # a method was chosen; `remembered` holds it (the window saves it)
+
     def __init__(self, service: InferenceService, comparison: ExplanationController, controls: Controls,
-                 panels: PanelsSource, parent=None) -> None:
+                 panels: PanelsSource, remembered: dict | None = None, parent=None) -> None:
         super().__init__(parent)
         self.service, self.comparison, self.controls, self.panels = service, comparison, controls, panels
+        # The two methods as last chosen (settings "families"); they become the choices once the
+        # engine lists its methods, and each change is written back there.
+        self.remembered = remembered if remembered is not None else {}
         self.model = ElidedComboBox(10)
         self.model.setToolTip("The model whose maps are compared")
         self.method_a = ElidedComboBox(10)
@@ -85,6 +90,8 @@ class FamiliesTab(QWidget):
         service.worker.progress.connect(self._on_progress)
         for box in (self.model, self.method_a, self.method_b):
             box.currentIndexChanged.connect(lambda _i: self.refresh())
+        for box, key in ((self.method_a, "method_a"), (self.method_b, "method_b")):
+            box.currentIndexChanged.connect(lambda _i, box=box, key=key: self._remember(key, box))
         self.refresh()
 
     def attach_canvases(self) -> None:
@@ -92,14 +99,20 @@ class FamiliesTab(QWidget):
         self.view.attach_canvases()
 
     # -- choices ------------------------------------------------------------------------------
+    def _remember(self, key: str, box) -> None:
+        if not self._filling and box.currentData():
+            self.remembered[key] = box.currentData()
+            self.choices_changed.emit()
+
     def _fill_choices(self) -> None:
         info = self.service.engine_info
         methods = list(info.methods) if info is not None else []
         if methods != self._methods:
             self._methods = methods
-            a = self.method_a.currentData() or (DEFAULT_A if DEFAULT_A in methods else None)
+            a = self.method_a.currentData() or _known(methods, self.remembered.get("method_a"), DEFAULT_A)
             fill_methods(self.method_a, methods, a)
-            b = self.method_b.currentData() or _other_family(methods, self.method_a.currentData(), DEFAULT_B)
+            b = (self.method_b.currentData() or _known(methods, self.remembered.get("method_b"), None)
+                 or _other_family(methods, self.method_a.currentData(), DEFAULT_B))
             fill_methods(self.method_b, methods, b)
         shown = [(slot, title) for slot, title, _arch in self.panels()]
         items = [(title, slot) for slot, title in shown]
@@ -238,6 +251,11 @@ class FamiliesTab(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
         self.refresh()
+
+
+def _known(methods: list[str], wanted: str | None, fallback: str | None) -> str | None:
+    """`wanted` when the engine has it, else `fallback` when it has that."""
+    return wanted if wanted in methods else fallback if fallback in methods else None
 
 
 def _other_family(methods: list[str], chosen: str | None, preferred: str) -> str | None:
