@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +65,24 @@ def merge(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor, Tensor]:
 
 
 def _rule_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, first: bool = False) -> RuleConv:
-    return RuleConv(conv, *merge(conv, bn), first=first)
+    """The rule layer of `conv` (+ `bn`), kept per convolution while its tensors are unchanged:
+    the cascade of the sanity checks randomises one stage at a time, and only that stage's
+    layers are merged again (the merge is a pass over every weight)."""
+    tensors = [conv.weight, conv.bias] + ([] if bn is None else
+                                          [bn.weight, bn.bias, bn.running_mean, bn.running_var])
+    key = (first, None if bn is None else bn.eps,
+           tuple(None if t is None else (t.data_ptr(), t._version, t.device, t.dtype) for t in tensors))
+    with _LOCK:
+        hit = _LAYERS.get(conv)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    layer = RuleConv(conv, *merge(conv, bn), first=first)
+    with _LOCK:
+        _LAYERS[conv] = (key, layer)
+    return layer
+
+
+_LAYERS: weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple, RuleConv]] = weakref.WeakKeyDictionary()
 
 
 def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate: StageGate | None = None) -> Tensor:
@@ -81,30 +97,34 @@ def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate: StageGate | Non
     return self.relu(NormSum.apply(identity, out))
 
 
-def _build(model: nn.Module) -> nn.Module:
-    # Copy the module objects only: every tensor is the model's own (the rule layers get new,
-    # merged ones) and the SE gates are shared. Hooks on the copied modules are dropped.
-    memo: dict[int, Any] = {id(t): t for t in (*model.parameters(), *model.buffers())}
-    gates = [m for m in model.modules() if isinstance(m, SEGate)]
-    memo.update({id(m): m for g in gates for m in g.modules()})
-    net = copy.deepcopy(model, memo)
-    shared = {id(m) for g in gates for m in g.modules()}
-    for m in net.modules():
-        if id(m) not in shared:
-            for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks,
-                          m._backward_pre_hooks):
-                hooks.clear()
+def _clone(module: nn.Module, shared: set[int]) -> nn.Module:
+    """The module tree copied object by object, tensors not copied, hooks left behind (a hook
+    another thread puts on the model must not fire here); the modules in `shared` are kept."""
+    if id(module) in shared:
+        return module
+    new = copy.copy(module)
+    for name, value in vars(module).items():
+        if "hooks" in name and isinstance(value, dict):
+            setattr(new, name, type(value)())
+    new._parameters, new._buffers = dict(module._parameters), dict(module._buffers)
+    new._modules = {k: None if m is None else _clone(m, shared) for k, m in module._modules.items()}
+    return new
 
-    net.conv1, net.bn1 = _rule_conv(net.conv1, net.bn1, first=True), nn.Identity()
-    net.relu, net.avgpool, net.fc = PassReLU(), NormMeanPool(), RuleLinear(net.fc)
-    for block in (m for m in net.modules() if isinstance(m, Bottleneck)):
+
+def _build(model: nn.Module) -> nn.Module:
+    # A copy of the module objects only: every tensor is the model's own (the rule layers get
+    # new, merged ones) and the SE gates are shared.
+    shared = {id(m) for g in model.modules() if isinstance(g, SEGate) for m in g.modules()}
+    net = _clone(model, shared)
+    blocks = [(b, m) for b, m in zip(net.modules(), model.modules()) if isinstance(m, Bottleneck)]
+    net.conv1, net.bn1 = _rule_conv(model.conv1, model.bn1, first=True), nn.Identity()
+    net.relu, net.avgpool, net.fc = PassReLU(), NormMeanPool(), RuleLinear(model.fc)
+    for block, source in blocks:
         for k in (1, 2, 3):
-            conv, bn = getattr(block, f"conv{k}"), getattr(block, f"bn{k}")
-            setattr(block, f"conv{k}", _rule_conv(conv, bn))
+            setattr(block, f"conv{k}", _rule_conv(getattr(source, f"conv{k}"), getattr(source, f"bn{k}")))
             setattr(block, f"bn{k}", nn.Identity())
-        if block.downsample is not None:
-            conv, bn = block.downsample
-            block.downsample = nn.Sequential(_rule_conv(conv, bn), nn.Identity())
+        if source.downsample is not None:
+            block.downsample = nn.Sequential(_rule_conv(*source.downsample), nn.Identity())
         block.relu = PassReLU()  # not in place: the rules keep the outputs they saw
         block.forward = _bottleneck_forward.__get__(block)
     left = [n for n, m in net.named_modules() if id(m) not in shared

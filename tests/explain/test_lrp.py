@@ -263,6 +263,21 @@ def test_the_rule_network_is_kept_and_follows_the_weights(arch_models, images64)
     with torch.no_grad():
         assert torch.allclose(flipped.logits, model(images64), rtol=1e-4, atol=1e-4)
     assert not torch.allclose(flipped.raw, first.raw, atol=1e-3 * first.raw.abs().amax().item())
+    # One stage changed (as the sanity cascade does): its layers are merged again, the rest kept.
+    before = lrp_network.network(model)
+    with torch.no_grad():
+        model.layer4[0].conv2.weight.mul_(2)
+    after = lrp_network.network(model)
+    assert after.layer1[0].conv1 is before.layer1[0].conv1 and after.conv1 is before.conv1
+    assert after.layer4[0].conv2 is not before.layer4[0].conv2
+    # A hook on the model (another thread's layer capture) is not carried into LRP's copy.
+    calls = []
+    handle = model.layer2.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        explain(model, images64, "lrp")
+    finally:
+        handle.remove()
+    assert calls == []
 
 
 def test_threads_share_the_rule_network(arch_models, images64):
