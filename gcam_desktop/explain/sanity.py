@@ -16,6 +16,7 @@ statistics), as the paper does. The pass rule and its threshold are docs/adr/001
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -25,6 +26,7 @@ from scipy.stats import pearsonr, rankdata
 from skimage.metrics import structural_similarity
 from torch import Tensor, nn
 
+from . import sanity_resume
 from .metrics import pixel_ranks
 from .names import METHODS, TOP_FRACTION
 
@@ -209,6 +211,8 @@ def parameter_randomisation(model: nn.Module, image: Tensor, methods: Sequence[s
     results = {m: MethodSanity(m, target, originals[m].maps[0, 0].cpu().numpy()) for m in methods}
     total = len(methods) * len(stages) * (2 if independent else 1)
     step = _Stepper(explain, image, layer, target, options, originals, results, total, progress, cancelled)
+    if any(_resumable(m, options) for m in methods):  # the CAM methods skip the untouched stages
+        step.resume = sanity_resume.Resume(model, image, layer)
 
     cascade = copy.deepcopy(model)  # randomised further at each step: one copy for the cascade
     for i, (name, children) in enumerate(stages):
@@ -224,6 +228,10 @@ def parameter_randomisation(model: nn.Module, image: Tensor, methods: Sequence[s
     return [results[m] for m in methods]
 
 
+def _resumable(method: str, options: dict) -> bool:
+    return method in sanity_resume.RESUMABLE and not options.get(method)
+
+
 class _Stepper:
     """Explains every method with one randomised model and records the step."""
 
@@ -232,6 +240,7 @@ class _Stepper:
         self.options, self.originals, self.results = options, originals, results
         self.total, self.done, self.progress, self.cancelled = total, 0, progress, cancelled
         self.refs: dict[str, tuple[Reference, Reference]] = {}
+        self.resume: sanity_resume.Resume | None = None
 
     def __call__(self, kind: str, model: nn.Module, stage: str, randomised: list[str]) -> None:
         for m, sanity in self.results.items():
@@ -241,8 +250,10 @@ class _Stepper:
                 first = self.originals[m]
                 self.refs[m] = (Reference(first.maps[0, 0]), Reference(first.raw[0, 0]))
             maps_ref, raw_ref = self.refs[m]
-            e = self.explain(model, self.image, m, layer=self.layer, targets=self.target,
-                             **self.options.get(m, {}))
+            shortcut = self.resume is not None and _resumable(m, self.options)
+            with self.resume.applied(model, randomised) if shortcut else nullcontext():
+                e = self.explain(model, self.image, m, layer=self.layer, targets=self.target,
+                                 **self.options.get(m, {}))
             getattr(sanity, kind).append(StepResult(
                 stage, randomised, compare(maps_ref, e.maps[0, 0]), compare(raw_ref, e.raw[0, 0]),
                 e.maps[0, 0].cpu().numpy()))

@@ -143,6 +143,16 @@ class ResNet50(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
+    def forward_from(self, stage: int, h: torch.Tensor) -> torch.Tensor:
+        """The class scores from the input of stage `stage` (1..4: layer1..layer4), i.e. the
+        output of the stage below it: the rest of `forward`, for a caller that already has
+        that output (the sanity cascade, whose lower stages are the unchanged original's)."""
+        if not 1 <= stage <= 4:
+            raise ValueError(f"stage must be 1..4 (layer1..layer4), not {stage!r}")
+        for k in range(stage, 5):
+            h = getattr(self, f"layer{k}")(h)
+        return self.fc(torch.flatten(self.avgpool(h), 1))
+
 
 def resnet50(num_classes: int = 1000) -> ResNet50:
     return ResNet50(num_classes, attention=SE_GATES["resnet50"], arch="resnet50")
