@@ -214,18 +214,40 @@ def parameter_randomisation(model: nn.Module, image: Tensor, methods: Sequence[s
     if any(_resumable(m, options) for m in methods):  # the CAM methods skip the untouched stages
         step.resume = sanity_resume.Resume(model, image, layer)
 
-    cascade = copy.deepcopy(model)  # randomised further at each step: one copy for the cascade
+    cascade = sharing_copy(model)  # randomised further at each step: one copy for the cascade
     for i, (name, children) in enumerate(stages):
+        own_children(cascade, model, children)
         randomise(cascade, children, seed + i)
         step("cascade", cascade, name, [n for n, _ in stages[:i + 1]])
     del cascade
     if independent:
         for i, (name, children) in enumerate(stages):
-            alone = copy.deepcopy(model)
+            alone = sharing_copy(model)
+            own_children(alone, model, children)
             randomise(alone, children, seed + i)
             step("independent", alone, name, [name])
             del alone
     return [results[m] for m in methods]
+
+
+def sharing_copy(model: nn.Module) -> nn.Module:
+    """The model's top level copied, its children still the model's own (hooks left behind).
+    `own_children` copies a child just before it is randomised, so the stages a step leaves
+    alone stay shared: no copy of their weights, and what is kept per layer for them (LRP's
+    merged layers) is found again. Nothing shared is ever written to."""
+    new = copy.copy(model)
+    for name, value in vars(model).items():
+        if "hooks" in name and isinstance(value, dict):
+            setattr(new, name, type(value)())
+    new._modules, new._parameters, new._buffers = dict(model._modules), dict(model._parameters), dict(model._buffers)
+    return new
+
+
+def own_children(shared: nn.Module, model: nn.Module, children: Iterable[str]) -> None:
+    """The named top-level children of `shared` (a sharing_copy of `model`) become copies."""
+    for name in children:
+        if shared.get_submodule(name) is model.get_submodule(name):
+            setattr(shared, name, copy.deepcopy(model.get_submodule(name)))
 
 
 def _resumable(method: str, options: dict) -> bool:

@@ -205,3 +205,19 @@ def test_the_cam_shortcut_gives_the_same_cascade(monkeypatch, layer, size):
             for res in ("input_res", "layer_res"):  # NaN (SSIM of a 2 x 2 map) counts as equal
                 got, want = getattr(sa, res).as_dict(), getattr(sb, res).as_dict()
                 np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=0, atol=1e-3)
+
+
+def test_the_cascade_copies_only_what_it_randomises():
+    """sharing_copy + own_children: a stage is copied just before it is randomised; the rest
+    stays the model's own objects, and the model itself is never written to."""
+    from gcam_desktop.explain.sanity import own_children, sharing_copy
+
+    model = build_model("small_cnn", 3).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    shared = sharing_copy(model)
+    assert shared is not model and shared.conv1 is model.conv1 and shared.fc3 is model.fc3
+    own_children(shared, model, ["fc3"])
+    randomise(shared, ["fc3"], seed=0)
+    assert shared.fc3 is not model.fc3 and shared.conv1 is model.conv1
+    assert not torch.equal(shared.fc3.weight, model.fc3.weight)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
