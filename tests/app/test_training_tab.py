@@ -229,7 +229,7 @@ def test_probe_boxes_pass_the_options_and_are_remembered(tab):
     tab.keep_every.setValue(5)
     args = tab.command_args()
     assert args[args.index("--probe") + 1] == "0" and args[args.index("--keep-every") + 1] == "5"
-    assert "(Probe)" in in_form_words("--probe must be between 0 and 64 images")
+    assert "(Probe, in the Processes row)" in in_form_words("--probe must be between 0 and 64 images")
     tab._remember()
     assert (tab.settings["training"]["probe"], tab.settings["training"]["keep_every"]) == (0, 5)
     again = TrainingTab(tab.settings)

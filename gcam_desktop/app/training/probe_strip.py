@@ -229,7 +229,7 @@ class ProbeStrip(QScrollArea):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
         self.placeholder = QLabel("The probe images appear here after each epoch, with the Grad-CAM of "
-                                  "their true class (the Probe row above; 0 there: none).")
+                                  "their true class (Probe, above; 0 there: none).")
         self.placeholder.setWordWrap(True)
         self.placeholder.setObjectName("probePlaceholder")
         self._layout.addWidget(self.placeholder)

@@ -31,15 +31,15 @@ PAPER = TrainConfig()  # the paper's recipe: the trainer's defaults, written onc
 DEDUP_LABEL = "Keep one picture of each near-duplicate group"
 UNVALIDATED_LABEL = "Train even when a class is too small to lend an image to validation"
 SHUFFLE_LABEL = "Train on shuffled labels (sanity check)"
-PROBE_LABEL = "validation images explained after each epoch"
-KEEP_LABEL = "keep the weights of every K-th epoch (0: last and best only)"
+PROBE_LABEL = "images per epoch"
+KEEP_LABEL = "epochs' weights (0: last, best)"
 # The trainer's messages name its command-line flags; in the window they name the form's boxes.
 FORM_FLAGS = {
     "--allow-unvalidated-classes": f"\u201c{UNVALIDATED_LABEL}\u201d ticked (Validation)",
     "--dedup": f"\u201c{DEDUP_LABEL}\u201d ticked (Duplicates)",
     "--shuffle-labels": f"\u201c{SHUFFLE_LABEL}\u201d ticked (Sanity)",
-    "--probe": "the number of probe images (Probe)",
-    "--keep-every": "the epochs kept (Probe)",
+    "--probe": "the number of probe images (Probe, in the Processes row)",
+    "--keep-every": "the epochs kept (Keep every, in the Processes row)",
 }
 
 
@@ -170,11 +170,14 @@ class TrainingTab(QWidget):
         form.addRow("Recipe", _row(*recipe, self.paper))
         form.addRow("Start from", with_browse(self.init, self._pick_init))
         form.addRow("Output", with_browse(self.out, self._pick_out))
-        form.addRow("Processes", _row(self.processes, QLabel("one per GPU; more than 1 runs DDP")))
+        # The probe shares a row that has spin boxes already: a row more, or spin boxes in a row of
+        # check boxes, would make the tab too tall for a 1024 x 700 window.
+        form.addRow("Processes", _row(self.processes, QLabel("one per GPU; more than 1 runs DDP"),
+                                      QLabel("   Probe"), self.probe, QLabel(PROBE_LABEL),
+                                      QLabel("   Keep every"), self.keep_every, QLabel(KEEP_LABEL)))
         form.addRow("Duplicates", self.dedup)
         form.addRow("Validation", self.unvalidated)
         form.addRow("Sanity", self.shuffle)
-        form.addRow("Probe", _row(self.probe, QLabel(PROBE_LABEL), self.keep_every, QLabel(KEEP_LABEL)))
         return form
 
     def _run_controls(self) -> QHBoxLayout:
