@@ -42,6 +42,7 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
     from PySide6.QtWidgets import QFileDialog
 
     win = make_window()
+    qtbot.waitUntil(lambda: win.families is not None, timeout=10_000)  # the tabs installed after the first paint
     defaults = _shown(win)
     load_slot(win, "baseline", checkpoints["a"])
     load_slot(win, "SE", checkpoints["b"])
@@ -102,6 +103,7 @@ def test_every_remembered_control_survives_a_restart(qtbot, make_window, checkpo
 
     again = make_window(slots_arch=None, resize=False)
     qtbot.waitUntil(lambda: all(again.slots.states[s].info is not None for s in ("baseline", "SE")), timeout=60_000)
+    qtbot.waitUntil(lambda: again.families is not None, timeout=10_000)
     after = _shown(again)
     for section, values in before.items():
         assert after[section] == values, section
