@@ -54,7 +54,7 @@ from .lrp_rules import ConstantGate, RuleSet, rule_context
 from .model_state import forward_logits
 from .targets import resolve_targets
 
-COMPOSITES: tuple[str, ...] = ("epsilon_plus_flat", "epsilon", "alpha1_beta0")
+COMPOSITES: tuple[str, ...] = tuple(RuleSet.FIRST_AND_REST)  # epsilon_plus_flat, epsilon, alpha1_beta0
 
 
 def _bottleneck_forward(self: Bottleneck, x: Tensor, stage_gate=None) -> Tensor:
@@ -196,13 +196,18 @@ class _EpsilonComposite(LayerMapComposite):
         ], canonizers=canonizers)
 
 
+def check_composite(name: str) -> str:
+    """`name` if it is one of COMPOSITES; else ValueError naming them."""
+    if name not in COMPOSITES:
+        raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
+    return name
+
+
 def composite(name: str, epsilon: float = 1e-6):
     """The Zennit composite by our option name, with the canonizers above; the SE gates'
     own layers get no rule (no relevance reaches them)."""
     cls = {"epsilon_plus_flat": EpsilonPlusFlat, "epsilon": _EpsilonComposite,
-           "alpha1_beta0": EpsilonPlus}.get(name)
-    if cls is None:
-        raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
+           "alpha1_beta0": EpsilonPlus}[check_composite(name)]
     # Our faster z+ and epsilon go first in the layer map, before the composite's own (the same rules).
     extra = {} if cls is _EpsilonComposite else {
         "layer_map": [(Convolution, _ZPlus()), (nn.Linear, _Epsilon(epsilon=epsilon))]}
@@ -247,9 +252,7 @@ class LRP(GradientMethod):
         eps = options["epsilon"]
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"lrp epsilon must be a number > 0, not {eps!r}")
-        name = options["composite"]
-        if name not in COMPOSITES:
-            raise ValueError(f"lrp composite must be one of {', '.join(COMPOSITES)}, not {name!r}")
+        name = check_composite(options["composite"])
         if lrp_network.supports(model):  # our ResNet50s: the rules as the layers' own backward
             work, context = lrp_network.network(model), rule_context(RuleSet(name, float(eps)))
         else:  # any other network: Zennit's hooks on a working copy

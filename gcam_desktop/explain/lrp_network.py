@@ -12,7 +12,6 @@ worker threads can share it. The SE gate modules are the model's own, so attenti
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 
@@ -23,6 +22,7 @@ from gcam_desktop.models.attention import SEGate
 from gcam_desktop.models.resnet import Bottleneck, ResNet50, StageGate
 
 from .lrp_rules import ConstantGate, NormMeanPool, NormSum, PassReLU, RuleConv, RuleLinear
+from .model_state import module_shell
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -36,21 +36,26 @@ def supports(model: nn.Module) -> bool:
 
 def network(model: nn.Module) -> nn.Module:
     """The model's LRP copy, from the cache while the model's tensors are unchanged."""
-    key = _fingerprint(model)
+    key = (tuple(_tensor_key(t) for t in (*model.parameters(), *model.buffers())),
+           tuple(m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)))
+    return _kept(_CACHE, model, key, lambda: _build(model))
+
+
+def _tensor_key(t: Tensor | None):
+    """What changes when a tensor is replaced, written in place, moved or cast."""
+    return None if t is None else (t.data_ptr(), t._version, t.device, t.dtype)
+
+
+def _kept(cache: weakref.WeakKeyDictionary, owner, key: tuple, make):
+    """cache[owner]'s value while its key is `key`; else make() kept under the new key."""
     with _LOCK:
-        hit = _CACHE.get(model)
+        hit = cache.get(owner)
     if hit is not None and hit[0] == key:
         return hit[1]
-    net = _build(model)
+    value = make()
     with _LOCK:
-        _CACHE[model] = (key, net)
-    return net
-
-
-def _fingerprint(model: nn.Module) -> tuple:
-    tensors = (*model.parameters(), *model.buffers())
-    return (tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in tensors),
-            tuple(m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)))
+        cache[owner] = (key, value)
+    return value
 
 
 def merge(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[Tensor, Tensor]:
@@ -70,16 +75,8 @@ def _rule_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, first: bool = False) 
     layers are merged again (the merge is a pass over every weight)."""
     tensors = [conv.weight, conv.bias] + ([] if bn is None else
                                           [bn.weight, bn.bias, bn.running_mean, bn.running_var])
-    key = (first, None if bn is None else bn.eps,
-           tuple(None if t is None else (t.data_ptr(), t._version, t.device, t.dtype) for t in tensors))
-    with _LOCK:
-        hit = _LAYERS.get(conv)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    layer = RuleConv(conv, *merge(conv, bn), first=first)
-    with _LOCK:
-        _LAYERS[conv] = (key, layer)
-    return layer
+    key = (first, None if bn is None else bn.eps, tuple(_tensor_key(t) for t in tensors))
+    return _kept(_LAYERS, conv, key, lambda: RuleConv(conv, *merge(conv, bn), first=first))
 
 
 _LAYERS: weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple, RuleConv]] = weakref.WeakKeyDictionary()
@@ -102,11 +99,7 @@ def _clone(module: nn.Module, shared: set[int]) -> nn.Module:
     another thread puts on the model must not fire here); the modules in `shared` are kept."""
     if id(module) in shared:
         return module
-    new = copy.copy(module)
-    for name, value in vars(module).items():
-        if "hooks" in name and isinstance(value, dict):
-            setattr(new, name, type(value)())
-    new._parameters, new._buffers = dict(module._parameters), dict(module._buffers)
+    new = module_shell(module)
     new._modules = {k: None if m is None else _clone(m, shared) for k, m in module._modules.items()}
     return new
 

@@ -16,6 +16,7 @@ the guided mode act only in the thread that asked for the explanation.
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from contextlib import contextmanager
@@ -28,6 +29,19 @@ from torch.overrides import TorchFunctionMode
 
 _locks: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
+
+
+def module_shell(module: nn.Module) -> nn.Module:
+    """The module object copied, with its own parameter, buffer and child dicts holding the same
+    tensors and children, and none of its hooks (a hook another thread puts on the original must
+    not fire on the copy). Setting an attribute of the copy leaves the original as it is."""
+    new = copy.copy(module)
+    for name, value in vars(module).items():
+        if "hooks" in name and isinstance(value, dict):
+            setattr(new, name, type(value)())
+    new._parameters, new._buffers, new._modules = (dict(module._parameters), dict(module._buffers),
+                                                   dict(module._modules))
+    return new
 
 
 def _lock_for(model: nn.Module) -> threading.RLock:

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from . import sanity_resume
 from .metrics import pixel_ranks
+from .model_state import module_shell
 from .names import METHODS, TOP_FRACTION
 
 # A method passes when the rank correlation of its map with the original falls below this once
@@ -235,12 +236,7 @@ def sharing_copy(model: nn.Module) -> nn.Module:
     `own_children` copies a child just before it is randomised, so the stages a step leaves
     alone stay shared: no copy of their weights, and what is kept per layer for them (LRP's
     merged layers) is found again. Nothing shared is ever written to."""
-    new = copy.copy(model)
-    for name, value in vars(model).items():
-        if "hooks" in name and isinstance(value, dict):
-            setattr(new, name, type(value)())
-    new._modules, new._parameters, new._buffers = dict(model._modules), dict(model._parameters), dict(model._buffers)
-    return new
+    return module_shell(model)
 
 
 def own_children(shared: nn.Module, model: nn.Module, children: Iterable[str]) -> None:
